@@ -1,0 +1,122 @@
+/**
+ * The emulator's scripting contract: how a test (or a person trying the gateway) makes the
+ * emulated 1flowbase run do a particular thing.
+ *
+ * A script rides inside the user's text, so it reaches native through every client protocol
+ * unchanged: put `[[emu:{...json...}]]` anywhere in the last user message. The directive is removed
+ * from the text the emulated model sees. With no directive the run answers deterministically:
+ *
+ *   answer = `You said: ${query}`
+ *          + (system ? ` [system: ${system}]` : "")
+ *          + (history.length ? ` [history: ${history.map(h => `${h.role}: ${h.content}`).join(" | ")}]` : "")
+ *
+ * (history = the explicit `history` the request sent, or the conversation history native rehydrated).
+ * The answer is streamed as `message.delta` events of at most 8 characters each.
+ *
+ * This file is shared by the emulator and the tests; it imports nothing from `src/`.
+ */
+import { z } from "zod";
+
+export const EmulatorToolCall = z.object({
+  /** Native tool call id; default `call_<n>`. */
+  id: z.string().optional(),
+  name: z.string(),
+  arguments: z.record(z.string(), z.unknown()).default({}),
+});
+
+const Usage = z.record(z.string(), z.number().int().nonnegative().nullable());
+
+const ScriptBase = z.object({
+  /** Reasoning deltas (one `reasoning.delta` each), emitted before the text. */
+  reasoning: z.array(z.string()).optional(),
+  /** Message deltas (one `message.delta` each). Replaces the default echo answer. */
+  text: z.array(z.string()).optional(),
+  /** Explicit interleaving (wins over `reasoning`/`text`): each entry is one delta of that kind. */
+  segments: z.array(z.object({ kind: z.enum(["reasoning", "message"]), text: z.string() })).optional(),
+  /** Repeat the message deltas this many times (very long answers; 1M deltas is fine). */
+  repeat: z.number().int().positive().optional(),
+  /** The run ends `waiting` with `required_action` (submit_tool_outputs) for these calls. */
+  tool_calls: z.array(EmulatorToolCall).optional(),
+  /** The run fails (`run.failed` / status `failed`) after `after_deltas` deltas (default: all of them). */
+  fail: z.object({ code: z.string().default("runtime_error"), message: z.string().default("published run failed"), after_deltas: z.number().int().nonnegative().optional() }).optional(),
+  /** The run ends `incomplete` (0.3: `run.incomplete`, status `incomplete`) — e.g. max tokens. */
+  incomplete: z.boolean().optional(),
+  /** Usage reported on the run record. Default: computed (prompt = chars/4 of input, completion = chars/4 of output). */
+  usage: Usage.optional(),
+  /** Also put usage on the `run.completed` SSE event (the fork usually does not). Default false. */
+  usage_on_terminal: z.boolean().optional(),
+  /** Store the answer with literal `<think>…</think>` around reasoning, like the fork does. Default true. */
+  think_tags: z.boolean().optional(),
+  /** Do not emit live deltas; let native's terminal fallback synthesize them (§2.3). */
+  synthesized_deltas: z.boolean().optional(),
+});
+
+export const EmulatorScript = ScriptBase.extend({
+  /** What the run does after a resume with tool results. Default: answers
+   *  `Tool results: ${results.map(r => `${r.tool_call_id}=${content}`).join(", ")}`. */
+  after_tools: ScriptBase.optional(),
+  // ---- transport faults (they apply to the HTTP exchange, blocking or streaming) ----
+  /** Answer with this HTTP error instead of running. `plain_text` sends an axum-style text body. */
+  http_error: z
+    .object({
+      status: z.number().int(),
+      code: z.string().optional(),
+      message: z.string().optional(),
+      plain_text: z.string().optional(),
+      retry_after: z.string().optional(),
+    })
+    .optional(),
+  /** Delay before the response headers (slow first byte). */
+  delay_ms: z.number().int().nonnegative().optional(),
+  /** Delay between consecutive SSE events. */
+  delta_delay_ms: z.number().int().nonnegative().optional(),
+  /** Idle pause after the first delta (keepalive comments are sent while idle). */
+  stall_ms: z.number().int().nonnegative().optional(),
+  /** Destroy the socket after this many SSE events (reset mid-stream, no terminal). */
+  drop_after: z.number().int().nonnegative().optional(),
+  /** End the SSE response cleanly but without a terminal event. */
+  end_without_terminal: z.boolean().optional(),
+  /** Emit one frame whose `data:` is not JSON (`"sse"`: a garbage line without a field name). */
+  malformed: z.enum(["json", "sse"]).optional(),
+  /** Blocking responses: send a 201 whose body is not JSON. */
+  malformed_body: z.boolean().optional(),
+  /** Keep the run `running` this long before producing anything (for cancel tests). */
+  wait_ms: z.number().int().nonnegative().optional(),
+});
+export type EmulatorScript = z.infer<typeof EmulatorScript>;
+
+const DIRECTIVE = /\[\[emu:([\s\S]*?)\]\]/;
+
+/** Builds user text carrying a script: `emu({text:["Hi"]}, "hello")`. */
+export function emu(script: z.input<typeof EmulatorScript>, text = ""): string {
+  return `${text}[[emu:${JSON.stringify(script)}]]`;
+}
+
+/** Finds and parses the directive; returns the text without it. Malformed directive → error text. */
+export function parseDirective(text: string): { script: EmulatorScript | null; text: string; error?: string } {
+  const match = DIRECTIVE.exec(text);
+  if (!match) return { script: null, text };
+  const rest = (text.slice(0, match.index) + text.slice(match.index + match[0].length)).trim();
+  try {
+    const parsed = EmulatorScript.safeParse(JSON.parse(match[1] ?? ""));
+    if (!parsed.success) return { script: null, text: rest, error: parsed.error.message };
+    return { script: parsed.data, text: rest };
+  } catch (error) {
+    return { script: null, text: rest, error: String(error) };
+  }
+}
+
+/** Seeded credentials (native accepts any `sk-` token that exists; these exist in the emulator). */
+export const EMULATOR_KEYS = {
+  /** Application `demo`, key 1 — the README's demo key. */
+  demo: "sk-demo0000001-LocalDevelopmentKeyDoNotUseInProduction0001",
+  /** Application `demo`, key 2 (same application, different key: cannot read key 1's runs). */
+  demoSecond: "sk-demo0000002-LocalDevelopmentKeyDoNotUseInProduction0002",
+  /** Application `other`: a different application. */
+  other: "sk-other000001-LocalDevelopmentKeyDoNotUseInProduction0003",
+  /** Application `draft`: exists but has no active publication → 409 application_not_published. */
+  unpublished: "sk-draft000001-LocalDevelopmentKeyDoNotUseInProduction0004",
+} as const;
+
+/** The `node_input_payload.env` secret the emulator stores on every run, so leak tests can look for it. */
+export const EMULATOR_ENV_SECRET = "emulator-env-secret-value-7f3a9c";

@@ -1,0 +1,105 @@
+/**
+ * Builds the Hono app. Middleware order, readable in one place:
+ *   1. request id (echoed as `x-request-id`) and the protocol family of the path (error envelope)
+ *   2. request log line (after the response)
+ *   3. config validation (a clear 500 naming the setting; `/healthz` reports instead)
+ *   4. CORS (off unless CORS_ALLOW_ORIGINS lists origins)
+ *   5. routes: health, OpenAI Chat + models, OpenAI Responses, Anthropic Messages
+ *   6. JSON 404 and error rendering in the family's envelope
+ */
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { loadConfig } from "./config";
+import type { GatewayEnv } from "./http/context";
+import { errorResponse, GatewayError, toGatewayError, type ProtocolFamily } from "./http/errors";
+import { logRequest } from "./http/log";
+import { requestIdFrom } from "./http/request-id";
+import { chatRoutes } from "./routes/chat";
+import { healthRoutes } from "./routes/health";
+import { messagesRoutes } from "./routes/messages";
+import { modelRoutes } from "./routes/models";
+import { responsesRoutes } from "./routes/responses";
+
+/** Anthropic clients get Anthropic envelopes; everything else speaks OpenAI. */
+export function familyForPath(path: string): ProtocolFamily {
+  return path.startsWith("/v1/messages") ? "anthropic" : "openai";
+}
+
+export function createApp(): Hono<GatewayEnv> {
+  const app = new Hono<GatewayEnv>();
+
+  app.use("*", async (c, next) => {
+    const started = Date.now();
+    const requestId = requestIdFrom(c.req.raw.headers);
+    c.set("requestId", requestId);
+    c.set("family", familyForPath(c.req.path));
+    c.set("nativeRunId", undefined);
+    await next();
+    c.res.headers.set("x-request-id", requestId);
+    logRequest(
+      {
+        requestId,
+        method: c.req.method,
+        route: c.req.routePath || c.req.path,
+        status: c.res.status,
+        durationMs: Date.now() - started,
+        nativeRunId: c.get("nativeRunId"),
+        stream: (c.res.headers.get("content-type") ?? "").startsWith("text/event-stream"),
+      },
+      c.get("config")?.LOG_LEVEL ?? "info",
+    );
+  });
+
+  app.use("*", async (c, next) => {
+    const result = loadConfig(c.env ?? {});
+    if (!result.ok) {
+      if (c.req.path === "/healthz") {
+        return c.json({ status: "misconfigured", problems: result.problems }, 500);
+      }
+      throw new GatewayError({
+        status: 500,
+        message: `gateway misconfigured: ${result.problems.join("; ")}`,
+        code: "gateway_misconfigured",
+        type: "server_error",
+        headers: { "x-should-retry": "false" },
+      });
+    }
+    c.set("config", result.config);
+    await next();
+  });
+
+  app.use("*", async (c, next) => {
+    const origins = c.get("config").CORS_ALLOW_ORIGINS;
+    if (origins.length === 0) return next();
+    return cors({
+      origin: origins.includes("*") ? "*" : origins,
+      allowHeaders: ["authorization", "x-api-key", "content-type", "anthropic-version", "anthropic-beta", "x-request-id", "idempotency-key"],
+      exposeHeaders: ["x-request-id", "request-id", "x-1flowbase-ignored-params"],
+      maxAge: 600,
+    })(c, next);
+  });
+
+  app.route("/", healthRoutes);
+  app.route("/", modelRoutes);
+  app.route("/", chatRoutes);
+  app.route("/", responsesRoutes);
+  app.route("/", messagesRoutes);
+
+  app.notFound((c) =>
+    errorResponse(
+      new GatewayError({ status: 404, message: `no route for ${c.req.method} ${c.req.path}`, code: "not_found" }),
+      familyForPath(c.req.path),
+      c.get("requestId") ?? null,
+    ),
+  );
+
+  app.onError((error, c) => {
+    const gatewayError = toGatewayError(error);
+    if (gatewayError.status >= 500 && !(error instanceof GatewayError)) {
+      console.error(JSON.stringify({ level: "error", msg: "unhandled error", requestId: c.get("requestId"), error: String(error) }));
+    }
+    return errorResponse(gatewayError, c.get("family") ?? familyForPath(c.req.path), c.get("requestId") ?? null);
+  });
+
+  return app;
+}

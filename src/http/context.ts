@@ -1,0 +1,54 @@
+/**
+ * Per-request context shared by all routes: Hono variables and the caller (key, native client,
+ * ownership index). Routes stay thin: parse → map → call native → project → respond.
+ */
+import type { Context } from "hono";
+import type { Config, Env } from "../config";
+import { nativeTimeouts } from "../config";
+import { createOwnershipIndex, type OwnershipIndex } from "../index-store";
+import { createNativeClient, type NativeClient } from "../native/client";
+import { extractApiKey, keyFingerprint } from "./auth";
+import type { ProtocolFamily } from "./errors";
+
+export interface GatewayVariables {
+  requestId: string;
+  config: Config;
+  family: ProtocolFamily;
+  /** Set by routes once known, for the request log line. */
+  nativeRunId: string | undefined;
+}
+
+export type GatewayEnv = { Bindings: Env; Variables: GatewayVariables };
+export type GatewayContext = Context<GatewayEnv>;
+
+export interface Caller {
+  readonly apiKey: string;
+  readonly requestId: string;
+  readonly config: Config;
+  readonly native: NativeClient;
+  readonly index: OwnershipIndex;
+  /** SHA-256 of the key (computed once, lazily). */
+  fingerprint(): Promise<string>;
+}
+
+/** Authenticates the request (401 when no key) and builds the caller's clients. */
+export function callerOf(c: GatewayContext): Caller {
+  const apiKey = extractApiKey(c.req.raw.headers);
+  const config = c.get("config");
+  const requestId = c.get("requestId");
+  let fingerprint: Promise<string> | undefined;
+  return {
+    apiKey,
+    requestId,
+    config,
+    native: createNativeClient({
+      baseUrl: config.NATIVE_API_BASE_URL,
+      apiKey,
+      requestId,
+      timeouts: nativeTimeouts(config),
+      signal: c.req.raw.signal,
+    }),
+    index: createOwnershipIndex(config.RESPONSE_INDEX, config.RESPONSE_INDEX_TTL_SECONDS),
+    fingerprint: () => (fingerprint ??= keyFingerprint(apiKey)),
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * The shared streaming pipeline: native stream items → projector → SSE bytes.
+ *
+ * - One frame per enqueue ("one SSE event per write", ARCHITECTURE.md): some clients' parsers drop
+ *   an event split across reads.
+ * - Keepalive frames while native is idle, at most `keepaliveMs` apart (≤ 15 s; client-protocols.md
+ *   §3.1, anchors.md pain point 5).
+ * - Closes right after the projector's terminal frame (Codex only completes on EOF; §3.1).
+ * - The client going away cancels the native stream, which aborts the upstream fetch.
+ * - A projector that throws still ends the stream with its own terminal error frame when it can.
+ */
+import { NativeError } from "../native/errors";
+import type { NativeStreamItem } from "../native/events";
+import type { StreamProjector } from "../protocols/projector";
+
+const encoder = new TextEncoder();
+
+export interface SseOptions {
+  keepaliveMs: number;
+  /** Called once the stream ends (terminal frame sent, client gone or failure), for logging. */
+  onEnd?: (outcome: "completed" | "client_closed" | "error") => void;
+}
+
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  connection: "keep-alive",
+  // Disable proxy buffering (nginx and friends) so deltas reach the client as they happen.
+  "x-accel-buffering": "no",
+};
+
+/** Streams `items` through `projector` into SSE bytes. `initialFrames` are sent first (already projected). */
+export function projectToSse(
+  items: ReadableStream<NativeStreamItem>,
+  projector: StreamProjector,
+  options: SseOptions,
+  initialFrames: readonly string[] = [],
+): ReadableStream<Uint8Array> {
+  const reader = items.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  const finish = (controller: ReadableStreamDefaultController<Uint8Array>, outcome: "completed" | "error") => {
+    if (closed) return;
+    closed = true;
+    if (timer !== undefined) clearTimeout(timer);
+    try {
+      controller.close();
+    } catch {
+      // already closed by a cancel
+    }
+    void reader.cancel().catch(() => undefined);
+    options.onEnd?.(outcome);
+  };
+
+  const armKeepalive = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (closed || projector.done) return;
+      controller.enqueue(encoder.encode(projector.keepalive()));
+      armKeepalive(controller);
+    }, options.keepaliveMs);
+  };
+
+  const emit = (controller: ReadableStreamDefaultController<Uint8Array>, frames: readonly string[]) => {
+    for (const frame of frames) controller.enqueue(encoder.encode(frame));
+  };
+
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      emit(controller, initialFrames);
+      if (projector.done) {
+        finish(controller, "completed");
+        return;
+      }
+      armKeepalive(controller);
+    },
+    async pull(controller) {
+      if (closed) return;
+      try {
+        // Loop until at least one frame was produced, so pull() keeps backpressure honest.
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) {
+            // readNativeStream always ends with a terminal event or a fault; reaching here means the
+            // projector already finished, or the source was cancelled.
+            finish(controller, projector.done ? "completed" : "error");
+            return;
+          }
+          const frames = await projector.push(value);
+          if (frames.length > 0) {
+            emit(controller, frames);
+            armKeepalive(controller);
+          }
+          if (projector.done) {
+            finish(controller, "completed");
+            return;
+          }
+          if (frames.length > 0) return;
+        }
+      } catch (error) {
+        // A projector bug must not leave the client hanging: end with whatever terminal frame the
+        // projector can still produce for a fault, then close.
+        if (!projector.done) {
+          try {
+            const frames = await projector.push({
+              event: "fault",
+              error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
+            });
+            emit(controller, frames);
+          } catch {
+            // nothing more we can say
+          }
+        }
+        console.error(JSON.stringify({ level: "error", msg: "stream projector failed", error: String(error) }));
+        finish(controller, "error");
+      }
+    },
+    cancel() {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      void reader.cancel().catch(() => undefined);
+      options.onEnd?.("client_closed");
+    },
+  });
+}
+
+/** A `Response` carrying an SSE body with the standard headers plus `extraHeaders`. */
+export function sseResponse(body: ReadableStream<Uint8Array>, extraHeaders: Record<string, string> = {}): Response {
+  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...extraHeaders } });
+}

@@ -1,0 +1,98 @@
+/**
+ * The D1 ownership index: response id → native run id, owned by a key fingerprint.
+ *
+ * It is the only thing the gateway stores (invariant 1): no content, never the key (a SHA-256
+ * fingerprint), timestamps for expiry. Every read is owner-scoped in SQL, so another owner's row is
+ * indistinguishable from a missing one. Any D1 failure becomes `IndexUnavailableError` (503): the
+ * index fails closed, it never guesses (ARCHITECTURE.md, "Ownership answers look like absence").
+ *
+ * Reads go through a `first-primary` D1 session when the binding supports sessions, so a chained
+ * request right after a turn resolves even with read replication on (anchors.md §6 point 5).
+ */
+import { GatewayError } from "../http/errors";
+
+export interface IndexRow {
+  responseId: string;
+  nativeRunId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export class IndexUnavailableError extends GatewayError {
+  constructor() {
+    super({
+      status: 503,
+      message: "the response index is unavailable; try again shortly",
+      code: "index_unavailable",
+      type: "server_error",
+      headers: { "x-should-retry": "true", "retry-after": "1" },
+    });
+  }
+}
+
+export interface OwnershipIndex {
+  /** Records that `ownerFingerprint` owns `responseId` (→ `nativeRunId`). Idempotent for the same owner. */
+  claim(responseId: string, nativeRunId: string, ownerFingerprint: string): Promise<void>;
+  /** The row if it exists, is not expired and belongs to `ownerFingerprint`; else null. */
+  resolve(responseId: string, ownerFingerprint: string): Promise<IndexRow | null>;
+  /** Deletes the owner's row; false when there was none (or it is someone else's). */
+  remove(responseId: string, ownerFingerprint: string): Promise<boolean>;
+}
+
+type SessionCapable = D1Database & { withSession?: (constraint: string) => D1DatabaseSession };
+
+/**
+ * @example
+ * const index = createOwnershipIndex(env.RESPONSE_INDEX, 30 * 86400);
+ * await index.claim("resp_x", runId, fingerprint);
+ * const row = await index.resolve("resp_x", fingerprint); // null for another key
+ */
+export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: () => number = () => Math.floor(Date.now() / 1000)): OwnershipIndex {
+  const reader = (): D1Database | D1DatabaseSession => {
+    const session = (db as SessionCapable).withSession;
+    return typeof session === "function" ? session.call(db, "first-primary") : db;
+  };
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      console.error(JSON.stringify({ level: "error", msg: "response index failure", error: String(error) }));
+      throw new IndexUnavailableError();
+    }
+  };
+
+  return {
+    claim: (responseId, nativeRunId, ownerFingerprint) =>
+      guard(async () => {
+        const created = now();
+        // ON CONFLICT DO NOTHING + owner check: a claim never overwrites another owner's row.
+        await db
+          .prepare(
+            "INSERT INTO response_index (response_id, native_run_id, owner_fingerprint, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(response_id) DO NOTHING",
+          )
+          .bind(responseId, nativeRunId, ownerFingerprint, created, created + ttlSeconds)
+          .run();
+      }),
+    resolve: (responseId, ownerFingerprint) =>
+      guard(async () => {
+        const row = await reader()
+          .prepare(
+            "SELECT response_id, native_run_id, created_at, expires_at FROM response_index WHERE response_id = ?1 AND owner_fingerprint = ?2 AND expires_at > ?3",
+          )
+          .bind(responseId, ownerFingerprint, now())
+          .first<{ response_id: string; native_run_id: string; created_at: number; expires_at: number }>();
+        return row
+          ? { responseId: row.response_id, nativeRunId: row.native_run_id, createdAt: row.created_at, expiresAt: row.expires_at }
+          : null;
+      }),
+    remove: (responseId, ownerFingerprint) =>
+      guard(async () => {
+        const result = await db
+          .prepare("DELETE FROM response_index WHERE response_id = ?1 AND owner_fingerprint = ?2")
+          .bind(responseId, ownerFingerprint)
+          .run();
+        return (result.meta.changes ?? 0) > 0;
+      }),
+  };
+}

@@ -1,0 +1,258 @@
+/**
+ * zod schemas for the 1flowbase native public API (`/api/agent/v1`).
+ *
+ * Facts come from `shared/reference/native-api.md`. The gateway must run against both the 0.2.x fork
+ * and 0.3.x upstream (§7), so:
+ * - the *request* schema is the intersection both accept: no `compatibility_mode`, no `user_id`,
+ *   `metadata` limited to `trace_id`, history items limited to the 0.3 key set, and
+ *   `execution.model_parameters.reasoning` without the 0.2-only `enabled` key;
+ * - the *response* schemas are lenient (`.loose()`) and tolerate 0.3 additions (`incomplete`,
+ *   `run.incomplete`, `operation_terminal`, normalized usage).
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------------------------
+
+/** A content block carried on a history item (images, documents). Opaque to native 0.2. */
+export const NativeContentBlock = z.record(z.string(), z.unknown());
+
+export const NativeToolCall = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** Object in the fork's records; we send the parsed object when the JSON parses, else the raw string. */
+  arguments: z.unknown(),
+});
+export type NativeToolCall = z.infer<typeof NativeToolCall>;
+
+/** History item keys accepted by 0.3 (`deny_unknown_fields`); 0.2 accepts any object. */
+export const NativeHistoryItem = z.strictObject({
+  role: z.enum(["system", "user", "assistant", "tool"]),
+  content: z.string(),
+  name: z.string().optional(),
+  tool_call_id: z.string().optional(),
+  is_error: z.boolean().optional(),
+  tool_calls: z.array(NativeToolCall).optional(),
+  content_blocks: z.array(NativeContentBlock).optional(),
+});
+export type NativeHistoryItem = z.infer<typeof NativeHistoryItem>;
+
+/** `inputs.tools[]` as the runtime reads them. */
+export const NativeToolDefinition = z.object({
+  name: z.string(),
+  source: z.string(),
+  description: z.string().optional(),
+  input_schema: z.unknown().optional(),
+});
+export type NativeToolDefinition = z.infer<typeof NativeToolDefinition>;
+
+export const NativeReasoningParameters = z.strictObject({
+  /** 0.2 accepts `enabled|effort|budget_tokens`, 0.3 `mode|effort|budget_tokens` (§1.4.1, §7): we send
+   *  only the two keys both accept. Reasoning is on by default in both versions. */
+  effort: z.string().optional(),
+  budget_tokens: z.number().int().positive().optional(),
+});
+
+export const NativeRunRequest = z.strictObject({
+  query: z.string(),
+  system: z.string().optional(),
+  model: z.string().optional(),
+  inputs: z.record(z.string(), z.unknown()).optional(),
+  history: z.array(NativeHistoryItem).optional(),
+  conversation: z.strictObject({ id: z.string().optional(), user: z.string().optional() }).optional(),
+  response_mode: z.enum(["blocking", "streaming"]).optional(),
+  execution: z
+    .strictObject({
+      idempotency_key: z.string().optional(),
+      model_parameters: z.strictObject({ reasoning: NativeReasoningParameters.optional() }).optional(),
+    })
+    .optional(),
+  /** Upstream 0.3 closes `metadata` to `trace_id` only. */
+  metadata: z.strictObject({ trace_id: z.string().optional() }).optional(),
+  title: z.string().optional(),
+});
+export type NativeRunRequest = z.infer<typeof NativeRunRequest>;
+
+/** `POST /runs/{id}/resume` body for an `llm_tool_calls` callback task. */
+export const NativeResumeRequest = z.strictObject({
+  callback_task_id: z.string(),
+  response_payload: z.object({
+    tool_results: z.array(z.object({ tool_call_id: z.string(), content: z.unknown() })),
+  }),
+});
+export type NativeResumeRequest = z.infer<typeof NativeResumeRequest>;
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------------
+
+const count = z.number().int().nonnegative().nullable().optional();
+
+/** Native usage: fork `NativeUsage` plus the aliases the fork accepts from flow output (§1.5). */
+export const NativeUsage = z
+  .object({
+    prompt_tokens: count,
+    completion_tokens: count,
+    total_tokens: count,
+    reasoning_tokens: count,
+    input_cache_hit_tokens: count,
+    input_cache_miss_tokens: count,
+    cache_read_tokens: count,
+    cache_write_tokens: count,
+    input_tokens: count,
+    output_tokens: count,
+    cache_read_input_tokens: count,
+    cache_creation_input_tokens: count,
+  })
+  .loose();
+export type NativeUsage = z.infer<typeof NativeUsage>;
+
+export const NativeRunStatus = z.enum([
+  "created",
+  "queued",
+  "running",
+  "waiting",
+  "succeeded",
+  "failed",
+  "cancelled",
+  "incomplete",
+]);
+export type NativeRunStatus = z.infer<typeof NativeRunStatus>;
+
+export const NativeRequiredAction = z
+  .object({
+    action_type: z.string(),
+    payload: z
+      .object({
+        callback_task_id: z.string(),
+        callback_kind: z.string().optional().nullable(),
+        flow_run_id: z.string().optional().nullable(),
+        node_run_id: z.string().optional().nullable(),
+        request_payload: z.unknown().optional(),
+        tool_calls: z.array(NativeToolCall.loose()).optional().nullable(),
+      })
+      .loose(),
+  })
+  .loose();
+export type NativeRequiredAction = z.infer<typeof NativeRequiredAction>;
+
+export const NativeRunError = z
+  .object({ code: z.string().nullable().optional(), message: z.string().nullable().optional(), details: z.unknown().optional() })
+  .loose();
+export type NativeRunError = z.infer<typeof NativeRunError>;
+
+export const NativeAnswerSegment = z.object({ kind: z.string(), text: z.string() }).loose();
+
+/**
+ * `NativeRunResponse` (blocking create, GET, cancel, resume). `node_input_payload` is kept because
+ * the gateway reads the frozen `node-start` (history, query, system) for input_items and chaining;
+ * it contains `env` (secrets) and must never be forwarded — nothing in this project serialises it.
+ */
+export const NativeRun = z
+  .object({
+    id: z.string(),
+    status: NativeRunStatus.or(z.string()),
+    node_input_payload: z.record(z.string(), z.unknown()).nullable().optional(),
+    metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+    answer: z.string().nullable().optional(),
+    answer_segments: z.array(NativeAnswerSegment).nullable().optional(),
+    required_action: NativeRequiredAction.nullable().optional(),
+    tool_calls: z.array(NativeToolCall.loose()).nullable().optional(),
+    usage: NativeUsage.nullable().optional(),
+    error: NativeRunError.nullable().optional(),
+    created_at: z.string().optional(),
+  })
+  .loose();
+export type NativeRun = z.infer<typeof NativeRun>;
+
+/** Success envelope `{data, meta}` of every native JSON success but `/models`. */
+export const NativeRunEnvelope = z.object({ data: NativeRun, meta: z.unknown().optional() }).loose();
+
+export const NativeModel = z
+  .object({
+    id: z.string(),
+    name: z.string().optional(),
+    context_window: z.number().optional(),
+    max_context_window: z.number().optional(),
+    max_output_tokens: z.number().optional(),
+    capabilities: z
+      .object({
+        reasoning: z.boolean().optional(),
+        tool_call: z.boolean().optional(),
+        multimodal: z.boolean().optional(),
+        structured_output: z.boolean().optional(),
+      })
+      .loose()
+      .optional(),
+    reasoning: z
+      .object({ default_effort: z.string().nullable().optional(), supported_efforts: z.array(z.string()).optional() })
+      .loose()
+      .optional(),
+  })
+  .loose();
+export type NativeModel = z.infer<typeof NativeModel>;
+
+export const NativeModelList = z.object({ object: z.string().optional(), data: z.array(NativeModel) }).loose();
+export type NativeModelList = z.infer<typeof NativeModelList>;
+
+/** Native error body `{code, message}` (no `status`). */
+export const NativeErrorBody = z.object({ code: z.string(), message: z.string().optional().default("") }).loose();
+
+// ---------------------------------------------------------------------------------------------
+// SSE events
+// ---------------------------------------------------------------------------------------------
+
+/** Event names native emits (§2.2) plus 0.3's `run.incomplete`. */
+export const NATIVE_TERMINAL_EVENTS = new Set([
+  "run.completed",
+  "run.incomplete",
+  "run.failed",
+  "run.cancelled",
+  "required_action",
+]);
+
+/**
+ * One decoded native SSE event. `data` is the `NativeSsePayload` struct; the decoder checks the
+ * shape cheaply for hot-path deltas (`delta` must be a string) and fully (zod) for terminal events.
+ */
+export type NativeEvent =
+  | { readonly event: "run.started"; readonly id: string | null; readonly data: NativeEventData }
+  | { readonly event: "reasoning.delta"; readonly id: string | null; readonly data: NativeDeltaData }
+  | { readonly event: "message.delta"; readonly id: string | null; readonly data: NativeDeltaData }
+  | { readonly event: "usage.delta"; readonly id: string | null; readonly data: NativeEventData }
+  | { readonly event: "workflow.event"; readonly id: string | null; readonly data: NativeEventData }
+  | { readonly event: "required_action"; readonly id: string | null; readonly data: NativeRequiredActionData }
+  | { readonly event: "run.completed"; readonly id: string | null; readonly data: NativeEventData }
+  | { readonly event: "run.incomplete"; readonly id: string | null; readonly data: NativeEventData }
+  | { readonly event: "run.failed"; readonly id: string | null; readonly data: NativeEventData }
+  | { readonly event: "run.cancelled"; readonly id: string | null; readonly data: NativeEventData };
+
+export type NativeEventName = NativeEvent["event"];
+
+export const NativeEventData = z
+  .object({
+    run_id: z.string(),
+    status: z.string(),
+    created_at: z.string().optional(),
+    delta: z.string().optional(),
+    answer: z.string().nullable().optional(),
+    answer_segments: z.array(NativeAnswerSegment).nullable().optional(),
+    conversation: z.record(z.string(), z.unknown()).nullable().optional(),
+    usage: NativeUsage.nullable().optional(),
+    metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+    error: NativeRunError.nullable().optional(),
+    required_action: NativeRequiredAction.nullable().optional(),
+  })
+  .loose();
+export type NativeEventData = z.infer<typeof NativeEventData>;
+
+/** Hot-path delta payload: validated with a typeof check, not zod (see events.ts). */
+export interface NativeDeltaData {
+  readonly run_id: string;
+  readonly status: string;
+  readonly delta: string;
+  readonly created_at?: string;
+}
+
+export type NativeRequiredActionData = NativeEventData & { required_action: NativeRequiredAction };

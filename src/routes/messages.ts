@@ -1,0 +1,5 @@
+import { Hono } from "hono";
+import type { GatewayEnv } from "../http/context";
+
+// Being built in parallel; replaced by the protocol implementation.
+export const messagesRoutes = new Hono<GatewayEnv>();

@@ -1,0 +1,18 @@
+import type { D1Migration } from "cloudflare:test";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    emulatorUrl: string;
+  }
+}
+
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      NATIVE_API_BASE_URL: string;
+      RESPONSE_INDEX: D1Database;
+      TEST_MIGRATIONS: D1Migration[];
+    }
+  }
+}
+export {};

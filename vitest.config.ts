@@ -1,0 +1,27 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+// Tests run inside workerd. The embedded 1flowbase emulator is a Node server started by
+// `test/global-setup.ts` on a free loopback port; its URL reaches the worker as NATIVE_API_BASE_URL,
+// exactly like a real native server (invariant 6: no code path special-cases the emulator).
+export default defineConfig({
+  plugins: [
+    cloudflareTest(async ({ inject }) => ({
+      main: "./src/index.ts",
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          NATIVE_API_BASE_URL: inject("emulatorUrl"),
+          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+        },
+      },
+    })),
+  ],
+  test: {
+    globalSetup: ["./test/global-setup.ts"],
+    setupFiles: ["./test/apply-migrations.ts"],
+    include: ["test/**/*.test.ts", "src/**/*.test.ts", "emulator/**/*.test.ts"],
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+  },
+});
