@@ -1,0 +1,488 @@
+/**
+ * Native SSE decoding: the bytes of a `response_mode: "streaming"` native run become `NativeEvent`s.
+ *
+ * Wire facts this module relies on (`shared/reference/native-api.md`):
+ * - §2.1: axum `Sse` frames are `id: <run>:<seq>` / `event: <name>` / `data: <one-line JSON>` / blank
+ *   line; keepalives are bare comments (`:`) after 15 s of silence; ids are neither unique nor monotonic
+ *   and there is no reconnect, so an id is reported per frame and never used for resumption.
+ * - §2.2: every `data` is one `NativeSsePayload` object; event names outside the documented list (and
+ *   0.3's `run.incomplete`, §7) may appear in future versions and are skipped, not errors.
+ * - §2.3: after exactly one terminal event (`run.completed|run.incomplete|run.failed|run.cancelled|
+ *   required_action`) native closes the stream. A stream that ends before one is *cut* — a distinct
+ *   outcome the projectors must surface as an error, never as a normal completion.
+ *
+ * Every stream produced here ends with exactly one terminal event or exactly one `fault` item, and
+ * nothing follows it. `readNativeStream` adds the transport guarantees (never errors, idle timeout,
+ * prompt upstream cancel) on top of the same synchronous parser.
+ */
+import { NativeError } from "./errors";
+import { NATIVE_TERMINAL_EVENTS, NativeEventData } from "./schema";
+import type { NativeEvent } from "./schema";
+
+/** The stream ended abnormally; `error.kind` says how (protocol, cut, network, timeout). Always last. */
+export interface NativeStreamFault {
+  readonly event: "fault";
+  readonly error: NativeError;
+}
+
+/** What a decoded native stream yields: native events, then possibly one fault as the last item. */
+export type NativeStreamItem = NativeEvent | NativeStreamFault;
+
+/** Receives decoded items in order. */
+export type NativeStreamSink = (item: NativeStreamItem) => void;
+
+// How each known event name is validated (§2.2). Deltas are the hot path (one per token or so), so
+// they get a typeof check instead of zod; everything else is rare and fully parsed.
+const DELTA = 0;
+const OTHER = 1;
+const TERMINAL = 2;
+type EventClass = typeof DELTA | typeof OTHER | typeof TERMINAL;
+
+const EVENT_CLASS: ReadonlyMap<string, EventClass> = new Map<string, EventClass>([
+  ["reasoning.delta", DELTA],
+  ["message.delta", DELTA],
+  ["run.started", OTHER],
+  ["usage.delta", OTHER],
+  ["workflow.event", OTHER],
+  ...[...NATIVE_TERMINAL_EVENTS].map((name): [string, EventClass] => [name, TERMINAL]),
+]);
+
+/**
+ * Upper bound on one unterminated line / one frame's data, in UTF-16 code units. A `run.completed`
+ * carries the whole answer on one line, so this is generous; it only stops a misbehaving upstream
+ * that never sends a line break from exhausting the isolate's 128 MB.
+ */
+const MAX_FRAME_CHARS = 16 * 1024 * 1024;
+
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const COLON = 58;
+
+function invalidSse(message: string): NativeError {
+  return new NativeError({ kind: "protocol", status: 502, code: "upstream_invalid_sse", message });
+}
+
+/** The fault used when native's stream errors mid-way (socket reset, aborted body). */
+export function upstreamResetError(cause?: unknown): NativeError {
+  const detail = cause instanceof Error && cause.message ? `: ${cause.message}` : "";
+  return new NativeError({
+    kind: "network",
+    status: 502,
+    code: "upstream_connection_reset",
+    message: `the connection to 1flowbase was reset while streaming${detail}`,
+  });
+}
+
+/** The fault used when native sent no byte (not even a keepalive comment, §2.1) for `idleMs`. */
+export function upstreamIdleTimeoutError(idleMs: number): NativeError {
+  return new NativeError({
+    kind: "timeout",
+    status: 504,
+    code: "upstream_idle_timeout",
+    message: `1flowbase sent nothing for ${idleMs} ms while streaming`,
+  });
+}
+
+/**
+ * The error used when the *caller's* signal aborted (the gateway's client disconnected). Nobody is
+ * usually left to read it; it exists so that "every stream ends with a terminal or a fault" and
+ * "every failed call throws a NativeError" hold without exception. 499 is the de-facto
+ * "client closed request" status, so it is never mistaken for an upstream failure in logs.
+ */
+export function clientDisconnectedError(): NativeError {
+  return new NativeError({
+    kind: "network",
+    status: 499,
+    code: "client_disconnected",
+    message: "the client disconnected; the 1flowbase request was abandoned",
+  });
+}
+
+/**
+ * The synchronous SSE parser behind `NativeSseDecoder` and `readNativeStream`.
+ *
+ * Follows the WHATWG `text/event-stream` parsing rules (CRLF / LF / lone CR line ends, `:` comments,
+ * one optional space after the colon, multi-line `data` joined with "\n", unknown fields ignored,
+ * frames without `data` not dispatched) with three deliberate differences:
+ * - `id` is the id of *this* frame (`null` when it has none), not the sticky "last event id": native
+ *   puts an id on every frame and has no reconnect (§2.1), so stickiness would only invent ids.
+ * - A frame still pending at end of input is dispatched (a server that omits the final blank line
+ *   loses nothing); if its data is not JSON there, the input was truncated: that is a cut, not a
+ *   protocol error.
+ * - Decoding stops for good after a terminal event or a fault; later bytes are ignored (§2.3).
+ *
+ * @example
+ * const items: NativeStreamItem[] = [];
+ * const parser = new NativeSseParser((item) => items.push(item));
+ * parser.push(new TextEncoder().encode("event: message.delta\ndata: {...}\n\n"));
+ * parser.end(); // flushes a final frame, emits a `cut` fault if no terminal event was seen
+ */
+export class NativeSseParser {
+  private readonly sink: NativeStreamSink;
+  // One decoder for the whole stream: `stream: true` keeps a multi-byte character split across
+  // chunks intact, and (ignoreBOM false) a leading BOM is stripped exactly once, as SSE requires.
+  private readonly utf8 = new TextDecoder("utf-8");
+  /** Start of a line whose terminator has not arrived yet; never contains CR or LF. */
+  private pending = "";
+  /** The previous text ended in CR: a LF starting the next text belongs to the same CRLF. */
+  private skipLeadingLf = false;
+  private eventName = "";
+  /** `null` = no `data` field in the current frame (such frames are not dispatched). */
+  private data: string | null = null;
+  private id: string | null = null;
+  private finished = false;
+
+  constructor(sink: NativeStreamSink) {
+    this.sink = sink;
+  }
+
+  /** True once a terminal event or a fault has been emitted; nothing is emitted after that. */
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /** Feeds one chunk of bytes, emitting every complete event in it. Returns `done`. */
+  push(chunk: Uint8Array): boolean {
+    if (this.finished) return true;
+    const text = this.utf8.decode(chunk, { stream: true });
+    if (text.length > 0) this.consume(text);
+    return this.finished;
+  }
+
+  /**
+   * Input is over: flushes the decoder, dispatches a frame still pending, and emits the `cut` fault
+   * when no terminal event was seen (§2.3). Idempotent.
+   */
+  end(): void {
+    if (this.finished) return;
+    const tail = this.utf8.decode();
+    if (tail.length > 0) this.consume(tail);
+    if (this.finished) return;
+    if (this.pending.length > 0) {
+      const line = this.pending;
+      this.pending = "";
+      this.line(line, 0, line.length);
+      if (this.finished) return;
+    }
+    if (this.data !== null) this.dispatch(true);
+    if (!this.finished) this.fail(NativeError.cut());
+  }
+
+  /** Stops decoding with a fault (used by transports for resets and timeouts). No-op once done. */
+  fault(error: NativeError): void {
+    if (!this.finished) this.fail(error);
+  }
+
+  private consume(input: string): void {
+    let text = input;
+    if (this.skipLeadingLf) {
+      this.skipLeadingLf = false;
+      if (text.charCodeAt(0) === LF) {
+        text = text.slice(1);
+        if (text.length === 0) return;
+      }
+    }
+    const length = text.length;
+    // indexOf per break kind, re-searched only once passed: native sends LF only, so the CR search
+    // runs once per chunk and finds nothing.
+    let lf = text.indexOf("\n");
+    let cr = text.indexOf("\r");
+    let pos = 0;
+    while (true) {
+      if (lf !== -1 && lf < pos) lf = text.indexOf("\n", pos);
+      if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos);
+      let end: number;
+      let next: number;
+      if (cr === -1 || (lf !== -1 && lf < cr)) {
+        if (lf === -1) break;
+        end = lf;
+        next = lf + 1;
+      } else {
+        end = cr;
+        if (cr + 1 < length) {
+          next = text.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1;
+        } else {
+          next = cr + 1;
+          this.skipLeadingLf = true;
+        }
+      }
+      if (this.pending.length > 0) {
+        // Only the first line of a chunk can continue a previous one; joining here (not by
+        // prefixing every chunk) keeps a long line arriving in tiny chunks linear.
+        const line = this.pending + text.slice(pos, end);
+        this.pending = "";
+        this.line(line, 0, line.length);
+      } else {
+        this.line(text, pos, end);
+      }
+      pos = next;
+      if (this.finished) return;
+    }
+    if (pos < length) {
+      this.pending = pos === 0 && this.pending.length === 0 ? text : this.pending + text.slice(pos);
+      if (this.pending.length > MAX_FRAME_CHARS) {
+        this.fail(invalidSse(`an SSE line exceeded ${MAX_FRAME_CHARS} characters`));
+      }
+    }
+  }
+
+  /** One line `text[start, end)` without its terminator. */
+  private line(text: string, start: number, end: number): void {
+    if (start === end) {
+      this.dispatch(false);
+      return;
+    }
+    // Comments, including axum's `:` keepalive (§2.1).
+    if (text.charCodeAt(start) === COLON) return;
+    let colon = text.indexOf(":", start);
+    if (colon === -1 || colon > end) colon = end;
+    const nameLength = colon - start;
+    let valueStart = colon + 1;
+    if (valueStart < end && text.charCodeAt(valueStart) === SPACE) valueStart++;
+    if (nameLength === 4 && text.startsWith("data", start)) {
+      const value = valueStart < end ? text.slice(valueStart, end) : "";
+      if (this.data === null) {
+        this.data = value;
+      } else {
+        this.data = `${this.data}\n${value}`;
+        if (this.data.length > MAX_FRAME_CHARS) this.fail(invalidSse(`an SSE frame exceeded ${MAX_FRAME_CHARS} characters`));
+      }
+    } else if (nameLength === 5 && text.startsWith("event", start)) {
+      this.eventName = valueStart < end ? text.slice(valueStart, end) : "";
+    } else if (nameLength === 2 && text.startsWith("id", start)) {
+      const value = valueStart < end ? text.slice(valueStart, end) : "";
+      // SSE: an id containing NUL is ignored.
+      if (!value.includes("\0")) this.id = value;
+    }
+    // `retry` and unknown fields: ignored (SSE; native never sends `retry`).
+  }
+
+  /** End of a frame. `atEnd`: the frame was not closed by a blank line (input ended). */
+  private dispatch(atEnd: boolean): void {
+    const data = this.data;
+    const name = this.eventName;
+    const id = this.id;
+    this.data = null;
+    this.eventName = "";
+    this.id = null;
+    if (data === null) return;
+    // Unknown names (a future native event, or an unnamed frame = SSE type "message") are skipped
+    // without parsing: forward compatible, and no cost for events nobody projects.
+    const eventClass = EVENT_CLASS.get(name);
+    if (eventClass === undefined) return;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(data);
+    } catch {
+      // At end of input an unclosed frame with broken JSON is a truncated stream, not bad SSE.
+      this.fail(atEnd ? NativeError.cut() : invalidSse(`native event ${name} carried data that is not JSON`));
+      return;
+    }
+    if (eventClass === DELTA) {
+      if (
+        typeof payload === "object" &&
+        payload !== null &&
+        typeof (payload as { delta?: unknown }).delta === "string" &&
+        typeof (payload as { run_id?: unknown }).run_id === "string"
+      ) {
+        const delta = payload as { status?: unknown };
+        // `status` is always "running" on deltas (§2.2); tolerate its absence rather than fault.
+        if (typeof delta.status !== "string") delta.status = "running";
+        this.sink({ event: name, id, data: payload } as NativeEvent);
+        return;
+      }
+      this.fail(invalidSse(`native event ${name} needs string run_id and delta`));
+      return;
+    }
+    const parsed = NativeEventData.safeParse(payload);
+    if (!parsed.success) {
+      this.fail(invalidSse(`native event ${name} does not match the contract: ${parsed.error.issues[0]?.message ?? "invalid"}`));
+      return;
+    }
+    if (name === "required_action" && !parsed.data.required_action) {
+      // Without `required_action.payload.callback_task_id` the run cannot be resumed (§1.6); the
+      // `{type, run_id}` fallback payload of `sse.rs:311-325` lands here too.
+      this.fail(invalidSse("native event required_action carried no required_action"));
+      return;
+    }
+    this.sink({ event: name, id, data: parsed.data } as NativeEvent);
+    if (eventClass === TERMINAL) this.finished = true;
+  }
+
+  private fail(error: NativeError): void {
+    this.finished = true;
+    this.sink({ event: "fault", error });
+  }
+}
+
+/**
+ * Bytes → `NativeStreamItem`s, as a `TransformStream`.
+ *
+ * After a terminal event or a fault the stream terminates: the readable side closes and the
+ * writable side errors, so a `pipeThrough` source (native's body) is cancelled at once instead of
+ * being drained. At end of input without a terminal event a `cut` fault is the last item.
+ *
+ * Prefer `readNativeStream` for a fetch body: it also turns transport failures into faults.
+ *
+ * @example
+ * const items = response.body!.pipeThrough(new NativeSseDecoder());
+ * for await (const item of items) if (item.event === "message.delta") text += item.data.delta;
+ */
+export class NativeSseDecoder extends TransformStream<Uint8Array, NativeStreamItem> {
+  constructor() {
+    let controller: TransformStreamDefaultController<NativeStreamItem> | undefined;
+    const parser = new NativeSseParser((item) => controller?.enqueue(item));
+    super({
+      start(started) {
+        controller = started;
+      },
+      transform(chunk) {
+        if (parser.push(chunk)) controller?.terminate();
+      },
+      flush() {
+        parser.end();
+      },
+    });
+  }
+}
+
+/** Factory form of `new NativeSseDecoder()`. */
+export function createNativeSseDecoder(): NativeSseDecoder {
+  return new NativeSseDecoder();
+}
+
+/** Options of `readNativeStream`. */
+export interface ReadNativeStreamOptions {
+  /** Longest silence tolerated from native (§2.1 keepalives arrive every 15 s, so > 15 000). */
+  idleMs: number;
+  /** The gateway client's disconnect: aborting cancels native's body at once. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Decodes a native SSE body into a stream that never errors.
+ *
+ * The result yields native events and ends with exactly one terminal event or one fault:
+ * - malformed SSE → `protocol` fault (`upstream_invalid_sse`);
+ * - clean end without a terminal event → `cut` fault (§2.3);
+ * - body read error (reset mid-stream) → `network` fault (`upstream_connection_reset`);
+ * - no byte for `idleMs` while the consumer is waiting → `timeout` fault (`upstream_idle_timeout`);
+ * - `signal` aborted → `network` fault (`client_disconnected`, status 499).
+ *
+ * After the last item the body is cancelled (no draining of trailing bytes). Cancelling the returned
+ * stream cancels the body immediately. The idle clock only runs while a read is outstanding, so a
+ * slow consumer (backpressure) is never mistaken for a silent upstream.
+ *
+ * @example
+ * const items = readNativeStream(response.body!, { idleMs: 120_000, signal: c.req.raw.signal });
+ */
+export function readNativeStream(
+  body: ReadableStream<Uint8Array>,
+  options: ReadNativeStreamOptions,
+): ReadableStream<NativeStreamItem> {
+  const { idleMs, signal } = options;
+  const reader = body.getReader();
+  let controller: ReadableStreamDefaultController<NativeStreamItem> | undefined;
+  let emitted = 0;
+  const parser = new NativeSseParser((item) => {
+    emitted++;
+    controller?.enqueue(item);
+  });
+
+  let finished = false;
+  // Idle detection with one timer per idle period rather than one per read (reads can be 100k/s):
+  // the timer is armed when a read starts and none is armed; when it fires it times out only if the
+  // very read it was armed for is still outstanding, otherwise it re-arms for what is left of the
+  // current read's budget. `readSeq` makes this correct even if the clock does not advance.
+  let reading = false;
+  let readStartedAt = 0;
+  let readSeq = 0;
+  let armedSeq = -1;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const cleanup = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    signal?.removeEventListener("abort", onAbort);
+  };
+
+  /** Emits `fault` (unless the parser already ended), closes, and cancels native's body. */
+  const finish = (fault?: NativeError): void => {
+    if (finished) return;
+    finished = true;
+    cleanup();
+    if (fault) parser.fault(fault);
+    try {
+      controller?.close();
+    } catch {
+      // Already closed by a concurrent cancel: nothing left to tell anyone.
+    }
+    reader.cancel().catch(() => undefined);
+  };
+
+  const arm = (ms: number): void => {
+    armedSeq = readSeq;
+    timer = setTimeout(onTimer, ms);
+  };
+
+  function onTimer(): void {
+    timer = undefined;
+    if (finished || !reading) return;
+    if (readSeq === armedSeq) {
+      finish(upstreamIdleTimeoutError(idleMs));
+      return;
+    }
+    arm(Math.max(1, idleMs - (Date.now() - readStartedAt)));
+  }
+
+  function onAbort(): void {
+    finish(clientDisconnectedError());
+  }
+
+  return new ReadableStream<NativeStreamItem>({
+    start(started) {
+      controller = started;
+      if (signal?.aborted) finish(clientDisconnectedError());
+      else signal?.addEventListener("abort", onAbort);
+    },
+    async pull() {
+      emitted = 0;
+      // Keep reading until something was emitted: keepalive-only chunks emit nothing, and a pull
+      // that enqueues nothing is not necessarily called again.
+      while (!finished && emitted === 0) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        reading = true;
+        readStartedAt = Date.now();
+        readSeq++;
+        if (timer === undefined) arm(idleMs);
+        try {
+          result = await reader.read();
+        } catch (error) {
+          reading = false;
+          finish(upstreamResetError(error));
+          return;
+        }
+        reading = false;
+        // Timed out, aborted or cancelled while the read was outstanding: already finished.
+        if (finished) return;
+        if (result.done) {
+          parser.end();
+          finish();
+          return;
+        }
+        if (parser.push(result.value)) {
+          finish();
+          return;
+        }
+      }
+    },
+    cancel() {
+      // The consumer (client) is gone: stop native's body now; do not wait for it.
+      if (finished) return;
+      finished = true;
+      cleanup();
+      reader.cancel().catch(() => undefined);
+    },
+  });
+}
