@@ -11,6 +11,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { loadConfig } from "./config";
 import type { GatewayEnv } from "./http/context";
+import { registerExtraEncodings } from "./http/encodings";
 import { errorResponse, GatewayError, toGatewayError, type ProtocolFamily } from "./http/errors";
 import { logRequest } from "./http/log";
 import { requestIdFrom } from "./http/request-id";
@@ -26,6 +27,7 @@ export function familyForPath(path: string): ProtocolFamily {
 }
 
 export function createApp(): Hono<GatewayEnv> {
+  registerExtraEncodings();
   const app = new Hono<GatewayEnv>();
 
   app.use("*", async (c, next) => {

@@ -47,22 +47,41 @@ async function readCapped(stream: ReadableStream<Uint8Array>, limit: number, wha
   return out;
 }
 
-type Decoder = (input: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+/**
+ * Decodes one content coding of `input`, failing with 413 past `limit` decoded bytes and with
+ * 400 when the data is not valid for the coding.
+ */
+export type BodyDecoder = (input: Uint8Array, limit: number) => Promise<Uint8Array>;
 
-/** Content codings we decode. `br`/`zstd` are added by `registerBodyDecoder` where available. */
-const decoders = new Map<string, Decoder>([
-  ["gzip", (input) => input.pipeThrough(new DecompressionStream("gzip"))],
-  ["x-gzip", (input) => input.pipeThrough(new DecompressionStream("gzip"))],
-  ["deflate", (input) => input.pipeThrough(new DecompressionStream("deflate"))],
+const malformed = (coding: string) =>
+  GatewayError.invalidRequest(`the request body is not valid ${coding} data`, null, "invalid_content_encoding");
+
+/** gzip/deflate via the runtime's DecompressionStream, read through the same cap. */
+const streamDecoder =
+  (format: "gzip" | "deflate"): BodyDecoder =>
+  (input, limit) =>
+    readCapped(new Blob([input]).stream().pipeThrough(new DecompressionStream(format)), limit, "body after decoding", () => malformed(format));
+
+const decoders = new Map<string, BodyDecoder>([
+  ["gzip", streamDecoder("gzip")],
+  ["x-gzip", streamDecoder("gzip")],
+  ["deflate", streamDecoder("deflate")],
 ]);
 
-export function registerBodyDecoder(coding: string, decoder: Decoder): void {
+/** Adds a content coding (see encodings.ts for br and zstd). */
+export function registerBodyDecoder(coding: string, decoder: BodyDecoder): void {
   decoders.set(coding, decoder);
 }
 
 export function supportedContentEncodings(): string[] {
   return ["identity", ...decoders.keys()];
 }
+
+export function tooLargeAfterDecoding(limit: number): GatewayError {
+  return tooLarge(limit, "body after decoding");
+}
+
+export { malformed as malformedEncoding };
 
 /** Reads and JSON-parses a request body. Empty body → 400. */
 export async function readJsonBody(request: Request, limits: BodyLimits): Promise<unknown> {
@@ -75,34 +94,25 @@ export async function readJsonBody(request: Request, limits: BodyLimits): Promis
     .map((coding) => coding.trim().toLowerCase())
     .filter((coding) => coding && coding !== "identity");
 
-  let stream: ReadableStream<Uint8Array> = request.body;
-  let raw: Uint8Array;
-  if (codings.length === 0) {
-    raw = await readCapped(stream, limits.maxBytes, "body", () => GatewayError.invalidRequest("could not read the request body", null, "invalid_body"));
-  } else {
-    // Codings apply in order; decode in reverse (RFC 9110 §8.4).
-    const wire = await readCapped(stream, limits.maxBytes, "body", () => GatewayError.invalidRequest("could not read the request body", null, "invalid_body"));
-    stream = new Blob([wire]).stream();
-    for (const coding of [...codings].reverse()) {
-      const decoder = decoders.get(coding);
-      if (!decoder) {
-        throw new GatewayError({
-          status: 415,
-          message: `unsupported Content-Encoding '${coding}'; supported: ${supportedContentEncodings().join(", ")}`,
-          code: "unsupported_content_encoding",
-          param: null,
-        });
-      }
-      stream = decoder(stream);
+  let raw = await readCapped(request.body, limits.maxBytes, "body", () =>
+    GatewayError.invalidRequest("could not read the request body", null, "invalid_body"),
+  );
+  // Codings apply in order; decode in reverse (RFC 9110 §8.4).
+  for (const coding of [...codings].reverse()) {
+    const decoder = decoders.get(coding);
+    if (!decoder) {
+      throw new GatewayError({
+        status: 415,
+        message: `unsupported Content-Encoding '${coding}'; supported: ${supportedContentEncodings().join(", ")}`,
+        code: "unsupported_content_encoding",
+      });
     }
-    raw = await readCapped(stream, limits.maxDecompressedBytes, "body after decoding", () =>
-      GatewayError.invalidRequest(`the request body is not valid ${codings.join("+")} data`, null, "invalid_content_encoding"),
-    );
+    raw = await decoder(raw, limits.maxDecompressedBytes);
   }
   if (raw.byteLength === 0) throw GatewayError.invalidRequest("request body is required (JSON)", null, "invalid_json");
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(raw);
   } catch {
     throw GatewayError.invalidRequest("request body is not valid UTF-8", null, "invalid_json");
   }

@@ -1,0 +1,57 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createOwnershipIndex, IndexUnavailableError } from "../../src/index-store";
+
+const OWNER_A = "a".repeat(64);
+const OWNER_B = "b".repeat(64);
+
+describe("ownership index (D1)", () => {
+  it("claims, resolves for the owner only, and deletes", async () => {
+    const index = createOwnershipIndex(env.RESPONSE_INDEX, 3600);
+    await index.claim("resp_owned", "run-1", OWNER_A);
+    expect(await index.resolve("resp_owned", OWNER_A)).toMatchObject({ responseId: "resp_owned", nativeRunId: "run-1" });
+    // Another owner's row is indistinguishable from a missing one.
+    expect(await index.resolve("resp_owned", OWNER_B)).toBeNull();
+    expect(await index.resolve("resp_missing", OWNER_A)).toBeNull();
+    expect(await index.remove("resp_owned", OWNER_B)).toBe(false);
+    expect(await index.resolve("resp_owned", OWNER_A)).not.toBeNull();
+    expect(await index.remove("resp_owned", OWNER_A)).toBe(true);
+    expect(await index.resolve("resp_owned", OWNER_A)).toBeNull();
+  });
+
+  it("never lets a second claim take over another owner's row", async () => {
+    const index = createOwnershipIndex(env.RESPONSE_INDEX, 3600);
+    await index.claim("resp_contested", "run-a", OWNER_A);
+    await index.claim("resp_contested", "run-b", OWNER_B);
+    expect(await index.resolve("resp_contested", OWNER_B)).toBeNull();
+    expect(await index.resolve("resp_contested", OWNER_A)).toMatchObject({ nativeRunId: "run-a" });
+  });
+
+  it("treats expired rows as absent", async () => {
+    let clock = 1_000;
+    const index = createOwnershipIndex(env.RESPONSE_INDEX, 60, () => clock);
+    await index.claim("resp_expiring", "run-x", OWNER_A);
+    expect(await index.resolve("resp_expiring", OWNER_A)).not.toBeNull();
+    clock += 61;
+    expect(await index.resolve("resp_expiring", OWNER_A)).toBeNull();
+  });
+
+  it("stores no key and no content: only id, run id, fingerprint, timestamps", async () => {
+    const columns = await env.RESPONSE_INDEX.prepare("PRAGMA table_info(response_index)").all<{ name: string }>();
+    expect(columns.results.map((column) => column.name).sort()).toEqual(
+      ["created_at", "expires_at", "native_run_id", "owner_fingerprint", "response_id"].sort(),
+    );
+  });
+
+  it("fails closed with a 503 when D1 errors", async () => {
+    const broken = {
+      prepare() {
+        throw new Error("D1_ERROR: database unavailable");
+      },
+    } as unknown as D1Database;
+    const index = createOwnershipIndex(broken, 3600);
+    await expect(index.resolve("resp_x", OWNER_A)).rejects.toBeInstanceOf(IndexUnavailableError);
+    await expect(index.claim("resp_x", "run", OWNER_A)).rejects.toMatchObject({ status: 503 });
+    await expect(index.remove("resp_x", OWNER_A)).rejects.toMatchObject({ status: 503 });
+  });
+});
