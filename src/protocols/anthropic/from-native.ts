@@ -1,0 +1,128 @@
+/**
+ * Blocking `/v1/messages`: a finished native run → one Anthropic `Message`.
+ *
+ * Built by folding the stream projection (`stream.ts`) over the events the run's stream would have
+ * carried (`runToEvents`, src/native/synthesize.ts), accumulating them exactly the way the Anthropic
+ * SDK's `MessageStream` does. So the blocking answer equals `stream.finalMessage()` by construction
+ * (invariant 4), thinking blocks and `stop_sequence` included — 1flowbase's own adapter drops
+ * thinking in blocking mode and omits `stop_sequence` (native-api.md §4.3).
+ *
+ * A stream that ends in an `error` event is, in blocking mode, the same error as an HTTP response.
+ */
+import { NativeError } from "../../native/errors";
+import type { NativeStreamItem } from "../../native/events";
+import type { NativeRun } from "../../native/schema";
+import { runToEvents } from "../../native/synthesize";
+import type { GatewayError } from "../../http/errors";
+import type { AnthropicMessage, AnthropicStreamEvent } from "./schema";
+import { AnthropicStreamState, type AnthropicProjectionContext } from "./stream";
+
+/**
+ * Accumulates stream events into the final `Message`, mirroring ANT `MessageStream`
+ * (`#accumulateMessage`): `message_start` gives the snapshot, blocks are appended, deltas are
+ * concatenated, tool input JSON is parsed when its block stops, `message_delta` sets the stop reason
+ * and overwrites usage counters that are present.
+ */
+export class MessageAccumulator {
+  message: AnthropicMessage | null = null;
+  error: { type: string; message: string } | null = null;
+  stopped = false;
+  private readonly toolJson = new Map<number, string>();
+
+  apply(event: AnthropicStreamEvent): void {
+    switch (event.type) {
+      case "message_start":
+        if (this.message) throw new Error("second message_start");
+        this.message = structuredClone(event.message);
+        return;
+      case "error":
+        this.error = event.error;
+        return;
+      default:
+        break;
+    }
+    const message = this.message;
+    if (!message) throw new Error(`${event.type} before message_start`);
+    switch (event.type) {
+      case "content_block_start":
+        message.content.push(structuredClone(event.content_block));
+        return;
+      case "content_block_delta": {
+        const block = message.content[event.index];
+        const delta = event.delta;
+        if (delta.type === "text_delta" && block?.type === "text") block.text += delta.text;
+        else if (delta.type === "thinking_delta" && block?.type === "thinking") block.thinking += delta.thinking;
+        else if (delta.type === "signature_delta" && block?.type === "thinking") block.signature = delta.signature;
+        else if (delta.type === "input_json_delta" && block?.type === "tool_use") {
+          this.toolJson.set(event.index, (this.toolJson.get(event.index) ?? "") + delta.partial_json);
+        }
+        return;
+      }
+      case "content_block_stop": {
+        const block = message.content[event.index];
+        const json = this.toolJson.get(event.index);
+        if (block?.type === "tool_use" && json) block.input = JSON.parse(json) as Record<string, unknown>;
+        return;
+      }
+      case "message_delta":
+        message.stop_reason = event.delta.stop_reason;
+        message.stop_sequence = event.delta.stop_sequence;
+        message.usage.output_tokens = event.usage.output_tokens;
+        message.usage.input_tokens = event.usage.input_tokens;
+        if (event.usage.cache_creation_input_tokens !== undefined) {
+          message.usage.cache_creation_input_tokens = event.usage.cache_creation_input_tokens;
+        }
+        if (event.usage.cache_read_input_tokens !== undefined) {
+          message.usage.cache_read_input_tokens = event.usage.cache_read_input_tokens;
+        }
+        return;
+      case "message_stop":
+        this.stopped = true;
+        return;
+    }
+  }
+}
+
+/** A run that has not ended (native returned `queued`/`running`): there is nothing to answer with. */
+function unfinished(run: NativeRun): NativeError {
+  return new NativeError({
+    kind: "protocol",
+    status: 502,
+    code: "upstream_invalid_response",
+    message: `1flowbase returned a run that has not finished (status ${String(run.status)})`,
+  });
+}
+
+/** The native stream items of a finished run, ending with a fault when the run is not terminal. */
+export function runToItems(run: NativeRun): NativeStreamItem[] {
+  const items: NativeStreamItem[] = runToEvents(run);
+  const last = items[items.length - 1];
+  const terminal =
+    last !== undefined &&
+    (last.event === "run.completed" ||
+      last.event === "run.incomplete" ||
+      last.event === "run.failed" ||
+      last.event === "run.cancelled" ||
+      last.event === "required_action");
+  if (!terminal) items.push({ event: "fault", error: unfinished(run) });
+  return items;
+}
+
+export type BlockingOutcome = { ok: true; message: AnthropicMessage } | { ok: false; error: GatewayError };
+
+/** Folds the projection over a finished run: the `Message`, or the error the stream would have ended with. */
+export async function messageFromRun(run: NativeRun, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
+  const state = new AnthropicStreamState(context);
+  const accumulator = new MessageAccumulator();
+  for (const item of runToItems(run)) {
+    const events = await state.step(item);
+    for (const event of events) accumulator.apply(event);
+    if (state.done) break;
+  }
+  if (state.failure) return { ok: false, error: state.failure };
+  if (!accumulator.message || !accumulator.stopped) {
+    // Unreachable: `runToItems` always ends with a terminal event or a fault.
+    throw new Error("the projection ended without message_stop");
+  }
+  return { ok: true, message: accumulator.message };
+}

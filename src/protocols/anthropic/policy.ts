@@ -1,0 +1,53 @@
+/**
+ * The Anthropic Messages parameter policy (ARCHITECTURE.md "Parameter policy is data").
+ *
+ * Every top-level field of `POST /v1/messages` (client-protocols.md §5.1) is `mapped` to a native
+ * field, `accepted` (valid, not applied: the 1flowbase flow decides it) or `rejected`. Lenient mode
+ * reports accepted fields in `x-1flowbase-ignored-params`; strict mode turns them into 400s.
+ *
+ * Two fields need more than the table says; `to-native.ts` applies these rules:
+ * - **`max_tokens`** is *required* by the protocol, so strict mode cannot reject it: every Anthropic
+ *   request would fail. It is validated (a positive integer) and, because it is not applied (the
+ *   native request has no output-length control both native versions accept, native-api.md §7),
+ *   always listed in the ignored-params header — in both modes. Honest reporting, never a 400.
+ * - **`thinking`** is mapped to `execution.model_parameters.reasoning` only when the application's
+ *   catalog says the requested model supports reasoning (`GET /models`, native-api.md §3.5); otherwise
+ *   it is treated as `accepted` (reported, or a 400 in strict mode). `{type:"disabled"}` needs nothing.
+ * - **`tools[i]`** of an Anthropic server-tool type (`web_search_20250305`, `code_execution_…`) cannot
+ *   run inside a 1flowbase flow; each such entry is treated as `accepted` under the name `tools[i]`.
+ */
+import type { ParameterPolicy } from "../../http/policy";
+
+const FLOW_DECIDES = "the 1flowbase flow decides sampling and generation settings";
+
+export const MESSAGES_POLICY: ParameterPolicy = {
+  model: { kind: "mapped", to: "model" },
+  messages: { kind: "mapped", to: "query (last user turn) + history (earlier turns) / resume (tool_result turn)" },
+  system: { kind: "mapped", to: "system" },
+  stream: { kind: "mapped", to: "response_mode" },
+  metadata: { kind: "mapped", to: "conversation.user (from metadata.user_id)" },
+  tools: { kind: "mapped", to: "inputs.tools" },
+  tool_choice: { kind: "mapped", to: "inputs.tool_choice" },
+  thinking: { kind: "mapped", to: "execution.model_parameters.reasoning (when the model supports reasoning)" },
+  max_tokens: { kind: "accepted", why: "required by the protocol and validated; the 1flowbase flow decides output length" },
+  temperature: { kind: "accepted", why: FLOW_DECIDES },
+  top_p: { kind: "accepted", why: FLOW_DECIDES },
+  top_k: { kind: "accepted", why: FLOW_DECIDES },
+  stop_sequences: { kind: "accepted", why: "1flowbase runs have no stop sequences; stop_sequence is always null" },
+  service_tier: { kind: "accepted", why: "1flowbase has no service tiers" },
+  inference_geo: { kind: "accepted", why: "1flowbase decides where the model runs" },
+  container: { kind: "accepted", why: "Anthropic code-execution containers do not exist in 1flowbase" },
+  context_management: { kind: "accepted", why: "the 1flowbase flow manages its own context" },
+  mcp_servers: { kind: "accepted", why: "MCP servers are configured in the 1flowbase application, not per request" },
+  output_config: { kind: "accepted", why: FLOW_DECIDES },
+  output_format: { kind: "accepted", why: FLOW_DECIDES },
+  cache_control: { kind: "accepted", why: "prompt caching is decided by the flow's model provider" },
+};
+
+/** Fields of the count_tokens body that the estimate reads (all others are ignored silently). */
+export const COUNT_TOKENS_FIELDS = ["model", "messages", "system", "tools", "tool_choice", "thinking"] as const;
+
+/** `tools[i].type` values that are client-side tools (no type, or `custom`). */
+export function isCustomTool(type: string | null | undefined): boolean {
+  return type === undefined || type === null || type === "custom";
+}
