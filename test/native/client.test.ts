@@ -1,0 +1,420 @@
+/**
+ * The native HTTP client (`src/native/client.ts`) against the embedded 1flowbase emulator: every
+ * endpoint (native-api.md §1.1), every error shape (§1.3: JSON `{code,message}` and axum plain
+ * text), transport failures and timeouts, and the streaming faults of §2 (reset, idle, malformed,
+ * cut). The emulator is just a native server at `env.NATIVE_API_BASE_URL` (invariant 6).
+ */
+import { env } from "cloudflare:test";
+import { ZodError } from "zod";
+import { describe, expect, it } from "vitest";
+import { EMULATOR_KEYS, emu } from "../../emulator/script";
+import type { NativeTimeouts } from "../../src/config";
+import { createNativeClient } from "../../src/native/client";
+import type { NativeClient, NativeClientOptions } from "../../src/native/client";
+import { NativeError } from "../../src/native/errors";
+import type { NativeStreamItem } from "../../src/native/events";
+import type { NativeRunRequest } from "../../src/native/schema";
+
+const TIMEOUTS: NativeTimeouts = { headersMs: 10_000, blockingMs: 15_000, idleMs: 10_000 };
+const UNKNOWN_RUN = "0197a3c4-0000-7000-8000-0000000000ff";
+
+function client(overrides: Partial<NativeClientOptions> = {}): NativeClient {
+  return createNativeClient({ baseUrl: env.NATIVE_API_BASE_URL, apiKey: EMULATOR_KEYS.demo, timeouts: TIMEOUTS, ...overrides });
+}
+
+const scripted = (script: Parameters<typeof emu>[0], text = ""): { query: string } => ({ query: emu(script, text) });
+
+/** Awaits a rejection and returns it as a NativeError (fails the test for anything else). */
+async function nativeError(promise: Promise<unknown>): Promise<NativeError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(NativeError);
+    return error as NativeError;
+  }
+  throw new Error("expected a NativeError, but the call succeeded");
+}
+
+function expectError(error: NativeError, kind: NativeError["kind"], status: number, code: string): void {
+  expect({ kind: error.kind, status: error.status, code: error.code }).toEqual({ kind, status, code });
+}
+
+async function collect(stream: ReadableStream<NativeStreamItem>): Promise<NativeStreamItem[]> {
+  const items: NativeStreamItem[] = [];
+  const reader = stream.getReader();
+  for (let result = await reader.read(); !result.done; result = await reader.read()) items.push(result.value);
+  return items;
+}
+
+function lastFault(items: readonly NativeStreamItem[]): NativeError {
+  const last = items.at(-1);
+  expect(last?.event).toBe("fault");
+  if (last?.event !== "fault") throw new Error("stream did not end with a fault");
+  expect(items.filter((item) => item.event === "fault")).toHaveLength(1);
+  return last.error;
+}
+
+const deltasOf = (items: readonly NativeStreamItem[], kind: "message.delta" | "reasoning.delta"): string =>
+  items.map((item) => (item.event === kind ? item.data.delta : "")).join("");
+
+/** A fetch that records what the client sent, then forwards to the real one. */
+function recordingFetch(): { fetch: typeof fetch; requests: Request[] } {
+  const requests: Request[] = [];
+  return {
+    requests,
+    fetch: async (input, init) => {
+      const request = new Request(input, init);
+      requests.push(request.clone());
+      return fetch(request);
+    },
+  };
+}
+
+/** A fetch that never answers but honours its abort signal, like a hung upstream. */
+const hangingFetch: typeof fetch = (_input, init) =>
+  new Promise<Response>((_resolve, reject) => {
+    init?.signal?.addEventListener("abort", () => reject(new DOMException("The operation was aborted.", "AbortError")));
+  });
+
+/** A fetch answering every request with `response()`. */
+const fixedFetch =
+  (response: () => Response): typeof fetch =>
+  async () =>
+    response();
+
+describe("native client: endpoints", () => {
+  it("lists models (bare {object,data}, §3.5)", async () => {
+    const models = await client().listModels();
+    expect(models.data.map((model) => model.id)).toEqual(expect.arrayContaining(["1flowbase", "emu-plain"]));
+    expect(models.data.find((model) => model.id === "1flowbase")?.capabilities?.reasoning).toBe(true);
+  });
+
+  it("creates a blocking run and returns the {data} payload (§1.5)", async () => {
+    const run = await client().createRun({ query: "hello", system: "be brief" });
+    expect(run.status).toBe("succeeded");
+    expect(run.answer).toBe("You said: hello [system: be brief]");
+    expect(typeof run.id).toBe("string");
+  });
+
+  it("returns failed and incomplete runs as data, not errors (blocking is 201 either way)", async () => {
+    const failed = await client().createRun(scripted({ text: ["partial"], fail: { code: "provider_upstream_error", message: "boom" } }));
+    expect(failed.status).toBe("failed");
+    expect(failed.error?.code).toBe("provider_upstream_error");
+    const incomplete = await client().createRun(scripted({ text: ["cut short"], incomplete: true }));
+    expect(incomplete.status).toBe("incomplete");
+  });
+
+  it("gets a run with the same key", async () => {
+    const native = client();
+    const run = await native.createRun(scripted({ text: ["Hi ", "there"] }));
+    const again = await native.getRun(run.id);
+    expect(again.id).toBe(run.id);
+    expect(again.status).toBe("succeeded");
+    expect(again.answer).toBe("Hi there");
+  });
+
+  it("drives a tool round trip: waiting + required_action, then resume (§1.6)", async () => {
+    const native = client();
+    const waiting = await native.createRun(scripted({ tool_calls: [{ id: "call_w", name: "get_weather", arguments: { city: "Paris" } }] }));
+    expect(waiting.status).toBe("waiting");
+    const task = waiting.required_action?.payload.callback_task_id;
+    expect(typeof task).toBe("string");
+    const resumed = await native.resumeRun(waiting.id, {
+      callback_task_id: task ?? "",
+      response_payload: { tool_results: [{ tool_call_id: "call_w", content: "sunny" }] },
+    });
+    expect(resumed.status).toBe("succeeded");
+    expect(resumed.answer).toContain("call_w=sunny");
+  });
+
+  it("cancels a running run; the stream then ends with run.cancelled (§3.3)", async () => {
+    const native = client();
+    const stream = await native.streamRun(scripted({ wait_ms: 5_000, text: ["never"] }));
+    const reader = stream.getReader();
+    const first = await reader.read();
+    expect(first.value?.event).toBe("run.started");
+    const runId = first.value?.event === "run.started" ? first.value.data.run_id : "";
+    const cancelled = await native.cancelRun(runId);
+    expect(cancelled.status).toBe("cancelled");
+    const rest: NativeStreamItem[] = [];
+    for (let result = await reader.read(); !result.done; result = await reader.read()) rest.push(result.value);
+    expect(rest.at(-1)?.event).toBe("run.cancelled");
+    // Cancelling a terminal run is 409 invalid_state.
+    expectError(await nativeError(native.cancelRun(runId)), "http", 409, "invalid_state");
+  });
+
+  it("streams a run: run.started, deltas, run.completed; deltas add up to the answer (§2)", async () => {
+    const native = client();
+    const items = await collect(await native.streamRun(scripted({ reasoning: ["Let me ", "think"], text: ["Hel", "lo ", "😀 世界"] })));
+    expect(items[0]?.event).toBe("run.started");
+    expect(items.at(-1)?.event).toBe("run.completed");
+    expect(deltasOf(items, "reasoning.delta")).toBe("Let me think");
+    expect(deltasOf(items, "message.delta")).toBe("Hello 😀 世界");
+    expect(items.every((item) => item.event !== "fault")).toBe(true);
+    const runId = items[0]?.event === "run.started" ? items[0].data.run_id : "";
+    expect((await native.getRun(runId)).status).toBe("succeeded");
+  });
+
+  it("streams a tool call as a terminal required_action event", async () => {
+    const items = await collect(await client().streamRun(scripted({ tool_calls: [{ name: "lookup", arguments: { q: "x" } }] })));
+    const last = items.at(-1);
+    expect(last?.event).toBe("required_action");
+    if (last?.event === "required_action") {
+      expect(last.data.required_action.payload.tool_calls?.[0]?.name).toBe("lookup");
+    }
+  });
+
+  it("streams 0.3's run.incomplete and a failed run's run.failed", async () => {
+    const incomplete = await collect(await client().streamRun(scripted({ text: ["a"], incomplete: true })));
+    expect(incomplete.at(-1)?.event).toBe("run.incomplete");
+    const failed = await collect(await client().streamRun(scripted({ text: ["a", "b"], fail: { code: "runtime_error", message: "x", after_deltas: 1 } })));
+    const last = failed.at(-1);
+    expect(last?.event).toBe("run.failed");
+    if (last?.event === "run.failed") expect(last.data.error?.code).toBe("runtime_error");
+  });
+
+  it("decodes a long stream of deltas intact", async () => {
+    const items = await collect(await client().streamRun(scripted({ text: ["ab", "c😀"], repeat: 5_000 })));
+    expect(items.at(-1)?.event).toBe("run.completed");
+    expect(deltasOf(items, "message.delta")).toBe("abc😀".repeat(5_000));
+  });
+});
+
+describe("native client: request headers", () => {
+  it("sends bearer auth, accept, content-type on bodies and x-request-id", async () => {
+    const recorder = recordingFetch();
+    const native = client({ fetch: recorder.fetch, requestId: "req_123" });
+    const run = await native.createRun({ query: "hi" });
+    await native.getRun(run.id);
+    await collect(await native.streamRun({ query: "hi" }));
+    await native.listModels();
+    const [create, get, stream, models] = recorder.requests;
+    for (const request of recorder.requests) {
+      expect(request.headers.get("authorization")).toBe(`Bearer ${EMULATOR_KEYS.demo}`);
+      expect(request.headers.get("x-request-id")).toBe("req_123");
+    }
+    expect(create?.method).toBe("POST");
+    expect(create?.url).toBe(`${env.NATIVE_API_BASE_URL}/api/agent/v1/runs`);
+    expect(create?.headers.get("content-type")).toBe("application/json");
+    expect(create?.headers.get("accept")).toBe("application/json");
+    expect(await create?.json()).toEqual({ query: "hi", response_mode: "blocking" });
+    expect(get?.method).toBe("GET");
+    expect(get?.url).toBe(`${env.NATIVE_API_BASE_URL}/api/agent/v1/runs/${run.id}`);
+    expect(get?.headers.get("content-type")).toBeNull();
+    expect(stream?.headers.get("accept")).toBe("text/event-stream");
+    expect(await stream?.json()).toEqual({ query: "hi", response_mode: "streaming" });
+    expect(models?.url).toBe(`${env.NATIVE_API_BASE_URL}/api/agent/v1/models`);
+  });
+
+  it("sends resume with content-type application/json (axum Json extractor, §1.6)", async () => {
+    const recorder = recordingFetch();
+    const native = client({ fetch: recorder.fetch });
+    const waiting = await native.createRun(scripted({ tool_calls: [{ id: "c1", name: "t" }] }));
+    await native.resumeRun(waiting.id, {
+      callback_task_id: waiting.required_action?.payload.callback_task_id ?? "",
+      response_payload: { tool_results: [{ tool_call_id: "c1", content: { ok: true } }] },
+    });
+    const resume = recorder.requests.at(-1);
+    expect(resume?.url).toBe(`${env.NATIVE_API_BASE_URL}/api/agent/v1/runs/${waiting.id}/resume`);
+    expect(resume?.headers.get("content-type")).toBe("application/json");
+  });
+
+  it("tolerates a trailing slash on baseUrl", async () => {
+    const models = await client({ baseUrl: `${env.NATIVE_API_BASE_URL}/` }).listModels();
+    expect(models.data.length).toBeGreaterThan(0);
+  });
+
+  it("rejects an invalid request before sending anything (programming-error guard)", async () => {
+    let calls = 0;
+    const native = client({
+      fetch: async () => {
+        calls++;
+        return new Response("{}");
+      },
+    });
+    const bogus = { query: "x", user_id: "u" } as unknown as { query: string };
+    await expect(native.createRun(bogus)).rejects.toBeInstanceOf(ZodError);
+    await expect(native.streamRun(bogus)).rejects.toBeInstanceOf(ZodError);
+    await expect(native.resumeRun(UNKNOWN_RUN, { callback_task_id: 1 } as unknown as Parameters<NativeClient["resumeRun"]>[1])).rejects.toBeInstanceOf(ZodError);
+    expect(calls).toBe(0);
+  });
+});
+
+describe("native client: native errors (§1.3)", () => {
+  it("401 for an unknown key, on every endpoint, without leaking the key", async () => {
+    const badKey = "sk-000000000000-ThisKeyDoesNotExistAnywhere000000000000000";
+    const native = client({ apiKey: badKey });
+    const errors = [
+      await nativeError(native.createRun({ query: "x" })),
+      await nativeError(native.streamRun({ query: "x" })),
+      await nativeError(native.getRun(UNKNOWN_RUN)),
+      await nativeError(native.cancelRun(UNKNOWN_RUN)),
+      await nativeError(native.listModels()),
+    ];
+    for (const error of errors) {
+      expectError(error, "http", 401, "not_authenticated");
+      expect(`${error.message} ${error.stack ?? ""}`).not.toContain(badKey);
+    }
+  });
+
+  it("403 for another key's run, 404 for an unknown run (§1.6 ownership)", async () => {
+    const run = await client().createRun({ query: "mine" });
+    expectError(await nativeError(client({ apiKey: EMULATOR_KEYS.demoSecond }).getRun(run.id)), "http", 403, "application_run_forbidden");
+    expectError(await nativeError(client({ apiKey: EMULATOR_KEYS.other }).cancelRun(run.id)), "http", 403, "application_run_forbidden");
+    expectError(await nativeError(client().getRun(UNKNOWN_RUN)), "http", 404, "application_run_not_found");
+  });
+
+  it("409 application_not_published for a key without publication", async () => {
+    const native = client({ apiKey: EMULATOR_KEYS.unpublished });
+    const error = await nativeError(native.createRun({ query: "x" }));
+    expectError(error, "http", 409, "application_not_published");
+    expect(error.message).toBe("application has no active published public API version");
+    expectError(await nativeError(native.streamRun({ query: "x" })), "http", 409, "application_not_published");
+    expectError(await nativeError(native.listModels()), "http", 409, "application_not_published");
+  });
+
+  it("400 from native's strict body checks that the request schema lets through", async () => {
+    // 0.3: a `tool` history item needs tool_call_id (§7); reasoning needs a reasoning model (§1.4.1).
+    const history = await nativeError(client().createRun({ query: "x", history: [{ role: "tool", content: "r" }] }));
+    expectError(history, "http", 400, "history");
+    const reasoning = await nativeError(
+      client().streamRun({ query: "x", model: "emu-plain", execution: { model_parameters: { reasoning: { effort: "high" } } } }),
+    );
+    expectError(reasoning, "http", 400, "invalid_model_parameters");
+    const mapping = await nativeError(client().createRun({ query: "x", inputs: { query: "collides" } }));
+    expectError(mapping, "http", 400, "invalid_mapping");
+  });
+
+  it("plain-text (axum) errors keep the status and carry the trimmed text", async () => {
+    const e400 = await nativeError(client().createRun(scripted({ http_error: { status: 400, plain_text: "  Failed to parse the request body as JSON  \n" } })));
+    expectError(e400, "http", 400, "upstream_http_400");
+    expect(e400.message).toBe("Failed to parse the request body as JSON");
+    const e502 = await nativeError(client().streamRun(scripted({ http_error: { status: 502, plain_text: `<html>${"x".repeat(2_000)}</html>` } })));
+    expectError(e502, "http", 502, "upstream_http_502");
+    expect(e502.message).toHaveLength(500);
+    // A non-UUID run id is rejected by axum's Path<Uuid> extractor in plain text (§1.3).
+    const path = await nativeError(client().getRun("not-a-uuid"));
+    expectError(path, "http", 400, "upstream_http_400");
+  });
+
+  it("JSON error bodies keep native's code and message, and retry-after is passed on", async () => {
+    const limited = await nativeError(client().createRun(scripted({ http_error: { status: 429, code: "rate_limited", message: "slow down", retry_after: "7" } })));
+    expectError(limited, "http", 429, "rate_limited");
+    expect(limited.message).toBe("slow down");
+    expect(limited.retryAfter).toBe("7");
+    const streamed = await nativeError(client().streamRun(scripted({ http_error: { status: 503, code: "provider_transport_unavailable", retry_after: "30" } })));
+    expectError(streamed, "http", 503, "provider_transport_unavailable");
+    expect(streamed.retryAfter).toBe("30");
+    const internal = await nativeError(client().createRun(scripted({ http_error: { status: 500, code: "internal_error", message: "db down" } })));
+    expectError(internal, "http", 500, "internal_error");
+    expect(internal.retryAfter).toBeUndefined();
+  });
+});
+
+describe("native client: transport failures", () => {
+  it("unreachable native → network 502 upstream_unreachable", async () => {
+    const native = client({ baseUrl: "http://127.0.0.1:1" });
+    expectError(await nativeError(native.createRun({ query: "x" })), "network", 502, "upstream_unreachable");
+    expectError(await nativeError(native.streamRun({ query: "x" })), "network", 502, "upstream_unreachable");
+    expectError(await nativeError(native.listModels()), "network", 502, "upstream_unreachable");
+  });
+
+  it("slow headers → timeout 504 upstream_timeout (blocking and streaming budgets)", async () => {
+    const fast = { headersMs: 300, blockingMs: 300, idleMs: 10_000 };
+    const started = Date.now();
+    expectError(await nativeError(client({ timeouts: fast }).createRun(scripted({ delay_ms: 5_000 }))), "timeout", 504, "upstream_timeout");
+    expectError(await nativeError(client({ timeouts: fast }).streamRun(scripted({ delay_ms: 5_000 }))), "timeout", 504, "upstream_timeout");
+    expect(Date.now() - started).toBeLessThan(4_000);
+    // The blocking budget, not the headers budget, applies to createRun.
+    const run = await client({ timeouts: { headersMs: 100, blockingMs: 5_000, idleMs: 10_000 } }).createRun(scripted({ delay_ms: 400, text: ["ok"] }));
+    expect(run.answer).toBe("ok");
+  });
+
+  it("get/cancel/models use the headers timeout", async () => {
+    const native = client({ fetch: hangingFetch, timeouts: { headersMs: 100, blockingMs: 60_000, idleMs: 60_000 } });
+    for (const call of [native.getRun(UNKNOWN_RUN), native.cancelRun(UNKNOWN_RUN), native.listModels()]) {
+      expectError(await nativeError(call), "timeout", 504, "upstream_timeout");
+    }
+  });
+
+  it("the caller's signal aborts an in-flight call (client disconnect)", async () => {
+    expect(typeof AbortSignal.any).toBe("function"); // workerd has it; the client does not need it
+    const abort = new AbortController();
+    const native = client({ signal: abort.signal });
+    const pending = nativeError(native.createRun(scripted({ delay_ms: 5_000 })));
+    setTimeout(() => abort.abort(), 100);
+    const started = Date.now();
+    expectError(await pending, "network", 499, "client_disconnected");
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expectError(await nativeError(native.listModels()), "network", 499, "client_disconnected");
+  });
+
+  it("the caller's signal cancels an open stream", async () => {
+    const abort = new AbortController();
+    const stream = await client({ signal: abort.signal }).streamRun(scripted({ text: ["a", "b"], stall_ms: 5_000 }));
+    const reader = stream.getReader();
+    expect((await reader.read()).value?.event).toBe("run.started");
+    setTimeout(() => abort.abort(), 100);
+    const rest: NativeStreamItem[] = [];
+    for (let result = await reader.read(); !result.done; result = await reader.read()) rest.push(result.value);
+    expectError(lastFault(rest), "network", 499, "client_disconnected");
+  });
+
+  it("a 2xx body that is not JSON → protocol 502 upstream_invalid_response", async () => {
+    expectError(await nativeError(client().createRun(scripted({ malformed_body: true }))), "protocol", 502, "upstream_invalid_response");
+  });
+
+  it("a 2xx body that breaks the schema → protocol 502 upstream_invalid_response", async () => {
+    const native = client({ fetch: fixedFetch(() => Response.json({ data: { status: "succeeded" }, meta: null }, { status: 201 })) });
+    expectError(await nativeError(native.createRun({ query: "x" })), "protocol", 502, "upstream_invalid_response");
+    expectError(await nativeError(native.getRun(UNKNOWN_RUN)), "protocol", 502, "upstream_invalid_response");
+    const models = client({ fetch: fixedFetch(() => Response.json({ object: "list", data: [{ name: "no id" }] })) });
+    expectError(await nativeError(models.listModels()), "protocol", 502, "upstream_invalid_response");
+  });
+
+  it("a streaming 200 that is not text/event-stream → protocol 502 upstream_invalid_response", async () => {
+    const native = client({ fetch: fixedFetch(() => Response.json({ data: { id: "r", status: "queued" } }, { status: 201 })) });
+    expectError(await nativeError(native.streamRun({ query: "x" })), "protocol", 502, "upstream_invalid_response");
+  });
+});
+
+describe("native client: streaming faults (§2)", () => {
+  // test/global-setup.ts runs the emulator with a 200 ms keepalive (native: 15 s, §2.1).
+  it("idle upstream (stall, keepalives slower than idleMs) → timeout fault 504 upstream_idle_timeout", async () => {
+    const stream = await client({ timeouts: { ...TIMEOUTS, idleMs: 100 } }).streamRun(scripted({ text: ["a", "b"], stall_ms: 5_000 }));
+    const started = Date.now();
+    const items = await collect(stream);
+    expect(items[0]?.event).toBe("run.started");
+    expectError(lastFault(items), "timeout", 504, "upstream_idle_timeout");
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it("keepalive comments during a stall keep the stream alive", async () => {
+    const stream = await client({ timeouts: { ...TIMEOUTS, idleMs: 600 } }).streamRun(scripted({ text: ["a", "b"], stall_ms: 1_500 }));
+    const items = await collect(stream);
+    expect(items.at(-1)?.event).toBe("run.completed");
+    expect(deltasOf(items, "message.delta")).toBe("ab");
+  });
+
+  it("socket reset mid-stream (drop_after) → network fault upstream_connection_reset", async () => {
+    const items = await collect(await client().streamRun(scripted({ text: ["a", "b", "c"], drop_after: 2 })));
+    expectError(lastFault(items), "network", 502, "upstream_connection_reset");
+  });
+
+  it("non-JSON data → protocol fault upstream_invalid_sse", async () => {
+    const items = await collect(await client().streamRun(scripted({ text: ["a"], malformed: "json" })));
+    expectError(lastFault(items), "protocol", 502, "upstream_invalid_sse");
+  });
+
+  it("a line without a field name is an unknown SSE field and is ignored (WHATWG)", async () => {
+    const items = await collect(await client().streamRun(scripted({ text: ["a", "b"], malformed: "sse" })));
+    expect(items.at(-1)?.event).toBe("run.completed");
+    expect(deltasOf(items, "message.delta")).toBe("ab");
+  });
+
+  it("clean end without a terminal event → cut fault", async () => {
+    const items = await collect(await client().streamRun(scripted({ text: ["a", "b"], end_without_terminal: true })));
+    expect(deltasOf(items, "message.delta")).toBe("ab");
+    expectError(lastFault(items), "cut", 502, "upstream_stream_cut");
+  });
+});
