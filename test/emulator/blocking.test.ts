@@ -1,0 +1,199 @@
+import { describe, expect, it } from "vitest";
+import { EMULATOR_ENV_SECRET } from "../../emulator/script";
+import { KEYS, api, base, blocking, emu, errorOf, getRun, postRun, type Run } from "./helpers";
+
+/** `time` 0.3 Display: hour not zero-padded, trimmed fraction, offset with seconds (§1.5). */
+const TIME_DISPLAY = /^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}:\d{2}\.\d{1,9} \+00:00:00$/;
+
+describe("blocking runs (native-api.md §1.5)", () => {
+  it("returns 201 {data, meta:null} with the NativeRunResponse shape", async () => {
+    const res = await postRun({ query: "hello", system: "sys", model: "1flowbase", inputs: { tone: "dry" }, metadata: { trace_id: "tr-1" } });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    const { data, meta } = (await res.json()) as { data: Run; meta: unknown };
+    expect(meta).toBeNull();
+    expect(Object.keys(data)).toEqual([
+      "id",
+      "application_id",
+      "api_key_id",
+      "publication_version_id",
+      "status",
+      "node_input_payload",
+      "metadata",
+      "answer",
+      "answer_segments",
+      "required_action",
+      "tool_calls",
+      "usage",
+      "error",
+      "created_at",
+    ]);
+    expect(data.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(data.status).toBe("succeeded");
+    expect(data.answer).toBe("You said: hello [system: sys]");
+    expect(data.answer_segments).toEqual([{ kind: "message", text: "You said: hello [system: sys]" }]);
+    expect(data.created_at).toMatch(TIME_DISPLAY);
+    expect(data.node_input_payload).toEqual({
+      "node-start": { query: "hello", model: "1flowbase", history: [], system: "sys", files: [], tone: "dry" },
+      env: { SECRET: EMULATOR_ENV_SECRET },
+      sys: {},
+    });
+    expect(data.metadata).toMatchObject({ model: "1flowbase", external_trace_id: "tr-1", compatibility_mode: "native-v1", title: "hello" });
+    expect(data.usage).toEqual({ prompt_tokens: 2, completion_tokens: 8, total_tokens: 10 });
+    expect(data.required_action).toBeNull();
+    expect(data.error).toBeNull();
+  });
+
+  it("GET returns the durable metadata form", async () => {
+    const created = await blocking({ query: "q", conversation: { user: "u-get", id: "conv-get" } });
+    const res = await getRun(created.id);
+    expect(res.status).toBe(200);
+    const { data } = (await res.json()) as { data: Run };
+    expect(data.metadata).toEqual({
+      title: "q",
+      expand_id: null,
+      external_user: "u-get",
+      external_conversation_id: "conv-get",
+      external_trace_id: null,
+      compatibility_mode: "native-v1",
+      idempotency_key: null,
+      request: { conversation: { id: "conv-get", user: "u-get" } },
+    });
+    expect(data.answer).toBe(created.answer);
+  });
+
+  it("wraps reasoning in <think> unless think_tags:false; segments keep both kinds", async () => {
+    const tagged = await blocking({ query: emu({ segments: [{ kind: "reasoning", text: "r1" }, { kind: "message", text: "m1" }, { kind: "reasoning", text: "r2" }, { kind: "message", text: "m2" }] }) });
+    expect(tagged.answer).toBe("<think>r1</think>m1<think>r2</think>m2");
+    expect(tagged.answer_segments).toHaveLength(4);
+    const plain = await blocking({ query: emu({ reasoning: ["r"], text: ["m"], think_tags: false }) });
+    expect(plain.answer).toBe("m");
+    expect(plain.answer_segments).toEqual([
+      { kind: "reasoning", text: "r" },
+      { kind: "message", text: "m" },
+    ]);
+    expect(plain.usage?.reasoning_tokens).toBe(1);
+  });
+
+  it("script usage is normalized (aliases, computed total)", async () => {
+    const run = await blocking({ query: emu({ text: ["x"], usage: { input_tokens: 11, output_tokens: 4, cache_read_input_tokens: 2 } }) });
+    expect(run.usage).toEqual({ prompt_tokens: 11, completion_tokens: 4, total_tokens: 15, cache_read_tokens: 2 });
+  });
+
+  it("a failed run is still 201 with status failed and error filled, answer null", async () => {
+    const run = await blocking({ query: emu({ text: ["partial"], fail: { code: "provider_upstream_error", message: "boom", after_deltas: 1 } }) });
+    expect(run.status).toBe("failed");
+    expect(run.error).toEqual({ code: "provider_upstream_error", message: "boom", details: {} });
+    expect(run.answer).toBeNull();
+    expect(run).not.toHaveProperty("answer_segments");
+  });
+
+  it("incomplete runs keep their answer", async () => {
+    const run = await blocking({ query: emu({ text: ["cut"], incomplete: true }) });
+    expect(run.status).toBe("incomplete");
+    expect(run.answer).toBe("cut");
+  });
+
+  it("tool_calls → waiting with required_action and tool_calls", async () => {
+    const run = await blocking({ query: emu({ tool_calls: [{ name: "a", arguments: { x: 1 } }, { name: "b" }] }) });
+    expect(run.status).toBe("waiting");
+    expect(run.tool_calls).toEqual([
+      { id: "call_1", name: "a", arguments: { x: 1 } },
+      { id: "call_2", name: "b", arguments: {} },
+    ]);
+    expect(run.required_action?.action_type).toBe("submit_tool_outputs");
+    expect(run.required_action?.payload).toMatchObject({ callback_kind: "llm_tool_calls", flow_run_id: run.id, request_payload: { tool_calls: run.tool_calls } });
+    expect(run.required_action?.payload.callback_task_id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("an unknown response_mode creates a queued run without executing it (§1.4)", async () => {
+    const res = await postRun({ query: "x", response_mode: "manual" });
+    expect(res.status).toBe(201);
+    const { data } = (await res.json()) as { data: Run };
+    expect(data.status).toBe("queued");
+  });
+
+  it("cancel during wait_ms: blocking create returns the cancelled run; cancelling again is invalid_state", async () => {
+    const pending = postRun({ query: emu({ wait_ms: 5000 }), title: "wait-blocking" });
+    let runId: string | undefined;
+    for (let i = 0; i < 50 && !runId; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const res = await fetch(`${base()}/__emulator/requests?last=50&path=/api/agent/v1/runs`);
+      const { requests } = (await res.json()) as { requests: Array<{ run_id: string | null; body: { title?: string } | null }> };
+      runId = requests.find((r) => r.body?.title === "wait-blocking" && r.run_id)?.run_id ?? undefined;
+    }
+    expect(runId).toBeDefined();
+    const cancel = await api(`/runs/${runId}/cancel`, { method: "POST" });
+    expect(cancel.status).toBe(200);
+    const res = await pending;
+    expect(res.status).toBe(201);
+    const { data } = (await res.json()) as { data: Run };
+    expect(data.status).toBe("cancelled");
+    expect(data.error?.code).toBe("run_cancelled");
+    expect(await errorOf(await api(`/runs/${runId}/cancel`, { method: "POST" }))).toMatchObject({ status: 409, code: "invalid_state" });
+  });
+
+  it("http_error: JSON {code,message} with retry-after, or plain text", async () => {
+    const res = await postRun({ query: emu({ http_error: { status: 429, code: "rate_limited", message: "slow", retry_after: "3" } }) });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("3");
+    expect(await res.json()).toEqual({ code: "rate_limited", message: "slow" });
+    const plain = await postRun({ query: emu({ http_error: { status: 502, plain_text: "Bad Gateway" } }), response_mode: "streaming" });
+    expect(plain.status).toBe(502);
+    expect(plain.headers.get("content-type")).toContain("text/plain");
+    expect(await plain.text()).toBe("Bad Gateway");
+  });
+
+  it("malformed_body: a 201 whose body is not JSON", async () => {
+    const res = await postRun({ query: emu({ malformed_body: true }) });
+    expect(res.status).toBe(201);
+    await expect(res.clone().json()).rejects.toThrow();
+  });
+
+  it("a malformed directive is 400 emulator_script", async () => {
+    expect(await errorOf(await postRun({ query: "x [[emu:{not json}]]" }))).toMatchObject({ status: 400, code: "emulator_script" });
+    expect(await errorOf(await postRun({ query: emu({ repeat: -1 } as never) }))).toMatchObject({ status: 400, code: "emulator_script" });
+  });
+
+  it("delay_ms delays the response", async () => {
+    const t0 = Date.now();
+    await blocking({ query: emu({ delay_ms: 300 }) });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
+  });
+
+  it("bodies over 2 MiB get a plain-text 413 (§1.3)", async () => {
+    const res = await postRun({ query: "x".repeat(2 * 1024 * 1024 + 10) });
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    await res.text();
+  });
+
+  it("reasoning parameters are frozen into the run input (§1.4.1)", async () => {
+    const run = await blocking({ query: "x", model: "1flowbase", execution: { model_parameters: { reasoning: { effort: "high", budget_tokens: 1024 } } } });
+    expect(run.node_input_payload["node-start"].reasoning_effort).toBe("high");
+    expect(run.node_input_payload.sys.model_parameters).toEqual({ reasoning: { effort: "high", budget_tokens: 1024 } });
+  });
+
+  it("cancel of a waiting run cancels its task", async () => {
+    const run = await blocking({ query: emu({ tool_calls: [{ name: "t" }] }) });
+    const res = await api(`/runs/${run.id}/cancel`, { method: "POST" });
+    expect(res.status).toBe(200);
+    const { data } = (await res.json()) as { data: Run };
+    expect(data.status).toBe("cancelled");
+    expect(data.required_action).toBeNull();
+    const resume = await api(`/runs/${run.id}/resume`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ callback_task_id: run.required_action?.payload.callback_task_id, response_payload: { tool_results: [{ tool_call_id: "call_1", content: "x" }] } }),
+    });
+    expect(resume.status).toBe(409);
+  });
+
+  it("the unpublished application's key gets 409 application_not_published", async () => {
+    expect(await errorOf(await postRun({ query: "x" }, KEYS.unpublished))).toEqual({
+      status: 409,
+      code: "application_not_published",
+      message: "application has no active published public API version",
+    });
+  });
+});

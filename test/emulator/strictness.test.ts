@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { blocking, errorOf, postRun } from "./helpers";
+
+async function rejected(body: unknown): Promise<{ status: number; code: string; message: string }> {
+  return errorOf(await postRun(body));
+}
+
+describe("request strictness, upstream 0.3 (native-api.md §7, §1.4)", () => {
+  it("unknown top-level fields → 400 body", async () => {
+    expect(await rejected({ query: "x", temperature: 0.2 })).toEqual({ status: 400, code: "body", message: "unknown Native request field" });
+  });
+
+  it("user_id and compatibility_mode have their own codes", async () => {
+    expect((await rejected({ query: "x", user_id: "u" })).code).toBe("user_id");
+    expect((await rejected({ query: "x", compatibility_mode: "native-v1" })).code).toBe("compatibility_mode");
+    expect((await rejected({ query: "x", execution: { compatibility_mode: "x" } })).code).toBe("compatibility_mode");
+  });
+
+  it("metadata is closed to trace_id", async () => {
+    expect(await rejected({ query: "x", metadata: { foo: 1 } })).toEqual({ status: 400, code: "metadata", message: "unknown Native metadata field" });
+    expect((await rejected({ query: "x", metadata: { trace_id: 5 } })).code).toBe("metadata");
+    expect((await blocking({ query: "x", metadata: { trace_id: "t" } })).metadata.external_trace_id).toBe("t");
+  });
+
+  it("invalid JSON → 400 json; type errors → code is the field name", async () => {
+    expect(await errorOf(await postRun("{oops"))).toEqual({ status: 400, code: "json", message: "invalid JSON body" });
+    expect(await rejected({})).toEqual({ status: 400, code: "query", message: "invalid native request field: query" });
+    expect((await rejected({ query: 1 })).code).toBe("query");
+    expect((await rejected({ query: "x", model: null })).code).toBe("model");
+    expect((await rejected({ query: "x", model: 3 })).code).toBe("model");
+    expect((await rejected({ query: "x", inputs: [] })).code).toBe("inputs");
+    expect((await rejected({ query: "x", history: {} })).code).toBe("history");
+    expect((await rejected({ query: "x", expand_id: 1 })).code).toBe("expand_id");
+    expect((await rejected({ query: "x", title: false })).code).toBe("title");
+    expect((await rejected({ query: "x", response_mode: 1 })).code).toBe("response_mode");
+    expect((await rejected([1, 2])).code).toBe("body");
+  });
+
+  it("history items: closed keys, role enum, string content, tool needs tool_call_id", async () => {
+    expect((await rejected({ query: "x", history: [{ role: "user", content: "a", extra: 1 }] })).code).toBe("history");
+    expect((await rejected({ query: "x", history: [{ role: "developer", content: "a" }] })).code).toBe("history");
+    expect((await rejected({ query: "x", history: [{ role: "user", content: [{ type: "text", text: "a" }] }] })).code).toBe("history");
+    expect((await rejected({ query: "x", history: [{ role: "tool", content: "a" }] })).code).toBe("history");
+    const ok = await blocking({
+      query: "x",
+      history: [
+        { role: "user", content: "q" },
+        { role: "assistant", content: "", tool_calls: [{ id: "t1", name: "f", arguments: { a: 1 } }] },
+        { role: "tool", content: "r", tool_call_id: "t1", is_error: false },
+      ],
+    });
+    expect(ok.answer).toBe("You said: x [history: user: q | assistant:  | tool: r]");
+  });
+
+  it("system history items are hoisted into system (§1.4)", async () => {
+    const run = await blocking({ query: "x", system: " top ", history: [{ role: "system", content: " hoisted " }, { role: "user", content: "u" }] });
+    expect(run.node_input_payload["node-start"].system).toBe("top\n\nhoisted");
+    expect(run.node_input_payload["node-start"].history).toEqual([{ role: "user", content: "u" }]);
+    const blocks = await blocking({ query: "x", system: [{ type: "text", text: "a" }, { type: "text", text: "b", cache_control: { type: "ephemeral", ttl: "1h" } }] });
+    expect(blocks.node_input_payload["node-start"].system).toBe("a\n\nb");
+  });
+
+  it("inputs colliding with start-node fields → invalid_mapping", async () => {
+    expect((await rejected({ query: "x", inputs: { history: [] } })).code).toBe("invalid_mapping");
+  });
+
+  it("execution.model_parameters: only reasoning{mode,effort,budget_tokens}, checked against the catalog", async () => {
+    const mp = (model_parameters: unknown, model?: string) => rejected({ query: "x", ...(model ? { model } : {}), execution: { model_parameters } });
+    expect(await mp({ context_window: 1 }, "1flowbase")).toEqual({
+      status: 400,
+      code: "invalid_model_parameters",
+      message: "invalid native request model parameter field: execution.model_parameters",
+    });
+    expect((await mp({ reasoning: { enabled: true } }, "1flowbase")).message).toContain("reasoning.enabled");
+    expect((await mp({ reasoning: { effort: "high" } })).message).toContain(": model");
+    expect((await mp({ reasoning: { effort: "high" } }, "nope")).code).toBe("invalid_model_parameters");
+    expect((await mp({ reasoning: {} }, "emu-plain")).code).toBe("invalid_model_parameters");
+    expect((await mp({ reasoning: { effort: "extreme" } }, "1flowbase")).message).toContain("reasoning.effort");
+    expect((await mp({ reasoning: { budget_tokens: 99999 } }, "1flowbase")).message).toContain("reasoning.budget_tokens");
+    await blocking({ query: "x", model: "1flowbase", execution: { model_parameters: { reasoning: { mode: "adaptive", effort: "minimal" } } } });
+    await blocking({ query: "x", model: "emu-plain", execution: { model_parameters: { reasoning: { mode: "disabled" } } } });
+  });
+
+  it("execution: unknown keys and non-string idempotency keys are rejected", async () => {
+    expect((await rejected({ query: "x", execution: { timeout_seconds: 3 } })).code).toBe("execution");
+    expect((await rejected({ query: "x", execution: { idempotency_key: 3 } })).code).toBe("invalid_idempotency_key");
+  });
+});
