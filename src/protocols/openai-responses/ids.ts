@@ -1,0 +1,90 @@
+/**
+ * Responses ids, derived from native ids so the edge keeps no state (invariant 1).
+ *
+ * - A response is one *answer* of a native run. The first answer of run R is `resp_<R hex32>`; the
+ *   answer produced by resuming R's callback task T with tool outputs is `resp_<R hex32><T hex32>`.
+ *   So a run resumed by tool outputs yields a new, unique response id (ARCHITECTURE.md, "Ids"), and
+ *   every id still names its run (the D1 index is the authority on ownership, never the id).
+ * - Output items are `msg_|rs_|fc_<response suffix>_<output index>`: stable across the stream's events
+ *   and the final snapshot, unique per response (client-protocols.md §3.3 invariants 5–6), and rebuilt
+ *   identically by GET because the same projector folds the same native run.
+ * - Input items (`input_items`) are `msg_|fc_|fco_<response suffix>_in_<position>`.
+ * - Function call ids are the shared stateless callback ids (`callback-ids.ts`, prefix `call`).
+ */
+import { decodeCallbackId, encodeCallbackId, type CallbackRef } from "../../native/callback-ids";
+
+const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i;
+const RESPONSE_ID = /^resp_([0-9a-f]{32})([0-9a-f]{32})?$/;
+
+/** The native run (and, for a resumed answer, the callback task) a response id names. */
+export interface ResponseRef {
+  runId: string;
+  /** The callback task whose resume produced this answer; absent for a run's first answer. */
+  callbackTaskId?: string;
+}
+
+function compact(uuid: string): string {
+  const match = UUID.exec(uuid);
+  if (!match) throw new Error("native run and callback task ids must be UUIDs");
+  return match.slice(1).join("").toLowerCase();
+}
+
+function hyphenate(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** True when native's run id can carry a response id (native run ids are UUIDv7, native-api.md §6). */
+export function isEncodableRunId(runId: string): boolean {
+  return UUID.test(runId);
+}
+
+/**
+ * @example
+ * responseIdFor({ runId: "0197a3c4-…" })                          // "resp_0197a3c4…" (37 chars)
+ * responseIdFor({ runId: "0197a3c4-…", callbackTaskId: "0197…" }) // "resp_<run><task>" (69 chars)
+ */
+export function responseIdFor(ref: ResponseRef): string {
+  return `resp_${compact(ref.runId)}${ref.callbackTaskId ? compact(ref.callbackTaskId) : ""}`;
+}
+
+/** The inverse of `responseIdFor`; anything else (foreign or malformed ids) → null. */
+export function parseResponseId(id: string): ResponseRef | null {
+  const match = RESPONSE_ID.exec(id);
+  if (!match?.[1]) return null;
+  const ref: ResponseRef = { runId: hyphenate(match[1]) };
+  if (match[2]) ref.callbackTaskId = hyphenate(match[2]);
+  return ref;
+}
+
+/** The part of a response id that item ids embed. */
+export function responseSuffix(responseId: string): string {
+  return responseId.startsWith("resp_") ? responseId.slice(5) : responseId;
+}
+
+export type OutputItemKind = "message" | "reasoning" | "function_call";
+
+const OUTPUT_PREFIX: Record<OutputItemKind, string> = { message: "msg", reasoning: "rs", function_call: "fc" };
+
+/** `msg_<suffix>_<index>` etc. */
+export function outputItemId(responseId: string, kind: OutputItemKind, outputIndex: number): string {
+  return `${OUTPUT_PREFIX[kind]}_${responseSuffix(responseId)}_${outputIndex}`;
+}
+
+export type InputItemKind = "message" | "function_call" | "function_call_output";
+
+const INPUT_PREFIX: Record<InputItemKind, string> = { message: "msg", function_call: "fc", function_call_output: "fco" };
+
+/** `msg_<suffix>_in_<position>` etc.: ids of the items `input_items` lists. */
+export function inputItemId(responseId: string, kind: InputItemKind, position: number): string {
+  return `${INPUT_PREFIX[kind]}_${responseSuffix(responseId)}_in_${position}`;
+}
+
+/** Function call `call_id`s: stateless, resumable, `^[A-Za-z0-9_-]{1,64}$` (callback-ids.ts). */
+export function functionCallId(ref: CallbackRef): string {
+  return encodeCallbackId("call", ref);
+}
+
+/** Decodes a client's `call_id`; null when it is not one this gateway issued (or was altered). */
+export function parseFunctionCallId(callId: string): CallbackRef | null {
+  return decodeCallbackId("call", callId);
+}

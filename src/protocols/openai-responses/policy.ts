@@ -1,0 +1,94 @@
+/**
+ * The Responses parameter policy (ARCHITECTURE.md, "Parameter policy is data").
+ *
+ * Lenient by default because Codex and agent SDKs always send fields a 1flowbase flow decides for
+ * itself (client-protocols.md §1.3, Codex request shape): `accepted` fields are echoed in the
+ * Response where OpenAI echoes them and reported in `x-1flowbase-ignored-params`; strict mode
+ * (deployment or per-request header) turns every one of them into a 400.
+ *
+ * Some decisions depend on the value, not the field, and are made in to-native.ts through
+ * `ignoreOrReject` (same reporting, same strict-mode rule): hosted and custom tools inside `tools`
+ * (accepted — Codex sends them — but a `tool_choice` forcing one is a 400), `reasoning.effort` for a
+ * model whose catalog entry cannot take it, input item types native cannot carry.
+ */
+import { GatewayError } from "../../http/errors";
+import type { ParameterPolicy, PolicyMode } from "../../http/policy";
+import { enforcePolicy } from "../../http/policy";
+
+const FLOW_DECIDES = "the 1flowbase application's flow decides it";
+
+export const RESPONSES_POLICY: ParameterPolicy = {
+  model: { kind: "mapped", to: "model" },
+  input: { kind: "mapped", to: "query + history (last user message → query)" },
+  instructions: { kind: "mapped", to: "system (not carried over by previous_response_id)" },
+  previous_response_id: { kind: "mapped", to: "conversation (the previous run's native conversation)" },
+  tools: { kind: "mapped", to: "inputs.tools (function tools; hosted and custom tools are reported as ignored)" },
+  tool_choice: { kind: "mapped", to: "inputs.tool_choice" },
+  stream: { kind: "mapped", to: "response_mode" },
+  store: { kind: "mapped", to: "the response index (false: not retrievable, not chainable)" },
+  user: { kind: "mapped", to: "conversation.user" },
+  reasoning: { kind: "mapped", to: "execution.model_parameters.reasoning.effort (when the model's catalog entry supports it)" },
+  metadata: { kind: "mapped", to: "Response.metadata (echoed in this response; not kept for GET)" },
+  background: { kind: "rejected", why: "background mode is not available; use stream: true" },
+  conversation: { kind: "rejected", why: "OpenAI conversation ids do not exist here; chain with previous_response_id" },
+  prompt: { kind: "rejected", why: "stored prompt templates do not exist here; send input and instructions" },
+  include: { kind: "accepted", why: "no encrypted reasoning, logprobs or hosted-tool results exist to include" },
+  parallel_tool_calls: { kind: "accepted", why: FLOW_DECIDES },
+  text: { kind: "accepted", why: "output format and verbosity are decided by the flow" },
+  truncation: { kind: "accepted", why: "native manages the context window" },
+  temperature: { kind: "accepted", why: FLOW_DECIDES },
+  top_p: { kind: "accepted", why: FLOW_DECIDES },
+  top_logprobs: { kind: "accepted", why: "native does not report logprobs" },
+  max_output_tokens: { kind: "accepted", why: FLOW_DECIDES },
+  max_tool_calls: { kind: "accepted", why: "no hosted tools run here" },
+  service_tier: { kind: "accepted", why: "one service tier" },
+  prompt_cache_key: { kind: "accepted", why: "native manages prompt caching" },
+  prompt_cache_retention: { kind: "accepted", why: "native manages prompt caching" },
+  safety_identifier: { kind: "accepted", why: "not forwarded" },
+  stream_options: { kind: "accepted", why: "delta obfuscation is never added" },
+};
+
+/** Values that are exactly what the gateway does anyway, so nothing is ignored by accepting them. */
+function isDefault(field: string, value: unknown): boolean {
+  switch (field) {
+    case "parallel_tool_calls":
+      return value === true;
+    case "truncation":
+      return value === "disabled";
+    case "include":
+    case "tools":
+      return Array.isArray(value) && value.length === 0;
+    case "stream_options":
+      return typeof value === "object" && value !== null && (value as { include_obfuscation?: unknown }).include_obfuscation === false;
+    case "text": {
+      const text = value as { format?: { type?: unknown }; verbosity?: unknown };
+      return (text.format === undefined || text.format?.type === "text") && (text.verbosity === undefined || text.verbosity === null);
+    }
+    case "service_tier":
+      return value === "auto" || value === "default";
+    default:
+      return false;
+  }
+}
+
+/**
+ * Applies the table to the raw body. `background: false` is the only value of `background` that
+ * exists here, so it is not treated as a use of a rejected field. Returns the ignored field names.
+ */
+export function enforceResponsesPolicy(body: Record<string, unknown>, mode: PolicyMode): string[] {
+  const effective = body.background === false ? { ...body, background: undefined } : body;
+  return enforcePolicy(RESPONSES_POLICY, effective, mode, isDefault);
+}
+
+/** A value-level "accepted but not applied": reported in lenient mode, a 400 in strict mode. */
+export function ignoreOrReject(ignored: string[], name: string, param: string, why: string, mode: PolicyMode): void {
+  if (mode === "strict") {
+    throw new GatewayError({
+      status: 400,
+      message: `'${name}' would be ignored (${why}); strict parameter policy rejects it`,
+      param,
+      code: "unsupported_parameter",
+    });
+  }
+  if (!ignored.includes(name)) ignored.push(name);
+}

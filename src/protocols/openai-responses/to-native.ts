@@ -1,0 +1,336 @@
+/**
+ * Responses request → native run request. Pure: every lookup it needs (the previous response's run,
+ * the model catalog) is resolved by continuation.ts and passed in.
+ *
+ * Mapping (client-protocols.md §1, native-api.md §1.4, §3.4, §4.2 — where the fork's own adapter
+ * loses context we do better):
+ * - `instructions` and `system`/`developer` messages → native `system` (hoisted, joined with a blank
+ *   line). Hoisting, rather than sending `role:"system"` history items, keeps `history` empty for a
+ *   chained turn so native rehydrates the conversation (§3.4), and treats Codex's developer messages
+ *   as instructions (the fork would treat `developer` as a user turn, §4.1).
+ * - The last user message → `query`; everything before it → `history` (assistant messages, function
+ *   calls merged into the preceding assistant turn, function call outputs as `tool` turns).
+ * - Trailing `function_call_output` items → a resume of the native callback task (no new run).
+ * - `reasoning` items are skipped: native has no reasoning input, and a chained turn's reasoning is
+ *   already in the native run. `item_reference` items are skipped for the same reason.
+ */
+import { GatewayError } from "../../http/errors";
+import type { PolicyMode } from "../../http/policy";
+import type { ToolResultInput } from "../../native/resume";
+import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
+import { parseFunctionCallId } from "./ids";
+import { ignoreOrReject } from "./policy";
+import type {
+  ContentPart,
+  CreateResponseRequest,
+  FunctionCallOutputItem,
+  FunctionTool,
+  InputItem,
+  MessageItem,
+  ResponseEcho,
+} from "./schema";
+
+/** `conversation.user` when the request names none: every response stays chainable (§3.4). */
+export const DEFAULT_CONVERSATION_USER = "openai-responses";
+
+/** What the new input asks for. */
+export type InputPlan =
+  | { kind: "resume"; results: ToolResultInput[] }
+  | { kind: "run"; systemParts: string[]; query: string; history: NativeHistoryItem[] };
+
+/** The previous response's native side, as continuation.ts read it from the run record. */
+export interface PreviousTurn {
+  responseId: string;
+  runId: string;
+  /** The run's native conversation (`metadata.external_user` / `external_conversation_id`). */
+  conversation: { user: string; id: string } | null;
+  /** Every turn of that run as native history: its frozen history, its query, its answer. */
+  turns: NativeHistoryItem[];
+}
+
+type ContentBlock = Record<string, unknown>;
+
+function unsupportedPart(param: string, what: string): GatewayError {
+  return GatewayError.unsupported(`${what} cannot be passed to a 1flowbase run`, param);
+}
+
+/** Text and image blocks of a message's content. */
+function readContent(content: string | readonly ContentPart[], param: string, allowImages: boolean): { text: string; blocks: ContentBlock[] } {
+  if (typeof content === "string") return { text: content, blocks: [] };
+  const texts: string[] = [];
+  const blocks: ContentBlock[] = [];
+  content.forEach((part, index) => {
+    const at = `${param}[${index}]`;
+    switch (part.type) {
+      case "input_text":
+      case "output_text":
+        texts.push(part.text);
+        break;
+      case "refusal":
+        texts.push(part.refusal);
+        break;
+      case "input_image":
+        if (!allowImages) throw unsupportedPart(at, "an image in an instruction message");
+        if (!part.image_url) throw unsupportedPart(`${at}.file_id`, "an image by file_id (send image_url: a URL or a data: URL)");
+        // The fork's content block shape for images (native-api.md §4.1).
+        blocks.push({ type: "image_url", image_url: { url: part.image_url, ...(part.detail ? { detail: part.detail } : {}) } });
+        break;
+      case "input_file":
+        throw unsupportedPart(at, "a file content part");
+      case "input_audio":
+        throw unsupportedPart(at, "an audio content part");
+    }
+  });
+  return { text: texts.join("\n"), blocks };
+}
+
+/** Tool output content: text parts joined; anything richer is sent as JSON (native takes either, §1.6). */
+function toolResultContent(output: FunctionCallOutputItem["output"]): unknown {
+  if (typeof output === "string") return output;
+  if (output.every((part) => part.type === "input_text" || part.type === "output_text")) {
+    return output.map((part) => (part as { text: string }).text).join("\n");
+  }
+  return output;
+}
+
+/** Native keeps tool call arguments as objects; a string that is not JSON is kept as is. */
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function isSkipped(item: InputItem): boolean {
+  return item.type === "reasoning" || item.type === "item_reference" || item.type === "other";
+}
+
+/**
+ * Splits the input into a resume (trailing tool outputs) or a new run's system/query/history.
+ * `ignored` collects item types that carry nothing native can use (reported, strict → 400).
+ */
+export function planInput(items: readonly InputItem[], ignored: string[], mode: PolicyMode): InputPlan {
+  items.forEach((item) => {
+    if (item.type === "other") {
+      ignoreOrReject(ignored, `input.${item.originalType}`, "input", "a 1flowbase run cannot replay this item type", mode);
+    }
+  });
+
+  // Trailing contiguous function_call_output items resume the callback task they answer (§4.2).
+  let start = items.length;
+  while (start > 0 && items[start - 1]?.type === "function_call_output") start--;
+  if (start < items.length) {
+    const results = items.slice(start).map((item): ToolResultInput => {
+      const output = item as FunctionCallOutputItem;
+      return { ref: parseFunctionCallId(output.call_id), clientId: output.call_id, content: toolResultContent(output.output) };
+    });
+    return { kind: "resume", results };
+  }
+
+  let queryIndex = -1;
+  items.forEach((item, index) => {
+    if (item.type === "message" && item.role === "user") queryIndex = index;
+  });
+  if (queryIndex === -1) {
+    throw GatewayError.invalidRequest("input must contain a user message (or end with function_call_output items)", "input");
+  }
+  items.forEach((item, index) => {
+    if (index > queryIndex && !isSkipped(item) && !(item.type === "message" && (item.role === "system" || item.role === "developer"))) {
+      throw GatewayError.invalidRequest(
+        `input[${index}] follows the last user message; the input must end with a user message or with function_call_output items`,
+        `input[${index}]`,
+      );
+    }
+  });
+
+  const systemParts: string[] = [];
+  const history: NativeHistoryItem[] = [];
+  let query = "";
+  items.forEach((item, index) => {
+    const param = `input[${index}]`;
+    switch (item.type) {
+      case "message":
+        if (item.role === "system" || item.role === "developer") {
+          const { text } = readContent(item.content, `${param}.content`, false);
+          if (text.trim()) systemParts.push(text.trim());
+        } else if (index === queryIndex) {
+          const { text, blocks } = readContent(item.content, `${param}.content`, true);
+          query = text;
+          // Images of the current turn ride on an extra user history entry, as the fork's adapter
+          // does (native-api.md §4.1): native's `query` is text only.
+          if (blocks.length > 0) history.push({ role: "user", content: text, content_blocks: blocks });
+        } else {
+          history.push(messageTurn(item, `${param}.content`));
+        }
+        break;
+      case "function_call": {
+        const call = { id: item.call_id, name: item.name, arguments: parseArguments(item.arguments) };
+        const previous = history[history.length - 1];
+        // Consecutive calls (and the assistant text before them) are one assistant turn.
+        if (previous?.role === "assistant") previous.tool_calls = [...(previous.tool_calls ?? []), call];
+        else history.push({ role: "assistant", content: "", tool_calls: [call] });
+        break;
+      }
+      case "function_call_output": {
+        const content = toolResultContent(item.output);
+        history.push({ role: "tool", tool_call_id: item.call_id, content: typeof content === "string" ? content : JSON.stringify(content) });
+        break;
+      }
+      default:
+        break;
+    }
+  });
+  return { kind: "run", systemParts, query, history };
+}
+
+function messageTurn(item: MessageItem, param: string): NativeHistoryItem {
+  const role = item.role === "assistant" ? "assistant" : "user";
+  const { text, blocks } = readContent(item.content, param, role === "user");
+  const turn: NativeHistoryItem = { role, content: text };
+  if (blocks.length > 0) turn.content_blocks = blocks;
+  return turn;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+// ---------------------------------------------------------------------------------------------
+
+export interface ToolMapping {
+  tools?: NativeToolDefinition[];
+  toolChoice?: unknown;
+}
+
+function isFunctionTool(tool: { type: string }): tool is FunctionTool {
+  return tool.type === "function";
+}
+
+/**
+ * Function tools → `inputs.tools` (the runtime's `{name, source, description, input_schema}`,
+ * native-api.md §1.4). Hosted and custom tools cannot be called by a native run: Codex always sends
+ * them, so they are accepted and reported, but forcing one through `tool_choice` is a 400.
+ */
+export function mapTools(request: CreateResponseRequest, ignored: string[], mode: PolicyMode): ToolMapping {
+  const functions: NativeToolDefinition[] = [];
+  for (const tool of request.tools ?? []) {
+    if (isFunctionTool(tool)) {
+      const definition: NativeToolDefinition = {
+        name: tool.name,
+        source: "openai_compatible",
+        input_schema: tool.parameters ?? { type: "object", properties: {} },
+      };
+      if (tool.description) definition.description = tool.description;
+      functions.push(definition);
+    } else {
+      ignoreOrReject(ignored, `tools.${tool.type}`, "tools", "only function tools can be called by a 1flowbase run", mode);
+    }
+  }
+  const mapping: ToolMapping = {};
+  if (functions.length > 0) mapping.tools = functions;
+
+  const choice = request.tool_choice;
+  if (choice === undefined || choice === null) return mapping;
+  if (typeof choice === "string") {
+    mapping.toolChoice = choice;
+    return mapping;
+  }
+  const names = new Set(functions.map((tool) => tool.name));
+  if (choice.type === "function") {
+    const name = (choice as { name: string }).name;
+    if (!names.has(name)) throw GatewayError.invalidRequest(`tool_choice names function '${name}', which is not in tools`, "tool_choice");
+    mapping.toolChoice = { type: "function", name };
+    return mapping;
+  }
+  if (choice.type === "allowed_tools") {
+    const allowed = choice as { mode: "auto" | "required"; tools: Array<{ type: string; name?: string }> };
+    const allowedNames = new Set<string>();
+    for (const tool of allowed.tools) {
+      if (tool.type !== "function" || !tool.name) {
+        throw GatewayError.unsupported(`tool_choice.allowed_tools may only list function tools here (got '${tool.type}')`, "tool_choice");
+      }
+      allowedNames.add(tool.name);
+    }
+    // Narrowing the tool list *is* the allowed_tools semantics; the mode maps to a plain choice.
+    mapping.tools = functions.filter((tool) => allowedNames.has(tool.name));
+    mapping.toolChoice = allowed.mode;
+    return mapping;
+  }
+  throw GatewayError.unsupported(`tool_choice forces a '${choice.type}' tool, which a 1flowbase run cannot call`, "tool_choice");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The native request
+// ---------------------------------------------------------------------------------------------
+
+export interface NativeRequestContext {
+  plan: Extract<InputPlan, { kind: "run" }>;
+  tools: ToolMapping;
+  previous: PreviousTurn | null;
+  /** `reasoning.effort` when the model's catalog entry takes it (else null: reported as ignored). */
+  reasoningEffort: string | null;
+  traceId: string;
+}
+
+/**
+ * Builds the native run request.
+ *
+ * Chaining (`previous`): the run joins the previous run's native conversation. If the new input is
+ * just the new turn, no `history` is sent and native rehydrates every earlier turn (§3.4). If it
+ * carries more (earlier messages, tool turns, images), native would skip rehydration, so the history
+ * is sent explicitly: the previous run's turns, then the new items — nothing is lost either way
+ * (unlike the fork's adapter, which keeps only the previous answer, native-api.md §4.2).
+ */
+export function toNativeRunRequest(request: CreateResponseRequest, context: NativeRequestContext): NativeRunRequest {
+  const { plan, previous } = context;
+  const native: NativeRunRequest = { query: plan.query, model: request.model, metadata: { trace_id: context.traceId } };
+
+  const system = [request.instructions?.trim() ?? "", ...plan.systemParts].filter((part) => part.length > 0).join("\n\n");
+  if (system) native.system = system;
+
+  if (previous?.conversation) {
+    native.conversation = { user: previous.conversation.user, id: previous.conversation.id };
+    if (plan.history.length > 0) native.history = [...previous.turns, ...plan.history];
+  } else if (previous) {
+    // The previous run has no native conversation (created elsewhere): carry its turns explicitly.
+    native.history = [...previous.turns, ...plan.history];
+    native.conversation = { user: request.user ?? DEFAULT_CONVERSATION_USER };
+  } else {
+    if (plan.history.length > 0) native.history = plan.history;
+    // store:false responses can never be chained, so they need no native conversation.
+    if (request.store !== false) native.conversation = { user: request.user ?? DEFAULT_CONVERSATION_USER };
+  }
+
+  const inputs: Record<string, unknown> = {};
+  if (context.tools.tools) inputs.tools = context.tools.tools;
+  if (context.tools.toolChoice !== undefined) inputs.tool_choice = context.tools.toolChoice;
+  if (Object.keys(inputs).length > 0) native.inputs = inputs;
+
+  if (context.reasoningEffort) native.execution = { model_parameters: { reasoning: { effort: context.reasoningEffort } } };
+  return native;
+}
+
+/** The request parameters every Response of this request echoes (client-protocols.md §2). */
+export function echoFromRequest(request: CreateResponseRequest): ResponseEcho {
+  return {
+    instructions: request.instructions ?? null,
+    max_output_tokens: request.max_output_tokens ?? null,
+    max_tool_calls: request.max_tool_calls ?? null,
+    model: request.model,
+    parallel_tool_calls: request.parallel_tool_calls ?? true,
+    previous_response_id: request.previous_response_id ?? null,
+    prompt_cache_key: request.prompt_cache_key ?? null,
+    reasoning: { effort: request.reasoning?.effort ?? null, summary: request.reasoning?.summary ?? null },
+    safety_identifier: request.safety_identifier ?? null,
+    service_tier: request.service_tier ?? "default",
+    store: request.store ?? true,
+    temperature: request.temperature ?? null,
+    text: request.text ?? { format: { type: "text" } },
+    tool_choice: request.tool_choice ?? "auto",
+    tools: request.tools ?? [],
+    top_logprobs: request.top_logprobs ?? null,
+    top_p: request.top_p ?? null,
+    truncation: request.truncation ?? "disabled",
+    user: request.user ?? null,
+    metadata: request.metadata ?? {},
+  };
+}
