@@ -1,0 +1,72 @@
+/**
+ * Native model catalog (`GET /api/agent/v1/models`, native-api.md §3.5) → OpenAI `GET /v1/models`
+ * (client-protocols.md §4.4): `{object:"list", data:[{id, object:"model", created, owned_by}]}`.
+ *
+ * The catalog metadata the fork's own model list adds (name, context windows, capabilities,
+ * reasoning efforts; native-api.md §4.6) is kept: clients such as Codex and opencode read it, and
+ * OpenAI's SDK passes unknown fields through. Only the fields listed here are copied — a native
+ * model object is never forwarded wholesale.
+ *
+ * `created` is 0 for every model: native gives no per-model time (the fork used the publication's
+ * `created_at`, which native's `/models` does not expose), and a stable constant keeps the list
+ * identical across calls instead of inventing a date that changes with each deploy.
+ */
+import type { NativeModel, NativeModelList } from "../../native/schema";
+
+export const MODEL_CREATED_UNKNOWN = 0;
+export const MODEL_OWNER = "1flowbase";
+
+export interface OpenAiModel {
+  id: string;
+  object: "model";
+  created: number;
+  owned_by: string;
+  name?: string;
+  context_window?: number;
+  max_context_window?: number;
+  max_output_tokens?: number;
+  auto_compact_token_limit?: number;
+  capabilities?: { reasoning?: boolean; tool_call?: boolean; multimodal?: boolean; structured_output?: boolean };
+  reasoning?: { default_effort?: string | null; supported_efforts?: string[] };
+}
+
+export interface OpenAiModelList {
+  object: "list";
+  data: OpenAiModel[];
+}
+
+const finite = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
+
+export function openAiModel(model: NativeModel): OpenAiModel {
+  const out: OpenAiModel = { id: model.id, object: "model", created: MODEL_CREATED_UNKNOWN, owned_by: MODEL_OWNER };
+  if (typeof model.name === "string") out.name = model.name;
+  const numbers = {
+    context_window: finite(model.context_window),
+    max_context_window: finite(model.max_context_window),
+    max_output_tokens: finite(model.max_output_tokens),
+    auto_compact_token_limit: finite((model as { auto_compact_token_limit?: unknown }).auto_compact_token_limit),
+  };
+  for (const [key, value] of Object.entries(numbers)) if (value !== undefined) out[key as keyof typeof numbers] = value;
+  if (model.capabilities) {
+    const { reasoning, tool_call, multimodal, structured_output } = model.capabilities;
+    out.capabilities = { reasoning, tool_call, multimodal, structured_output };
+  }
+  if (model.reasoning) {
+    out.reasoning = {};
+    if (model.reasoning.default_effort !== undefined) out.reasoning.default_effort = model.reasoning.default_effort;
+    if (model.reasoning.supported_efforts) out.reasoning.supported_efforts = [...model.reasoning.supported_efforts];
+  }
+  return out;
+}
+
+/** Duplicate ids are dropped, first wins (native already dedupes, §3.5; this keeps ids unique regardless). */
+export function openAiModelList(list: NativeModelList): OpenAiModelList {
+  const seen = new Set<string>();
+  const data: OpenAiModel[] = [];
+  for (const model of list.data) {
+    if (seen.has(model.id)) continue;
+    seen.add(model.id);
+    data.push(openAiModel(model));
+  }
+  return { object: "list", data };
+}

@@ -1,0 +1,382 @@
+/**
+ * OpenAI Chat Completions wire shapes (client-protocols.md §4) and the parameter policy.
+ *
+ * Request: zod at the trust boundary. Known fields that the gateway applies are typed precisely;
+ * fields a 1flowbase flow decides for itself are `z.unknown()` here and handled by the policy table
+ * (accepted-and-reported, or a 400 in strict mode). Unknown top-level fields pass through to the
+ * policy (clients add fields constantly), which reports them.
+ *
+ * Response: plain TypeScript interfaces — the gateway builds these, it never parses them.
+ */
+import { z } from "zod";
+import { GatewayError } from "../../http/errors";
+import { formatPath, type ParameterPolicy } from "../../http/policy";
+
+// ---------------------------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------------------------
+
+/** Marks a zod issue as "valid OpenAI, but the native API cannot take it" → 400 `unsupported_feature`. */
+const UNSUPPORTED = { code: "unsupported_feature" } as const;
+
+function unsupportedPart<const T extends string>(type: T, why: string) {
+  return z
+    .object({ type: z.literal(type) })
+    .loose()
+    .superRefine((_value, ctx) => {
+      ctx.addIssue({ code: "custom", message: `content part type '${type}' is not supported: ${why}`, params: UNSUPPORTED });
+    });
+}
+
+const TextPart = z.object({ type: z.literal("text"), text: z.string() }).loose();
+/** The fork's adapter also accepts the Responses spellings (native-api.md §4.1). */
+const InputTextPart = z.object({ type: z.literal("input_text"), text: z.string() }).loose();
+const OutputTextPart = z.object({ type: z.literal("output_text"), text: z.string() }).loose();
+const RefusalPart = z.object({ type: z.literal("refusal"), refusal: z.string() }).loose();
+
+export const ChatImageUrl = z
+  .object({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() })
+  .loose();
+const ImageUrlPart = z.object({ type: z.literal("image_url"), image_url: ChatImageUrl }).loose();
+/** Responses-style image part (`image_url` is a string there). */
+const InputImagePart = z
+  .object({ type: z.literal("input_image"), image_url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() })
+  .loose();
+
+const NATIVE_TAKES_NO_AUDIO = "the 1flowbase native run API takes text and images only";
+const NATIVE_TAKES_NO_FILES = "the 1flowbase native run API takes text and images only (no file parts)";
+
+export const ChatContentPart = z.discriminatedUnion("type", [
+  TextPart,
+  InputTextPart,
+  OutputTextPart,
+  ImageUrlPart,
+  InputImagePart,
+  RefusalPart,
+  unsupportedPart("input_audio", NATIVE_TAKES_NO_AUDIO),
+  unsupportedPart("file", NATIVE_TAKES_NO_FILES),
+  unsupportedPart("input_file", NATIVE_TAKES_NO_FILES),
+]);
+export type ChatContentPart = z.infer<typeof ChatContentPart>;
+
+const Content = z.union([z.string(), z.array(ChatContentPart)]);
+
+export const ChatToolCall = z
+  .object({
+    id: z.string().min(1),
+    type: z.literal("function"),
+    function: z.object({ name: z.string(), arguments: z.string() }).loose(),
+  })
+  .loose();
+export type ChatToolCall = z.infer<typeof ChatToolCall>;
+
+const SystemMessage = z.object({ role: z.literal("system"), content: Content, name: z.string().optional() }).loose();
+const DeveloperMessage = z.object({ role: z.literal("developer"), content: Content, name: z.string().optional() }).loose();
+const UserMessage = z.object({ role: z.literal("user"), content: Content, name: z.string().optional() }).loose();
+const AssistantMessage = z
+  .object({
+    role: z.literal("assistant"),
+    content: Content.nullable().optional(),
+    refusal: z.string().nullable().optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(ChatToolCall).nullable().optional(),
+    audio: z.unknown().optional(),
+    function_call: z.unknown().optional(),
+  })
+  .loose()
+  .superRefine((message, ctx) => {
+    if (message.audio !== undefined && message.audio !== null) {
+      ctx.addIssue({ code: "custom", path: ["audio"], message: `assistant audio is not supported: ${NATIVE_TAKES_NO_AUDIO}`, params: UNSUPPORTED });
+    }
+    if (message.function_call !== undefined && message.function_call !== null) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["function_call"],
+        message: "the deprecated 'function_call' message field is not supported; send 'tool_calls'",
+        params: UNSUPPORTED,
+      });
+    }
+  });
+const ToolMessage = z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1) }).loose();
+const FunctionMessage = z
+  .object({ role: z.literal("function") })
+  .loose()
+  .superRefine((_message, ctx) => {
+    ctx.addIssue({ code: "custom", message: "the deprecated 'function' role is not supported; use 'tool' messages", params: UNSUPPORTED });
+  });
+
+export const ChatMessage = z.discriminatedUnion("role", [
+  SystemMessage,
+  DeveloperMessage,
+  UserMessage,
+  AssistantMessage,
+  ToolMessage,
+  FunctionMessage,
+]);
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** Function tool, nested (the Chat form) or flat (the Responses form, which the fork also accepts). */
+const FunctionDefinition = z
+  .object({
+    name: z.string().min(1),
+    description: z.string().nullable().optional(),
+    parameters: z.record(z.string(), z.unknown()).nullable().optional(),
+    strict: z.boolean().nullable().optional(),
+  })
+  .loose();
+const NestedFunctionTool = z.object({ type: z.literal("function"), function: FunctionDefinition }).loose();
+const FlatFunctionTool = FunctionDefinition.extend({ type: z.literal("function") });
+const CustomTool = z
+  .object({ type: z.literal("custom") })
+  .loose()
+  .superRefine((_tool, ctx) => {
+    ctx.addIssue({
+      code: "custom",
+      message: "custom (free-form grammar) tools are not supported: 1flowbase tool calls carry JSON arguments",
+      params: UNSUPPORTED,
+    });
+  });
+/** Parsed to one shape: the function definition, whichever form the client sent. */
+export const ChatTool = z.union([NestedFunctionTool, FlatFunctionTool, CustomTool]).transform((tool): ChatFunctionDefinition => {
+  const fn = (tool as { function?: unknown }).function;
+  const definition = (typeof fn === "object" && fn !== null ? fn : tool) as ChatFunctionDefinition;
+  return { name: definition.name, description: definition.description ?? null, parameters: definition.parameters ?? null };
+});
+export interface ChatFunctionDefinition {
+  name: string;
+  description?: string | null | undefined;
+  parameters?: Record<string, unknown> | null | undefined;
+}
+export type ChatTool = z.output<typeof ChatTool>;
+
+export const ChatToolChoice = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }).loose() }).loose(),
+  z.object({ type: z.literal("allowed_tools") }).loose(),
+]);
+
+export const ChatReasoningEffort = z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]);
+
+export const ChatCompletionRequest = z
+  .object({
+    model: z.string().min(1),
+    messages: z.array(ChatMessage).min(1),
+    stream: z.boolean().nullable().optional(),
+    stream_options: z
+      .object({ include_usage: z.boolean().nullable().optional(), include_obfuscation: z.boolean().nullable().optional() })
+      .loose()
+      .nullable()
+      .optional(),
+    tools: z.array(ChatTool).nullable().optional(),
+    tool_choice: ChatToolChoice.nullable().optional(),
+    reasoning_effort: ChatReasoningEffort.nullable().optional(),
+    user: z.string().nullable().optional(),
+    n: z.number().int().min(1).nullable().optional(),
+    modalities: z.array(z.string()).nullable().optional(),
+    // Accepted-and-reported or rejected by the policy table; their values are not used.
+    audio: z.unknown().optional(),
+    functions: z.unknown().optional(),
+    function_call: z.unknown().optional(),
+    temperature: z.unknown().optional(),
+    top_p: z.unknown().optional(),
+    max_tokens: z.unknown().optional(),
+    max_completion_tokens: z.unknown().optional(),
+    stop: z.unknown().optional(),
+    presence_penalty: z.unknown().optional(),
+    frequency_penalty: z.unknown().optional(),
+    logit_bias: z.unknown().optional(),
+    logprobs: z.unknown().optional(),
+    top_logprobs: z.unknown().optional(),
+    seed: z.unknown().optional(),
+    response_format: z.unknown().optional(),
+    parallel_tool_calls: z.unknown().optional(),
+    verbosity: z.unknown().optional(),
+    metadata: z.unknown().optional(),
+    store: z.unknown().optional(),
+    service_tier: z.unknown().optional(),
+    safety_identifier: z.unknown().optional(),
+    prompt_cache_key: z.unknown().optional(),
+    prompt_cache_retention: z.unknown().optional(),
+    prediction: z.unknown().optional(),
+    web_search_options: z.unknown().optional(),
+  })
+  .loose();
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
+
+const WHY_FLOW = "the published 1flowbase flow decides it";
+
+/**
+ * The declarative parameter policy for `POST /v1/chat/completions` (ARCHITECTURE.md "Parameter
+ * policy is data"). Every field of `ChatCompletionRequest` has a rule (a test checks it).
+ *
+ * Two rows are conditional and say so: `n` applies only as `1` (a native run yields one answer; `n > 1`
+ * is a 400), and `reasoning_effort` reaches native only when the requested model supports reasoning at
+ * that effort (native-api.md §1.4.1) — otherwise it is reported as ignored (lenient) or a 400 (strict).
+ */
+export const CHAT_PARAMETER_POLICY: ParameterPolicy = {
+  model: { kind: "mapped", to: "model" },
+  messages: { kind: "mapped", to: "query (last user message) · history (earlier turns) · system (system/developer messages)" },
+  stream: { kind: "mapped", to: "response_mode" },
+  stream_options: { kind: "mapped", to: "gateway: include_usage adds the usage chunk" },
+  tools: { kind: "mapped", to: "inputs.tools" },
+  tool_choice: { kind: "mapped", to: "inputs.tool_choice" },
+  reasoning_effort: { kind: "mapped", to: "execution.model_parameters.reasoning.effort (when the model supports it)" },
+  user: { kind: "mapped", to: "conversation.user" },
+  n: { kind: "mapped", to: "one choice (n = 1 only; a native run yields one answer)" },
+  modalities: { kind: "accepted", why: "text output is the only modality; ['text'] is the default" },
+  audio: { kind: "rejected", why: "the 1flowbase native run API has no audio output" },
+  functions: { kind: "rejected", why: "deprecated; send 'tools'" },
+  function_call: { kind: "rejected", why: "deprecated; send 'tool_choice'" },
+  temperature: { kind: "accepted", why: WHY_FLOW },
+  top_p: { kind: "accepted", why: WHY_FLOW },
+  max_tokens: { kind: "accepted", why: WHY_FLOW },
+  max_completion_tokens: { kind: "accepted", why: WHY_FLOW },
+  stop: { kind: "accepted", why: WHY_FLOW },
+  presence_penalty: { kind: "accepted", why: WHY_FLOW },
+  frequency_penalty: { kind: "accepted", why: WHY_FLOW },
+  logit_bias: { kind: "accepted", why: WHY_FLOW },
+  logprobs: { kind: "accepted", why: "native runs report no token log probabilities" },
+  top_logprobs: { kind: "accepted", why: "native runs report no token log probabilities" },
+  seed: { kind: "accepted", why: WHY_FLOW },
+  response_format: { kind: "accepted", why: WHY_FLOW },
+  parallel_tool_calls: { kind: "accepted", why: WHY_FLOW },
+  verbosity: { kind: "accepted", why: WHY_FLOW },
+  metadata: { kind: "accepted", why: "native run metadata carries only the gateway's trace id" },
+  store: { kind: "accepted", why: "every native run is stored by 1flowbase; the gateway stores nothing" },
+  service_tier: { kind: "accepted", why: WHY_FLOW },
+  safety_identifier: { kind: "accepted", why: "not a native run field" },
+  prompt_cache_key: { kind: "accepted", why: WHY_FLOW },
+  prompt_cache_retention: { kind: "accepted", why: WHY_FLOW },
+  prediction: { kind: "accepted", why: WHY_FLOW },
+  web_search_options: { kind: "accepted", why: WHY_FLOW },
+};
+
+/** Values that equal the protocol's default apply trivially and are not reported as ignored. */
+export function isChatDefault(field: string, value: unknown): boolean {
+  switch (field) {
+    case "modalities":
+      return Array.isArray(value) && value.every((modality) => modality === "text");
+    case "logprobs":
+    case "store":
+      return value === false;
+    case "parallel_tool_calls":
+      return value === true;
+    case "response_format":
+      return typeof value === "object" && value !== null && (value as { type?: unknown }).type === "text";
+    case "metadata":
+      return typeof value === "object" && value !== null && Object.keys(value).length === 0;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Parses a request body. A zod failure becomes a 400 naming the deepest failing path as `param`;
+ * content the native API cannot take (audio, files, custom tools, deprecated shapes) is a 400
+ * `unsupported_feature`, distinct from a malformed request.
+ */
+export function parseChatRequest(body: unknown): ChatCompletionRequest {
+  const result = ChatCompletionRequest.safeParse(body);
+  if (result.success) return result.data;
+  throw chatValidationError(result.error);
+}
+
+interface LocatedIssue {
+  issue: z.core.$ZodIssue;
+  path: PropertyKey[];
+}
+
+/** Descends into union failures to the branch that got furthest (the one the client meant). */
+function deepestIssue(issue: z.core.$ZodIssue, base: PropertyKey[]): LocatedIssue {
+  const here: LocatedIssue = { issue, path: [...base, ...issue.path] };
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return here;
+  let best: LocatedIssue | undefined;
+  for (const branch of issue.errors) {
+    for (const sub of branch) {
+      const candidate = deepestIssue(sub, here.path);
+      // A custom "unsupported" verdict is the most specific answer there is.
+      if (isUnsupported(candidate.issue)) return candidate;
+      if (!best || candidate.path.length > best.path.length) best = candidate;
+    }
+  }
+  return best && best.path.length > here.path.length ? best : here;
+}
+
+function isUnsupported(issue: z.core.$ZodIssue): boolean {
+  return issue.code === "custom" && (issue.params as { code?: unknown } | undefined)?.code === UNSUPPORTED.code;
+}
+
+export function chatValidationError(error: z.ZodError): GatewayError {
+  const first = error.issues.find(isUnsupported) ?? error.issues[0];
+  if (!first) return GatewayError.invalidRequest("invalid request");
+  const { issue, path } = deepestIssue(first, []);
+  const param = formatPath(path) || null;
+  if (isUnsupported(issue)) return GatewayError.unsupported(issue.message, param);
+  if (issue.code === "invalid_union" && "note" in issue && issue.note === "No matching discriminator" && path[path.length - 1] === "type") {
+    const value = typeof issue.input === "string" ? `'${issue.input}'` : "this";
+    return GatewayError.unsupported(`'${param}': ${value} is not a supported type (expected ${"options" in issue && issue.options ? issue.options.map(String).join(", ") : "a documented type"})`, param);
+  }
+  return GatewayError.invalidRequest(`${param ? `'${param}': ` : ""}${issue.message}`, param, "invalid_request");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response (client-protocols.md §4.2, §4.3)
+// ---------------------------------------------------------------------------------------------
+
+export interface ChatUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+  completion_tokens_details: { reasoning_tokens: number };
+}
+
+export type ChatFinishReason = "stop" | "length" | "tool_calls";
+
+export interface ChatToolCallDelta {
+  index: number;
+  id?: string;
+  type?: "function";
+  function: { name?: string; arguments: string };
+}
+
+export interface ChatDelta {
+  role?: "assistant";
+  content?: string;
+  reasoning_content?: string;
+  tool_calls?: ChatToolCallDelta[];
+}
+
+export interface ChatChunkChoice {
+  index: 0;
+  delta: ChatDelta;
+  logprobs: null;
+  finish_reason: ChatFinishReason | null;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: "chat.completion.chunk";
+  created: number;
+  model: string;
+  choices: ChatChunkChoice[];
+  /** Present (null, then the totals on the last chunk) only with `stream_options.include_usage`. */
+  usage?: ChatUsage | null;
+}
+
+export interface ChatCompletionMessage {
+  role: "assistant";
+  content: string | null;
+  refusal: null;
+  reasoning_content?: string;
+  tool_calls?: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }>;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: "chat.completion";
+  created: number;
+  model: string;
+  choices: Array<{ index: 0; message: ChatCompletionMessage; logprobs: null; finish_reason: ChatFinishReason }>;
+  usage: ChatUsage;
+}
