@@ -1,5 +1,31 @@
+/**
+ * `GET /v1/models`, `/models`, `/openai/v1/models` (and `…/models/{id}`): the application's published
+ * model catalog from native `GET /models`, in OpenAI's list shape (invariant 5 keeps all three bases:
+ * the `openai` SDK with `baseURL` `…/v1`, `…/openai/v1` or the bare origin).
+ */
 import { Hono } from "hono";
-import type { GatewayEnv } from "../http/context";
+import { callerOf, type GatewayEnv } from "../http/context";
+import { GatewayError } from "../http/errors";
+import { openAiModelList } from "../protocols/models/openai-models";
 
-// Being built in parallel; replaced by the protocol implementation.
 export const modelRoutes = new Hono<GatewayEnv>();
+
+const MODEL_LIST_PATHS = ["/v1/models", "/models", "/openai/v1/models"] as const;
+
+for (const path of MODEL_LIST_PATHS) {
+  modelRoutes.get(path, async (c) => {
+    const { native } = callerOf(c);
+    return c.json(openAiModelList(await native.listModels()));
+  });
+
+  // `{.+}`: model ids may contain `/` (e.g. `openai/gpt-4o`); the SDK percent-encodes it, curl may not.
+  modelRoutes.get(`${path}/:model{.+}`, async (c) => {
+    const { native } = callerOf(c);
+    const id = c.req.param("model");
+    const model = openAiModelList(await native.listModels()).data.find((entry) => entry.id === id);
+    if (!model) {
+      throw new GatewayError({ status: 404, message: `The model '${id}' does not exist`, code: "model_not_found", param: "model" });
+    }
+    return c.json(model);
+  });
+}
