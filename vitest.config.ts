@@ -12,6 +12,8 @@ export default defineConfig({
       miniflare: {
         bindings: {
           NATIVE_API_BASE_URL: inject("emulatorUrl"),
+          // Request log lines are tested directly; keep test output readable.
+          LOG_LEVEL: "off",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
         },
       },

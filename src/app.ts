@@ -9,6 +9,7 @@
  */
 import { Hono } from "hono";
 import { cors } from "hono/cors";
+import { routePath } from "hono/route";
 import { loadConfig } from "./config";
 import type { GatewayEnv } from "./http/context";
 import { registerExtraEncodings } from "./http/encodings";
@@ -42,7 +43,7 @@ export function createApp(): Hono<GatewayEnv> {
       {
         requestId,
         method: c.req.method,
-        route: c.req.routePath || c.req.path,
+        route: routePath(c, -1) || c.req.path,
         status: c.res.status,
         durationMs: Date.now() - started,
         nativeRunId: c.get("nativeRunId"),
