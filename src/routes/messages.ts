@@ -20,9 +20,9 @@ import { resolveResumeTarget, resumeWithResults, type ToolResultInput } from "..
 import type { NativeRun } from "../native/schema";
 import { countInputTokens } from "../protocols/anthropic/count-tokens";
 import { toAnthropicError } from "../protocols/anthropic/errors";
-import { messageFromRun, runToItems } from "../protocols/anthropic/from-native";
+import { messageFromRun, messageFromStream, runToItems } from "../protocols/anthropic/from-native";
 import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/schema";
-import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
+import { AnthropicStreamProjector, runIdOfMessage, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
 import type { Caller } from "../http/context";
 
@@ -108,18 +108,17 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   if (plan.action.thinking) request = applyThinking(request, plan.action.thinking, await native.listModels(), mode, plan.ignored);
   const headers = responseHeaders(caller.requestId, plan.ignored);
 
+  const items = await native.streamRun(request);
+  const lookupUsage = async (runId: string) => (await native.getRun(runId)).usage;
   if (!plan.stream) {
-    const { response_mode: _mode, ...blocking } = request;
-    const run = await native.createRun(blocking);
-    c.set("nativeRunId", run.id);
-    return blockingResponse(run, { model: plan.model }, headers);
+    // Folded over the native stream, not the blocking run record: see `messageFromStream`.
+    const outcome = await messageFromStream(items, { model: plan.model, lookupUsage });
+    if (!outcome.ok) throw outcome.error;
+    c.set("nativeRunId", runIdOfMessage(outcome.message.id));
+    return jsonResponse(outcome.message, headers);
   }
 
-  const items = await native.streamRun(request);
-  const projector = new AnthropicStreamProjector({
-    model: plan.model,
-    lookupUsage: async (runId) => (await native.getRun(runId)).usage,
-  });
+  const projector = new AnthropicStreamProjector({ model: plan.model, lookupUsage });
   return sseResponse(projectToSse(items, projector, { keepaliveMs }), headers);
 }
 

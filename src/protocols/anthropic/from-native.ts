@@ -1,9 +1,10 @@
 /**
- * Blocking `/v1/messages`: a finished native run → one Anthropic `Message`.
+ * Blocking `/v1/messages`: a native run → one Anthropic `Message`.
  *
- * Built by folding the stream projection (`stream.ts`) over the events the run's stream would have
- * carried (`runToEvents`, src/native/synthesize.ts), accumulating them exactly the way the Anthropic
- * SDK's `MessageStream` does. So the blocking answer equals `stream.finalMessage()` by construction
+ * Built by folding the stream projection (`stream.ts`) over native stream items — the run's native
+ * stream for a new run, or the events a finished run's stream would have carried (`runToEvents`,
+ * src/native/synthesize.ts) for a resumed one — accumulating them exactly the way the Anthropic SDK's
+ * `MessageStream` does. So the blocking answer equals `stream.finalMessage()` by construction
  * (invariant 4), thinking blocks and `stop_sequence` included — 1flowbase's own adapter drops
  * thinking in blocking mode and omits `stop_sequence` (native-api.md §4.3).
  *
@@ -110,19 +111,47 @@ export function runToItems(run: NativeRun): NativeStreamItem[] {
 
 export type BlockingOutcome = { ok: true; message: AnthropicMessage } | { ok: false; error: GatewayError };
 
-/** Folds the projection over a finished run: the `Message`, or the error the stream would have ended with. */
-export async function messageFromRun(run: NativeRun, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
+/** Folds the projection over native stream items: the `Message`, or the error the stream ended with. */
+async function fold(next: () => Promise<NativeStreamItem | undefined>, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
   const state = new AnthropicStreamState(context);
   const accumulator = new MessageAccumulator();
-  for (const item of runToItems(run)) {
+  for (let item = await next(); item !== undefined; item = await next()) {
     const events = await state.step(item);
     for (const event of events) accumulator.apply(event);
     if (state.done) break;
   }
   if (state.failure) return { ok: false, error: state.failure };
   if (!accumulator.message || !accumulator.stopped) {
-    // Unreachable: `runToItems` always ends with a terminal event or a fault.
+    // The native stream always ends with a terminal event or a fault, and `runToItems` too.
     throw new Error("the projection ended without message_stop");
   }
   return { ok: true, message: accumulator.message };
+}
+
+/** Blocking answer for a finished run record (a resumed run: native resume replies JSON only). */
+export function messageFromRun(run: NativeRun, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
+  const items = runToItems(run);
+  let index = 0;
+  return fold(async () => items[index++], context);
+}
+
+/**
+ * Blocking answer for a new run, folded over the *native stream* of that run.
+ *
+ * Why not the blocking native run record: a run that stops for client tools ends `waiting`, and
+ * native returns no `answer`/`answer_segments` for a waiting run (native-api.md §7), so the text and
+ * thinking the model produced before its tool calls would be missing from the blocking answer while
+ * the stream carries them — blocking would no longer equal the streamed `finalMessage()`
+ * (invariant 4). Folding the native stream keeps every delta, by construction.
+ */
+export async function messageFromStream(items: ReadableStream<NativeStreamItem>, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
+  const reader = items.getReader();
+  try {
+    return await fold(async () => {
+      const { value, done } = await reader.read();
+      return done ? undefined : value;
+    }, context);
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
 }

@@ -72,6 +72,12 @@ export function messageIdFor(runId: string, suffix?: string): string {
   return suffix ? `${base}_${suffix.replace(/-/g, "")}` : base;
 }
 
+/** The native run id inside a message id made by `messageIdFor` (undefined for anything else). */
+export function runIdOfMessage(messageId: string): string | undefined {
+  const hex = /^msg_([0-9a-f]{32})(?:_|$)/.exec(messageId)?.[1];
+  return hex ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` : undefined;
+}
+
 /** Anthropic usage from native usage (native-api.md §4.4, the same mapping as 1flowbase's adapter). */
 export function anthropicUsage(usage: NativeUsage | null | undefined): MessageDeltaUsage {
   const normalized = normalizeUsage(usage);
