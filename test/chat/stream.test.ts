@@ -1,0 +1,294 @@
+/**
+ * The Chat projection state machine and the blocking fold, pure (no worker, no emulator):
+ * chunk order and shape (client-protocols.md §4.3), `<think>` splitting across deltas, tool-call
+ * fragments, usage rules, failure semantics, and timestamps of both native formats.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { GatewayError } from "../../src/http/errors";
+import { decodeCallbackId } from "../../src/native/callback-ids";
+import { NativeError } from "../../src/native/errors";
+import type { NativeStreamItem } from "../../src/native/events";
+import type { NativeEvent, NativeEventData, NativeRun, NativeUsage } from "../../src/native/schema";
+import { splitThinkTags } from "../../src/native/synthesize";
+import { accumulateChatChunks, chatCompletionFromRun } from "../../src/protocols/openai-chat/from-native";
+import type { ChatCompletionChunk } from "../../src/protocols/openai-chat/schema";
+import {
+  ChatChunkMachine,
+  ChatStreamProjector,
+  DONE_FRAME,
+  unixSeconds,
+  type ChatProjectionOptions,
+  type ChatStreamOutput,
+} from "../../src/protocols/openai-chat/stream";
+
+const RUN = "0197a3c4-0000-7000-8000-000000000001";
+const TASK = "0197a3c4-0000-7000-8000-0000000000aa";
+const CREATED = "2026-06-26T14:52:53.101Z";
+
+const started = (): NativeEvent => ({ event: "run.started", id: null, data: { run_id: RUN, status: "running", created_at: CREATED } as NativeEventData });
+const message = (delta: string): NativeEvent => ({ event: "message.delta", id: null, data: { run_id: RUN, status: "running", delta } });
+const reasoning = (delta: string): NativeEvent => ({ event: "reasoning.delta", id: null, data: { run_id: RUN, status: "running", delta } });
+const completed = (usage: NativeUsage | null = null): NativeEvent => ({ event: "run.completed", id: null, data: { run_id: RUN, status: "succeeded", usage } });
+const failed = (code = "runtime_error", text = "boom"): NativeEvent => ({
+  event: "run.failed",
+  id: null,
+  data: { run_id: RUN, status: "failed", error: { code, message: text } },
+});
+const toolCalls = (calls: Array<{ id: string; name: string; arguments: unknown }>, actionType = "submit_tool_outputs"): NativeEvent => ({
+  event: "required_action",
+  id: null,
+  data: {
+    run_id: RUN,
+    status: "waiting",
+    required_action: { action_type: actionType, payload: { callback_task_id: TASK, tool_calls: calls } },
+  },
+});
+
+async function project(items: readonly NativeStreamItem[], options: Partial<ChatProjectionOptions> = {}): Promise<ChatStreamOutput[]> {
+  const machine = new ChatChunkMachine({ model: "m", includeUsage: false, ...options });
+  const out: ChatStreamOutput[] = [];
+  for (const item of items) out.push(...(await machine.push(item)));
+  return out;
+}
+
+const chunksOf = (outputs: readonly ChatStreamOutput[]): ChatCompletionChunk[] =>
+  outputs.flatMap((output) => (output.kind === "chunk" ? [output.chunk] : []));
+
+describe("ChatChunkMachine", () => {
+  it("role first, content and reasoning deltas, exactly one finish chunk; nothing after it", async () => {
+    const machine = new ChatChunkMachine({ model: "m", includeUsage: false });
+    const outputs: ChatStreamOutput[] = [];
+    for (const item of [started(), reasoning("Let me think"), message("Hel"), message("lo"), completed(), message("late")]) {
+      outputs.push(...(machine.push(item) as ChatStreamOutput[]));
+    }
+    const chunks = chunksOf(outputs);
+    expect(chunks.map((chunk) => chunk.choices[0]?.delta)).toEqual([
+      { role: "assistant" },
+      { reasoning_content: "Let me think" },
+      { content: "Hel" },
+      { content: "lo" },
+      {},
+    ]);
+    expect(chunks.map((chunk) => chunk.choices[0]?.finish_reason)).toEqual([null, null, null, null, "stop"]);
+    expect(new Set(chunks.map((chunk) => chunk.id))).toEqual(new Set([`chatcmpl-${RUN}`]));
+    expect(new Set(chunks.map((chunk) => chunk.created))).toEqual(new Set([unixSeconds(CREATED)]));
+    expect(chunks.every((chunk) => !("usage" in chunk))).toBe(true);
+    expect(machine.done).toBe(true);
+  });
+
+  it("an empty answer finishes with content \"\" (not a missing content)", async () => {
+    const chunks = chunksOf(await project([started(), completed()]));
+    expect(chunks.at(-1)?.choices[0]).toMatchObject({ delta: { content: "" }, finish_reason: "stop" });
+    expect(accumulateChatChunks(chunks).choices[0]?.message.content).toBe("");
+  });
+
+  it("run.incomplete → finish_reason length", async () => {
+    const incomplete: NativeEvent = { event: "run.incomplete", id: null, data: { run_id: RUN, status: "incomplete" } };
+    expect(chunksOf(await project([started(), message("abc"), incomplete])).at(-1)?.choices[0]?.finish_reason).toBe("length");
+  });
+
+  it("a stream whose first event is terminal still starts with the role", async () => {
+    const chunks = chunksOf(await project([message("x"), completed()]));
+    expect(chunks[0]?.choices[0]?.delta).toEqual({ role: "assistant" });
+  });
+
+  it("tool calls: first fragment has id, type and name; the second the arguments; then finish tool_calls", async () => {
+    const chunks = chunksOf(
+      await project([
+        started(),
+        message("Checking."),
+        toolCalls([
+          { id: "call_1", name: "get_weather", arguments: { city: "Paris" } },
+          { id: "call_2", name: "get_time", arguments: "{\"tz\":\"CET\"}" },
+        ]),
+      ]),
+    );
+    const deltas = chunks.map((chunk) => chunk.choices[0]?.delta.tool_calls?.[0]).filter(Boolean);
+    expect(deltas).toEqual([
+      { index: 0, id: expect.stringMatching(/^call_[A-Za-z0-9_-]{44}$/), type: "function", function: { name: "get_weather", arguments: "" } },
+      { index: 0, function: { arguments: '{"city":"Paris"}' } },
+      { index: 1, id: expect.stringMatching(/^call_[A-Za-z0-9_-]{44}$/), type: "function", function: { name: "get_time", arguments: "" } },
+      { index: 1, function: { arguments: '{"tz":"CET"}' } },
+    ]);
+    expect(decodeCallbackId("call", deltas[2]?.id ?? "")).toEqual({ runId: RUN, callbackTaskId: TASK, index: 1 });
+    expect(chunks.at(-1)?.choices[0]).toMatchObject({ delta: {}, finish_reason: "tool_calls" });
+    const completion = accumulateChatChunks(chunks);
+    expect(completion.choices[0]?.message.content).toBe("Checking.");
+    expect(completion.choices[0]?.message.tool_calls?.map((call) => call.function)).toEqual([
+      { name: "get_weather", arguments: '{"city":"Paris"}' },
+      { name: "get_time", arguments: '{"tz":"CET"}' },
+    ]);
+  });
+
+  it("a waiting state Chat cannot carry (human approval, no tool calls) → 409 required_action_not_supported", async () => {
+    for (const event of [toolCalls([], "submit_tool_outputs"), toolCalls([{ id: "a", name: "b", arguments: {} }], "callback")]) {
+      const outputs = await project([started(), event]);
+      expect(outputs.at(-1)).toMatchObject({ kind: "error", error: { status: 409, code: "required_action_not_supported" } });
+    }
+  });
+
+  it.each([
+    ["run.failed after deltas", [started(), message("partial"), failed("runtime_error", "boom")], 500, "runtime_error"],
+    ["run.failed rate limited", [started(), failed("rate_limited", "slow down")], 429, "rate_limited"],
+    ["run.failed as the only event", [failed()], 500, "runtime_error"],
+    ["run.cancelled", [started(), { event: "run.cancelled", id: null, data: { run_id: RUN, status: "cancelled" } } as NativeEvent], 409, "run_cancelled"],
+    ["cut stream", [started(), message("x"), { event: "fault", error: NativeError.cut() } as NativeStreamItem], 502, "upstream_stream_cut"],
+  ])("%s → an error, never a finish chunk", async (_name, items, status, code) => {
+    const outputs = await project(items);
+    expect(outputs.filter((output) => output.kind === "error")).toHaveLength(1);
+    expect(outputs.at(-1)).toMatchObject({ kind: "error", error: { status, code } });
+    expect(chunksOf(outputs).some((chunk) => chunk.choices[0]?.finish_reason)).toBe(false);
+  });
+
+  describe("usage (include_usage)", () => {
+    const usage: NativeUsage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18, reasoning_tokens: 3, cache_read_tokens: 5 };
+    const expected = {
+      prompt_tokens: 11,
+      completion_tokens: 7,
+      total_tokens: 18,
+      prompt_tokens_details: { cached_tokens: 5 },
+      completion_tokens_details: { reasoning_tokens: 3 },
+    };
+
+    it("usage:null on every chunk, then one choices:[] chunk with the totals", async () => {
+      const chunks = chunksOf(await project([started(), message("x"), completed(usage)], { includeUsage: true }));
+      expect(chunks.slice(0, -1).every((chunk) => chunk.usage === null)).toBe(true);
+      expect(chunks.at(-1)).toMatchObject({ choices: [], usage: expected });
+      expect(chunks.at(-2)?.choices[0]?.finish_reason).toBe("stop");
+    });
+
+    it("without the terminal's usage: the last usage.delta, else the run record, else zeros", async () => {
+      const usageDelta: NativeEvent = { event: "usage.delta", id: null, data: { run_id: RUN, status: "running", usage } };
+      expect(chunksOf(await project([started(), usageDelta, completed()], { includeUsage: true })).at(-1)?.usage).toEqual(expected);
+
+      const lookedUp: string[] = [];
+      const lookup = async (runId: string) => {
+        lookedUp.push(runId);
+        return usage;
+      };
+      expect(chunksOf(await project([started(), completed()], { includeUsage: true, lookupUsage: lookup })).at(-1)?.usage).toEqual(expected);
+      expect(lookedUp).toEqual([RUN]);
+
+      const broken = async () => {
+        throw new Error("native down");
+      };
+      expect(chunksOf(await project([started(), completed()], { includeUsage: true, lookupUsage: broken })).at(-1)?.usage?.total_tokens).toBe(0);
+    });
+
+    it("no lookup when usage was not asked for", async () => {
+      let called = false;
+      const outputs = await project([started(), completed()], {
+        lookupUsage: async () => {
+          called = true;
+          return usage;
+        },
+      });
+      expect(called).toBe(false);
+      expect(chunksOf(outputs).every((chunk) => chunk.choices.length === 1)).toBe(true);
+    });
+  });
+
+  it("literal <think> in message deltas becomes reasoning_content, even across delta boundaries", () => {
+    const answer = "<think>plan A</think>Result <b>bold</b> done<thi";
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: answer.length - 1 }), { maxLength: 12 }), (cuts) => {
+        const bounds = [...new Set([0, ...cuts, answer.length])].sort((a, b) => a - b);
+        const deltas = bounds.slice(1).map((end, i) => answer.slice(bounds[i], end));
+        const machine = new ChatChunkMachine({ model: "m", includeUsage: false });
+        const chunks: ChatCompletionChunk[] = [];
+        for (const item of [started(), ...deltas.map(message), completed()]) chunks.push(...chunksOf(machine.push(item) as ChatStreamOutput[]));
+        const completion = accumulateChatChunks(chunks);
+        const pieces = splitThinkTags(answer);
+        const text = (kind: string) => pieces.filter((piece) => piece.kind === kind).map((piece) => piece.text).join("");
+        expect(completion.choices[0]?.message.content).toBe(text("message"));
+        expect(completion.choices[0]?.message.reasoning_content).toBe(text("reasoning"));
+        expect(completion.choices[0]?.message.content).not.toContain("<think>");
+      }),
+    );
+  });
+
+  it("matches splitThinkTags on arbitrary text (random tags, random cuts)", () => {
+    const alphabet = fc.constantFrom("a", "<", ">", "/", "<think>", "</think>", "<thi", "nk>", " ");
+    fc.assert(
+      fc.property(fc.array(alphabet, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 6 }), (parts, cuts) => {
+        const answer = parts.join("");
+        const bounds = [...new Set([0, ...cuts.map((cut) => cut % (answer.length + 1)), answer.length])].sort((a, b) => a - b);
+        const deltas = bounds.slice(1).map((end, i) => answer.slice(bounds[i], end));
+        const machine = new ChatChunkMachine({ model: "m", includeUsage: false });
+        const chunks: ChatCompletionChunk[] = [];
+        for (const item of [started(), ...deltas.map(message), completed()]) chunks.push(...chunksOf(machine.push(item) as ChatStreamOutput[]));
+        const message_ = accumulateChatChunks(chunks).choices[0]?.message;
+        const pieces = splitThinkTags(answer);
+        const text = (kind: string) => pieces.filter((piece) => piece.kind === kind).map((piece) => piece.text).join("");
+        expect(message_?.content).toBe(text("message"));
+        expect(message_?.reasoning_content ?? "").toBe(text("reasoning"));
+      }),
+    );
+  });
+});
+
+describe("ChatStreamProjector", () => {
+  it("data-only frames, [DONE] exactly once after the terminal frame, error chunk in OpenAI shape", async () => {
+    const projector = new ChatStreamProjector({ model: "m", includeUsage: false });
+    const frames: string[] = [];
+    for (const item of [started(), message("x"), failed("runtime_error", "boom"), message("after")]) frames.push(...(await projector.push(item)));
+    expect(frames.every((frame) => frame.startsWith("data: ") && frame.endsWith("\n\n"))).toBe(true);
+    expect(frames.filter((frame) => frame === DONE_FRAME)).toHaveLength(1);
+    expect(frames.at(-1)).toBe(DONE_FRAME);
+    expect(JSON.parse((frames.at(-2) ?? "").slice(6))).toEqual({
+      error: { message: "boom", type: "server_error", param: null, code: "runtime_error" },
+    });
+    expect(projector.done).toBe(true);
+    expect(projector.keepalive()).toMatch(/^:/);
+  });
+});
+
+describe("chatCompletionFromRun (blocking)", () => {
+  const run = (fields: Partial<NativeRun>): NativeRun => ({ id: RUN, status: "succeeded", created_at: "2026-06-26 6:52:53.123456 +00:00:00", ...fields });
+
+  it("splits <think> out of the answer; created from the record's Display timestamp", () => {
+    const completion = chatCompletionFromRun(run({ answer: "<think>hmm</think>\nHi", usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 } }), { model: "m" });
+    expect(completion).toMatchObject({
+      id: `chatcmpl-${RUN}`,
+      object: "chat.completion",
+      created: Date.UTC(2026, 5, 26, 6, 52, 53) / 1000,
+      model: "m",
+      choices: [{ index: 0, message: { role: "assistant", content: "\nHi", reasoning_content: "hmm", refusal: null }, logprobs: null, finish_reason: "stop" }],
+      usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 },
+    });
+  });
+
+  it("a failed run is an error (even with a partial answer), never an empty success", () => {
+    expect(() => chatCompletionFromRun(run({ status: "failed", answer: "partial", error: { code: "runtime_error", message: "boom" } }), { model: "m" })).toThrowError(
+      expect.objectContaining({ status: 500, code: "runtime_error", message: "boom" }) as GatewayError,
+    );
+    expect(() => chatCompletionFromRun(run({ status: "cancelled" }), { model: "m" })).toThrowError(expect.objectContaining({ status: 409 }) as GatewayError);
+  });
+
+  it("an unfinished run record is an upstream error (502)", () => {
+    expect(() => chatCompletionFromRun(run({ status: "running" }), { model: "m" })).toThrowError(
+      expect.objectContaining({ status: 502, code: "upstream_invalid_response" }) as GatewayError,
+    );
+  });
+
+  it("a resumed run answers as chatcmpl-<run>-<task>", () => {
+    expect(chatCompletionFromRun(run({ answer: "ok" }), { model: "m", idSuffix: TASK }).id).toBe(`chatcmpl-${RUN}-${TASK}`);
+  });
+});
+
+describe("unixSeconds", () => {
+  it.each([
+    ["2026-06-26T14:52:53.101Z", Date.UTC(2026, 5, 26, 14, 52, 53) / 1000],
+    ["2026-06-26 6:52:53.123456 +00:00:00", Date.UTC(2026, 5, 26, 6, 52, 53) / 1000],
+    ["2026-06-26 16:52:53.5 +02:00:00", Date.UTC(2026, 5, 26, 14, 52, 53) / 1000],
+    ["2026-06-26 6:52:53 -01:30:00", Date.UTC(2026, 5, 26, 8, 22, 53) / 1000],
+  ])("%s → %i", (text, seconds) => {
+    expect(unixSeconds(text)).toBe(seconds);
+  });
+
+  it("falls back to now for a missing or unreadable timestamp", () => {
+    expect(unixSeconds(undefined, () => 5_000)).toBe(5);
+    expect(unixSeconds("yesterday-ish", () => 7_999)).toBe(7);
+  });
+});
