@@ -5,9 +5,12 @@
  *   answer produced by resuming R's callback task T with tool outputs is `resp_<R hex32><T hex32>`.
  *   So a run resumed by tool outputs yields a new, unique response id (ARCHITECTURE.md, "Ids"), and
  *   every id still names its run (the D1 index is the authority on ownership, never the id).
- * - Output items are `msg_|rs_|fc_<response suffix>_<output index>`: stable across the stream's events
- *   and the final snapshot, unique per response (client-protocols.md §3.3 invariants 5–6), and rebuilt
- *   identically by GET because the same projector folds the same native run.
+ * - Output items are `msg_|rs_<response suffix>_<output index>` and `fc_<response suffix>_<call
+ *   position in the callback task>`: stable across the stream's events and the final snapshot, unique
+ *   per response (client-protocols.md §3.3 invariants 5–6), and rebuilt identically by GET because the
+ *   same projector folds the same native run. (Function calls are keyed by call position because a
+ *   waiting run's record has no answer text, so the text streamed before the calls is not in a
+ *   rebuild and output indexes can shift; the call ids must not.)
  * - Input items (`input_items`) are `msg_|fc_|fco_<response suffix>_in_<position>`.
  * - Function call ids are the shared stateless callback ids (`callback-ids.ts`, prefix `call`).
  */
@@ -65,9 +68,9 @@ export type OutputItemKind = "message" | "reasoning" | "function_call";
 
 const OUTPUT_PREFIX: Record<OutputItemKind, string> = { message: "msg", reasoning: "rs", function_call: "fc" };
 
-/** `msg_<suffix>_<index>` etc. */
-export function outputItemId(responseId: string, kind: OutputItemKind, outputIndex: number): string {
-  return `${OUTPUT_PREFIX[kind]}_${responseSuffix(responseId)}_${outputIndex}`;
+/** `msg_<suffix>_<n>` etc.: `n` is the output index (message, reasoning) or the call position (function call). */
+export function outputItemId(responseId: string, kind: OutputItemKind, position: number): string {
+  return `${OUTPUT_PREFIX[kind]}_${responseSuffix(responseId)}_${position}`;
 }
 
 export type InputItemKind = "message" | "function_call" | "function_call_output";

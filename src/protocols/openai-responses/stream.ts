@@ -448,7 +448,10 @@ export class ResponsesStreamProjector implements StreamProjector {
     }
     calls.forEach((call, position) => {
       const index = this.output.length;
-      const id = outputItemId(this.responseIdValue, "function_call", index);
+      // Keyed by the call's position in the task, not the output index: native records no text for a
+      // waiting run (native-api.md §1.5, §7), so text streamed before the calls shifts the output
+      // index between the stream and a blocking/GET rebuild, but never the call item's id.
+      const id = outputItemId(this.responseIdValue, "function_call", position);
       const callId = functionCallId({ runId: this.runId, callbackTaskId: taskId, index: position });
       const args = typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments ?? {});
       const done: OutputFunctionCall = { id, type: "function_call", status: "completed", arguments: args, call_id: callId, name: call.name };
