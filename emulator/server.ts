@@ -66,6 +66,8 @@ export interface RecordedRequest {
 /** axum 0.7's default body limit (no DefaultBodyLimit is configured natively, §1.3). */
 const BODY_LIMIT = 2 * 1024 * 1024;
 const MAX_RECORDED_REQUESTS = 1000;
+/** Settled runs kept in memory (oldest evicted first; their ids then answer 404). */
+const MAX_RUNS = 10_000;
 /** Conversation history rehydration limit (§3.4). */
 const REHYDRATE_LIMIT = 50;
 const NATIVE_PREFIX = "/api/agent/v1";
@@ -468,8 +470,8 @@ class Emulator implements RunnerHost {
   private newRun(key: KeySeed, request: NativeRequest, script: EmulatorScript | null, userText: string, fingerprint: string | null): RunRecord {
     const id = uuidv7();
     // Conversation binding (§3.4): only with an external user; expand_id wins over conversation.user.
-    const conversationUser = typeof request.conversation?.user === "string" ? request.conversation.user : null;
-    const externalUser = request.expandId ?? conversationUser;
+    const nonEmpty = (v: unknown): string | null => (typeof v === "string" && v.trim() !== "" ? v : null);
+    const externalUser = nonEmpty(request.expandId) ?? nonEmpty(request.conversation?.user);
     const clientConversationId = typeof request.conversation?.id === "string" ? request.conversation.id : null;
     const binding = externalUser !== null ? { user: externalUser, id: clientConversationId ?? conversationId() } : null;
 
@@ -549,7 +551,19 @@ class Emulator implements RunnerHost {
       answerTruncated: false,
     };
     this.runs.set(id, run);
+    this.evictOldRuns();
     return run;
+  }
+
+  /** Bounds memory in long dev sessions: forget the oldest settled runs beyond MAX_RUNS. */
+  private evictOldRuns(): void {
+    if (this.runs.size <= MAX_RUNS) return;
+    for (const [id, run] of this.runs) {
+      if (this.runs.size <= MAX_RUNS) break;
+      if (!isTerminal(run.status)) continue;
+      this.runs.delete(id);
+      for (const [taskId, task] of this.tasks) if (task.runId === id) this.tasks.delete(taskId);
+    }
   }
 
   /** Previous turns of the bound conversation, normalised as native does (§3.4). */
