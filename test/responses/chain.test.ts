@@ -1,0 +1,288 @@
+/**
+ * `previous_response_id` chaining and function tool round trips, with the real `openai` SDK.
+ *
+ * Chaining binds the new run to the previous run's native conversation, so native carries every
+ * earlier turn (not just the previous answer, unlike the fork's own adapter, native-api.md §4.2). The
+ * emulator's default answer prints the history it was given, which makes that visible.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import OpenAI, { APIError } from "openai";
+import { createApp } from "../../src/app";
+import { emu } from "../../emulator/script";
+import { call, checkEventOrder, EMULATOR_KEYS, lastNativeCreate, MODEL, openai, runIdOf, streamRaw } from "./helpers";
+
+const WEATHER = {
+  type: "function" as const,
+  name: "get_weather",
+  description: "Current weather for a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  strict: false,
+};
+
+describe("previous_response_id", () => {
+  it("a three-turn chain gives turn 3 the content of turns 1 and 2 (native rehydration, no history sent)", async () => {
+    const client = openai();
+    const first = await client.responses.create({ model: MODEL, input: "My name is Ada.", instructions: "Turn-1 instructions" });
+    const firstNative = await lastNativeCreate();
+    const second = await client.responses.create({ model: MODEL, input: "I like tea.", previous_response_id: first.id });
+    const secondNative = await lastNativeCreate();
+    const third = await client.responses.create({ model: MODEL, input: "What do you know about me?", previous_response_id: second.id, stream: false });
+    const thirdNative = await lastNativeCreate();
+
+    expect(new Set([first.id, second.id, third.id]).size).toBe(3);
+    expect(third.previous_response_id).toBe(second.id);
+    expect(third.output_text).toBe(
+      "You said: What do you know about me? [history: user: My name is Ada. | assistant: You said: My name is Ada. [system: Turn-1 instructions] | user: I like tea. | assistant: You said: I like tea. [history: user: My name is Ada. | assistant: You said: My name is Ada. [system: Turn-1 instructions]]]",
+    );
+    // Same native conversation on every turn; the conversation carries the turns, not the gateway.
+    expect(secondNative.conversation).toEqual(thirdNative.conversation);
+    expect((secondNative.conversation as { id?: string }).id).toMatch(/^conv_/);
+    expect(secondNative.history).toBeUndefined();
+    expect(thirdNative.history).toBeUndefined();
+    // instructions are not carried over by previous_response_id (as in OpenAI).
+    expect(secondNative.system).toBeUndefined();
+    expect(firstNative.system).toBe("Turn-1 instructions");
+  });
+
+  it("streams a chained turn and chains from a streamed turn (the claim precedes response.created)", async () => {
+    const first = await streamRaw({ model: MODEL, input: "Remember 42." });
+    const firstId = (checkEventOrder(first.events) as { id: string }).id;
+    // Chained immediately after the stream: the index row exists before the first event was sent.
+    const second = await streamRaw({ model: MODEL, input: "What number?", previous_response_id: firstId });
+    const final = checkEventOrder(second.events) as { previous_response_id: string; output: Array<{ content: Array<{ text: string }> }> };
+    expect(final.previous_response_id).toBe(firstId);
+    expect(final.output[0]?.content[0]?.text).toContain("user: Remember 42.");
+  });
+
+  it("an input carrying more than the new turn is sent as explicit history: previous turns + new items", async () => {
+    const client = openai();
+    const first = await client.responses.create({ model: MODEL, input: "alpha" });
+    await client.responses.create({
+      model: MODEL,
+      previous_response_id: first.id,
+      input: [
+        { role: "user", content: "beta" },
+        { role: "user", content: "gamma" },
+      ],
+    });
+    const native = await lastNativeCreate();
+    expect(native.query).toBe("gamma");
+    expect(native.history).toEqual([
+      { role: "user", content: "alpha" },
+      { role: "assistant", content: "You said: alpha" },
+      { role: "user", content: "beta" },
+    ]);
+    expect((native.conversation as { id?: string }).id).toMatch(/^conv_/);
+  });
+
+  it("unknown, deleted, store:false and another key's ids are the same 400 previous_response_not_found", async () => {
+    const client = openai();
+    const stored = await client.responses.create({ model: MODEL, input: "mine" });
+    const unstored = await client.responses.create({ model: MODEL, input: "not stored", store: false });
+    const deleted = await client.responses.create({ model: MODEL, input: "to delete" });
+    await client.responses.delete(deleted.id);
+    const unknown = `resp_${"0".repeat(32)}`;
+
+    const attempt = async (id: string, key: string = EMULATOR_KEYS.demo) => {
+      const response = await call("POST", "/responses", { model: MODEL, input: "next", previous_response_id: id }, key);
+      return { status: response.status, body: (await response.json()) as { error: Record<string, unknown> } };
+    };
+    const cases = [
+      await attempt(unknown),
+      await attempt("not-a-response-id"),
+      await attempt(deleted.id),
+      await attempt(unstored.id),
+      await attempt(stored.id, EMULATOR_KEYS.demoSecond),
+      await attempt(stored.id, EMULATOR_KEYS.other),
+    ];
+    const ids = [unknown, "not-a-response-id", deleted.id, unstored.id, stored.id, stored.id];
+    cases.forEach((result, index) => {
+      expect(result.status).toBe(400);
+      expect(result.body).toEqual({
+        error: {
+          message: `Previous response with id '${ids[index]}' not found.`,
+          type: "invalid_request_error",
+          param: "previous_response_id",
+          code: "previous_response_not_found",
+        },
+      });
+    });
+    // The SDK raises the typed error.
+    await expect(client.responses.create({ model: MODEL, input: "x", previous_response_id: unknown })).rejects.toMatchObject({
+      status: 400,
+      code: "previous_response_not_found",
+      param: "previous_response_id",
+    });
+  });
+});
+
+describe("function tool round trips", () => {
+  it("chained: function_call → function_call_output with previous_response_id resumes the native task (new response id)", async () => {
+    const client = openai();
+    const first = await client.responses.create({
+      model: MODEL,
+      input: emu({ tool_calls: [{ id: "native_call_1", name: "get_weather", arguments: { city: "Paris" } }] }, "Weather in Paris?"),
+      tools: [WEATHER],
+    });
+    expect(first.status).toBe("completed");
+    expect(first.output).toHaveLength(1);
+    const call0 = first.output[0];
+    if (call0?.type !== "function_call") throw new Error("expected a function call");
+    expect(call0).toMatchObject({ type: "function_call", name: "get_weather", arguments: '{"city":"Paris"}', status: "completed" });
+    expect(call0.call_id).toMatch(/^call_[A-Za-z0-9_-]{44}$/);
+    expect(call0.id).toBe(`fc_${first.id.slice(5)}_0`);
+    const native = await lastNativeCreate();
+    expect(native.inputs).toMatchObject({ tools: [{ name: "get_weather", source: "openai_compatible" }] });
+
+    const second = await client.responses.create({
+      model: MODEL,
+      previous_response_id: first.id,
+      input: [{ type: "function_call_output", call_id: call0.call_id, output: "sunny, 21°C" }],
+      tools: [WEATHER],
+    });
+    expect(second.output_text).toBe("Tool results: native_call_1=sunny, 21°C");
+    expect(second.id).toMatch(/^resp_[0-9a-f]{64}$/);
+    expect(second.id).not.toBe(first.id);
+    expect(runIdOf(second.id)).toBe(runIdOf(first.id));
+    expect(second.previous_response_id).toBe(first.id);
+
+    // The resumed answer is claimed too: chainable and retrievable.
+    const third = await client.responses.create({ model: MODEL, previous_response_id: second.id, input: "thanks" });
+    expect(third.status).toBe("completed");
+    expect((await client.responses.retrieve(second.id)).output_text).toBe("Tool results: native_call_1=sunny, 21°C");
+  });
+
+  it("streamed: the tool call turn and the resumed turn both pass the order checker", async () => {
+    const first = await streamRaw({
+      model: MODEL,
+      input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Oslo" } }, { name: "get_weather", arguments: { city: "Rome" } }] }, "two cities"),
+      tools: [WEATHER],
+    });
+    const firstResponse = checkEventOrder(first.events) as { id: string; status: string; output: Array<{ call_id: string; arguments: string }> };
+    expect(firstResponse.status).toBe("completed");
+    expect(firstResponse.output.map((item) => item.arguments)).toEqual(['{"city":"Oslo"}', '{"city":"Rome"}']);
+    expect(new Set(firstResponse.output.map((item) => item.call_id)).size).toBe(2);
+    expect(first.events.map((event) => event.data.type)).toEqual([
+      "response.created",
+      "response.in_progress",
+      ...Array<string[]>(2)
+        .fill(["response.output_item.added", "response.function_call_arguments.delta", "response.function_call_arguments.done", "response.output_item.done"])
+        .flat(),
+      "response.completed",
+    ]);
+
+    const second = await streamRaw({
+      model: MODEL,
+      previous_response_id: firstResponse.id,
+      input: firstResponse.output.map((item, index) => ({ type: "function_call_output", call_id: item.call_id, output: index === 0 ? "cold" : "warm" })),
+    });
+    const secondResponse = checkEventOrder(second.events) as { id: string; output: Array<{ content: Array<{ text: string }> }> };
+    expect(secondResponse.id).not.toBe(firstResponse.id);
+    expect(secondResponse.output[0]?.content[0]?.text).toBe("Tool results: call_1=cold, call_2=warm");
+  });
+
+  it("stateless (store:false, full transcript, no previous_response_id): the call id alone resumes the task", async () => {
+    const client = openai();
+    const transcript: Array<Record<string, unknown>> = [
+      { type: "message", role: "developer", content: [{ type: "input_text", text: "You are an agent." }] },
+      { type: "message", role: "user", content: [{ type: "input_text", text: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Lima" } }] }, "Lima?") }] },
+    ];
+    const first = await client.responses.create({ model: MODEL, store: false, input: transcript as never, tools: [WEATHER] });
+    const fc = first.output[0];
+    if (fc?.type !== "function_call") throw new Error("expected a function call");
+    const second = await client.responses.create({
+      model: MODEL,
+      store: false,
+      tools: [WEATHER],
+      input: [
+        ...transcript,
+        { type: "reasoning", id: "rs_x", summary: [], encrypted_content: null },
+        { type: "function_call", id: fc.id, call_id: fc.call_id, name: fc.name, arguments: fc.arguments },
+        { type: "function_call_output", call_id: fc.call_id, output: [{ type: "input_text", text: "fog" }] },
+      ] as never,
+    });
+    expect(second.output_text).toBe("Tool results: call_1=fog");
+    expect((second as unknown as { store: boolean }).store).toBe(false);
+    // store:false → never retrievable or chainable.
+    await expect(client.responses.retrieve(second.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("forged, foreign, mismatched, partial and replayed call ids are 400s, never 5xx", async () => {
+    const client = openai();
+    const twoCalls = await client.responses.create({
+      model: MODEL,
+      input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "A" } }, { name: "get_weather", arguments: { city: "B" } }] }, "x"),
+      tools: [WEATHER],
+    });
+    const [a, b] = twoCalls.output as Array<{ call_id: string }>;
+    const other = await client.responses.create({ model: MODEL, input: "unrelated" });
+    const output = (callId: string, text = "r") => ({ type: "function_call_output", call_id: callId, output: text });
+
+    const expect400 = async (body: Record<string, unknown>, key: string = EMULATOR_KEYS.demo, param = "input") => {
+      const response = await call("POST", "/responses", { model: MODEL, ...body }, key);
+      const json = (await response.json()) as { error: { param: string | null } };
+      expect(response.status, JSON.stringify(json)).toBe(400);
+      expect(json.error.param).toBe(param);
+    };
+    await expect400({ input: [output("call_forged")] });
+    await expect400({ input: [output(`${a?.call_id.slice(0, -2)}xx`)] });
+    await expect400({ input: [output(a?.call_id ?? "")] }); // one of two results
+    await expect400({ input: [output(a?.call_id ?? ""), output(b?.call_id ?? "")] }, EMULATOR_KEYS.demoSecond); // another key's run
+    await expect400({ previous_response_id: other.id, input: [output(a?.call_id ?? ""), output(b?.call_id ?? "")] }, EMULATOR_KEYS.demo, "previous_response_id");
+
+    const resumed = await client.responses.create({ model: MODEL, input: [output(a?.call_id ?? "", "1"), output(b?.call_id ?? "", "2")] as never });
+    expect(resumed.output_text).toBe("Tool results: call_1=1, call_2=2");
+    await expect400({ input: [output(a?.call_id ?? "", "1"), output(b?.call_id ?? "", "2")] }); // already answered
+  });
+});
+
+describe("ownership index unavailable", () => {
+  // A D1 binding that fails every statement: the gateway must fail closed (503), never guess.
+  const brokenIndex = {
+    prepare() {
+      throw new Error("D1 is down");
+    },
+  } as unknown as D1Database;
+  const app = createApp();
+  const request = (method: string, path: string, body?: unknown) =>
+    app.fetch(
+      new Request(`http://gw/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" },
+        body: body === undefined ? null : JSON.stringify(body),
+      }),
+      { ...env, RESPONSE_INDEX: brokenIndex },
+    );
+
+  it.each([
+    ["a chained create", "POST", "/responses", { model: MODEL, input: "x", previous_response_id: `resp_${"1".repeat(32)}` }],
+    ["a blocking create (claim)", "POST", "/responses", { model: MODEL, input: "x" }],
+    ["a streaming create (claim before the first event)", "POST", "/responses", { model: MODEL, input: "x", stream: true }],
+    ["GET", "GET", `/responses/resp_${"1".repeat(32)}`, undefined],
+    ["DELETE", "DELETE", `/responses/resp_${"1".repeat(32)}`, undefined],
+  ])("%s → 503, not a guess", async (_name, method, path, body) => {
+    const response = await request(method, path, body);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("content-type")).toContain("application/json");
+    expect(await response.json()).toMatchObject({ error: { code: "index_unavailable", type: "server_error" } });
+  });
+
+  it("store:false needs no index", async () => {
+    const response = await request("POST", "/responses", { model: MODEL, input: "x", store: false });
+    expect(response.status).toBe(200);
+  });
+
+  it("the SDK sees a typed 503 it may retry", async () => {
+    const client = new OpenAI({
+      apiKey: EMULATOR_KEYS.demo,
+      baseURL: "http://gw/v1",
+      maxRetries: 0,
+      fetch: async (input, init) => app.fetch(new Request(input as RequestInfo, init as RequestInit), { ...env, RESPONSE_INDEX: brokenIndex }) as unknown as globalThis.Response,
+    });
+    const error = await client.responses.retrieve(`resp_${"2".repeat(32)}`).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(APIError);
+    expect((error as APIError).status).toBe(503);
+    expect((error as APIError).headers?.get("x-should-retry")).toBe("true");
+  });
+});
