@@ -3,8 +3,8 @@
  * body, same auth, same responses (invariant 5).
  *
  * parse → policy → map → one native call → project → respond:
- * - a new run: `createRun` (blocking) or `streamRun` (streaming; failures before the headers are
- *   plain HTTP errors, which the SDKs raise as typed errors — client-protocols.md §3.5);
+ * - a new run: `streamRun`, projected to SSE or folded into one `chat.completion` (failures before
+ *   native's headers are plain HTTP errors, which the SDKs raise as typed errors — client-protocols.md §3.5);
  * - tool results for our tool calls: `resumeWithResults`, whose native reply is JSON only (§1.6), so a
  *   streaming client gets the resumed run projected from its record (`runToEvents`).
  */
@@ -17,7 +17,7 @@ import { projectToSse, sseResponse } from "../http/sse";
 import { resolveResumeTarget, resumeWithResults, eventsToStream } from "../native/resume";
 import type { NativeRun, NativeRunRequest } from "../native/schema";
 import { runToEvents } from "../native/synthesize";
-import { chatCompletionFromRun } from "../protocols/openai-chat/from-native";
+import { chatCompletionFromRun, chatCompletionFromStream } from "../protocols/openai-chat/from-native";
 import { CHAT_PARAMETER_POLICY, isChatDefault, parseChatRequest, type ChatCompletionRequest } from "../protocols/openai-chat/schema";
 import { ChatStreamProjector } from "../protocols/openai-chat/stream";
 import { chatToNative, decideReasoningEffort, withReasoningEffort } from "../protocols/openai-chat/to-native";
@@ -52,33 +52,34 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
     nativeRequest = await applyReasoningEffort(caller, nativeRequest, request, mode, ignored);
   }
 
-  if (!stream) {
-    const run = await caller.native.createRun({ ...nativeRequest, response_mode: "blocking" });
-    onRunId(run.id);
-    return respondWithRun(c, run, request, ignored, false);
-  }
-
+  // Blocking answers are folded over the native stream too (see from-native.ts): the model's text
+  // before a tool call exists only there.
   const items = await caller.native.streamRun({ ...nativeRequest, response_mode: "streaming" });
+  const lookupUsage = async (runId: string) => (await caller.native.getRun(runId)).usage;
+  if (!stream) {
+    const completion = await chatCompletionFromStream(items, { model: request.model, lookupUsage, onRunId });
+    return c.json(completion, 200, ignoredHeader(ignored));
+  }
   const projector = new ChatStreamProjector({
     model: request.model,
     includeUsage: request.stream_options?.include_usage === true,
-    lookupUsage: async (runId) => (await caller.native.getRun(runId)).usage,
+    lookupUsage,
     onRunId,
   });
   return sseResponse(projectToSse(items, projector, { keepaliveMs: config.KEEPALIVE_INTERVAL_MS }), ignoredHeader(ignored));
 }
 
-/** A finished run record as a blocking completion, or as a stream projected from the record. */
-function respondWithRun(
+/** A finished (resumed) run record as a blocking completion, or as a stream projected from the record. */
+async function respondWithRun(
   c: Context<GatewayEnv>,
   run: NativeRun,
   request: ChatCompletionRequest,
   ignored: readonly string[],
   stream: boolean,
-  idSuffix?: string,
-): Response {
-  const options = idSuffix ? { model: request.model, idSuffix } : { model: request.model };
-  if (!stream) return c.json(chatCompletionFromRun(run, options), 200, ignoredHeader(ignored));
+  idSuffix: string,
+): Promise<Response> {
+  const options = { model: request.model, idSuffix };
+  if (!stream) return c.json(await chatCompletionFromRun(run, options), 200, ignoredHeader(ignored));
   const projector = new ChatStreamProjector({ ...options, includeUsage: request.stream_options?.include_usage === true });
   const body = projectToSse(eventsToStream(runToEvents(run)), projector, { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS });
   return sseResponse(body, ignoredHeader(ignored));

@@ -244,11 +244,11 @@ describe("ChatStreamProjector", () => {
   });
 });
 
-describe("chatCompletionFromRun (blocking)", () => {
+describe("chatCompletionFromRun (blocking, resumed runs)", () => {
   const run = (fields: Partial<NativeRun>): NativeRun => ({ id: RUN, status: "succeeded", created_at: "2026-06-26 6:52:53.123456 +00:00:00", ...fields });
 
-  it("splits <think> out of the answer; created from the record's Display timestamp", () => {
-    const completion = chatCompletionFromRun(run({ answer: "<think>hmm</think>\nHi", usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 } }), { model: "m" });
+  it("splits <think> out of the answer; created from the record's Display timestamp", async () => {
+    const completion = await chatCompletionFromRun(run({ answer: "<think>hmm</think>\nHi", usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 } }), { model: "m" });
     expect(completion).toMatchObject({
       id: `chatcmpl-${RUN}`,
       object: "chat.completion",
@@ -259,21 +259,22 @@ describe("chatCompletionFromRun (blocking)", () => {
     });
   });
 
-  it("a failed run is an error (even with a partial answer), never an empty success", () => {
-    expect(() => chatCompletionFromRun(run({ status: "failed", answer: "partial", error: { code: "runtime_error", message: "boom" } }), { model: "m" })).toThrowError(
-      expect.objectContaining({ status: 500, code: "runtime_error", message: "boom" }) as GatewayError,
-    );
-    expect(() => chatCompletionFromRun(run({ status: "cancelled" }), { model: "m" })).toThrowError(expect.objectContaining({ status: 409 }) as GatewayError);
+  it("a failed run is an error (even with a partial answer), never an empty success", async () => {
+    await expect(chatCompletionFromRun(run({ status: "failed", answer: "partial", error: { code: "runtime_error", message: "boom" } }), { model: "m" })).rejects.toMatchObject({
+      status: 500,
+      code: "runtime_error",
+      message: "boom",
+    });
+    await expect(chatCompletionFromRun(run({ status: "cancelled" }), { model: "m" })).rejects.toBeInstanceOf(GatewayError);
+    await expect(chatCompletionFromRun(run({ status: "cancelled" }), { model: "m" })).rejects.toMatchObject({ status: 409 });
   });
 
-  it("an unfinished run record is an upstream error (502)", () => {
-    expect(() => chatCompletionFromRun(run({ status: "running" }), { model: "m" })).toThrowError(
-      expect.objectContaining({ status: 502, code: "upstream_invalid_response" }) as GatewayError,
-    );
+  it("an unfinished run record is an upstream error (502)", async () => {
+    await expect(chatCompletionFromRun(run({ status: "running" }), { model: "m" })).rejects.toMatchObject({ status: 502, code: "upstream_invalid_response" });
   });
 
-  it("a resumed run answers as chatcmpl-<run>-<task>", () => {
-    expect(chatCompletionFromRun(run({ answer: "ok" }), { model: "m", idSuffix: TASK }).id).toBe(`chatcmpl-${RUN}-${TASK}`);
+  it("a resumed run answers as chatcmpl-<run>-<task>", async () => {
+    expect((await chatCompletionFromRun(run({ answer: "ok" }), { model: "m", idSuffix: TASK })).id).toBe(`chatcmpl-${RUN}-${TASK}`);
   });
 });
 
