@@ -4,7 +4,7 @@
  *   2. request log line (after the response)
  *   3. config validation (a clear 500 naming the setting; `/healthz` reports instead)
  *   4. CORS (off unless CORS_ALLOW_ORIGINS lists origins)
- *   5. routes: health, OpenAI Chat + models, OpenAI Responses, Anthropic Messages
+ *   5. routes: health, OpenAI Chat + models, OpenAI Responses, Anthropic Messages, API reference
  *   6. JSON 404 and error rendering in the family's envelope
  */
 import { Hono } from "hono";
@@ -17,6 +17,7 @@ import { errorResponse, GatewayError, toGatewayError, type ProtocolFamily } from
 import { logRequest } from "./http/log";
 import { requestIdFrom } from "./http/request-id";
 import { chatRoutes } from "./routes/chat";
+import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { messagesRoutes } from "./routes/messages";
 import { modelRoutes } from "./routes/models";
@@ -87,6 +88,7 @@ export function createApp(): Hono<GatewayEnv> {
   app.route("/", chatRoutes);
   app.route("/", responsesRoutes);
   app.route("/", messagesRoutes);
+  app.route("/", docsRoutes);
 
   app.notFound((c) =>
     errorResponse(

@@ -1,0 +1,365 @@
+/**
+ * `GET /docs`: the OpenAPI document rendered as one self-contained HTML page.
+ *
+ * Rendered here, in the worker, rather than by a client-side renderer: the page is readable the
+ * moment it arrives (no second request, works with scripts off), needs no asset besides itself (the
+ * gateway runs where a CDN may be unreachable — the page must work offline), and is built once per
+ * isolate. The inline script only adds a filter box and opens the schema a link points at.
+ *
+ * Input is our own document, but every string is HTML-escaped anyway: descriptions quote things like
+ * `<think>`.
+ */
+import type { Json } from "./openapi";
+
+type Schema = Json;
+
+const esc = (text: string): string =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+const isObj = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
+const objs = (value: unknown): Json[] => (Array.isArray(value) ? value.filter(isObj) : []);
+const str = (value: unknown): string => (typeof value === "string" ? value : "");
+
+/** `components/schemas/X` anchors; the name is a component key (letters, digits, `._-`). */
+const anchor = (name: string): string => `schema-${name}`;
+const refName = (schema: Schema): string | null => {
+  const target = str(schema.$ref);
+  return target.startsWith("#/components/schemas/") ? target.slice(21) : null;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Markdown: the subset our descriptions use (paragraphs, pipe tables, `code`, **bold**, *em*).
+// ---------------------------------------------------------------------------------------------
+
+function inline(text: string): string {
+  return esc(text)
+    .replace(/`([^`]+)`/g, "<code>$1</code>")
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/(^|[\s(])\*([^*\s][^*]*)\*/g, "$1<em>$2</em>");
+}
+
+/** Splits a pipe-table row on `|` that are not escaped as `\|`. */
+function cells(row: string): string[] {
+  const body = row.trim().replace(/^\|/, "").replace(/\|$/, "");
+  return body.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, "|"));
+}
+
+export function markdown(text: string): string {
+  return text
+    .split(/\n{2,}/)
+    .map((block) => {
+      const lines = block.trim().split("\n");
+      if (lines.length >= 2 && lines.every((line) => line.trim().startsWith("|"))) {
+        const [head = "", , ...rows] = lines;
+        const th = cells(head).map((cell) => `<th>${inline(cell)}</th>`).join("");
+        const tr = rows.map((row) => `<tr>${cells(row).map((cell) => `<td>${inline(cell)}</td>`).join("")}</tr>`).join("");
+        return `<table class="policy"><thead><tr>${th}</tr></thead><tbody>${tr}</tbody></table>`;
+      }
+      return `<p>${inline(block)}</p>`;
+    })
+    .join("");
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Schema → readable HTML
+// ---------------------------------------------------------------------------------------------
+
+const isNull = (schema: Schema): boolean => schema.type === "null";
+
+/** Union branches, flattened (zod nests `anyOf` for nullable unions), without the `null` branch. */
+function branches(schema: Schema): { options: Schema[]; nullable: boolean } {
+  const list = [...objs(schema.anyOf), ...objs(schema.oneOf)];
+  const options: Schema[] = [];
+  let nullable = false;
+  for (const option of list) {
+    if (isNull(option)) nullable = true;
+    else if (!option.$ref && (option.anyOf || option.oneOf) && !option.properties) {
+      const inner = branches(option);
+      options.push(...inner.options);
+      nullable ||= inner.nullable;
+    } else options.push(option);
+  }
+  return { options, nullable };
+}
+
+function constraints(schema: Schema): string {
+  const out: string[] = [];
+  const add = (key: string, label: string) => {
+    if (schema[key] !== undefined) out.push(`${label} ${JSON.stringify(schema[key])}`);
+  };
+  add("minimum", "≥");
+  add("exclusiveMinimum", ">");
+  add("maximum", "≤");
+  add("minLength", "min length");
+  add("maxLength", "max length");
+  add("minItems", "min items");
+  add("maxItems", "max items");
+  add("default", "default");
+  return out.length ? ` <span class="c">${esc(out.join(", "))}</span>` : "";
+}
+
+/** A one-line type: `string`, `"chat.completion"`, `array of ChatMessage`, `Model | null`. */
+export function typeLabel(schema: Schema): string {
+  const name = refName(schema);
+  if (name) return `<a href="#${anchor(name)}">${esc(name)}</a>`;
+  if (schema.const !== undefined) return `<code>${esc(JSON.stringify(schema.const))}</code>`;
+  if (Array.isArray(schema.enum)) return schema.enum.map((value) => `<code>${esc(JSON.stringify(value))}</code>`).join(" | ");
+  if (schema.anyOf || schema.oneOf) {
+    const { options, nullable } = branches(schema);
+    const labels = options.map(typeLabel);
+    if (nullable) labels.push("null");
+    return labels.join(" | ");
+  }
+  const type = schema.type;
+  if (Array.isArray(type)) return type.map(String).join(" | ");
+  if (type === "array") {
+    const items = isObj(schema.items) ? schema.items : {};
+    if (isObj(items.not)) return "array (always empty)";
+    return `array of ${typeLabel(items)}`;
+  }
+  if (type === "object" && !schema.properties) return isObj(schema.additionalProperties) || schema.additionalProperties === undefined ? "object (map)" : "object";
+  if (typeof type === "string") return type;
+  return "any";
+}
+
+/** The object schema whose fields deserve a nested table (directly, or as array items / the one non-null branch). */
+function nestedObject(schema: Schema): Schema | null {
+  if (schema.$ref) return null;
+  if (isObj(schema.properties)) return schema;
+  if (schema.type === "array" && isObj(schema.items)) return nestedObject(schema.items);
+  const { options } = branches(schema);
+  if (options.length === 1 && options[0]) return nestedObject(options[0]);
+  return null;
+}
+
+/** Alternatives worth listing one by one (inline object variants of a union). */
+function variants(schema: Schema): Schema[] {
+  const target = schema.type === "array" && isObj(schema.items) ? schema.items : schema;
+  const { options } = branches(target);
+  return options.length > 1 && options.some((option) => isObj(option.properties)) ? options : [];
+}
+
+export function propertiesTable(schema: Schema, depth = 0): string {
+  const properties = isObj(schema.properties) ? schema.properties : {};
+  const required = new Set(Array.isArray(schema.required) ? schema.required.map(String) : []);
+  const rows = Object.entries(properties)
+    .filter((entry): entry is [string, Schema] => isObj(entry[1]))
+    .map(([name, property]) => {
+      const description = str(property.description);
+      let nested = "";
+      const object = nestedObject(property);
+      if (object && depth < 4) nested = details(`${Object.keys(isObj(object.properties) ? object.properties : {}).length} fields`, propertiesTable(object, depth + 1));
+      else if (depth < 4) nested = variantList(variants(property), depth + 1);
+      return (
+        `<tr><td><code>${esc(name)}</code>${required.has(name) ? ' <span class="req">required</span>' : ""}</td>` +
+        `<td>${typeLabel(property)}${constraints(property)}</td><td>${description ? inline(description) : ""}${nested}</td></tr>`
+      );
+    })
+    .join("");
+  const extra = schema.additionalProperties === false ? "" : '<p class="note">Other fields are accepted.</p>';
+  if (!rows) return extra;
+  return `<table class="props"><thead><tr><th>Field</th><th>Type</th><th>Description</th></tr></thead><tbody>${rows}</tbody></table>${depth === 0 ? extra : ""}`;
+}
+
+function variantList(options: Schema[], depth: number): string {
+  if (options.length === 0) return "";
+  const items = options
+    .map((option) => {
+      const type = isObj(option.properties) && isObj(option.properties.type) ? option.properties.type : null;
+      const label = type && type.const !== undefined ? `<code>type: ${esc(JSON.stringify(type.const))}</code>` : typeLabel(option);
+      const body = isObj(option.properties) ? propertiesTable(option, depth) : "";
+      return `<li>${body ? details(label, body, true) : label}</li>`;
+    })
+    .join("");
+  return `<ul class="variants">${items}</ul>`;
+}
+
+function details(summary: string, body: string, raw = false): string {
+  if (!body) return "";
+  return `<details><summary>${raw ? summary : esc(summary)}</summary>${body}</details>`;
+}
+
+/** A whole schema: its description, then its fields or its alternatives. */
+export function schemaBlock(schema: Schema): string {
+  const description = str(schema.description);
+  const head = description ? `<p>${inline(description)}</p>` : "";
+  if (isObj(schema.properties)) return head + propertiesTable(schema);
+  const options = variants(schema);
+  if (options.length) return `${head}<p>One of:</p>${variantList(options, 1)}`;
+  return `${head}<p>Type: ${typeLabel(schema)}${constraints(schema)}</p>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------------------------
+
+interface OperationView {
+  method: string;
+  path: string;
+  operation: Json;
+}
+
+export function operationsOf(document: Json): OperationView[] {
+  const out: OperationView[] = [];
+  for (const [path, item] of Object.entries(isObj(document.paths) ? document.paths : {})) {
+    if (!isObj(item)) continue;
+    for (const [method, operation] of Object.entries(item)) if (isObj(operation)) out.push({ method, path, operation });
+  }
+  return out;
+}
+
+function schemaOf(components: Json, schema: Schema): Schema {
+  const name = refName(schema);
+  const target = name ? components[name] : schema;
+  return isObj(target) ? target : {};
+}
+
+function parametersHtml(operation: Json): string {
+  const parameters = objs(operation.parameters);
+  if (parameters.length === 0) return "";
+  const rows = parameters
+    .map((parameter) => {
+      const schema = isObj(parameter.schema) ? parameter.schema : {};
+      return (
+        `<tr><td><code>${esc(str(parameter.name))}</code>${parameter.required === true ? ' <span class="req">required</span>' : ""}</td>` +
+        `<td>${esc(str(parameter.in))}</td><td>${typeLabel(schema)}${constraints(schema)}</td><td>${inline(str(parameter.description))}</td></tr>`
+      );
+    })
+    .join("");
+  return `<h4>Parameters</h4><table class="props"><thead><tr><th>Name</th><th>In</th><th>Type</th><th>Description</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function bodyHtml(operation: Json, components: Json): string {
+  const body = isObj(operation.requestBody) ? operation.requestBody : null;
+  const media = body && isObj(body.content) && isObj(body.content["application/json"]) ? body.content["application/json"] : null;
+  if (!media || !isObj(media.schema)) return "";
+  const schema = media.schema;
+  return `<h4>Request body <span class="ct">application/json</span> ${typeLabel(schema)}</h4>${schemaBlock(schemaOf(components, schema))}`;
+}
+
+function responsesHtml(operation: Json, components: Json): string {
+  const responses = isObj(operation.responses) ? operation.responses : {};
+  let success = "";
+  const errorRows: string[] = [];
+  for (const [status, response] of Object.entries(responses)) {
+    if (!isObj(response)) continue;
+    const content = isObj(response.content) ? response.content : {};
+    if (!status.startsWith("2")) {
+      const schema = isObj(content["application/json"]) && isObj(content["application/json"].schema) ? content["application/json"].schema : {};
+      errorRows.push(`<tr><td><code>${esc(status)}</code></td><td>${inline(str(response.description))}</td><td>${typeLabel(schema)}</td></tr>`);
+      continue;
+    }
+    success += `<h4>Response <code>${esc(status)}</code></h4><p>${inline(str(response.description))}</p>`;
+    for (const [type, media] of Object.entries(content)) {
+      if (!isObj(media)) continue;
+      const schema = isObj(media.schema) ? media.schema : {};
+      if (type === "text/event-stream") {
+        const events = isObj(media["x-sse-events"]) ? media["x-sse-events"] : {};
+        const framing = media["x-sse-framing"] === "data-only" ? "data-only frames (<code>data: …</code>)" : "<code>event: &lt;type&gt;</code> + <code>data: {…}</code> frames";
+        const rows = Object.entries(events)
+          .filter((entry): entry is [string, Schema] => isObj(entry[1]))
+          .map(([event, ref]) => `<tr><td><code>${esc(event)}</code></td><td>${details(esc(refName(ref) ?? event), schemaBlock(schemaOf(components, ref)), true)}</td></tr>`)
+          .join("");
+        success += `<p><span class="ct">text/event-stream</span> ${framing}</p><table class="props events"><thead><tr><th>Event</th><th>Data</th></tr></thead><tbody>${rows}</tbody></table>`;
+      } else if (refName(schema)) {
+        success += `<p><span class="ct">${esc(type)}</span> ${typeLabel(schema)}</p>${details("Fields", schemaBlock(schemaOf(components, schema)))}`;
+      } else {
+        success += `<p><span class="ct">${esc(type)}</span></p>`;
+      }
+    }
+  }
+  const errors = errorRows.length
+    ? `<h4>Errors</h4><table class="props errors"><thead><tr><th>Status</th><th>When</th><th>Body</th></tr></thead><tbody>${errorRows.join("")}</tbody></table>`
+    : "";
+  return success + errors;
+}
+
+function authHtml(operation: Json): string {
+  const security = Array.isArray(operation.security) ? operation.security : [];
+  return security.length === 0
+    ? '<p class="auth">No API key needed.</p>'
+    : '<p class="auth">Auth: <code>Authorization: Bearer &lt;key&gt;</code> or <code>x-api-key: &lt;key&gt;</code> (a 1flowbase application key).</p>';
+}
+
+const opId = (view: OperationView): string => `op-${str(view.operation.operationId)}`;
+
+function operationHtml(view: OperationView, components: Json): string {
+  const { method, path, operation } = view;
+  return (
+    `<article class="op" id="${esc(opId(view))}" data-op="${esc(`${method.toUpperCase()} ${path}`)}">` +
+    `<h3><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code class="path">${esc(path)}</code> <span class="sum">${esc(str(operation.summary))}</span></h3>` +
+    authHtml(operation) +
+    markdown(str(operation.description)) +
+    parametersHtml(operation) +
+    bodyHtml(operation, components) +
+    responsesHtml(operation, components) +
+    `</article>`
+  );
+}
+
+const STYLE = `
+:root{--fg:#1d232b;--mut:#5b6673;--bg:#fff;--pan:#f5f7f9;--ln:#dde3e8;--ac:#0b63c5;--code:#eef1f4}
+@media (prefers-color-scheme:dark){:root{--fg:#e3e8ee;--mut:#9aa7b4;--bg:#14181d;--pan:#1b2027;--ln:#2e3640;--ac:#6cb0ff;--code:#232a33}}
+*{box-sizing:border-box}body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--code);padding:1px 4px;border-radius:4px}
+a{color:var(--ac)}nav{position:fixed;top:0;bottom:0;left:0;width:300px;overflow:auto;padding:16px;background:var(--pan);border-right:1px solid var(--ln)}
+nav h2{font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:var(--mut);margin:18px 0 6px}nav a{display:block;text-decoration:none;color:var(--fg);padding:2px 0;font-size:13px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+nav input{width:100%;padding:6px 8px;border:1px solid var(--ln);border-radius:6px;background:var(--bg);color:var(--fg)}
+main{margin-left:300px;padding:24px 40px;max-width:1200px}h1{margin:0 0 4px}h2.tag{border-bottom:2px solid var(--ln);padding-bottom:4px;margin-top:40px}
+.op{border:1px solid var(--ln);border-radius:8px;padding:4px 20px 16px;margin:20px 0}.op h3{font-size:17px}.sum{color:var(--mut);font-weight:normal}
+.m{display:inline-block;min-width:58px;text-align:center;font:600 12px/20px ui-monospace,monospace;color:#fff;border-radius:4px;padding:0 6px}
+.get{background:#1f7a4d}.post{background:#0b63c5}.delete{background:#b42318}
+.path{font-size:15px;background:none}h4{margin:18px 0 6px}.ct{font:12px ui-monospace,monospace;color:var(--mut)}
+table{border-collapse:collapse;width:100%;margin:6px 0;font-size:14px}th,td{border:1px solid var(--ln);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:var(--pan);font-weight:600}.req{color:#b42318;font-size:11px}.c,.note,.auth{color:var(--mut);font-size:13px}
+details{margin:4px 0}summary{cursor:pointer;color:var(--ac)}.variants{margin:4px 0;padding-left:18px}
+.schema{border-top:1px solid var(--ln);padding-top:4px}.hide{display:none}
+`;
+
+/** Filter box and "open the schema a link points at"; the page is complete without it. */
+const SCRIPT = `
+const q=document.getElementById("q");
+q.addEventListener("input",()=>{const v=q.value.toLowerCase();
+document.querySelectorAll("[data-op]").forEach(e=>e.classList.toggle("hide",!e.dataset.op.toLowerCase().includes(v)&&!e.textContent.toLowerCase().includes(v)))});
+const open=()=>{const t=location.hash&&document.getElementById(location.hash.slice(1));if(t&&t.tagName==="DETAILS")t.open=true};
+addEventListener("hashchange",open);open();
+`;
+
+/** The whole page for `document` (the result of `openApiDocument()`). */
+export function renderDocsPage(document: Json): string {
+  const info = isObj(document.info) ? document.info : {};
+  const components = isObj(document.components) && isObj(document.components.schemas) ? document.components.schemas : {};
+  const views = operationsOf(document);
+  const tags = (objs(document.tags).map((tag) => str(tag.name)) as string[]).filter(Boolean);
+  const tagOf = (view: OperationView): string => (Array.isArray(view.operation.tags) ? str(view.operation.tags[0]) : "");
+
+  const nav: string[] = ['<input id="q" type="search" placeholder="Filter operations" aria-label="Filter operations">'];
+  const main: string[] = [];
+  for (const tag of tags) {
+    const inTag = views.filter((view) => tagOf(view) === tag);
+    if (inTag.length === 0) continue;
+    nav.push(`<h2>${esc(tag)}</h2>`);
+    main.push(`<h2 class="tag">${esc(tag)}</h2>`);
+    for (const view of inTag) {
+      nav.push(
+        `<a href="#${esc(opId(view))}" data-op="${esc(`${view.method.toUpperCase()} ${view.path}`)}"><span class="m ${esc(view.method)}">${esc(view.method.toUpperCase())}</span> ${esc(view.path)}</a>`,
+      );
+      main.push(operationHtml(view, components));
+    }
+  }
+  nav.push('<h2>Schemas</h2><a href="#schemas">All schemas</a><a href="openapi.json">openapi.json</a>');
+
+  const schemas = Object.entries(components)
+    .filter((entry): entry is [string, Schema] => isObj(entry[1]))
+    .map(([name, schema]) => `<details class="schema" id="${esc(anchor(name))}"><summary><code>${esc(name)}</code></summary>${schemaBlock(schema)}</details>`)
+    .join("");
+
+  const title = esc(str(info.title) || "API reference");
+  return (
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
+    `<title>${title} — API reference</title><style>${STYLE}</style></head><body>` +
+    `<nav>${nav.join("")}</nav><main><h1>${title}</h1><p class="c">Version ${esc(str(info.version))} · OpenAPI ${esc(str(document.openapi))} · <a href="openapi.json">openapi.json</a></p>` +
+    `${markdown(str(info.description))}${main.join("")}<h2 class="tag" id="schemas">Schemas</h2>${schemas}</main>` +
+    `<script>${SCRIPT}</script></body></html>`
+  );
+}
