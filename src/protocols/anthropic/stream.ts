@@ -150,7 +150,10 @@ export class AnthropicStreamState {
     if (item.event === "fault") return this.fail(item.error);
 
     const out: AnthropicStreamEvent[] = [];
-    if (!this.started) this.start(item.data.run_id, out);
+    // A run can fail before it started (native sends only `run.failed`, §2.3): then the error event
+    // is the whole stream, without a `message_start` announcing a message that never existed.
+    const failsFirst = item.event === "run.failed" || item.event === "run.cancelled";
+    if (!this.started && !failsFirst) this.start(item.data.run_id, out);
 
     switch (item.event) {
       case "reasoning.delta":
