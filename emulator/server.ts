@@ -233,7 +233,18 @@ class Emulator implements RunnerHost {
       res.end();
       return;
     }
-    const route = url.pathname.slice(NATIVE_PREFIX.length).split("/").slice(1);
+    let route: string[];
+    try {
+      route = url.pathname.slice(NATIVE_PREFIX.length).split("/").slice(1).map(decodeURIComponent);
+    } catch {
+      route = [""];
+    }
+    if (route.some((segment) => segment === "")) {
+      // axum has no trailing-slash routes: `/runs/` is a 404 like any unknown path.
+      res.writeHead(404, { "content-length": 0 });
+      res.end();
+      return;
+    }
     const allow = (methods: string): boolean => {
       if (methods.split(",").includes(method)) return true;
       res.writeHead(405, { allow: methods, "content-length": 0 });
@@ -712,7 +723,7 @@ function requirePublished(key: KeySeed): void {
 
 /** axum `Path<Uuid>` rejection: plain-text 400 (§1.3). */
 function pathUuidOk(res: ServerResponse, rawId: string): boolean {
-  const parsed = parseUuid(decodeURIComponent(rawId));
+  const parsed = parseUuid(rawId);
   if (parsed.ok) return true;
   sendText(res, 400, `Invalid URL: ${parsed.error}`);
   return false;
