@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EMULATOR_ENV_SECRET } from "../../emulator/script";
-import { KEYS, api, base, blocking, emu, errorOf, getRun, postRun, type Run } from "./helpers";
+import { KEYS, api, base, blocking, emu, errorOf, events, getRun, postRun, recordedRequests, type Run, uniqueUser } from "./helpers";
 
 /** `time` 0.3 Display: hour not zero-padded, trimmed fraction, offset with seconds (§1.5). */
 const TIME_DISPLAY = /^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}:\d{2}\.\d{1,9} \+00:00:00$/;
@@ -195,5 +195,100 @@ describe("blocking runs (native-api.md §1.5)", () => {
       code: "application_not_published",
       message: "application has no active published public API version",
     });
+  });
+});
+
+describe("execution.idempotency_key (native-api.md §1.4.2)", () => {
+  it("same key + same body returns the existing run (no new run), fingerprint frozen in sys", async () => {
+    const key = crypto.randomUUID();
+    const first = await blocking({ query: "idem", execution: { idempotency_key: key }, title: "a" });
+    expect(first.node_input_payload.sys.public_run_idempotency_fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // Key order does not matter: the fingerprint is over canonical JSON.
+    const again = await blocking({ title: "a", execution: { idempotency_key: key }, query: "idem" });
+    expect(again.id).toBe(first.id);
+    expect(await recordedRequests(`run_id=${first.id}`)).toHaveLength(2);
+  });
+
+  it("same key + different body → 409 idempotency_conflict", async () => {
+    const key = crypto.randomUUID();
+    await blocking({ query: "one", execution: { idempotency_key: key } });
+    expect(await errorOf(await postRun({ query: "two", execution: { idempotency_key: key } }))).toEqual({
+      status: 409,
+      code: "idempotency_conflict",
+      message: "idempotency key was already used with a different request",
+    });
+  });
+
+  it("keys are scoped per API key", async () => {
+    const key = crypto.randomUUID();
+    const a = await blocking({ query: "x", execution: { idempotency_key: key } });
+    const b = await blocking({ query: "x", execution: { idempotency_key: key } }, KEYS.demoSecond);
+    expect(b.id).not.toBe(a.id);
+  });
+
+  it("a streaming replay rebuilds the stream from the durable run", async () => {
+    const key = crypto.randomUUID();
+    const body = { query: "stream idem", response_mode: "streaming", execution: { idempotency_key: key } };
+    const first = events(await (await postRun(body)).text());
+    const replay = events(await (await postRun(body)).text());
+    const runId = first[0]?.data.run_id as string;
+    expect(replay[0]?.data.run_id).toBe(runId);
+    expect(replay[0]?.id).toBe(`${runId}:0`);
+    expect(replay.at(-1)).toMatchObject({ event: "run.completed", id: `${runId}:0` });
+    expect(replay.at(-1)?.data.answer).toBe(first.at(-1)?.data.answer);
+  });
+});
+
+describe("conversations and history rehydration (native-api.md §3.4)", () => {
+  it("generates conv_<32hex> when an external user is given without an id", async () => {
+    const run = await blocking({ query: "x", conversation: { user: uniqueUser("gen") } });
+    expect(run.metadata.external_conversation_id).toMatch(/^conv_[0-9a-f]{32}$/);
+    expect(run.metadata.request.conversation.id).toBe(run.metadata.external_conversation_id);
+    const unbound = await blocking({ query: "x", conversation: { id: "c-only" } });
+    expect(unbound.metadata.external_conversation_id).toBeNull();
+    expect(unbound.metadata.external_user).toBeNull();
+  });
+
+  it("rehydrates previous turns into node-start.history when history is empty (think blocks stripped)", async () => {
+    const user = uniqueUser("rehydrate");
+    const first = await blocking({ query: emu({ reasoning: ["secret thoughts"], text: ["Paris."] }, "capital of France?"), conversation: { user, id: "c1" } });
+    expect(first.answer).toBe("<think>secret thoughts</think>Paris.");
+    const second = await blocking({ query: "and Spain?", conversation: { user, id: "c1" } });
+    const history = second.node_input_payload["node-start"].history;
+    expect(history).toEqual([
+      { role: "user", content: first.node_input_payload["node-start"].query },
+      { role: "assistant", content: "Paris." },
+    ]);
+    expect(second.answer).toBe(`You said: and Spain? [history: user: ${history[0]?.content as string} | assistant: Paris.]`);
+
+    // Streaming runs store turns too; the third run sees both earlier turns.
+    const streamed = events(await (await postRun({ query: "third", conversation: { user, id: "c1" }, response_mode: "streaming" })).text());
+    expect(streamed.at(-1)?.data.answer).toContain("assistant: You said: and Spain?");
+    expect(streamed[0]?.data.conversation).toEqual({ user, id: "c1" });
+  });
+
+  it("expand_id takes precedence over conversation.user", async () => {
+    const user = uniqueUser("expand");
+    await blocking({ query: "one", expand_id: user, conversation: { user: "ignored", id: "c" } });
+    const second = await blocking({ query: "two", expand_id: user, conversation: { id: "c" } });
+    expect(second.metadata.external_user).toBe(user);
+    expect(second.metadata.expand_id).toBe(user);
+    expect(second.node_input_payload["node-start"].history).toHaveLength(2);
+  });
+
+  it("explicit history disables rehydration", async () => {
+    const user = uniqueUser("explicit");
+    await blocking({ query: "one", conversation: { user, id: "c" } });
+    const run = await blocking({ query: "two", conversation: { user, id: "c" }, history: [{ role: "user", content: "mine" }] });
+    expect(run.node_input_payload["node-start"].history).toEqual([{ role: "user", content: "mine" }]);
+  });
+
+  it("conversations are scoped per API key", async () => {
+    const user = uniqueUser("scoped");
+    await blocking({ query: "one", conversation: { user, id: "c" } });
+    const sameApp = await blocking({ query: "two", conversation: { user, id: "c" } }, KEYS.demoSecond);
+    expect(sameApp.node_input_payload["node-start"].history).toEqual([]);
+    const sameKey = await blocking({ query: "three", conversation: { user, id: "c" } });
+    expect(sameKey.node_input_payload["node-start"].history).toHaveLength(2);
   });
 });
