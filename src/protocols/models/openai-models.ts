@@ -48,8 +48,12 @@ export function openAiModel(model: NativeModel): OpenAiModel {
   };
   for (const [key, value] of Object.entries(numbers)) if (value !== undefined) out[key as keyof typeof numbers] = value;
   if (model.capabilities) {
-    const { reasoning, tool_call, multimodal, structured_output } = model.capabilities;
-    out.capabilities = { reasoning, tool_call, multimodal, structured_output };
+    const capabilities: NonNullable<OpenAiModel["capabilities"]> = {};
+    for (const key of ["reasoning", "tool_call", "multimodal", "structured_output"] as const) {
+      const value = model.capabilities[key];
+      if (typeof value === "boolean") capabilities[key] = value;
+    }
+    out.capabilities = capabilities;
   }
   if (model.reasoning) {
     out.reasoning = {};
