@@ -13,6 +13,14 @@ export const modelRoutes = new Hono<GatewayEnv>();
 const MODEL_LIST_PATHS = ["/v1/models", "/models", "/openai/v1/models"] as const;
 
 for (const path of MODEL_LIST_PATHS) {
+  registerModelRoutes(path);
+}
+
+// 1flowbase's own compatibility layer also lists models here (native-api.md §4.6); kept so clients
+// configured against it keep working (invariant 5).
+modelRoutes.get("/v1/chat/completions/models", async (c) => c.json(openAiModelList(await callerOf(c).native.listModels())));
+
+function registerModelRoutes(path: string): void {
   modelRoutes.get(path, async (c) => {
     const { native } = callerOf(c);
     return c.json(openAiModelList(await native.listModels()));

@@ -241,6 +241,21 @@ describe("chatToNative: tool results resume", () => {
   });
 });
 
+describe("chatToNative: tool results carry text only", () => {
+  it("an image in a tool result is a 400 unsupported_feature", () => {
+    expect(
+      error(() =>
+        plan({
+          messages: [
+            { role: "user", content: "x" },
+            { role: "tool", tool_call_id: ours(0), content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] },
+          ],
+        }),
+      ),
+    ).toMatchObject({ status: 400, code: "unsupported_feature", param: "messages[1].content[0]" });
+  });
+});
+
 describe("reasoning_effort", () => {
   const catalog: NativeModelList = {
     object: "list",

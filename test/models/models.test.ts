@@ -58,6 +58,12 @@ describe("model list errors", () => {
     }
   });
 
+  it("1flowbase's own alias /v1/chat/completions/models lists the same catalog", async () => {
+    const response = await SELF.fetch(`${GATEWAY}/v1/chat/completions/models`, { headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}` } });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { data: Array<{ id: string }> }).data.map((model) => model.id)).toEqual(["1flowbase", "emu-plain"]);
+  });
+
   it("x-api-key is accepted like Bearer", async () => {
     const response = await SELF.fetch(`${GATEWAY}/openai/v1/models`, { headers: { "x-api-key": EMULATOR_KEYS.demo } });
     expect(response.status).toBe(200);

@@ -67,7 +67,8 @@ export function chatToNative(request: ChatCompletionRequest, options: ChatToNati
       results.push({
         ref: decodeCallbackId(CHAT_TOOL_CALL_PREFIX, message.tool_call_id),
         clientId: message.tool_call_id,
-        content: textOf(message.content, `messages[${i}].content`).text,
+        // Native tool results are text (or JSON); an image part cannot be carried (native-api.md §1.6).
+        content: textOf(message.content, `messages[${i}].content`, { images: false }).text,
       });
     }
     return { kind: "resume", results };
@@ -186,7 +187,7 @@ function textOf(content: string | ChatContentPart[] | null | undefined, path: st
       case "image_url":
       case "input_image": {
         if (!options.images) {
-          throw GatewayError.unsupported("image parts are only supported in user messages", `${path}[${j}]`);
+          throw GatewayError.unsupported("image parts are only supported in user messages (native history and tool results carry text)", `${path}[${j}]`);
         }
         const image = part.type === "image_url" ? part.image_url : { url: part.image_url, ...(part.detail ? { detail: part.detail } : {}) };
         // The content block shape the fork's runtime reads (native-api.md §4.1).
