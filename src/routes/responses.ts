@@ -34,7 +34,7 @@ import {
 import { blockingResponse, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
 import { parseResponseId } from "../protocols/openai-responses/ids";
 import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
-import { CreateResponseRequest, InputItemsQuery, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
+import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
 
@@ -90,7 +90,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const caller = callerOf(c);
   const config = c.get("config");
   const body = await readJsonBody(c.req.raw, { maxBytes: config.MAX_BODY_BYTES, maxDecompressedBytes: config.MAX_DECOMPRESSED_BYTES });
-  const request = parseRequest(CreateResponseRequest, body);
+  const request = parseCreateRequest(body);
   const mode = policyMode(config.PARAMETER_POLICY, c.req.raw.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
   const plan = planInput(parseInputItems(request.input), ignored, mode);

@@ -102,10 +102,35 @@ const ITEM_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   item_reference: ItemReference,
 };
 
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+  code?: string;
+  errors?: Issue[][];
+}
+
+/**
+ * The most specific issue behind a union failure: zod reports `invalid_union` at the union's own
+ * path ("Invalid input"); the branch that got furthest names the real culprit (`tools[0].name`).
+ */
+function mostSpecific(issue: Issue): Issue {
+  if (issue.code !== "invalid_union" || !issue.errors || issue.errors.length === 0) return issue;
+  let best: Issue | null = null;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (!first) continue;
+    const candidate = mostSpecific(first);
+    if (!best || candidate.path.length > best.path.length) best = candidate;
+  }
+  return best ? { ...best, path: [...issue.path, ...best.path] } : issue;
+}
+
 function issueError(error: z.ZodError, prefix: readonly PropertyKey[]): GatewayError {
-  const issue = error.issues[0];
+  const first = error.issues[0] as Issue | undefined;
+  const issue = first ? mostSpecific(first) : undefined;
   const param = formatPath([...prefix, ...(issue?.path ?? [])]);
-  return GatewayError.invalidRequest(`'${param}': ${issue?.message ?? "invalid value"}`, param, "invalid_request");
+  const message = issue?.message ?? "invalid value";
+  return GatewayError.invalidRequest(param ? `'${param}': ${message}` : message, param || null, "invalid_request");
 }
 
 /**
@@ -145,8 +170,12 @@ export const FunctionTool = z
   .loose();
 export type FunctionTool = z.infer<typeof FunctionTool>;
 
+/** `{type}` of any other kind (hosted, custom, mcp…): only the type is checked. */
+const otherType = (...taken: string[]) =>
+  z.object({ type: z.string().refine((type) => !taken.includes(type), "this type needs its own fields") }).loose();
+
 /** Any tool: validated as a function tool when it says `function`, otherwise only `type` is checked. */
-export const Tool = z.union([FunctionTool, z.object({ type: z.string() }).loose()]);
+export const Tool = z.union([FunctionTool, otherType("function")]);
 export type Tool = z.infer<typeof Tool>;
 
 export const ToolChoice = z.union([
@@ -159,7 +188,7 @@ export const ToolChoice = z.union([
       tools: z.array(z.object({ type: z.string(), name: z.string().optional() }).loose()),
     })
     .loose(),
-  z.object({ type: z.string() }).loose(),
+  otherType("function", "allowed_tools"),
 ]);
 export type ToolChoice = z.infer<typeof ToolChoice>;
 
@@ -204,6 +233,13 @@ export const CreateResponseRequest = z
   })
   .loose();
 export type CreateResponseRequest = z.infer<typeof CreateResponseRequest>;
+
+/** Parses the create body; a 400 names the most specific field at fault. */
+export function parseCreateRequest(body: unknown): CreateResponseRequest {
+  const parsed = CreateResponseRequest.safeParse(body);
+  if (!parsed.success) throw issueError(parsed.error, []);
+  return parsed.data;
+}
 
 /** `GET /v1/responses/{id}/input_items` query (§3.7). */
 export const InputItemsQuery = z.object({

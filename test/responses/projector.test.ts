@@ -1,0 +1,200 @@
+/**
+ * Unit tests of the Responses stream projector and its pieces: the `<think>` splitter (property
+ * tested against the shared `splitThinkTags`), the claim-before-first-event rule, exactly-one-terminal
+ * on every path, usage fallbacks, and native time parsing.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { NativeError } from "../../src/native/errors";
+import type { NativeStreamItem } from "../../src/native/events";
+import type { NativeEventData } from "../../src/native/schema";
+import { splitThinkTags } from "../../src/native/synthesize";
+import { parseNativeTime, ResponsesStreamProjector, ThinkTagSplitter, type ResponsesProjectionContext } from "../../src/protocols/openai-responses/stream";
+import { echoFromRequest } from "../../src/protocols/openai-responses/to-native";
+import { checkEventOrder, parseSse } from "./helpers";
+
+const RUN = "0197a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6b";
+const TASK = "0197a3c4-aaaa-7bbb-8ccc-ddddeeeeffff";
+const echo = echoFromRequest({ model: "m", input: "x" });
+
+const started: NativeStreamItem = { event: "run.started", id: null, data: { run_id: RUN, status: "running", created_at: "2026-06-26T14:52:53Z" } as NativeEventData };
+const message = (delta: string): NativeStreamItem => ({ event: "message.delta", id: null, data: { run_id: RUN, status: "running", delta } });
+const reasoning = (delta: string): NativeStreamItem => ({ event: "reasoning.delta", id: null, data: { run_id: RUN, status: "running", delta } });
+const completed = (extra: Partial<NativeEventData> = {}): NativeStreamItem => ({ event: "run.completed", id: null, data: { run_id: RUN, status: "succeeded", ...extra } as NativeEventData });
+
+async function run(items: NativeStreamItem[], context: Partial<ResponsesProjectionContext> = {}): Promise<{ text: string; projector: ResponsesStreamProjector }> {
+  const projector = new ResponsesStreamProjector({ echo, ...context });
+  let text = "";
+  for (const item of items) text += (await projector.push(item)).join("");
+  return { text, projector };
+}
+
+describe("ThinkTagSplitter", () => {
+  it("matches splitThinkTags for any answer split at any points", () => {
+    const alphabet = fc.constantFrom("<think>", "</think>", "<", ">", "t", "hink", "a", "b ", "</", "<thin", "é", "🌍");
+    fc.assert(
+      fc.property(fc.array(alphabet, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 10 }), (tokens, cuts) => {
+        const answer = tokens.join("");
+        // Only well-formed answers (every <think> closed) have one meaning for both splitters.
+        fc.pre(/^(?:[^<]|<(?!\/?think>)|<think>(?:(?!<\/?think>)[\s\S])*<\/think>)*$/.test(answer));
+        const points = [...new Set(cuts.map((cut) => cut % (answer.length + 1)))].sort((a, b) => a - b);
+        const chunks: string[] = [];
+        let last = 0;
+        for (const point of points) {
+          chunks.push(answer.slice(last, point));
+          last = point;
+        }
+        chunks.push(answer.slice(last));
+        const splitter = new ThinkTagSplitter();
+        const pieces = [...chunks.flatMap((chunk) => splitter.push(chunk)), ...splitter.flush()];
+        const merged: Array<{ kind: string; text: string }> = [];
+        for (const piece of pieces) {
+          const previous = merged[merged.length - 1];
+          if (previous && previous.kind === piece.kind) previous.text += piece.text;
+          else merged.push({ ...piece });
+        }
+        const expected: Array<{ kind: string; text: string }> = [];
+        for (const piece of splitThinkTags(answer)) {
+          const previous = expected[expected.length - 1];
+          if (previous && previous.kind === piece.kind) previous.text += piece.text;
+          else expected.push({ ...piece });
+        }
+        expect(merged).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("releases a held '<' that turned out not to be a tag at the end", () => {
+    const splitter = new ThinkTagSplitter();
+    expect(splitter.push("a <thi")).toEqual([{ kind: "message", text: "a " }]);
+    expect(splitter.flush()).toEqual([{ kind: "message", text: "<thi" }]);
+  });
+});
+
+describe("ResponsesStreamProjector", () => {
+  it("produces nothing before the claim resolves, and the claim sees the response id", async () => {
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const projector = new ResponsesStreamProjector({
+      echo,
+      onStart: ({ runId, responseId }) => {
+        order.push(`claim ${runId} ${responseId}`);
+        return new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      },
+    });
+    const pending = projector.push(started);
+    expect(pending).toBeInstanceOf(Promise);
+    order.push("pushed");
+    release();
+    const frames = await pending;
+    order.push(`frames ${frames.length}`);
+    expect(order).toEqual([`claim ${RUN} resp_${RUN.replaceAll("-", "")}`, "pushed", "frames 2"]);
+  });
+
+  it("a failing claim propagates out of push with nothing emitted, and the projector can still end", async () => {
+    const projector = new ResponsesStreamProjector({ echo, onStart: () => Promise.reject(new Error("index down")) });
+    await expect(projector.push(started)).rejects.toThrow("index down");
+    expect(projector.done).toBe(false);
+  });
+
+  it("claims on the first event even when native starts with a terminal one (no run.started)", async () => {
+    const claims: string[] = [];
+    const { text } = await run([{ event: "run.failed", id: null, data: { run_id: RUN, status: "failed", error: { code: "runtime_error", message: "x" } } as NativeEventData }], {
+      onStart: ({ responseId }) => {
+        claims.push(responseId);
+      },
+    });
+    expect(claims).toHaveLength(1);
+    checkEventOrder(parseSse(text));
+  });
+
+  it("nothing after the terminal event, whatever arrives", async () => {
+    const { text, projector } = await run([started, message("a"), completed(), message("late"), { event: "fault", error: NativeError.cut() }, completed()]);
+    expect(projector.done).toBe(true);
+    const events = parseSse(text);
+    checkEventOrder(events);
+    expect(text).not.toContain("late");
+  });
+
+  it("a fault as the very first item gives one error frame and no response (routes answer HTTP errors instead)", async () => {
+    const { text, projector } = await run([{ event: "fault", error: NativeError.cut() }]);
+    expect(projector.done).toBe(true);
+    expect(parseSse(text).map((event) => event.data.type)).toEqual(["error"]);
+    expect(projector.failure?.status).toBe(502);
+  });
+
+  it("takes usage from the run record when the terminal event has none; a failed lookup still completes", async () => {
+    const lookedUp = await run([started, message("a"), completed()], { lookupUsage: async () => ({ prompt_tokens: 7, completion_tokens: 2 }) });
+    expect(lookedUp.projector.snapshot().usage).toMatchObject({ input_tokens: 7, output_tokens: 2, total_tokens: 9 });
+
+    const onEvent = await run([started, message("a"), completed({ usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })], {
+      lookupUsage: async () => {
+        throw new Error("must not be called when the event has usage");
+      },
+    });
+    expect(onEvent.projector.snapshot().usage?.total_tokens).toBe(2);
+
+    const failedLookup = await run([started, message("a"), completed()], { lookupUsage: () => Promise.reject(new Error("native down")) });
+    expect(failedLookup.projector.snapshot()).toMatchObject({ status: "completed", usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } });
+    checkEventOrder(parseSse(failedLookup.text));
+  });
+
+  it("never looks usage up for a transport fault (native may be unreachable)", async () => {
+    let calls = 0;
+    const { text } = await run([started, reasoning("r"), { event: "fault", error: NativeError.cut() }], {
+      lookupUsage: async () => {
+        calls++;
+        return null;
+      },
+    });
+    expect(calls).toBe(0);
+    expect(checkEventOrder(parseSse(text))).toMatchObject({ status: "failed", error: { code: "upstream_stream_cut" } });
+  });
+
+  it("projects the terminal answer when native streamed no delta at all", async () => {
+    const { projector } = await run([started, completed({ answer: "<think>why</think>because" })]);
+    expect(projector.snapshot().output.map((item) => item.type)).toEqual(["reasoning", "message"]);
+  });
+
+  it("a resumed answer's response id carries the callback task", async () => {
+    const { projector } = await run([started, completed({ answer: "x" })], { resumedTaskId: TASK });
+    expect(projector.responseId).toBe(`resp_${RUN.replaceAll("-", "")}${TASK.replaceAll("-", "")}`);
+  });
+
+  it("a waiting run whose action is not a tool call is a failure, not a silent completion", async () => {
+    const { text, projector } = await run([
+      started,
+      {
+        event: "required_action",
+        id: null,
+        data: { run_id: RUN, status: "waiting", required_action: { action_type: "callback", payload: { callback_task_id: TASK } } } as NativeEventData & {
+          required_action: { action_type: string; payload: { callback_task_id: string } };
+        },
+      },
+    ]);
+    expect(checkEventOrder(parseSse(text))).toMatchObject({ status: "failed", error: { code: "required_action_not_supported" } });
+    expect(projector.failure?.status).toBe(409);
+  });
+
+  it("snapshot() of a running run shows the open item in progress and no usage", async () => {
+    const { projector } = await run([started, message("partial")]);
+    expect(projector.snapshot()).toMatchObject({
+      status: "in_progress",
+      usage: null,
+      output: [{ type: "message", status: "in_progress", content: [{ text: "partial" }] }],
+    });
+  });
+});
+
+describe("parseNativeTime", () => {
+  it("reads native's two formats (RFC 3339 on SSE, `time` Display in JSON)", () => {
+    expect(parseNativeTime("2026-06-26T14:52:53.101Z")).toBe(1782485573);
+    expect(parseNativeTime("2026-06-26 14:52:53.123456 +00:00:00")).toBe(1782485573);
+    expect(parseNativeTime("2026-06-26 6:52:53.1 -08:00:00")).toBe(1782485573);
+    expect(parseNativeTime("garbage")).toBeNull();
+    expect(parseNativeTime(undefined)).toBeNull();
+  });
+});
