@@ -114,7 +114,8 @@ export const OPERATIONS: readonly OperationSpec[] = [
   },
   {
     method: "get",
-    paths: MODEL_BASES,
+    // `/v1/chat/completions/models`: 1flowbase's own compatibility layer lists models there too.
+    paths: [...MODEL_BASES, "/v1/chat/completions/models"],
     operationId: "listModels",
     tag: "Models",
     summary: "List models",
@@ -395,8 +396,10 @@ function headerRef(name: string): Json {
   return { $ref: `#/components/headers/${name}` };
 }
 
+/** Operation ids of aliases: unique, and saying which base they serve. */
 function aliasId(operationId: string, path: string): string {
-  return `${operationId}${path.startsWith("/openai/") ? "OpenAIPrefix" : "Unversioned"}`;
+  const suffix = path.startsWith("/openai/") ? "OpenAIPrefix" : path.startsWith("/v1/chat/completions/") ? "ChatCompletionsBase" : "Unversioned";
+  return `${operationId}${suffix}`;
 }
 
 function parametersOf(spec: OperationSpec, path: string): Json[] {

@@ -299,7 +299,6 @@ function operationHtml(view: OperationView, components: Json): string {
 
 const STYLE = `
 :root{--fg:#1d232b;--mut:#5b6673;--bg:#fff;--pan:#f5f7f9;--ln:#dde3e8;--ac:#0b63c5;--code:#eef1f4}
-@media (prefers-color-scheme:dark){:root{--fg:#e3e8ee;--mut:#9aa7b4;--bg:#14181d;--pan:#1b2027;--ln:#2e3640;--ac:#6cb0ff;--code:#232a33}}
 *{box-sizing:border-box}body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--code);padding:1px 4px;border-radius:4px}
 a{color:var(--ac)}nav{position:fixed;top:0;bottom:0;left:0;width:300px;overflow:auto;padding:16px;background:var(--pan);border-right:1px solid var(--ln)}

@@ -145,7 +145,7 @@ describe("Chat Completions answers match the document", () => {
 describe("model list answers match the document", () => {
   it("lists on every base; one model; an unknown model is a 404", async () => {
     let first: string | undefined;
-    for (const path of ["/v1/models", "/models", "/openai/v1/models"]) {
+    for (const path of ["/v1/models", "/models", "/openai/v1/models", "/v1/chat/completions/models"]) {
       const list = (await expectJson("listModels", await request("GET", path))) as { data: Array<{ id: string }> };
       first ??= list.data[0]?.id;
     }

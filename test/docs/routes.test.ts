@@ -39,6 +39,7 @@ describe("routes ⇄ document", () => {
       "GET /models",
       "GET /openai/v1/models",
       "GET /v1/models/{model}",
+      "GET /v1/chat/completions/models",
       "POST /v1/responses",
       "GET /v1/responses/{id}",
       "DELETE /v1/responses/{id}",
