@@ -146,7 +146,6 @@ describe("chatToNative: new runs", () => {
     expect(request).toEqual({
       query: "How\nare you?",
       model: "1flowbase",
-      response_mode: "streaming",
       metadata: { trace_id: "req-1" },
       system: "Be brief.\n\nAnswer in French.",
       history: [

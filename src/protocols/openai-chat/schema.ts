@@ -216,7 +216,7 @@ const WHY_FLOW = "the published 1flowbase flow decides it";
 export const CHAT_PARAMETER_POLICY: ParameterPolicy = {
   model: { kind: "mapped", to: "model" },
   messages: { kind: "mapped", to: "query (last user message) · history (earlier turns) · system (system/developer messages)" },
-  stream: { kind: "mapped", to: "response_mode" },
+  stream: { kind: "mapped", to: "projection: SSE chunks or one chat.completion (native response_mode is always streaming)" },
   stream_options: { kind: "mapped", to: "gateway: include_usage adds the usage chunk" },
   tools: { kind: "mapped", to: "inputs.tools" },
   tool_choice: { kind: "mapped", to: "inputs.tool_choice" },

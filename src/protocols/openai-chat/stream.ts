@@ -3,8 +3,8 @@
  *
  * `ChatChunkMachine` is the whole projection: native stream items in, `chat.completion.chunk`
  * objects (or one protocol error) out. The SSE projector serializes its output; the blocking
- * response (`from-native.ts`) folds the same machine over `runToEvents(run)` — so blocking equals the
- * accumulated stream by construction (invariant 4).
+ * response (`from-native.ts`) folds the same machine over the same native items — so blocking equals
+ * the accumulated stream by construction (invariant 4).
  *
  * Wire rules kept here, and the gaps of the fork's adapter (native-api.md §4.1, §4.5) they fix:
  * - data-only frames, no `event:` lines; the first chunk carries `role:"assistant"`;

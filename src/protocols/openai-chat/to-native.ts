@@ -137,12 +137,9 @@ export function chatToNative(request: ChatCompletionRequest, options: ChatToNati
     history.push({ role: "user", content: "", content_blocks: queryBlocks });
   }
 
-  const native: NativeRunRequest = {
-    query,
-    model: request.model,
-    response_mode: request.stream ? "streaming" : "blocking",
-    metadata: { trace_id: options.traceId },
-  };
+  // No `response_mode`: `stream` only chooses the projection. Native is always asked to stream,
+  // because blocking answers are folded over the native stream (from-native.ts says why).
+  const native: NativeRunRequest = { query, model: request.model, metadata: { trace_id: options.traceId } };
   if (systemParts.length > 0) native.system = systemParts.join("\n\n");
   if (history.length > 0) native.history = history;
   const inputs: Record<string, unknown> = {};
