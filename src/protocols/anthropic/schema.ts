@@ -84,6 +84,15 @@ export const MessagesRequest = z
     top_p: z.number().nullable().optional(),
     top_k: z.number().nullable().optional(),
     stop_sequences: z.array(z.string()).nullable().optional(),
+    // Newer or beta fields real clients send; accepted and reported, never applied (policy.ts).
+    service_tier: z.string().nullable().optional(),
+    inference_geo: z.string().nullable().optional(),
+    container: z.unknown().optional(),
+    context_management: z.unknown().optional(),
+    mcp_servers: z.array(z.unknown()).nullable().optional(),
+    output_config: z.unknown().optional(),
+    output_format: z.unknown().optional(),
+    cache_control: z.unknown().optional(),
   })
   .loose();
 export type MessagesRequest = z.infer<typeof MessagesRequest>;
