@@ -27,6 +27,7 @@ import {
   isNativeAbsence,
   loadPreviousTurn,
   reasoningEffortFor,
+  resolveItemReferences,
   resolveOwnedRun,
   resolvePreviousRunId,
   responseNotFound,
@@ -93,7 +94,8 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const request = parseCreateRequest(body);
   const mode = policyMode(config.PARAMETER_POLICY, c.req.raw.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
-  const plan = planInput(parseInputItems(request.input), ignored, mode);
+  const items = await resolveItemReferences(caller, parseInputItems(request.input), Boolean(request.previous_response_id), ignored, mode);
+  const plan = planInput(items, ignored, mode);
   const tools = mapTools(request, ignored, mode);
   const echo: ResponseEcho = echoFromRequest(request);
   const store = request.store !== false;

@@ -117,6 +117,40 @@ describe("previous_response_id", () => {
   });
 });
 
+describe("item_reference (the Vercel AI SDK's default with store:true)", () => {
+  it("earlier assistant turns sent as references are rebuilt from their runs, owner-checked", async () => {
+    const client = openai();
+    const first = await client.responses.create({ model: MODEL, input: emu({ reasoning: ["hm"], text: ["Paris is in France."] }, "Where is Paris?") });
+    const [reasoningItem, messageItem] = first.output;
+    const response = await call("POST", "/responses", {
+      model: MODEL,
+      input: [
+        { role: "user", content: [{ type: "input_text", text: "Where is Paris?" }] },
+        { type: "item_reference", id: reasoningItem?.id },
+        { type: "item_reference", id: messageItem?.id },
+        { role: "user", content: [{ type: "input_text", text: "And Rome?" }] },
+      ],
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-1flowbase-ignored-params")).toBeNull();
+    expect((await lastNativeCreate()).history).toEqual([
+      { role: "user", content: "Where is Paris?" },
+      { role: "assistant", content: "Paris is in France." },
+    ]);
+
+    // Another key cannot read them through a reference either: skipped and reported, never leaked.
+    const foreign = await call(
+      "POST",
+      "/responses",
+      { model: MODEL, input: [{ type: "item_reference", id: messageItem?.id }, { role: "user", content: "x" }] },
+      EMULATOR_KEYS.demoSecond,
+    );
+    expect(foreign.status).toBe(200);
+    expect(foreign.headers.get("x-1flowbase-ignored-params")).toBe("input.item_reference");
+    expect((await lastNativeCreate()).history).toBeUndefined();
+  });
+});
+
 describe("function tool round trips", () => {
   it("chained: function_call → function_call_output with previous_response_id resumes the native task (new response id)", async () => {
     const client = openai();

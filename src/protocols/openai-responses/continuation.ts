@@ -13,8 +13,10 @@ import type { PolicyMode } from "../../http/policy";
 import { NativeError } from "../../native/errors";
 import { NativeHistoryItem, type NativeRun } from "../../native/schema";
 import { answerPieces } from "../../native/synthesize";
-import { parseResponseId } from "./ids";
+import { echoFromRun, foldRun } from "./from-native";
+import { parseOutputItemId, parseResponseId } from "./ids";
 import { ignoreOrReject } from "./policy";
+import type { InputItem, OutputItem } from "./schema";
 import type { PreviousTurn } from "./to-native";
 
 /** 400 for `previous_response_id` — identical for unknown, deleted, store:false and foreign ids. */
@@ -150,4 +152,75 @@ export async function reasoningEffortFor(
     return null;
   }
   return effort;
+}
+
+/**
+ * At most this many distinct responses are read to resolve `item_reference`s in one request (each is
+ * an index lookup and a `GET /runs/{id}`); references to older responses are skipped and reported.
+ */
+export const MAX_REFERENCED_RESPONSES = 16;
+
+function referencedItem(item: OutputItem): InputItem[] {
+  switch (item.type) {
+    case "message":
+      return [{ type: "message", role: "assistant", content: item.content.map((part) => ({ type: "output_text" as const, text: part.text })) }];
+    case "function_call":
+      return [{ type: "function_call", call_id: item.call_id, name: item.name, arguments: item.arguments }];
+    default:
+      // Reasoning carries nothing native can take back (like replayed reasoning items).
+      return [];
+  }
+}
+
+/**
+ * Replaces `item_reference`s to this gateway's output items with the items themselves, rebuilt from
+ * their native runs (owner-checked like every other lookup). The Vercel AI SDK sends every earlier
+ * assistant turn this way when `store` is on (its default), so without this a stateless multi-turn
+ * conversation would lose all its answers.
+ *
+ * Not needed, and skipped, when chaining with `previous_response_id` (native history already holds
+ * those turns) or when the input resumes a tool call (the native run holds its transcript). A
+ * reference that cannot be recovered — another key's, deleted, too old, or an item a resumed run no
+ * longer reports (a waiting run's calls are not in its record once resumed) — is skipped and
+ * reported, never guessed.
+ */
+export async function resolveItemReferences(
+  caller: Caller,
+  items: InputItem[],
+  chained: boolean,
+  ignored: string[],
+  mode: PolicyMode,
+): Promise<InputItem[]> {
+  const references = items.filter((item): item is Extract<InputItem, { type: "item_reference" }> => item.type === "item_reference");
+  if (references.length === 0 || chained || items[items.length - 1]?.type === "function_call_output") return items;
+
+  const newestFirst = [...references].reverse().flatMap((reference) => {
+    const parsed = parseOutputItemId(reference.id);
+    return parsed ? [parsed.responseId] : [];
+  });
+  const responseIds = [...new Set(newestFirst)].slice(0, MAX_REFERENCED_RESPONSES);
+  const outputs = new Map<string, OutputItem[]>();
+  await Promise.all(
+    responseIds.map(async (responseId) => {
+      const runId = await resolveOwnedRun(caller, responseId);
+      if (!runId) return;
+      try {
+        const run = await caller.native.getRun(runId);
+        outputs.set(responseId, foldRun(run, echoFromRun(run), parseResponseId(responseId)?.callbackTaskId).response.output);
+      } catch (error) {
+        if (!isNativeAbsence(error)) throw error;
+      }
+    }),
+  );
+
+  return items.flatMap((item) => {
+    if (item.type !== "item_reference") return [item];
+    const parsed = parseOutputItemId(item.id);
+    const found = parsed ? outputs.get(parsed.responseId)?.find((output) => output.id === item.id) : undefined;
+    if (!found) {
+      ignoreOrReject(ignored, "input.item_reference", "input", "the referenced item cannot be recovered from a 1flowbase run you own", mode);
+      return [];
+    }
+    return referencedItem(found);
+  });
 }

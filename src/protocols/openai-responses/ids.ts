@@ -73,6 +73,15 @@ export function outputItemId(responseId: string, kind: OutputItemKind, position:
   return `${OUTPUT_PREFIX[kind]}_${responseSuffix(responseId)}_${position}`;
 }
 
+const OUTPUT_ITEM_ID = /^(msg|rs|fc)_([0-9a-f]{32}(?:[0-9a-f]{32})?)_(\d+)$/;
+
+/** The response an output item id belongs to (for `item_reference`s); null for any other id. */
+export function parseOutputItemId(id: string): { responseId: string; position: number } | null {
+  const match = OUTPUT_ITEM_ID.exec(id);
+  if (!match?.[2] || !match[3]) return null;
+  return { responseId: `resp_${match[2]}`, position: Number(match[3]) };
+}
+
 export type InputItemKind = "message" | "function_call" | "function_call_output";
 
 const INPUT_PREFIX: Record<InputItemKind, string> = { message: "msg", function_call: "fc", function_call_output: "fco" };

@@ -12,7 +12,8 @@
  *   calls merged into the preceding assistant turn, function call outputs as `tool` turns).
  * - Trailing `function_call_output` items → a resume of the native callback task (no new run).
  * - `reasoning` items are skipped: native has no reasoning input, and a chained turn's reasoning is
- *   already in the native run. `item_reference` items are skipped for the same reason.
+ *   already in the native run. `item_reference`s are resolved beforehand (continuation.ts); any left
+ *   here are skipped.
  */
 import { GatewayError } from "../../http/errors";
 import type { PolicyMode } from "../../http/policy";
