@@ -281,17 +281,17 @@ const ResponsesInputItem = z
 
 /** Request-side components (`io: "input"`). */
 const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType, string?]> = [
-  ["ChatCompletionRequest", ChatCompletionRequest, "`POST /v1/chat/completions` body. Unknown fields are accepted and reported."],
+  ["ChatCompletionRequest", ChatCompletionRequest, "`POST /v1/chat/completions` body."],
   ["ChatMessage", ChatMessage],
   ["ChatContentPart", ChatContentPart, "`input_audio`, `file` and `input_file` parts are a 400 `unsupported_feature`: native runs take text and images."],
   ["ChatTool", ChatTool, "A function tool, nested (Chat form) or flat (Responses form). `custom` tools are a 400."],
   ["ChatToolChoice", ChatToolChoice],
-  ["CreateResponseRequest", CreateResponseRequest, "`POST /v1/responses` body. Unknown fields are accepted and reported."],
+  ["CreateResponseRequest", CreateResponseRequest, "`POST /v1/responses` body."],
   ["ResponsesInputItem", ResponsesInputItem],
   ["ResponsesContentPart", ContentPart, "`input_file` and `input_audio` are a 400: native runs take text and images."],
   ["ResponsesTool", Tool, "Function tools are mapped; hosted and custom tools are accepted and reported as ignored."],
   ["ResponsesToolChoice", ToolChoice],
-  ["MessagesRequest", MessagesRequest, "`POST /v1/messages` body. Unknown fields are accepted and reported."],
+  ["MessagesRequest", MessagesRequest, "`POST /v1/messages` body."],
   ["CountTokensRequest", CountTokensRequest],
   ["AnthropicMessageParam", MessageParam, "Content blocks are checked one by one; a bad block is a 400 naming `messages[i].content[j]`."],
   ["AnthropicToolParam", ToolParam],
@@ -371,17 +371,17 @@ function convert(entries: ReadonlyArray<readonly [string, z.ZodType, string?]>, 
 // ---------------------------------------------------------------------------------------------
 
 const ERROR_TEXT: Readonly<Record<number, string>> = {
-  400: "Malformed or unsupported request (`param` names the field), a rejected parameter, or — in strict mode — an accepted one",
+  400: "Invalid or unsupported request (`param` names the field); a rejected parameter, or in strict mode an accepted one",
   401: "No API key, or 1flowbase rejected it",
   403: "1flowbase refused the key",
   404: "Not found — or owned by another key: ownership answers look like absence",
-  409: "The application has no active publication, or the run waits for an action this protocol cannot express",
+  409: "The application is not published, or the run waits for an action this protocol cannot express",
   413: "Body larger than `MAX_BODY_BYTES`, or decoded larger than `MAX_DECOMPRESSED_BYTES`",
   415: "Unsupported `Content-Encoding` (gzip, deflate, br and zstd are supported)",
   429: "Rate limited by 1flowbase (see `retry-after`)",
-  500: "The gateway is misconfigured (the message names the setting) or failed internally",
-  502: "1flowbase is unreachable, its run failed, or it answered something invalid",
-  503: "1flowbase or the ownership index is unavailable (the index fails closed)",
+  500: "Gateway misconfigured (the message names the setting) or internal error",
+  502: "1flowbase unreachable, its run failed, or its answer was invalid",
+  503: "1flowbase or the ownership index unavailable (fails closed)",
   504: "1flowbase did not answer in time",
   529: "Overloaded (1flowbase answered 503): retry later",
 };
@@ -507,9 +507,9 @@ function buildDocument(): Json {
       title: "1flowbase edge gateway",
       version: "0.1.0",
       description:
-        "OpenAI Responses, OpenAI Chat Completions (+ model lists) and Anthropic Messages, each a projection of one native 1flowbase run. " +
-        "Authenticate with a 1flowbase application API key (`sk-…`) as `Authorization: Bearer` or `x-api-key`; the gateway forwards it to native and never stores it. " +
-        "Every answer carries `x-request-id` (yours, echoed, or a minted one), which also reaches native as the run's trace id.",
+        "OpenAI Responses, Chat Completions (+ models) and Anthropic Messages, each a projection of one native 1flowbase run. " +
+        "Authenticate with a 1flowbase application key (`sk-…`) as `Authorization: Bearer` or `x-api-key`; it is forwarded to native, never stored. " +
+        "Every answer carries `x-request-id` (yours or a minted one), also sent to native as the run's trace id.",
     },
     servers: [{ url: "/" }],
     tags: ["Chat Completions", "Models", "Responses", "Messages", "Operations"].map((name) => ({ name })),

@@ -298,21 +298,20 @@ function operationHtml(view: OperationView, components: Json): string {
 }
 
 const STYLE = `
-:root{--fg:#1d232b;--mut:#5b6673;--bg:#fff;--pan:#f5f7f9;--ln:#dde3e8;--ac:#0b63c5;--code:#eef1f4}
-*{box-sizing:border-box}body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--code);padding:1px 4px;border-radius:4px}
+:root{--mut:#5b6673;--pan:#f5f7f9;--ln:#dde3e8;--ac:#0b63c5}
+*{box-sizing:border-box}body{margin:0;font:15px/1.55 system-ui,sans-serif;color:#1d232b}
+code{font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;background:#eef1f4;padding:1px 4px;border-radius:4px}
 a{color:var(--ac)}nav{position:fixed;top:0;bottom:0;left:0;width:300px;overflow:auto;padding:16px;background:var(--pan);border-right:1px solid var(--ln)}
-nav h2{font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:var(--mut);margin:18px 0 6px}nav a{display:block;text-decoration:none;color:var(--fg);padding:2px 0;font-size:13px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-nav input{width:100%;padding:6px 8px;border:1px solid var(--ln);border-radius:6px;background:var(--bg);color:var(--fg)}
-main{margin-left:300px;padding:24px 40px;max-width:1200px}h1{margin:0 0 4px}h2.tag{border-bottom:2px solid var(--ln);padding-bottom:4px;margin-top:40px}
-.op{border:1px solid var(--ln);border-radius:8px;padding:4px 20px 16px;margin:20px 0}.op h3{font-size:17px}.sum{color:var(--mut);font-weight:normal}
-.m{display:inline-block;min-width:58px;text-align:center;font:600 12px/20px ui-monospace,monospace;color:#fff;border-radius:4px;padding:0 6px}
+nav h2{font-size:12px;text-transform:uppercase;color:var(--mut);margin:18px 0 6px}nav a{display:block;text-decoration:none;color:inherit;font-size:13px;white-space:nowrap}
+nav input{width:100%;padding:6px 8px;border:1px solid var(--ln);border-radius:6px}
+main{margin-left:300px;padding:24px 40px;max-width:1200px}h2.tag{border-bottom:2px solid var(--ln);margin-top:40px}
+.op{border:1px solid var(--ln);border-radius:8px;padding:4px 20px 16px;margin:20px 0}.sum,.c,.note,.auth,.ct{color:var(--mut)}.sum{font-weight:400}
+.m{display:inline-block;min-width:58px;text-align:center;font:600 12px/20px monospace;color:#fff;border-radius:4px;margin:1px 0}
 .get{background:#1f7a4d}.post{background:#0b63c5}.delete{background:#b42318}
-.path{font-size:15px;background:none}h4{margin:18px 0 6px}.ct{font:12px ui-monospace,monospace;color:var(--mut)}
+.path{font-size:15px;background:none}.ct{font:12px monospace}
 table{border-collapse:collapse;width:100%;margin:6px 0;font-size:14px}th,td{border:1px solid var(--ln);padding:4px 8px;text-align:left;vertical-align:top}
-th{background:var(--pan);font-weight:600}.req{color:#b42318;font-size:11px}.c,.note,.auth{color:var(--mut);font-size:13px}
-details{margin:4px 0}summary{cursor:pointer;color:var(--ac)}.variants{margin:4px 0;padding-left:18px}
-.schema{border-top:1px solid var(--ln);padding-top:4px}.hide{display:none}
+th{background:var(--pan)}.req{color:#b42318;font-size:11px}.c,.note,.auth{font-size:13px}
+summary{cursor:pointer;color:var(--ac)}.variants{padding-left:18px}.hide{display:none}
 `;
 
 /** Filter box and "open the schema a link points at"; the page is complete without it. */

@@ -23,10 +23,8 @@ export function policyMarkdown(policy: ParameterPolicy): string {
 }
 
 /** The explanation printed above every policy table (the rules live in src/http/policy.ts). */
-export const POLICY_PREAMBLE = [
-  "**Parameter policy.** Every request field is *mapped* (applied: carried to the named native 1flowbase field),",
-  "*accepted* (valid and echoed where the protocol echoes it, but not applied — the published flow decides it;",
-  "listed in the `x-1flowbase-ignored-params` response header), or *rejected* (a 400 naming the field).",
-  "Fields not in the table are treated as accepted and reported. In **strict** mode (`PARAMETER_POLICY=strict`,",
-  "or the request header `x-1flowbase-parameter-policy: strict`) every accepted field that is actually sent is a 400.",
-].join(" ");
+export const POLICY_PREAMBLE =
+  "**Parameter policy.** Each field is *mapped* (applied, to the named native field), *accepted* (valid, echoed, not applied: " +
+  "the flow decides; listed in the `x-1flowbase-ignored-params` response header) or *rejected* (a 400 naming it). " +
+  "Fields not in the table count as accepted. In **strict** mode (`PARAMETER_POLICY=strict` or the request header " +
+  "`x-1flowbase-parameter-policy: strict`) a sent accepted field is a 400.";

@@ -27,12 +27,11 @@ export const OpenAiErrorObject = z
     type: str.describe("`invalid_request_error`, `authentication_error`, `permission_error`, `rate_limit_error` or `server_error`"),
     param: str.nullable().describe("The request field at fault (`messages[0].content`), when there is one"),
     code: str.nullable().describe("Machine-readable code: `invalid_request`, `unsupported_parameter`, `unsupported_feature`, `missing_api_key`, `model_not_found`, a native 1flowbase error code…"),
-  })
-  .describe("The error, as the official OpenAI SDKs parse it");
+  });
 
 export const OpenAiError = z
   .strictObject({ error: OpenAiErrorObject })
-  .describe("Every OpenAI-family error (Chat Completions, models, Responses): `Content-Type: application/json`");
+  .describe("Every OpenAI-family error (Chat Completions, models, Responses)");
 
 export const AnthropicErrorPayload = z.strictObject({
   type: str.describe(
