@@ -15,7 +15,7 @@
  *
  * This file is shared by the emulator and the tests; it imports nothing from `src/`.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const EmulatorToolCall = z.object({
   /** Native tool call id; default `call_<n>`. */

@@ -5,7 +5,7 @@
  * the app answers every request (but `/healthz`, which reports it) with a 500 JSON error that names
  * the setting, so an operator sees exactly what to fix.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** Raw bindings as wrangler delivers them (vars are strings). */
 export interface Env {

@@ -8,7 +8,7 @@
  * (`policy.ts`), not rejected here. Content blocks are validated by `to-native.ts` one by one so a
  * bad block gets a 400 naming `messages[i].content[j]` instead of a zod union error.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 // ---------------------------------------------------------------------------------------------
 // Request

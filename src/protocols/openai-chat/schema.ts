@@ -8,7 +8,7 @@
  *
  * Response: plain TypeScript interfaces — the gateway builds these, it never parses them.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../../http/errors";
 import { formatPath, type ParameterPolicy } from "../../http/policy";
 

@@ -9,7 +9,7 @@
  * limits). Unknown *input item* types are tolerated (Codex and the Agents SDK send hosted-tool and
  * custom-tool items); unknown *content part* types are not, because dropping content is lossy.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { formatPath } from "../../http/policy";
 import { GatewayError } from "../../http/errors";
 
