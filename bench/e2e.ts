@@ -1,0 +1,413 @@
+/**
+ * End-to-end load driver on loopback: the same long native stream served
+ *   (a) by the emulator directly,
+ *   (b) through the reference pass-through worker (bench/passthrough-worker.ts, `wrangler dev`),
+ *   (c) through the gateway (`wrangler dev` of src/index.ts → emulator) for each protocol, streaming;
+ * at a few concurrencies, reporting requests/s, time to first body byte and total time (p50/p99),
+ * plus the CPU each process spent per request (from /proc, so the cost can be attributed).
+ *
+ * The client is `node:http` with a keep-alive agent: the cheapest Node client, so the driver takes as
+ * little of this small machine's CPU as possible. Every cell runs a fixed number of requests, each
+ * with a timeout; nothing loops unbounded.
+ *
+ * Standalone: `npx tsx bench/e2e.ts` (prints the tables); `npm run bench` runs it as one phase.
+ */
+import http from "node:http";
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { EMULATOR_KEYS } from "../emulator/script";
+import { cpuMs, sleep, startEmulatorProcess, startWranglerDev, wrangler, type WranglerDev } from "./lib/proc";
+import { median, percentile } from "./lib/stats";
+import { emulatorDirective, LONG_STREAM, nativeEventCount, type WorkloadShape } from "./lib/workload";
+import { ROOT } from "./lib/deps";
+import { buildGatewaySnapshot, type GatewaySnapshot } from "./lib/snapshot";
+
+export type TargetKind = "native" | "responses" | "chat" | "anthropic";
+
+export interface Target {
+  /** Row label, e.g. `gateway · responses`. */
+  name: string;
+  kind: TargetKind;
+  origin: string;
+  /** The workerd running the worker (none for the emulator directly). */
+  workerdPid: number | null;
+  /** wrangler's dev proxy workerd in front of it (an extra loopback hop that pass-through and gateway share). */
+  proxyPid: number | null;
+}
+
+export interface RequestSpec {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  /** The body is complete only if this protocol's terminal marker appears in it. */
+  terminal: string;
+}
+
+/** The streamed request each protocol's client sends for `prompt`. */
+export function requestFor(kind: TargetKind, prompt: string): RequestSpec {
+  const bearer = { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" };
+  switch (kind) {
+    case "native":
+      return {
+        path: "/api/agent/v1/runs",
+        headers: { ...bearer, accept: "text/event-stream" },
+        body: JSON.stringify({ query: prompt, response_mode: "streaming" }),
+        terminal: "event: run.completed",
+      };
+    case "responses":
+      return {
+        path: "/v1/responses",
+        headers: bearer,
+        body: JSON.stringify({ model: "1flowbase", input: prompt, stream: true }),
+        terminal: "event: response.completed",
+      };
+    case "chat":
+      // What the OpenAI and Vercel AI SDKs send when they want usage (the common case).
+      return {
+        path: "/v1/chat/completions",
+        headers: bearer,
+        body: JSON.stringify({ model: "1flowbase", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: prompt }] }),
+        terminal: "data: [DONE]",
+      };
+    case "anthropic":
+      return {
+        path: "/v1/messages",
+        headers: { "x-api-key": EMULATOR_KEYS.demo, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: "1flowbase", max_tokens: 64000, stream: true, messages: [{ role: "user", content: prompt }] }),
+        terminal: "event: message_stop",
+      };
+  }
+}
+
+/** Finds a byte string in a chunked body, including across chunk boundaries. */
+export class MarkerScanner {
+  private readonly marker: Buffer;
+  private carry: Buffer = Buffer.alloc(0);
+  found = false;
+
+  constructor(marker: string) {
+    this.marker = Buffer.from(marker, "utf8");
+  }
+
+  push(chunk: Buffer): boolean {
+    if (this.found) return true;
+    const keep = this.marker.length - 1;
+    if (chunk.indexOf(this.marker) !== -1 || Buffer.concat([this.carry, chunk.subarray(0, keep)]).indexOf(this.marker) !== -1) {
+      this.found = true;
+      return true;
+    }
+    this.carry = Buffer.from(chunk.subarray(Math.max(0, chunk.length - keep)));
+    return false;
+  }
+}
+
+export interface Sample {
+  ok: boolean;
+  status: number;
+  ttfbMs: number;
+  totalMs: number;
+  bytes: number;
+  error?: string;
+}
+
+export interface StreamWatch {
+  /** Called for every body chunk (memory sampling hooks in here). */
+  onChunk?: (chunk: Buffer) => void;
+}
+
+/** One request, read to the end. Never rejects; a failure is `ok: false` with a reason. */
+export function oneRequest(agent: http.Agent, origin: string, spec: RequestSpec, timeoutMs: number, watch: StreamWatch = {}): Promise<Sample> {
+  const url = new URL(origin);
+  return new Promise<Sample>((resolve) => {
+    const started = performance.now();
+    let ttfb = -1;
+    let bytes = 0;
+    let tail = "";
+    let status = 0;
+    const terminal = new MarkerScanner(spec.terminal);
+    let settled = false;
+    const settle = (sample: Sample): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(sample);
+    };
+    const fail = (error: string): void => settle({ ok: false, status, ttfbMs: ttfb, totalMs: performance.now() - started, bytes, error });
+    const request = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: "POST",
+        path: spec.path,
+        agent,
+        headers: { ...spec.headers, "content-length": Buffer.byteLength(spec.body) },
+      },
+      (response) => {
+        status = response.statusCode ?? 0;
+        response.on("data", (chunk: Buffer) => {
+          if (ttfb < 0) ttfb = performance.now() - started;
+          bytes += chunk.length;
+          tail = (tail + chunk.toString("latin1", Math.max(0, chunk.length - 256))).slice(-256);
+          terminal.push(chunk);
+          watch.onChunk?.(chunk);
+        });
+        response.on("end", () => {
+          const totalMs = performance.now() - started;
+          if (status !== 200) return fail(`HTTP ${status}: ${tail.slice(-200)}`);
+          if (!terminal.found) return fail(`stream ended without ${spec.terminal}: …${tail.slice(-120)}`);
+          settle({ ok: true, status, ttfbMs: ttfb, totalMs, bytes });
+        });
+        response.on("error", (error) => fail(String(error)));
+        response.on("aborted", () => fail("response aborted (connection closed mid-body)"));
+      },
+    );
+    const timer = setTimeout(() => {
+      fail(`timed out after ${timeoutMs} ms`);
+      request.destroy(new Error("timeout"));
+    }, timeoutMs);
+    request.on("error", (error) => fail(String(error)));
+    request.end(spec.body);
+  });
+}
+
+export interface CellResult {
+  target: string;
+  kind: TargetKind;
+  workload: "long" | "short";
+  concurrency: number;
+  requests: number;
+  errors: number;
+  firstError?: string;
+  wallMs: number;
+  rps: number;
+  /** Native events per second delivered (long workload). */
+  eventsPerSec: number;
+  ttfbP50: number;
+  ttfbP99: number;
+  totalP50: number;
+  totalP99: number;
+  bytesPerRequest: number;
+  /** CPU milliseconds per request spent by the worker's workerd / wrangler's proxy workerd / the emulator / this driver. */
+  cpuPerRequest: { workerd: number | null; proxy: number | null; emulator: number | null; driver: number };
+}
+
+export interface CellOptions {
+  concurrency: number;
+  requests: number;
+  timeoutMs: number;
+  emulatorPid: number;
+  workload: "long" | "short";
+  eventsPerRequest: number;
+}
+
+/** `requests` requests, `concurrency` at a time. */
+export async function runCell(target: Target, spec: RequestSpec, options: CellOptions): Promise<CellResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const samples: Sample[] = [];
+  let issued = 0;
+  const cpuOf = (pid: number | null): number | null => (pid ? cpuMs(pid) : null);
+  const cpu0 = { workerd: cpuOf(target.workerdPid), proxy: cpuOf(target.proxyPid), emulator: cpuMs(options.emulatorPid), driver: process.cpuUsage() };
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (issued < options.requests) {
+      issued++;
+      samples.push(await oneRequest(agent, target.origin, spec, options.timeoutMs));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, options.requests) }, worker));
+  const wallMs = performance.now() - started;
+  const driverCpu = process.cpuUsage(cpu0.driver);
+  const spent = (pid: number | null, before: number | null): number | null => (pid && before !== null ? ((cpuMs(pid) ?? Number.NaN) - before) / samples.length : null);
+  agent.destroy();
+  const ok = samples.filter((sample) => sample.ok);
+  const n = samples.length;
+  return {
+    target: target.name,
+    kind: target.kind,
+    workload: options.workload,
+    concurrency: options.concurrency,
+    requests: n,
+    errors: n - ok.length,
+    ...(samples.find((s) => !s.ok)?.error ? { firstError: samples.find((s) => !s.ok)?.error } : {}),
+    wallMs,
+    rps: (ok.length * 1000) / wallMs,
+    eventsPerSec: (ok.length * options.eventsPerRequest * 1000) / wallMs,
+    ttfbP50: percentile(ok.map((s) => s.ttfbMs), 50),
+    ttfbP99: percentile(ok.map((s) => s.ttfbMs), 99),
+    totalP50: percentile(ok.map((s) => s.totalMs), 50),
+    totalP99: percentile(ok.map((s) => s.totalMs), 99),
+    bytesPerRequest: median(ok.map((s) => s.bytes)),
+    cpuPerRequest: {
+      workerd: spent(target.workerdPid, cpu0.workerd),
+      proxy: spent(target.proxyPid, cpu0.proxy),
+      emulator: spent(options.emulatorPid, cpu0.emulator),
+      driver: (driverCpu.user + driverCpu.system) / 1000 / n,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The environment: emulator + pass-through + gateway
+// ---------------------------------------------------------------------------------------------
+
+export interface E2eEnvironment {
+  emulator: { url: string; pid: number; stop(): Promise<void> };
+  passthrough: WranglerDev;
+  gateway: WranglerDev;
+  persistDir: string;
+  stop(): Promise<void>;
+}
+
+/** Applies the gateway's local D1 migrations into `persistDir` (so Responses can claim ids). */
+export function migrateLocalD1(snapshot: GatewaySnapshot, persistDir: string): void {
+  const result = wrangler(["d1", "migrations", "apply", "RESPONSE_INDEX", "--local", "--persist-to", persistDir, "--config", snapshot.config]);
+  if (result.status !== 0) throw new Error(`D1 migrations failed:\n${result.output}`);
+}
+
+/** The gateway snapshot under `wrangler dev`, pointed at the emulator, request log off. */
+export async function startGateway(snapshot: GatewaySnapshot, emulatorUrl: string, persistDir: string): Promise<WranglerDev> {
+  return startWranglerDev({
+    config: snapshot.config,
+    vars: { NATIVE_API_BASE_URL: emulatorUrl, LOG_LEVEL: "off" },
+    persistTo: persistDir,
+    readyPath: "/healthz",
+  });
+}
+
+export async function startPassthrough(emulatorUrl: string, persistDir: string): Promise<WranglerDev> {
+  return startWranglerDev({
+    config: path.join(ROOT, "bench", "wrangler.passthrough.toml"),
+    vars: { NATIVE_API_BASE_URL: emulatorUrl },
+    persistTo: persistDir,
+    readyPath: "/__ready",
+  });
+}
+
+export async function startE2eEnvironment(snapshot: GatewaySnapshot): Promise<E2eEnvironment> {
+  const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-wrangler-"));
+  const emulator = await startEmulatorProcess();
+  const started: Array<{ stop(): Promise<void> }> = [emulator];
+  try {
+    migrateLocalD1(snapshot, persistDir);
+    const passthrough = await startPassthrough(emulator.url, persistDir);
+    started.push(passthrough);
+    const gateway = await startGateway(snapshot, emulator.url, persistDir);
+    started.push(gateway);
+    return {
+      emulator,
+      passthrough,
+      gateway,
+      persistDir,
+      stop: async () => {
+        for (const process of started.reverse()) await process.stop();
+      },
+    };
+  } catch (error) {
+    for (const process of started.reverse()) await process.stop();
+    throw error;
+  }
+}
+
+/** Drops the emulator's run records (a long answer is kept per run) between cells. */
+export async function resetEmulator(url: string): Promise<void> {
+  const response = await fetch(`${url}/__emulator/reset`, { method: "POST", body: "{}", signal: AbortSignal.timeout(10_000) });
+  await response.arrayBuffer();
+}
+
+export interface E2eOptions {
+  concurrencies: number[];
+  /** Requests per long-stream cell, by concurrency. */
+  longRequests: (concurrency: number) => number;
+  shortRequests: (concurrency: number) => number;
+  shortConcurrencies: number[];
+  shape: WorkloadShape;
+  timeoutMs: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_E2E: E2eOptions = {
+  concurrencies: [1, 8, 32],
+  longRequests: (c) => (c === 1 ? 8 : c * 2),
+  shortRequests: (c) => Math.max(200, c * 50),
+  shortConcurrencies: [1, 8],
+  shape: LONG_STREAM,
+  timeoutMs: 300_000,
+  log: (line) => console.log(line),
+};
+
+export interface E2eResult {
+  cells: CellResult[];
+  shape: WorkloadShape;
+  wranglerReadyMs: { gateway: number; passthrough: number };
+}
+
+export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_E2E): Promise<E2eResult> {
+  const longPrompt = emulatorDirective(options.shape);
+  const shortPrompt = "Hello!";
+  const targets: Target[] = [
+    { name: "emulator direct", kind: "native", origin: env.emulator.url, workerdPid: null, proxyPid: null },
+    { name: "pass-through worker", kind: "native", origin: env.passthrough.url, workerdPid: env.passthrough.workerdPid, proxyPid: env.passthrough.proxyPid },
+    { name: "gateway · responses", kind: "responses", origin: env.gateway.url, workerdPid: env.gateway.workerdPid, proxyPid: env.gateway.proxyPid },
+    { name: "gateway · chat", kind: "chat", origin: env.gateway.url, workerdPid: env.gateway.workerdPid, proxyPid: env.gateway.proxyPid },
+    { name: "gateway · anthropic", kind: "anthropic", origin: env.gateway.url, workerdPid: env.gateway.workerdPid, proxyPid: env.gateway.proxyPid },
+  ];
+  const cells: CellResult[] = [];
+  const events = nativeEventCount(options.shape);
+
+  // Warm-up: JIT, connection pools, the D1 database file.
+  for (const target of targets) {
+    const agent = new http.Agent({ keepAlive: true });
+    for (let i = 0; i < 3; i++) await oneRequest(agent, target.origin, requestFor(target.kind, shortPrompt), 30_000);
+    const warm = await oneRequest(agent, target.origin, requestFor(target.kind, longPrompt), options.timeoutMs);
+    if (!warm.ok) throw new Error(`warm-up of ${target.name} failed: ${warm.error ?? "unknown"}`);
+    agent.destroy();
+  }
+  await resetEmulator(env.emulator.url);
+
+  const run = async (target: Target, workload: "long" | "short", concurrency: number, requests: number): Promise<void> => {
+    const spec = requestFor(target.kind, workload === "long" ? longPrompt : shortPrompt);
+    const cell = await runCell(target, spec, {
+      concurrency,
+      requests,
+      timeoutMs: options.timeoutMs,
+      emulatorPid: env.emulator.pid,
+      workload,
+      eventsPerRequest: workload === "long" ? events : 0,
+    });
+    cells.push(cell);
+    options.log(
+      `  ${workload} c=${concurrency} ${target.name.padEnd(20)} ${cell.rps.toFixed(2)} req/s  ttfb p50 ${cell.ttfbP50.toFixed(2)} ms  total p50 ${cell.totalP50.toFixed(1)} ms` +
+        (cell.errors ? `  ERRORS ${cell.errors}: ${cell.firstError ?? ""}` : ""),
+    );
+    await resetEmulator(env.emulator.url);
+    await sleep(300);
+  };
+
+  for (const concurrency of options.concurrencies) {
+    for (const target of targets) await run(target, "long", concurrency, options.longRequests(concurrency));
+  }
+  for (const concurrency of options.shortConcurrencies) {
+    for (const target of targets) await run(target, "short", concurrency, options.shortRequests(concurrency));
+  }
+  return { cells, shape: options.shape, wranglerReadyMs: { gateway: env.gateway.readyMs, passthrough: env.passthrough.readyMs } };
+}
+
+/** Gateway ÷ pass-through for one cell (same workload and concurrency). */
+export function versusPassthrough(cells: readonly CellResult[], cell: CellResult): { rps: number; ttfbDeltaMs: number; totalRatio: number } | null {
+  const reference = cells.find((c) => c.target === "pass-through worker" && c.workload === cell.workload && c.concurrency === cell.concurrency);
+  if (!reference) return null;
+  return { rps: cell.rps / reference.rps, ttfbDeltaMs: cell.ttfbP50 - reference.ttfbP50, totalRatio: cell.totalP50 / reference.totalP50 };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const env = await startE2eEnvironment(buildGatewaySnapshot());
+  try {
+    const result = await runE2E(env);
+    console.table(result.cells.map((c) => ({ ...c, cpuPerRequest: JSON.stringify(c.cpuPerRequest) })));
+  } finally {
+    await env.stop();
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Running bench code inside workerd: esbuild bundles a worker module (like wrangler would, not
+ * minified so profiles keep names), Miniflare runs it in workerd, and the V8 inspector of the user
+ * worker's isolate (the same channel `wrangler check startup` profiles through) gives CPU profiles.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { loadEsbuild, loadMiniflare, loadWebSocket, ROOT } from "./deps";
+
+/** The gateway's compatibility settings (wrangler.toml), so the bench isolate behaves like the gateway's. */
+export const COMPATIBILITY_DATE = "2026-04-20";
+export const COMPATIBILITY_FLAGS = ["nodejs_compat", "enable_request_signal"];
+
+/** Bundles `entry` (relative to the repo root, or absolute) into one ES module; returns its path. */
+export async function bundleWorker(entry: string): Promise<string> {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), "bench-bundle-"));
+  const outfile = path.join(outdir, "worker.js");
+  await loadEsbuild().build({
+    entryPoints: [path.resolve(ROOT, entry)],
+    // Bare imports (zod, hono) resolve from the repo's node_modules even for a tree outside it (bench/ab.ts).
+    nodePaths: [path.join(ROOT, "node_modules")],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    external: ["node:*", "cloudflare:*"],
+    minify: false,
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
+export interface WorkerdSession {
+  fetch(pathAndQuery: string): Promise<Response>;
+  /** CPU profile of this isolate while `during` runs (V8 sampling profiler). */
+  profile<T>(during: () => Promise<T>, samplingIntervalUs?: number): Promise<{ result: T; profile: CpuProfile }>;
+  dispose(): Promise<void>;
+}
+
+export async function startWorkerd(scriptPath: string, name = "bench"): Promise<WorkerdSession> {
+  const { Miniflare } = loadMiniflare();
+  const mf = new Miniflare({
+    name,
+    modules: true,
+    scriptPath,
+    // Module names are relative to this root; the bundle lives in a temp dir outside the repo.
+    modulesRoot: path.dirname(scriptPath),
+    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: COMPATIBILITY_FLAGS,
+    inspectorPort: 0,
+  });
+  await mf.ready;
+  return {
+    async fetch(pathAndQuery) {
+      // Miniflare's Response is undici's; re-wrap so callers get the global type.
+      const response = await mf.dispatchFetch(`http://bench.local${pathAndQuery}`);
+      return new Response(await response.arrayBuffer(), { status: response.status, headers: [...response.headers] });
+    },
+    async profile(during, samplingIntervalUs = 100) {
+      const inspector = await mf.getInspectorURL();
+      return profileOver(new URL(`/core:user:${name}`, inspector.href).href, during, samplingIntervalUs);
+    },
+    dispose: () => mf.dispose(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// V8 CPU profiles
+// ---------------------------------------------------------------------------------------------
+
+export interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  children?: number[];
+}
+
+export interface CpuProfile {
+  nodes: CpuProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+async function profileOver<T>(wsUrl: string, during: () => Promise<T>, samplingIntervalUs: number): Promise<{ result: T; profile: CpuProfile }> {
+  const WebSocketImpl = loadWebSocket();
+  const ws = new WebSocketImpl(wsUrl);
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener("open", () => resolve(), { once: true });
+    ws.addEventListener("error", () => reject(new Error(`cannot connect to the workerd inspector at ${wsUrl}`)), { once: true });
+  });
+  let nextId = 1;
+  const pending = new Map<number, (value: unknown) => void>();
+  ws.addEventListener("message", (event: MessageEvent) => {
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) pending.get(message.id)?.(message.result);
+  });
+  const send = (method: string, params: Record<string, unknown> = {}): Promise<unknown> => {
+    const id = nextId++;
+    const answered = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 60_000);
+      pending.set(id, (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      });
+    });
+    ws.send(JSON.stringify({ id, method, params }));
+    return answered;
+  };
+  try {
+    await send("Profiler.enable");
+    await send("Profiler.setSamplingInterval", { interval: samplingIntervalUs });
+    await send("Profiler.start");
+    const result = await during();
+    const stopped = (await send("Profiler.stop")) as { profile: CpuProfile };
+    return { result, profile: stopped.profile };
+  } finally {
+    ws.close();
+  }
+}
+
+export interface SelfTimeRow {
+  /** `functionName (module:line)`; module from esbuild's `// path` section comments. */
+  name: string;
+  selfMs: number;
+  share: number;
+}
+
+/**
+ * Self time per function. The bundle is not minified and esbuild starts each source module with a
+ * `// <path>` comment, so a profile line number maps back to its source module.
+ */
+export function selfTimes(profile: CpuProfile, bundlePath: string | null, limit = 15): { rows: SelfTimeRow[]; totalMs: number; idleMs: number } {
+  const moduleAt = bundlePath ? moduleLineIndex(readFileSync(bundlePath, "utf8")) : null;
+  const byNode = new Map<number, CpuProfileNode>();
+  for (const node of profile.nodes) byNode.set(node.id, node);
+  const selfUs = new Map<string, number>();
+  let totalUs = 0;
+  let idleUs = 0;
+  profile.samples.forEach((nodeId, index) => {
+    const dt = profile.timeDeltas[index + 1] ?? 0;
+    const node = byNode.get(nodeId);
+    if (!node) return;
+    const frame = node.callFrame;
+    if (frame.functionName === "(idle)") {
+      idleUs += dt;
+      return;
+    }
+    totalUs += dt;
+    let where = "";
+    if (frame.url) {
+      const module = moduleAt ? moduleAt(frame.lineNumber) : path.basename(frame.url);
+      where = ` (${module}${moduleAt ? "" : `:${frame.lineNumber + 1}`})`;
+    }
+    const key = `${frame.functionName || "(anonymous)"}${where}`;
+    selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
+  });
+  const rows = [...selfUs.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([name, us]) => ({ name, selfMs: us / 1000, share: totalUs > 0 ? us / totalUs : 0 }));
+  return { rows, totalMs: totalUs / 1000, idleMs: idleUs / 1000 };
+}
+
+function moduleLineIndex(bundle: string): (line: number) => string {
+  const starts: Array<{ line: number; module: string }> = [];
+  bundle.split("\n").forEach((text, line) => {
+    const match = /^\/\/ ((?:src|bench|node_modules|emulator)\/\S+)$/.exec(text);
+    if (match?.[1]) starts.push({ line, module: match[1].replace(/^node_modules\//, "") });
+  });
+  return (line) => {
+    let found = "bundle";
+    for (const start of starts) {
+      if (start.line > line) break;
+      found = start.module;
+    }
+    return found;
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * The in-workerd micro benchmark: a worker whose `GET /bench` runs the gateway's own streaming code
+ * (src/native/events.ts, src/http/sse.ts, the three protocol projectors) over native SSE bytes built
+ * in memory, and answers with timings. Driven by bench/micro.ts through Miniflare (workerd), so the
+ * numbers are V8-in-workerd numbers, not Node's.
+ *
+ * Stages (all over the same bytes, cut into `chunk`-byte pieces as a fetch body would deliver them):
+ * - `decode`                  NativeSseParser alone (bytes → NativeEvent objects);
+ * - `project:<p>`             the projector alone over pre-decoded events (events → SSE frame strings);
+ * - `decode+project:<p>`      both, synchronously, no streams — the CPU cost per native event;
+ * - `pipeline:decode`         body ReadableStream → readNativeStream → drained items;
+ * - `pipeline:<p>`            the gateway's real path: body ReadableStream → readNativeStream →
+ *                             projectToSse (TextEncoder, one enqueue per frame) → drained bytes.
+ *
+ * Timing: workerd's clock has 1 ms resolution (and, on Cloudflare, only advances on I/O; locally it
+ * advances). Every run streams ≥100k events (≥100 ms), and the median of several runs is reported.
+ */
+import { readNativeStream, NativeSseParser, type NativeStreamItem } from "../src/native/events";
+import { projectToSse } from "../src/http/sse";
+import type { StreamProjector } from "../src/protocols/projector";
+import { AnthropicStreamProjector } from "../src/protocols/anthropic/stream";
+import { ChatStreamProjector } from "../src/protocols/openai-chat/stream";
+import type { ResponseEcho } from "../src/protocols/openai-responses/schema";
+import { ResponsesStreamProjector } from "../src/protocols/openai-responses/stream";
+import { chunked, nativeEventCount, nativeStreamText, type WorkloadShape } from "./lib/workload";
+
+export type ProtocolName = "responses" | "chat" | "anthropic";
+export const PROTOCOLS: readonly ProtocolName[] = ["responses", "chat", "anthropic"];
+
+/** What `POST /v1/responses {"model":"1flowbase","input":"…","stream":true}` echoes. */
+const ECHO: ResponseEcho = {
+  instructions: null,
+  max_output_tokens: null,
+  max_tool_calls: null,
+  model: "1flowbase",
+  parallel_tool_calls: true,
+  previous_response_id: null,
+  prompt_cache_key: null,
+  reasoning: { effort: null, summary: null },
+  safety_identifier: null,
+  service_tier: "default",
+  store: true,
+  temperature: null,
+  text: { format: { type: "text" } },
+  tool_choice: "auto",
+  tools: [],
+  top_logprobs: null,
+  top_p: null,
+  truncation: "disabled",
+  user: null,
+  metadata: {},
+};
+
+/** The projector each route builds for a plain streamed request (no usage lookup needed: the terminal carries usage). */
+function projectorFor(protocol: ProtocolName): StreamProjector {
+  switch (protocol) {
+    case "responses":
+      return new ResponsesStreamProjector({ echo: ECHO });
+    case "chat":
+      return new ChatStreamProjector({ model: "1flowbase", includeUsage: true });
+    case "anthropic":
+      return new AnthropicStreamProjector({ model: "1flowbase" });
+  }
+}
+
+interface Workload {
+  events: number;
+  bytes: Uint8Array;
+  chunks: Uint8Array[];
+  items: NativeStreamItem[];
+}
+
+const workloads = new Map<string, Workload>();
+
+function workload(shape: WorkloadShape, chunk: number): Workload {
+  const key = `${shape.reasoningDeltas}/${shape.messageDeltas}/${chunk}`;
+  let found = workloads.get(key);
+  if (!found) {
+    const bytes = new TextEncoder().encode(nativeStreamText(shape));
+    const items: NativeStreamItem[] = [];
+    const parser = new NativeSseParser((item) => items.push(item));
+    parser.push(bytes);
+    parser.end();
+    const last = items[items.length - 1];
+    if (items.length !== nativeEventCount(shape) || last?.event !== "run.completed") {
+      throw new Error(`bench stream did not decode cleanly: ${items.length} items, last ${last?.event ?? "none"}${last?.event === "fault" ? `: ${last.error.message}` : ""}`);
+    }
+    found = { events: items.length, bytes, chunks: chunked(bytes, chunk), items };
+    workloads.set(key, found);
+  }
+  return found;
+}
+
+function bodyOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const chunk = chunks[next++];
+      if (chunk) controller.enqueue(chunk);
+      else controller.close();
+    },
+  });
+}
+
+/** One run of a stage; returns the output size (bytes or chars), which also keeps the work observable. */
+async function runStage(stage: string, w: Workload): Promise<number> {
+  const [kind, arg] = stage.split(":") as [string, string | undefined];
+  if (kind === "decode") {
+    let count = 0;
+    const parser = new NativeSseParser(() => {
+      count++;
+    });
+    for (const chunk of w.chunks) parser.push(chunk);
+    parser.end();
+    if (count !== w.events) throw new Error(`decode: ${count} of ${w.events} events`);
+    return count;
+  }
+  if (kind === "project") {
+    const projector = projectorFor(arg as ProtocolName);
+    let chars = 0;
+    for (const item of w.items) {
+      const frames = projector.push(item);
+      if (!Array.isArray(frames)) throw new Error("projector went async");
+      for (const frame of frames as string[]) chars += frame.length;
+    }
+    if (!projector.done) throw new Error("projector did not finish");
+    return chars;
+  }
+  if (kind === "decode+project") {
+    const projector = projectorFor(arg as ProtocolName);
+    let chars = 0;
+    const parser = new NativeSseParser((item) => {
+      const frames = projector.push(item);
+      if (!Array.isArray(frames)) throw new Error("projector went async");
+      for (const frame of frames as string[]) chars += frame.length;
+    });
+    for (const chunk of w.chunks) parser.push(chunk);
+    parser.end();
+    if (!projector.done) throw new Error("projector did not finish");
+    return chars;
+  }
+  if (kind === "pipeline") {
+    const items = readNativeStream(bodyOf(w.chunks), { idleMs: 120_000 });
+    if (arg === "decode") {
+      let count = 0;
+      const reader = items.getReader();
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) break;
+        count++;
+      }
+      if (count !== w.events) throw new Error(`pipeline:decode: ${count} of ${w.events} events`);
+      return count;
+    }
+    const projector = projectorFor(arg as ProtocolName);
+    const body = projectToSse(items, projector, { keepaliveMs: 10_000 });
+    const reader = body.getReader();
+    let bytes = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+    }
+    if (!projector.done) throw new Error("projector did not finish");
+    return bytes;
+  }
+  throw new Error(`unknown stage ${stage}`);
+}
+
+export interface StageResult {
+  stage: string;
+  chunk: number;
+  events: number;
+  inputBytes: number;
+  outputSize: number;
+  /** Milliseconds per run, in run order (warm-up runs excluded). */
+  runsMs: number[];
+}
+
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname !== "/bench") return new Response("GET /bench?stage=&chunk=&reps=&reasoning=&message=", { status: 404 });
+    try {
+      const stage = url.searchParams.get("stage") ?? "decode";
+      const chunk = Number(url.searchParams.get("chunk") ?? 16384);
+      const reps = Math.min(50, Math.max(1, Number(url.searchParams.get("reps") ?? 5)));
+      const warmup = Math.min(10, Math.max(0, Number(url.searchParams.get("warmup") ?? 2)));
+      const shape: WorkloadShape = {
+        reasoningDeltas: Number(url.searchParams.get("reasoning") ?? 10_000),
+        messageDeltas: Number(url.searchParams.get("message") ?? 90_000),
+      };
+      const w = workload(shape, chunk);
+      const runsMs: number[] = [];
+      let outputSize = 0;
+      for (let i = 0; i < warmup + reps; i++) {
+        const started = performance.now();
+        outputSize = await runStage(stage, w);
+        const elapsed = performance.now() - started;
+        if (i >= warmup) runsMs.push(elapsed);
+      }
+      const result: StageResult = { stage, chunk, events: w.events, inputBytes: w.bytes.byteLength, outputSize, runsMs };
+      return Response.json(result);
+    } catch (error) {
+      return Response.json({ error: error instanceof Error ? `${error.message}\n${error.stack ?? ""}` : String(error) }, { status: 500 });
+    }
+  },
+};

@@ -1,0 +1,283 @@
+/**
+ * Turns one benchmark run into bench/RESULTS.md (and the same tables on stdout): machine and
+ * conditions, budgets with PASS/FAIL, then each section's table. The hand-written analysis
+ * (bench/FINDINGS.md) is appended verbatim.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import type { CellResult, E2eResult } from "./e2e";
+import type { Conditions, MachineInfo } from "./lib/machine";
+import { fmt } from "./lib/stats";
+import type { MemoryMeasurement } from "./memory";
+import type { MicroResult, StageSummary } from "./micro";
+import type { SizeResult } from "./size";
+
+export interface BenchResults {
+  machine: MachineInfo;
+  startedAt: Conditions;
+  endedAt: Conditions | null;
+  durationS: number;
+  micro: MicroResult | null;
+  e2e: E2eResult | null;
+  memory: MemoryMeasurement[] | null;
+  size: SizeResult | null;
+  notes: string[];
+}
+
+export const BUDGETS = {
+  usPerEvent: 2,
+  throughputRatio: 0.8,
+  ttfbDeltaMs: 1,
+  /** "Flat": the 1M-delta stream may not grow the worker more than this beyond the 10k-delta one. */
+  memorySlackBytes: 16 * 1024 * 1024,
+  bundleGzipKiB: 150,
+};
+
+interface Budget {
+  what: string;
+  measured: string;
+  pass: boolean | null;
+}
+
+const PROTOCOLS = ["responses", "chat", "anthropic"] as const;
+
+function table(header: string[], rows: string[][], align?: Array<"l" | "r">): string {
+  const sep = header.map((_, i) => ((align?.[i] ?? "r") === "l" ? ":--" : "--:"));
+  return [header, sep, ...rows].map((row) => `| ${row.join(" | ")} |`).join("\n");
+}
+
+function stage(micro: MicroResult, name: string, chunk = 16384): StageSummary | undefined {
+  return micro.stages.find((s) => s.stage === name && s.chunk === chunk);
+}
+
+function passthroughCell(e2e: E2eResult, cell: CellResult): CellResult | undefined {
+  return e2e.cells.find((c) => c.target === "pass-through worker" && c.workload === cell.workload && c.concurrency === cell.concurrency);
+}
+
+export function budgets(results: BenchResults): Budget[] {
+  const out: Budget[] = [];
+  const { micro, e2e, memory, size } = results;
+  if (micro) {
+    for (const p of PROTOCOLS) {
+      const sync = stage(micro, `decode+project:${p}`);
+      const pipe = stage(micro, `pipeline:${p}`);
+      if (sync) out.push({ what: `${p}: decoder + projector ≤ ${BUDGETS.usPerEvent} µs / native event (CPU, in workerd)`, measured: `${fmt(sync.usPerEvent, 2)} µs`, pass: sync.usPerEvent <= BUDGETS.usPerEvent });
+      if (pipe) out.push({ what: `${p}: whole streaming path (streams + SSE encoding) ≤ ${BUDGETS.usPerEvent} µs / native event`, measured: `${fmt(pipe.usPerEvent, 2)} µs`, pass: pipe.usPerEvent <= BUDGETS.usPerEvent });
+    }
+  }
+  if (e2e) {
+    for (const cell of e2e.cells.filter((c) => c.workload === "long" && c.kind !== "native")) {
+      const ref = passthroughCell(e2e, cell);
+      if (!ref) continue;
+      const ratio = cell.rps / ref.rps;
+      out.push({ what: `${cell.target} c=${cell.concurrency}: throughput ≥ ${BUDGETS.throughputRatio} × pass-through (long stream)`, measured: `${fmt(ratio, 2)} ×`, pass: cell.errors === 0 && ratio >= BUDGETS.throughputRatio });
+    }
+    for (const cell of e2e.cells.filter((c) => c.kind !== "native")) {
+      const ref = passthroughCell(e2e, cell);
+      if (!ref || (cell.workload === "long" && cell.concurrency !== 1 && cell.concurrency !== 8)) continue;
+      const delta = cell.ttfbP50 - ref.ttfbP50;
+      out.push({ what: `${cell.target} c=${cell.concurrency} (${cell.workload}): TTFB p50 within ${BUDGETS.ttfbDeltaMs} ms of pass-through`, measured: `${delta >= 0 ? "+" : ""}${fmt(delta, 2)} ms`, pass: cell.errors === 0 && delta <= BUDGETS.ttfbDeltaMs });
+    }
+  }
+  if (memory) {
+    for (const target of [...new Set(memory.map((m) => m.target))].filter((t) => t.startsWith("gateway"))) {
+      const rows = memory.filter((m) => m.target === target).sort((a, b) => a.deltas - b.deltas);
+      const small = rows[0];
+      const large = rows[rows.length - 1];
+      if (!small || !large || small === large) continue;
+      const growth = large.streamingGrowthBytes - small.streamingGrowthBytes;
+      out.push({
+        what: `${target}: memory flat in stream length while streaming (${large.deltas.toLocaleString("en-US")} vs ${small.deltas.toLocaleString("en-US")} deltas, ≤ +${BUDGETS.memorySlackBytes / 1048576} MiB)`,
+        measured: `${growth >= 0 ? "+" : ""}${fmt(growth / 1048576, 1)} MiB`,
+        pass: small.ok && large.ok && growth <= BUDGETS.memorySlackBytes,
+      });
+    }
+  }
+  if (size) {
+    const kib = size.wranglerGzipKiB ?? size.gzip9Bytes / 1024;
+    out.push({ what: `bundle ≤ ${BUDGETS.bundleGzipKiB} KiB gzipped (wrangler's upload size)`, measured: `${fmt(kib, 2)} KiB`, pass: kib <= BUDGETS.bundleGzipKiB });
+  }
+  return out;
+}
+
+function ms(value: number, digits = 1): string {
+  return fmt(value, digits);
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const { machine, startedAt, endedAt, micro, e2e, memory, size } = results;
+  const parts: string[] = [];
+  parts.push(`# Benchmark results\n`);
+  parts.push(
+    `Generated by \`npm run bench\` (bench/run.ts) on **${startedAt.at}** in ${fmt(results.durationS / 60, 1)} min. ` +
+      `Regenerate with \`npm run bench\`; the analysis at the end (bench/FINDINGS.md) is hand-written against a run like this one.\n`,
+  );
+  parts.push(`## Machine and conditions\n`);
+  parts.push(
+    table(
+      ["", ""],
+      [
+        ["CPU", machine.cpuModel],
+        ["Cores", String(machine.cores)],
+        ["Memory", `${fmt(machine.memoryBytes / 1024 ** 3, 1)} GiB`],
+        ["OS", machine.os],
+        ["Node", machine.node],
+        ["workerd", machine.workerd],
+        ["wrangler / miniflare", `${machine.wrangler} / ${machine.miniflare}`],
+        ["Load average at start (1/5/15 min)", startedAt.loadAverage.map((v) => fmt(v, 2)).join(" / ")],
+        ["Load average at end", endedAt ? endedAt.loadAverage.map((v) => fmt(v, 2)).join(" / ") : "–"],
+        ["Other vitest processes at start / end", `${startedAt.otherVitestProcesses} / ${endedAt?.otherVitestProcesses ?? "–"}`],
+      ],
+      ["l", "l"],
+    ),
+  );
+  if (results.notes.length > 0) parts.push(`\n${results.notes.map((n) => `- ${n}`).join("\n")}`);
+
+  const budgetRows = budgets(results);
+  parts.push(`\n## Budgets\n`);
+  parts.push(table(["Budget", "Measured", "Result"], budgetRows.map((b) => [b.what, b.measured, b.pass === null ? "–" : b.pass ? "PASS" : "**FAIL**"]), ["l", "r", "l"]));
+
+  if (micro) {
+    parts.push(`\n## 1. Projector cost inside workerd\n`);
+    parts.push(
+      `One native stream built in memory with the emulator's framing: run.started, ${micro.shape.reasoningDeltas.toLocaleString("en-US")} reasoning deltas, ` +
+        `${micro.shape.messageDeltas.toLocaleString("en-US")} message deltas, run.completed carrying the whole answer (${stage(micro, "decode")?.events.toLocaleString("en-US") ?? "?"} events, ` +
+        `${fmt((stage(micro, "decode")?.inputBytes ?? 0) / 1048576, 1)} MiB), fed in chunks of the given size. Run in workerd (Miniflare) by bench/projector-worker.ts; ` +
+        `median of ${micro.stages[0]?.runsMs.length ?? "?"} runs after warm-up; workerd's clock has 1 ms resolution, every run takes ≫ 10 ms.\n\n` +
+        `- \`decode\`: NativeSseParser alone · \`project:p\`: projector alone over decoded events · \`decode+project:p\`: both, synchronously (pure CPU) · ` +
+        `\`pipeline:p\`: the gateway's real path — body ReadableStream → readNativeStream → projectToSse → bytes.\n`,
+    );
+    parts.push(
+      table(
+        ["Stage", "Chunk (B)", "µs / native event", "native events / s", "ms / stream (median)", "Output"],
+        micro.stages.map((s) => [
+          `\`${s.stage}\``,
+          String(s.chunk),
+          fmt(s.usPerEvent, 3),
+          fmt(s.eventsPerSec, 0),
+          ms(s.medianMs, 0),
+          s.stage.startsWith("decode") && !s.stage.includes("+") ? `${s.outputSize.toLocaleString("en-US")} events` : s.stage === "pipeline:decode" ? `${s.outputSize.toLocaleString("en-US")} events` : `${fmt(s.outputSize / 1048576, 1)} MiB`,
+        ]),
+        ["l", "r", "r", "r", "r", "r"],
+      ),
+    );
+  }
+
+  if (e2e) {
+    parts.push(`\n## 2. End to end on loopback\n`);
+    parts.push(
+      `Long stream: the emulator streams ${(e2e.shape.reasoningDeltas + e2e.shape.messageDeltas).toLocaleString("en-US")} deltas (${e2e.shape.reasoningDeltas.toLocaleString("en-US")} reasoning, ` +
+        `then message) per request; short: the default echo answer (a handful of deltas). Targets: the emulator directly; the reference pass-through worker ` +
+        `(bench/passthrough-worker.ts under \`wrangler dev\`); the gateway (\`wrangler dev\` of src/index.ts, \`--var NATIVE_API_BASE_URL:<emulator>\`, local D1) per protocol, streaming. ` +
+        `Both workers sit behind wrangler's dev proxy (a second workerd), so the ratio compares like with like. TTFB = first body byte. ` +
+        `CPU columns: milliseconds of CPU per request of the worker's workerd / wrangler's proxy workerd / the emulator (from /proc). ` +
+        `Ratios are gateway ÷ pass-through at the same concurrency. Client: node:http, keep-alive.\n`,
+    );
+    for (const workload of ["long", "short"] as const) {
+      const cells = e2e.cells.filter((c) => c.workload === workload);
+      if (cells.length === 0) continue;
+      parts.push(`\n### ${workload === "long" ? "Long stream" : "Short answer"}\n`);
+      parts.push(
+        table(
+          ["Target", "c", "n", "req/s", "TTFB p50 ms", "TTFB p99 ms", "total p50 ms", "total p99 ms", "÷ pass-through req/s", "TTFB Δ p50 ms", "CPU ms/req worker · proxy · emulator", "errors"],
+          cells.map((c) => {
+            const ref = passthroughCell(e2e, c);
+            const isGateway = c.kind !== "native";
+            return [
+              c.target,
+              String(c.concurrency),
+              String(c.requests),
+              fmt(c.rps, 2),
+              ms(c.ttfbP50, 2),
+              ms(c.ttfbP99, 2),
+              ms(c.totalP50, 1),
+              ms(c.totalP99, 1),
+              isGateway && ref ? `${fmt(c.rps / ref.rps, 2)} ×` : "",
+              isGateway && ref ? `${c.ttfbP50 - ref.ttfbP50 >= 0 ? "+" : ""}${fmt(c.ttfbP50 - ref.ttfbP50, 2)}` : "",
+              [c.cpuPerRequest.workerd, c.cpuPerRequest.proxy, c.cpuPerRequest.emulator].map((v) => (v === null ? "–" : fmt(v, workload === "long" ? 0 : 2))).join(" · "),
+              c.errors ? `${c.errors}: ${c.firstError ?? ""}` : "0",
+            ];
+          }),
+          ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
+        ),
+      );
+    }
+  }
+
+  if (memory) {
+    parts.push(`\n## 3. Memory while streaming\n`);
+    parts.push(
+      `VmRSS of the workerd process running the worker (wrangler dev's runtime, not its proxy), sampled every ≤ 5 ms during the request, minus the median ` +
+        `RSS just before it (after a warm-up). "While streaming" stops at the first frame the native terminal event causes; "overall" includes the terminal, ` +
+        `where native's run.completed carries the whole answer (native-api.md §2.2) and Responses repeats it in its done events (protocol-mandated, grows with the answer). ` +
+        `Each target runs in a fresh wrangler dev.\n`,
+    );
+    parts.push(
+      table(
+        ["Target", "Deltas", "Answer (chars)", "Baseline RSS", "Peak − baseline while streaming", "Peak − baseline overall", "Time", "OK"],
+        memory.map((m) => [
+          m.target,
+          m.deltas.toLocaleString("en-US"),
+          m.answerChars.toLocaleString("en-US"),
+          `${fmt(m.baselineBytes / 1048576, 1)} MiB`,
+          `${fmt(m.streamingGrowthBytes / 1048576, 1)} MiB`,
+          `${fmt(m.overallGrowthBytes / 1048576, 1)} MiB`,
+          `${fmt(m.totalMs / 1000, 1)} s`,
+          m.ok ? "yes" : `no: ${m.error ?? ""}`,
+        ]),
+        ["l", "r", "r", "r", "r", "r", "r", "l"],
+      ),
+    );
+  }
+
+  if (size) {
+    parts.push(`\n## 4. Bundle size and startup\n`);
+    parts.push(
+      table(
+        ["Measure", "Value"],
+        [
+          ["`wrangler deploy --dry-run` bundle (minified index.js)", `${fmt(size.bundleBytes / 1024, 1)} KiB`],
+          ["wrangler's Total Upload / gzip", size.wranglerTotalKiB === null ? "not printed" : `${fmt(size.wranglerTotalKiB, 2)} KiB / **${fmt(size.wranglerGzipKiB ?? 0, 2)} KiB**`],
+          ["gzip -9 of index.js", `${fmt(size.gzip9Bytes / 1024, 1)} KiB`],
+          [
+            `Startup: CPU of \`await import(bundle)\` in a fresh workerd isolate (V8 profile, what \`wrangler check startup\` measures), median of ${size.startup.runs}`,
+            `${fmt(size.startup.cpuMsMedian, 1)} ms (runs ${size.startup.cpuMsRuns.map((v) => fmt(v, 0)).join(", ")})`,
+          ],
+          ["Startup: wall time of the same import, isolate clock (1 ms resolution)", `${fmt(size.startup.wallMsMedian, 0)} ms`],
+          ...(e2e ? [["`wrangler dev` launch → first 200 (gateway /healthz; noisy, for reference only)", `${fmt(e2e.wranglerReadyMs.gateway / 1000, 1)} s`]] : []),
+        ],
+        ["l", "r"],
+      ),
+    );
+    const c = size.composition;
+    parts.push(`\nWhat the bundle is made of (esbuild metafile of src/index.ts, minified; ${fmt(c.minifiedBytes / 1024, 1)} KiB, gzip -9 ${fmt(c.gzip9Bytes / 1024, 1)} KiB):\n`);
+    parts.push(table(["Part", "Minified KiB", "Share"], c.top.map((t) => [t.name, fmt(t.bytes / 1024, 1), `${fmt((100 * t.bytes) / c.minifiedBytes, 0)} %`]), ["l", "r", "r"]));
+    parts.push(
+      `\nMeasured what-if — \`import * as z from "zod"\` instead of \`import { z } from "zod"\` in src/ (same code otherwise): ` +
+        `${fmt(c.zodNamespaceImport.minifiedBytes / 1024, 1)} KiB minified, gzip -9 **${fmt(c.zodNamespaceImport.gzip9Bytes / 1024, 1)} KiB**` +
+        (c.zodNamespaceImport.startup ? `, startup CPU ${fmt(c.zodNamespaceImport.startup.cpuMsMedian, 1)} ms (median of ${c.zodNamespaceImport.startup.runs})` : "") +
+        `.\n`,
+    );
+  }
+
+  if (micro && micro.profiles.length > 0) {
+    parts.push(`\n## 5. Profile of the hot path (V8 sampling profiler of the workerd isolate)\n`);
+    parts.push(
+      `Self time by function while the stage runs twice over the long stream (16 KiB chunks), sampled every 100 µs through the isolate's inspector ` +
+        `(the channel \`wrangler check startup\` uses). Module = source file (from the unminified bundle). "(program)" is V8/workerd native work outside JS, ` +
+        `"(garbage collector)" is GC.\n`,
+    );
+    for (const profile of micro.profiles) {
+      parts.push(`\n**\`${profile.stage}\`** — ${fmt(profile.totalMs, 0)} ms sampled\n`);
+      parts.push(table(["Function (module)", "Self ms", "Share"], profile.rows.map((r) => [`\`${r.name}\``, fmt(r.selfMs, 1), `${fmt(r.share * 100, 1)} %`]), ["l", "r", "r"]));
+    }
+  }
+
+  const findings = new URL("./FINDINGS.md", import.meta.url);
+  if (existsSync(findings)) parts.push(`\n${readFileSync(findings, "utf8").trim()}\n`);
+  return `${parts.join("\n")}\n`;
+}
+
+/** The budgets as console lines. */
+export function renderBudgetLines(results: BenchResults): string[] {
+  return budgets(results).map((b) => `${b.pass === null ? "  -  " : b.pass ? "PASS " : "FAIL "} ${b.what}: ${b.measured}`);
+}

@@ -1,0 +1,125 @@
+/**
+ * `npm run bench`: every benchmark of the gateway in one run, side by side, written to
+ * bench/RESULTS.md (and bench/results.json) and printed.
+ *
+ *   1. size      bundle size (wrangler deploy --dry-run) and startup cost in workerd
+ *   2. micro     projector cost per native event inside workerd (bench/projector-worker.ts) + profiles
+ *   3. e2e       loopback load: emulator direct vs pass-through worker vs gateway (bench/e2e.ts)
+ *   4. memory    worker RSS while streaming 10k and 1M deltas through the gateway (bench/memory.ts)
+ *
+ * Options: `--phases=size,micro,e2e,memory` (default all), `--quick` (small counts, for a smoke
+ * test; its numbers are not the reference), `--no-write` (print only). Takes several minutes; every
+ * request and wait is bounded, and the whole run stops itself after BENCH_DEADLINE_MIN (default 60).
+ * Not part of `npm test`.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { DEFAULT_E2E, migrateLocalD1, runE2E, startE2eEnvironment, type E2eOptions } from "./e2e";
+import { ROOT } from "./lib/deps";
+import { conditions, machineInfo } from "./lib/machine";
+import { startEmulatorProcess } from "./lib/proc";
+import { MEMORY_SIZES, runMemory } from "./memory";
+import { DEFAULT_MICRO, runMicro, type MicroOptions } from "./micro";
+import { renderBudgetLines, renderMarkdown, type BenchResults } from "./report";
+import { runSize } from "./size";
+import { buildGatewaySnapshot } from "./lib/snapshot";
+
+const args = process.argv.slice(2);
+const flag = (name: string): boolean => args.includes(`--${name}`);
+const option = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const phases = new Set((option("phases") ?? "size,micro,e2e,memory").split(","));
+const quick = flag("quick");
+const write = !flag("no-write") && !quick;
+
+const deadlineMin = Number(process.env.BENCH_DEADLINE_MIN ?? 60);
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${deadlineMin} min; giving up`);
+  process.exit(2);
+}, deadlineMin * 60_000);
+watchdog.unref();
+
+function log(line: string): void {
+  console.log(line);
+}
+
+const started = Date.now();
+const results: BenchResults = {
+  machine: machineInfo(),
+  startedAt: conditions(),
+  endedAt: null,
+  durationS: 0,
+  micro: null,
+  e2e: null,
+  memory: null,
+  size: null,
+  notes: [],
+};
+log(`bench: ${results.machine.cpuModel}, ${results.machine.cores} cores, node ${results.machine.node}, workerd ${results.machine.workerd}`);
+log(`bench: load ${results.startedAt.loadAverage.map((v) => v.toFixed(2)).join(" ")}, other vitest processes: ${results.startedAt.otherVitestProcesses}`);
+if (results.startedAt.otherVitestProcesses > 0) {
+  results.notes.push(`${results.startedAt.otherVitestProcesses} other vitest processes were running when the benchmark started: numbers include their competition for the CPU.`);
+}
+if (quick) results.notes.push("`--quick` run: reduced counts, not a reference measurement.");
+
+log("\n== build: wrangler deploy --dry-run (the gateway snapshot every phase measures)");
+const snapshot = buildGatewaySnapshot();
+log(`  ${snapshot.dir}`);
+
+if (phases.has("size")) {
+  log("\n== size: bundle, startup in workerd");
+  results.size = await runSize(snapshot, quick ? 3 : 7);
+  log(`  gzip ${results.size.wranglerGzipKiB ?? "?"} KiB, startup CPU ${results.size.startup.cpuMsMedian.toFixed(1)} ms`);
+}
+
+if (phases.has("micro")) {
+  log("\n== micro: projector cost inside workerd");
+  const options: MicroOptions = quick ? { ...DEFAULT_MICRO, reps: 2, warmup: 1, log } : { ...DEFAULT_MICRO, log };
+  results.micro = await runMicro(options);
+}
+
+if (phases.has("e2e")) {
+  log("\n== e2e: loopback load");
+  const env = await startE2eEnvironment(snapshot);
+  try {
+    const options: E2eOptions = quick
+      ? { ...DEFAULT_E2E, concurrencies: [1, 4], longRequests: (c) => c, shortRequests: () => 20, shortConcurrencies: [1], log }
+      : { ...DEFAULT_E2E, log };
+    results.e2e = await runE2E(env, options);
+  } finally {
+    await env.stop();
+  }
+}
+
+if (phases.has("memory")) {
+  log("\n== memory: worker RSS while streaming");
+  const emulator = await startEmulatorProcess();
+  try {
+    const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-memory-"));
+    migrateLocalD1(snapshot, persistDir);
+    results.memory = await runMemory({
+      snapshot,
+      emulatorUrl: emulator.url,
+      persistDir,
+      sizes: quick ? [{ reasoningDeltas: 0, messageDeltas: 10_000 }, { reasoningDeltas: 0, messageDeltas: 100_000 }] : MEMORY_SIZES,
+      timeoutMs: 600_000,
+      log,
+    });
+  } finally {
+    await emulator.stop();
+  }
+}
+
+results.endedAt = conditions();
+results.durationS = (Date.now() - started) / 1000;
+const markdown = renderMarkdown(results);
+log(`\n${markdown}`);
+log("== budgets");
+for (const line of renderBudgetLines(results)) log(line);
+if (write) {
+  writeFileSync(path.join(ROOT, "bench", "RESULTS.md"), markdown);
+  writeFileSync(path.join(ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  log("\nwrote bench/RESULTS.md and bench/results.json");
+}
+clearTimeout(watchdog);
+process.exit(0);
