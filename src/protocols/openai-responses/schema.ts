@@ -229,6 +229,9 @@ export const CreateResponseRequest = z
     prompt_cache_retention: z.string().nullish(),
     safety_identifier: z.string().nullish(),
     background: z.boolean().nullish(),
+    /** Declared so the policy table can reject them by name (OpenAI conversations, stored prompts). */
+    conversation: z.union([z.string(), z.object({ id: z.string() }).loose()]).nullish(),
+    prompt: z.object({ id: z.string() }).loose().nullish(),
     stream_options: z.record(z.string(), z.unknown()).nullish(),
   })
   .loose();
