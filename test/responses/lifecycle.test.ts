@@ -185,6 +185,18 @@ describe("cross-key isolation on every lifecycle route", () => {
     expect((await openai().responses.retrieve(mine.id)).id).toBe(mine.id);
   });
 
+  it("/v1/responses is the one Responses entry point (no /openai/v1/responses, no /responses)", async () => {
+    const { SELF } = await import("cloudflare:test");
+    for (const url of ["http://gw/openai/v1/responses", "http://gw/responses"]) {
+      const response = await SELF.fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, input: "x" }),
+      });
+      expect(response.status, url).toBe(404);
+    }
+  });
+
   it("malformed ids are 404s without touching native", async () => {
     for (const path of ["/responses/nope", "/responses/resp_XYZ/input_items"]) {
       const response = await call("GET", path);
