@@ -251,12 +251,6 @@ export function renderMarkdown(results: BenchResults): string {
     const c = size.composition;
     parts.push(`\nWhat the bundle is made of (esbuild metafile of src/index.ts, minified; ${fmt(c.minifiedBytes / 1024, 1)} KiB, gzip -9 ${fmt(c.gzip9Bytes / 1024, 1)} KiB):\n`);
     parts.push(table(["Part", "Minified KiB", "Share"], c.top.map((t) => [t.name, fmt(t.bytes / 1024, 1), `${fmt((100 * t.bytes) / c.minifiedBytes, 0)} %`]), ["l", "r", "r"]));
-    parts.push(
-      `\nMeasured what-if — \`import * as z from "zod"\` instead of \`import { z } from "zod"\` in src/ (same code otherwise): ` +
-        `${fmt(c.zodNamespaceImport.minifiedBytes / 1024, 1)} KiB minified, gzip -9 **${fmt(c.zodNamespaceImport.gzip9Bytes / 1024, 1)} KiB**` +
-        (c.zodNamespaceImport.startup ? `, startup CPU ${fmt(c.zodNamespaceImport.startup.cpuMsMedian, 1)} ms (median of ${c.zodNamespaceImport.startup.runs})` : "") +
-        `.\n`,
-    );
   }
 
   if (micro && micro.profiles.length > 0) {

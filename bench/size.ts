@@ -11,8 +11,7 @@
  * isolate's own clock sees it (1 ms resolution). Median of several fresh isolates. Not measured: the
  * compile of the script and isolate creation, which Cloudflare does before any of our code runs.
  */
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { loadEsbuild, loadMiniflare, loadWebSocket, ROOT } from "./lib/deps";
@@ -76,50 +75,26 @@ export interface CompositionResult {
   gzip9Bytes: number;
   /** Largest contributors, by package (zod split by area) or src folder. */
   top: Array<{ name: string; bytes: number }>;
-  /** The same bundle with `import * as z from "zod"` instead of `import { z } from "zod"` in src/. */
-  zodNamespaceImport: { minifiedBytes: number; gzip9Bytes: number; startup: StartupResult | null };
 }
 
-/**
- * What the bundle is made of, and one measured what-if: `import { z } from "zod"` takes zod's `z`
- * namespace *object*, which holds `z.locales` (every translation), so esbuild cannot drop any of it;
- * a namespace import lets it tree-shake per export.
- */
-export async function composition(startupRuns = 5): Promise<CompositionResult> {
-  const build = async (namespaceImport: boolean) => {
-    const result = await loadEsbuild().build({
-      entryPoints: [path.join(ROOT, "src", "index.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      conditions: ["workerd", "worker", "browser"],
-      mainFields: ["module", "main"],
-      external: ["node:*", "cloudflare:*"],
-      minify: true,
-      write: false,
-      metafile: true,
-      logLevel: "silent",
-      plugins: namespaceImport
-        ? [
-            {
-              name: "zod-namespace-import",
-              setup(pluginBuild) {
-                pluginBuild.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => ({
-                  contents: readFileSync(args.path, "utf8").replace(/import \{ z \} from "zod";/g, 'import * as z from "zod";'),
-                  loader: "ts",
-                }));
-              },
-            },
-          ]
-        : [],
-    });
-    const output = result.outputFiles[0];
-    if (!output) throw new Error("esbuild produced no output");
-    const meta = Object.values(result.metafile.outputs)[0];
-    return { code: output.contents, inputs: meta?.inputs ?? {} };
-  };
-  const plain = await build(false);
+/** What the bundle is made of: an esbuild metafile of the same entry, minified. */
+export async function composition(): Promise<CompositionResult> {
+  const result = await loadEsbuild().build({
+    entryPoints: [path.join(ROOT, "src", "index.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    external: ["node:*", "cloudflare:*"],
+    minify: true,
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+  });
+  const code = result.outputFiles[0]?.contents ?? new Uint8Array();
+  const plain = { code, inputs: Object.values(result.metafile.outputs)[0]?.inputs ?? {} };
   const groups = new Map<string, number>();
   for (const [file, info] of Object.entries(plain.inputs)) {
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(file);
@@ -129,18 +104,10 @@ export async function composition(startupRuns = 5): Promise<CompositionResult> {
     else name = file.split("/").slice(0, 2).join("/");
     groups.set(name, (groups.get(name) ?? 0) + info.bytesInOutput);
   }
-  const namespaced = await build(true);
-  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-zodns-"));
-  writeFileSync(path.join(dir, "index.js"), namespaced.code);
   return {
     minifiedBytes: plain.code.byteLength,
     gzip9Bytes: zlib.gzipSync(plain.code, { level: 9 }).byteLength,
     top: [...groups.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([name, bytes]) => ({ name, bytes })),
-    zodNamespaceImport: {
-      minifiedBytes: namespaced.code.byteLength,
-      gzip9Bytes: zlib.gzipSync(namespaced.code, { level: 9 }).byteLength,
-      startup: startupRuns > 0 ? await measureStartup(dir, startupRuns) : null,
-    },
   };
 }
 

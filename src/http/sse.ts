@@ -39,6 +39,8 @@ export function projectToSse(
   const reader = items.getReader();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  /** When the last frame was enqueued (keepalives are due `keepaliveMs` after it). */
+  let lastWriteAt = 0;
 
   const finish = (controller: ReadableStreamDefaultController<Uint8Array>, outcome: "completed" | "error") => {
     if (closed) return;
@@ -53,17 +55,27 @@ export function projectToSse(
     options.onEnd?.(outcome);
   };
 
-  const armKeepalive = (controller: ReadableStreamDefaultController<Uint8Array>) => {
-    if (timer !== undefined) clearTimeout(timer);
+  // One timer per idle period, not a clearTimeout + setTimeout per frame (timers are not cheap in
+  // workerd and a long answer has ~100k frames; bench/RESULTS.md): a write only records its time, and
+  // a timer that fires before the connection has been idle for `keepaliveMs` re-arms for the rest.
+  const scheduleKeepalive = (controller: ReadableStreamDefaultController<Uint8Array>, delayMs: number) => {
     timer = setTimeout(() => {
+      timer = undefined;
       if (closed || projector.done) return;
+      const idleMs = Date.now() - lastWriteAt;
+      if (idleMs < options.keepaliveMs) {
+        scheduleKeepalive(controller, options.keepaliveMs - idleMs);
+        return;
+      }
       controller.enqueue(encoder.encode(projector.keepalive()));
-      armKeepalive(controller);
-    }, options.keepaliveMs);
+      lastWriteAt = Date.now();
+      scheduleKeepalive(controller, options.keepaliveMs);
+    }, delayMs);
   };
 
   const emit = (controller: ReadableStreamDefaultController<Uint8Array>, frames: readonly string[]) => {
     for (const frame of frames) controller.enqueue(encoder.encode(frame));
+    lastWriteAt = Date.now();
   };
 
   return new ReadableStream<Uint8Array>({
@@ -73,7 +85,7 @@ export function projectToSse(
         finish(controller, "completed");
         return;
       }
-      armKeepalive(controller);
+      scheduleKeepalive(controller, options.keepaliveMs);
     },
     async pull(controller) {
       if (closed) return;
@@ -88,10 +100,7 @@ export function projectToSse(
             return;
           }
           const frames = await projector.push(value);
-          if (frames.length > 0) {
-            emit(controller, frames);
-            armKeepalive(controller);
-          }
+          if (frames.length > 0) emit(controller, frames);
           if (projector.done) {
             finish(controller, "completed");
             return;
