@@ -111,6 +111,11 @@ describe("ResponsesStreamProjector", () => {
     checkEventOrder(parseSse(text));
   });
 
+  it("a run id that is not a UUID is a protocol error (502), before anything is emitted", async () => {
+    const projector = new ResponsesStreamProjector({ echo });
+    expect(() => projector.push({ ...started, data: { ...started.data, run_id: "not-a-uuid" } } as NativeStreamItem)).toThrow(NativeError);
+  });
+
   it("nothing after the terminal event, whatever arrives", async () => {
     const { text, projector } = await run([started, message("a"), completed(), message("late"), { event: "fault", error: NativeError.cut() }, completed()]);
     expect(projector.done).toBe(true);

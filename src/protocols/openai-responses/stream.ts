@@ -29,7 +29,7 @@ import type { NativeEventData, NativeRequiredAction, NativeUsage } from "../../n
 import { splitThinkTags } from "../../native/synthesize";
 import { hasUsage, normalizeUsage } from "../../native/usage";
 import { KEEPALIVE_COMMENT, namedFrame, type StreamProjector } from "../projector";
-import { functionCallId, outputItemId, responseIdFor } from "./ids";
+import { functionCallId, isEncodableRunId, outputItemId, responseIdFor } from "./ids";
 import type {
   OutputFunctionCall,
   OutputItem,
@@ -247,6 +247,10 @@ export class ResponsesStreamProjector implements StreamProjector {
       this.finished = true;
       this.failureValue = fromNativeError(item.error);
       return [this.errorFrame(this.failureValue)];
+    }
+    if (!isEncodableRunId(item.data.run_id)) {
+      // Response and call ids are derived from the run id (ids.ts); native run ids are UUIDs (§6).
+      throw new NativeError({ kind: "protocol", status: 502, code: "upstream_invalid_response", message: "1flowbase sent a run id that is not a UUID" });
     }
     this.runId = item.data.run_id;
     this.responseIdValue = responseIdFor({ runId: this.runId, callbackTaskId: this.context.resumedTaskId });
