@@ -16,6 +16,18 @@ describe("GET /v1/responses/{id}", () => {
     expect(retrieved.output.map((item) => item.id)).toEqual([`rs_${created.id.slice(5)}_0`, `msg_${created.id.slice(5)}_1`]);
   });
 
+  it("a response waiting for tool outputs is rebuilt with the same call items (ids and call_ids)", async () => {
+    const client = openai();
+    const created = await client.responses.create({
+      model: MODEL,
+      input: emu({ tool_calls: [{ name: "lookup", arguments: { q: "x" } }] }, "use the tool"),
+      tools: [{ type: "function", name: "lookup", parameters: { type: "object", properties: { q: { type: "string" } } }, strict: false }],
+    });
+    const retrieved = await client.responses.retrieve(created.id);
+    expect(retrieved.output).toEqual(created.output);
+    expect(retrieved.tools).toEqual([{ type: "function", name: "lookup", description: null, parameters: { type: "object", properties: { q: { type: "string" } } }, strict: false }]);
+  });
+
   it("replays a finished response as a stream (responses.stream({ response_id }))", async () => {
     const client = openai();
     const created = await client.responses.create({ model: MODEL, input: "replay me" });
