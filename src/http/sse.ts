@@ -10,7 +10,7 @@
  * - A projector that throws still ends the stream with its own terminal error frame when it can.
  */
 import { NativeError } from "../native/errors";
-import type { NativeStreamItem } from "../native/events";
+import { readNativeItemBatches, type NativeStreamItem } from "../native/events";
 import type { StreamProjector } from "../protocols/projector";
 
 const encoder = new TextEncoder();
@@ -36,7 +36,9 @@ export function projectToSse(
   options: SseOptions,
   initialFrames: readonly string[] = [],
 ): ReadableStream<Uint8Array> {
-  const reader = items.getReader();
+  // A whole native chunk's worth of items per read when `items` came from readNativeStream, instead
+  // of one promise round trip through the runtime per native event (bench/RESULTS.md).
+  const reader = readNativeItemBatches(items);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   /** When the last frame was enqueued (keepalives are due `keepaliveMs` after it). */
@@ -92,20 +94,31 @@ export function projectToSse(
       try {
         // Loop until at least one frame was produced, so pull() keeps backpressure honest.
         for (;;) {
-          const { value, done } = await reader.read();
-          if (done) {
+          const batch = await reader.read();
+          if (batch === null) {
             // readNativeStream always ends with a terminal event or a fault; reaching here means the
             // projector already finished, or the source was cancelled.
             finish(controller, projector.done ? "completed" : "error");
             return;
           }
-          const frames = await projector.push(value);
-          if (frames.length > 0) emit(controller, frames);
+          let wrote = false;
+          for (const item of batch) {
+            // Await only real promises: projectors answer most items synchronously, and an `await` per
+            // native event is a microtask per event.
+            const pushed = projector.push(item);
+            const frames = isPromiseLike(pushed) ? await pushed : pushed;
+            if (closed) return;
+            if (frames.length > 0) {
+              emit(controller, frames);
+              wrote = true;
+            }
+            if (projector.done) break;
+          }
           if (projector.done) {
             finish(controller, "completed");
             return;
           }
-          if (frames.length > 0) return;
+          if (wrote) return;
         }
       } catch (error) {
         // A projector bug must not leave the client hanging: end with whatever terminal frame the
@@ -132,6 +145,10 @@ export function projectToSse(
       options.onEnd?.("client_closed");
     },
   });
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 /** A `Response` carrying an SSE body with the standard headers plus `extraHeaders`. */

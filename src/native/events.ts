@@ -384,13 +384,15 @@ export function readNativeStream(
   const { idleMs, signal } = options;
   const reader = body.getReader();
   let controller: ReadableStreamDefaultController<NativeStreamItem> | undefined;
-  let emitted = 0;
+  // Items decoded but not yet handed to the stream (or to `readNativeItemBatches`).
+  let queue: NativeStreamItem[] = [];
   const parser = new NativeSseParser((item) => {
-    emitted++;
-    controller?.enqueue(item);
+    queue.push(item);
   });
 
+  /** Input side over: a terminal event or fault was decoded, or the consumer cancelled. */
   let finished = false;
+  let closed = false;
   // Idle detection with one timer per idle period rather than one per read (reads can be 100k/s):
   // the timer is armed when a read starts and none is armed; when it fires it times out only if the
   // very read it was armed for is still outstanding, otherwise it re-arms for what is left of the
@@ -407,17 +409,15 @@ export function readNativeStream(
     signal?.removeEventListener("abort", onAbort);
   };
 
-  /** Emits `fault` (unless the parser already ended), closes, and cancels native's body. */
+  /**
+   * Queues `fault` (unless the parser already ended) and cancels native's body. The consumer still
+   * receives everything queued before it, then the end.
+   */
   const finish = (fault?: NativeError): void => {
     if (finished) return;
     finished = true;
     cleanup();
     if (fault) parser.fault(fault);
-    try {
-      controller?.close();
-    } catch {
-      // Already closed by a concurrent cancel: nothing left to tell anyone.
-    }
     reader.cancel().catch(() => undefined);
   };
 
@@ -440,49 +440,145 @@ export function readNativeStream(
     finish(clientDisconnectedError());
   }
 
-  return new ReadableStream<NativeStreamItem>({
-    start(started) {
-      controller = started;
-      if (signal?.aborted) finish(clientDisconnectedError());
-      else signal?.addEventListener("abort", onAbort);
-    },
-    async pull() {
-      emitted = 0;
-      // Keep reading until something was emitted: keepalive-only chunks emit nothing, and a pull
-      // that enqueues nothing is not necessarily called again.
-      while (!finished && emitted === 0) {
-        let result: ReadableStreamReadResult<Uint8Array>;
-        reading = true;
-        readStartedAt = Date.now();
-        readSeq++;
-        if (timer === undefined) arm(idleMs);
-        try {
-          result = await reader.read();
-        } catch (error) {
-          reading = false;
-          finish(upstreamResetError(error));
-          return;
-        }
+  /**
+   * Reads native's body until an item is queued or the input is over. Keepalive-only chunks queue
+   * nothing, so this may take several reads.
+   */
+  const fill = async (): Promise<void> => {
+    while (!finished && queue.length === 0) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      reading = true;
+      readStartedAt = Date.now();
+      readSeq++;
+      if (timer === undefined) arm(idleMs);
+      try {
+        result = await reader.read();
+      } catch (error) {
         reading = false;
-        // Timed out, aborted or cancelled while the read was outstanding: already finished.
-        if (finished) return;
-        if (result.done) {
-          parser.end();
-          finish();
-          return;
-        }
-        if (parser.push(result.value)) {
-          finish();
-          return;
-        }
+        finish(upstreamResetError(error));
+        return;
       }
-    },
-    cancel() {
-      // The consumer (client) is gone: stop native's body now; do not wait for it.
+      reading = false;
+      // Timed out, aborted or cancelled while the read was outstanding: already finished.
       if (finished) return;
-      finished = true;
-      cleanup();
-      reader.cancel().catch(() => undefined);
+      if (result.done) {
+        parser.end();
+        finish();
+        return;
+      }
+      if (parser.push(result.value)) {
+        finish();
+        return;
+      }
+    }
+  };
+
+  /** Decoded items not handed out yet, waiting for native's body if there are none; null at the end. */
+  const nextDecoded = async (): Promise<NativeStreamItem[] | null> => {
+    if (queue.length === 0) await fill();
+    if (queue.length === 0) return null;
+    const items = queue;
+    queue = [];
+    return items;
+  };
+
+  const stream = new ReadableStream<NativeStreamItem>(
+    {
+      start(started) {
+        controller = started;
+        if (signal?.aborted) finish(clientDisconnectedError());
+        else signal?.addEventListener("abort", onAbort);
+      },
+      async pull(pulled) {
+        // One pull per native chunk: everything it decoded is enqueued at once. The stream is closed
+        // by the pull after the last items were read, not with them: while close is pending workerd
+        // reports desiredSize 0, and `readNativeItemBatches` counts queued items through it.
+        const items = await nextDecoded();
+        if (items) {
+          for (const item of items) pulled.enqueue(item);
+          return;
+        }
+        if (!closed) {
+          closed = true;
+          try {
+            pulled.close();
+          } catch {
+            // Cancelled while the read was outstanding: nothing left to tell anyone.
+          }
+        }
+      },
+      cancel() {
+        // The consumer (client) is gone: stop native's body now; do not wait for it.
+        closed = true;
+        queue = [];
+        if (finished) return;
+        finished = true;
+        cleanup();
+        reader.cancel().catch(() => undefined);
+      },
     },
-  });
+    // Pull only when a read is waiting; then -desiredSize is exactly the number of items sitting in
+    // the stream's queue, which `readNativeItemBatches` drains before taking decoded ones.
+    { highWaterMark: 0 },
+  );
+  INTERNALS.set(stream, { queuedInStream: () => Math.max(0, -(controller?.desiredSize ?? 0)), nextDecoded });
+  return stream;
+}
+
+interface NativeStreamInternals {
+  /** Items already enqueued into the stream and not read yet. */
+  queuedInStream(): number;
+  nextDecoded(): Promise<NativeStreamItem[] | null>;
+}
+
+const INTERNALS = new WeakMap<ReadableStream<NativeStreamItem>, NativeStreamInternals>();
+
+/** Reads a stream of native items in batches (see `readNativeItemBatches`). */
+export interface NativeItemBatchReader {
+  /** The next items (at least one), in order, or null once the stream has ended. Not concurrently. */
+  read(): Promise<readonly NativeStreamItem[] | null>;
+  /** Cancels the stream (and so native's body). */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Locks `stream` and reads it a batch at a time: for a `readNativeStream` result, everything decoded
+ * so far (typically one native chunk's worth, dozens to hundreds of events); for any other stream,
+ * one item per batch. Same items, same order, same end as plain reads — including items an earlier
+ * plain reader left in the stream.
+ *
+ * Why: in workerd every `ReadableStream` read is a promise round trip through the runtime, and a long
+ * answer is ~100k native events; the SSE pipeline (`projectToSse`) pays that per native chunk instead
+ * of per event this way (bench/RESULTS.md).
+ *
+ * @example
+ * const batches = readNativeItemBatches(items);
+ * for (let batch = await batches.read(); batch; batch = await batches.read()) for (const item of batch) …
+ */
+export function readNativeItemBatches(stream: ReadableStream<NativeStreamItem>): NativeItemBatchReader {
+  const reader = stream.getReader();
+  const internals = INTERNALS.get(stream);
+  const readOne = async (): Promise<NativeStreamItem[] | null> => {
+    const { value, done } = await reader.read();
+    return done ? null : [value];
+  };
+  return {
+    async read() {
+      if (!internals) return readOne();
+      // Items a previous plain reader left in the stream's queue come first; reading them does not
+      // pull (they are already there).
+      const queued = internals.queuedInStream();
+      if (queued > 0) {
+        const items: NativeStreamItem[] = [];
+        for (let i = 0; i < queued; i++) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          items.push(value);
+        }
+        if (items.length > 0) return items;
+      }
+      return internals.nextDecoded();
+    },
+    cancel: () => reader.cancel(),
+  };
 }
