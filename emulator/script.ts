@@ -72,7 +72,8 @@ export const EmulatorScript = ScriptBase.extend({
   delta_delay_ms: z.number().int().nonnegative().optional(),
   /** Idle pause after the first delta (keepalive comments are sent while idle). */
   stall_ms: z.number().int().nonnegative().optional(),
-  /** Destroy the socket after this many SSE events (reset mid-stream, no terminal). */
+  /** Destroy the socket after this many SSE events (reset mid-stream, no terminal). Blocking: the
+   *  socket is destroyed after the run instead of answering (a reset while native holds the request). */
   drop_after: z.number().int().nonnegative().optional(),
   /** End the SSE response cleanly but without a terminal event. */
   end_without_terminal: z.boolean().optional(),

@@ -61,7 +61,23 @@ export interface RecordedRequest {
   run_id: string | null;
   /** Response status, once the response has finished. */
   status: number | null;
+  /** When the connection for this exchange closed (response done, or the client went away). */
+  closed_at: string | null;
+  /** At close: true if the whole response was written, false if the client went away first. */
+  completed: boolean | null;
 }
+
+/**
+ * Headers a real api-server (or the proxy in front of it) adds to native answers. The gateway must
+ * never pass them on to its clients (issue 7: no `set-cookie`, `server`, internal ids), so the
+ * emulator sends them on every native response for the leak tests to look for.
+ */
+export const NATIVE_ONLY_HEADERS: Readonly<Record<string, string>> = {
+  server: "1flowbase-emulator",
+  "x-powered-by": "axum",
+  "set-cookie": "native_session=emulator-session-cookie; Path=/; HttpOnly",
+  "x-native-request-id": "emulator-internal-request-id",
+};
 
 /** axum 0.7's default body limit (no DefaultBodyLimit is configured natively, §1.3). */
 const BODY_LIMIT = 2 * 1024 * 1024;
@@ -223,7 +239,10 @@ class Emulator implements RunnerHost {
     const record = this.record(req, url);
     res.on("close", () => {
       record.status = res.statusCode;
+      record.closed_at = new Date().toISOString();
+      record.completed = res.writableFinished;
     });
+    for (const [name, value] of Object.entries(NATIVE_ONLY_HEADERS)) res.setHeader(name, value);
 
     if (url.pathname === "/health" && method === "GET") {
       return sendJson(res, 200, { service: "api-server", status: "ok", version: "0.3.6-emulator" });
@@ -313,6 +332,8 @@ class Emulator implements RunnerHost {
       body: null,
       run_id: null,
       status: null,
+      closed_at: null,
+      completed: null,
     };
     this.requests.push(record);
     if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.splice(0, this.requests.length - MAX_RECORDED_REQUESTS);
@@ -461,6 +482,12 @@ class Emulator implements RunnerHost {
     }
     await executePhase(this, run, script, new NullSink(), phaseOptions);
     if (this.closing.aborted) return;
+    // A blocking exchange has no events to count: `drop_after` resets the connection instead of
+    // answering (native holds it for the whole run, §1.5, so that is where a reset hits).
+    if (script?.drop_after !== undefined) {
+      res.socket?.destroy();
+      return;
+    }
     if (script?.malformed_body) return sendText(res, 201, '{"data": {"id": "not json after all', { "content-type": "application/json" });
     sendJson(res, 201, { data: runView(run, "create"), meta: null });
   }
