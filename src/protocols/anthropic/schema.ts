@@ -35,9 +35,17 @@ export type MessageParam = z.infer<typeof MessageParam>;
  * `tools[]`: custom tools `{name, input_schema, description?, type?: "custom"}` and Anthropic-defined
  * versioned tools (`bash_20250124`, `web_search_20250305`, …) which have a `type` and no schema.
  */
+// Size bounds: the 8 MiB body cap bounds the total; these give a 400 naming the field for what a real
+// client never sends, before native sees it. Anthropic's documented limits (100 000 messages, 128-char
+// tool names, 256-char `metadata.user_id`); a model id is a short name.
+const MAX_MODEL_CHARS = 256;
+const MAX_MESSAGES = 100_000;
+const MAX_TOOL_NAME_CHARS = 128;
+const MAX_USER_ID_CHARS = 256;
+
 export const ToolParam = z
   .object({
-    name: z.string().min(1),
+    name: z.string().min(1).max(MAX_TOOL_NAME_CHARS),
     type: z.string().nullable().optional(),
     description: z.string().nullable().optional(),
     input_schema: z.record(z.string(), z.unknown()).optional(),
@@ -66,14 +74,14 @@ export const ThinkingParam = z
   });
 export type ThinkingParam = z.infer<typeof ThinkingParam>;
 
-export const MetadataParam = z.object({ user_id: z.string().nullable().optional() }).loose();
+export const MetadataParam = z.object({ user_id: z.string().max(MAX_USER_ID_CHARS).nullable().optional() }).loose();
 
 /** `POST /v1/messages`. `model`, `max_tokens` and `messages` are required by the protocol. */
 export const MessagesRequest = z
   .object({
-    model: z.string().min(1),
+    model: z.string().min(1).max(MAX_MODEL_CHARS),
     max_tokens: z.number().int().positive(),
-    messages: z.array(MessageParam).min(1),
+    messages: z.array(MessageParam).min(1).max(MAX_MESSAGES),
     system: SystemParam.nullable().optional(),
     stream: z.boolean().nullable().optional(),
     metadata: MetadataParam.nullable().optional(),
@@ -100,8 +108,8 @@ export type MessagesRequest = z.infer<typeof MessagesRequest>;
 /** `POST /v1/messages/count_tokens` (no `max_tokens`). */
 export const CountTokensRequest = z
   .object({
-    model: z.string().min(1),
-    messages: z.array(MessageParam).min(1),
+    model: z.string().min(1).max(MAX_MODEL_CHARS),
+    messages: z.array(MessageParam).min(1).max(MAX_MESSAGES),
     system: SystemParam.nullable().optional(),
     tools: z.array(ToolParam).nullable().optional(),
     tool_choice: z.unknown().optional(),

@@ -115,10 +115,18 @@ export const ChatMessage = z.discriminatedUnion("role", [
 ]);
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
+// Size bounds: the 8 MiB body cap bounds the total; these give a 400 naming the field for what a real
+// client never sends, before native sees it. OpenAI's own limits where it documents them (128 tools,
+// 64-character function names); a model id is a short name; 100 000 messages is Anthropic's bound.
+const MAX_MODEL_CHARS = 256;
+const MAX_MESSAGES = 100_000;
+const MAX_TOOLS = 128;
+const MAX_FUNCTION_NAME_CHARS = 64;
+
 /** Function tool, nested (the Chat form) or flat (the Responses form, which the fork also accepts). */
 const FunctionDefinition = z
   .object({
-    name: z.string().min(1),
+    name: z.string().min(1).max(MAX_FUNCTION_NAME_CHARS),
     description: z.string().nullable().optional(),
     parameters: z.record(z.string(), z.unknown()).nullable().optional(),
     strict: z.boolean().nullable().optional(),
@@ -159,15 +167,15 @@ export const ChatReasoningEffort = z.enum(["none", "minimal", "low", "medium", "
 
 export const ChatCompletionRequest = z
   .object({
-    model: z.string().min(1),
-    messages: z.array(ChatMessage).min(1),
+    model: z.string().min(1).max(MAX_MODEL_CHARS),
+    messages: z.array(ChatMessage).min(1).max(MAX_MESSAGES),
     stream: z.boolean().nullable().optional(),
     stream_options: z
       .object({ include_usage: z.boolean().nullable().optional(), include_obfuscation: z.boolean().nullable().optional() })
       .loose()
       .nullable()
       .optional(),
-    tools: z.array(ChatTool).nullable().optional(),
+    tools: z.array(ChatTool).max(MAX_TOOLS).nullable().optional(),
     tool_choice: ChatToolChoice.nullable().optional(),
     reasoning_effort: ChatReasoningEffort.nullable().optional(),
     user: z.string().nullable().optional(),
