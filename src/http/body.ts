@@ -83,6 +83,35 @@ export function tooLargeAfterDecoding(limit: number): GatewayError {
 
 export { malformed as malformedEncoding };
 
+/**
+ * Deepest array/object nesting a request body may have. Recursive code downstream (V8's
+ * `JSON.stringify` of the native request, the emulator's and native's serializers) overflows its
+ * stack on pathological nesting — a 200 KB body of `[[[[…` made every route answer 500 — and native
+ * itself stops at serde_json's recursion limit of 128 (our mapping adds a level or two). Real
+ * requests, tool JSON Schemas included, stay far below 100.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** True when valid JSON `text` nests arrays/objects deeper than `limit`. Linear, no allocation. */
+function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > limit) return true;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /** Reads and JSON-parses a request body. Empty body → 400. */
 export async function readJsonBody(request: Request, limits: BodyLimits): Promise<unknown> {
   const declared = Number(request.headers.get("content-length") ?? "NaN");
@@ -116,9 +145,15 @@ export async function readJsonBody(request: Request, limits: BodyLimits): Promis
   } catch {
     throw GatewayError.invalidRequest("request body is not valid UTF-8", null, "invalid_json");
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    parsed = JSON.parse(text) as unknown;
   } catch (error) {
     throw GatewayError.invalidRequest(`request body is not valid JSON: ${(error as Error).message}`, null, "invalid_json");
   }
+  // Checked on text that parsed, so brackets inside strings are skipped exactly.
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw GatewayError.invalidRequest(`request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`, null, "invalid_json");
+  }
+  return parsed;
 }
