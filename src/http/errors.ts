@@ -6,7 +6,7 @@
  * `{type:"error",error:{type,message},request_id}`. Both always `Content-Type: application/json`
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
-import { NativeError } from "../native/errors";
+import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "../native/errors";
 
 export type ProtocolFamily = "openai" | "anthropic";
 
@@ -113,13 +113,26 @@ export function fromNativeError(error: NativeError): GatewayError {
     default:
       break;
   }
-  // SDKs retry 408/409/429/5xx unless told otherwise. Transport faults and 503/429 are worth a retry;
-  // a run that failed deterministically or a native 4xx is not.
-  const retryable = error.kind === "network" || error.kind === "timeout" || error.kind === "cut" || status === 503 || status === 429;
+  // SDKs retry 408/409/429/5xx unless told otherwise. Transport faults and 503/429 are worth a retry,
+  // and so is a replayed idempotency key whose first attempt is still running; a run that failed
+  // deterministically or a native 4xx is not.
+  const retryable =
+    error.kind === "network" ||
+    error.kind === "timeout" ||
+    error.kind === "cut" ||
+    status === 503 ||
+    status === 429 ||
+    error.code === IDEMPOTENT_REQUEST_IN_PROGRESS;
   headers["x-should-retry"] = retryable ? "true" : "false";
+  let message = error.message || error.code;
+  if (error.kind === "http" && error.code === IDEMPOTENCY_CONFLICT) {
+    // Native's text names its own field; the client knows the header.
+    message =
+      "this Idempotency-Key was already used with a different request body: a retry must repeat the request exactly, and a new request needs a new key";
+  }
   return new GatewayError({
     status,
-    message: error.message || error.code,
+    message,
     code: error.code,
     type: error.kind === "run_failed" && status >= 500 ? "server_error" : undefined,
     headers,

@@ -16,10 +16,12 @@
  */
 import type { z } from "zod";
 import type { NativeTimeouts } from "../config";
-import { NativeError } from "./errors";
+import { IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "./errors";
 import { clientDisconnectedError, readNativeStream } from "./events";
 import type { NativeStreamItem } from "./events";
+import { eventsToStream } from "./resume";
 import {
+  NATIVE_TERMINAL_EVENTS,
   NativeErrorBody,
   NativeModelList,
   NativeResumeRequest,
@@ -27,6 +29,7 @@ import {
   NativeRunRequest,
 } from "./schema";
 import type { NativeRun } from "./schema";
+import { runToEvents } from "./synthesize";
 
 /** How a `NativeClient` reaches native. One client per gateway request. */
 export interface NativeClientOptions {
@@ -156,6 +159,49 @@ function httpError(status: number, text: string, retryAfter: string | null): Nat
   });
 }
 
+/** A `{data: run}` JSON body, or the 502 for anything else. */
+function parseRunRecord(text: string, status: number): NativeRun {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw invalidResponse(`1flowbase answered a streaming run with HTTP ${status} JSON that does not parse`);
+  }
+  const parsed = NativeRunEnvelope.safeParse(json);
+  if (!parsed.success) throw invalidResponse(`1flowbase answered a streaming run with HTTP ${status} JSON that is not a run`);
+  return parsed.data.data;
+}
+
+/**
+ * A replayed idempotency key answered with the existing run's record instead of an event stream.
+ *
+ * What native sends for a replayed key on a *streaming* create is not documented (native-api.md §8.2:
+ * the route calls `start_published_flow_run` again on the existing run). The emulator replays the
+ * stream from the durable run (run.started, synthesized deltas, terminal), which needs nothing here.
+ * If native instead answers with the run record as JSON, the gateway projects that record — the same
+ * events a stream of the finished run carries (`runToEvents`), as for resumed runs — so a retried
+ * create still answers the first attempt's run and never starts a second one. A record that has not
+ * settled yet cannot be projected: 409 `idempotent_request_in_progress`, retryable (SDKs retry 409
+ * when `x-should-retry` says so), like Stripe's answer to a concurrent retry.
+ */
+function replayRecord(run: NativeRun): ReadableStream<NativeStreamItem> {
+  const events: NativeStreamItem[] = runToEvents(run);
+  const last = events.at(-1);
+  if (!last || !NATIVE_TERMINAL_EVENTS.has(last.event)) {
+    if (run.status === "queued" || run.status === "running" || run.status === "created") {
+      throw new NativeError({
+        kind: "http",
+        status: 409,
+        code: IDEMPOTENT_REQUEST_IN_PROGRESS,
+        message: "a request with this Idempotency-Key is still being processed; retry it shortly",
+        retryAfter: "1",
+      });
+    }
+    throw invalidResponse(`1flowbase replayed a run in state '${String(run.status)}' that has no terminal event`);
+  }
+  return eventsToStream(events);
+}
+
 /**
  * Creates a native client bound to one caller (key, request id, disconnect signal).
  *
@@ -241,6 +287,10 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
           throw httpError(response.status, text, response.headers.get("retry-after"));
         }
         const contentType = response.headers.get("content-type") ?? "";
+        if (body.execution?.idempotency_key !== undefined && /^\s*application\/json\b/i.test(contentType)) {
+          const run = parseRunRecord(await readText(exchange, response), response.status);
+          return replayRecord(run);
+        }
         if (!/^\s*text\/event-stream\b/i.test(contentType) || response.body === null) {
           await response.body?.cancel().catch(() => undefined);
           throw invalidResponse(`1flowbase answered a streaming run with HTTP ${response.status} ${contentType || "(no content-type)"}, not text/event-stream`);

@@ -22,6 +22,12 @@ export type NativeErrorKind =
   /** The run was cancelled. */
   | "run_cancelled";
 
+/** Native's 409 for a reused `execution.idempotency_key` with a different body (native-api.md §1.3). */
+export const IDEMPOTENCY_CONFLICT = "idempotency_conflict";
+
+/** The client's 409 for a replayed key whose first attempt has not finished (client.ts, retryable). */
+export const IDEMPOTENT_REQUEST_IN_PROGRESS = "idempotent_request_in_progress";
+
 export interface NativeErrorInit {
   kind: NativeErrorKind;
   /** HTTP status native answered with (kind `http`), else the status the gateway should answer with. */

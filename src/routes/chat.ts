@@ -12,6 +12,7 @@ import { Hono, type Context } from "hono";
 import { readJsonBody } from "../http/body";
 import { callerOf, type Caller, type GatewayEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
+import { applyIdempotency, readIdempotency } from "../http/idempotency";
 import { enforcePolicy, IGNORED_PARAMS_HEADER, policyMode, type PolicyMode } from "../http/policy";
 import { projectToSse, sseResponse } from "../http/sse";
 import { resolveResumeTarget, resumeWithResults, eventsToStream } from "../native/resume";
@@ -35,6 +36,7 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
   const request = parseChatRequest(body);
   const mode = policyMode(config.PARAMETER_POLICY, c.req.raw.headers);
   const ignored = enforcePolicy(CHAT_PARAMETER_POLICY, body as Record<string, unknown>, mode, isChatDefault);
+  const idempotency = await readIdempotency(c.req.raw.headers, "chat", body);
   const plan = chatToNative(request, { traceId: caller.requestId });
   const stream = request.stream === true;
   const onRunId = (runId: string) => c.set("nativeRunId", runId);
@@ -51,6 +53,8 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
   if (request.reasoning_effort) {
     nativeRequest = await applyReasoningEffort(caller, nativeRequest, request, mode, ignored);
   }
+  // Last, on the request exactly as sent: a retry must fingerprint identically (http/idempotency.ts).
+  nativeRequest = applyIdempotency(nativeRequest, idempotency);
 
   // Blocking answers are folded over the native stream too (see from-native.ts): the model's text
   // before a tool call exists only there.

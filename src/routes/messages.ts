@@ -12,6 +12,7 @@ import { Hono } from "hono";
 import { readJsonBody } from "../http/body";
 import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
+import { applyIdempotency, readIdempotency } from "../http/idempotency";
 import { IGNORED_PARAMS_HEADER, parseRequest, policyMode } from "../http/policy";
 import { projectToSse, sseResponse } from "../http/sse";
 import { NativeError } from "../native/errors";
@@ -85,7 +86,9 @@ function deferredRunItems(resumed: Promise<NativeRun>): ReadableStream<NativeStr
 
 async function createMessage(c: GatewayContext): Promise<Response> {
   const caller = callerOf(c);
-  const body = parseRequest(MessagesRequest, await readBody(c, caller));
+  const raw = await readBody(c, caller);
+  const body = parseRequest(MessagesRequest, raw);
+  const idempotency = await readIdempotency(c.req.raw.headers, "messages", raw);
   const mode = policyMode(caller.config.PARAMETER_POLICY, c.req.raw.headers);
   const plan = toNativePlan(body, { requestId: caller.requestId, mode });
   const { native } = caller;
@@ -106,6 +109,8 @@ async function createMessage(c: GatewayContext): Promise<Response> {
 
   let request = plan.action.request;
   if (plan.action.thinking) request = applyThinking(request, plan.action.thinking, await native.listModels(), mode, plan.ignored);
+  // Last, on the request exactly as sent: a retry must fingerprint identically (http/idempotency.ts).
+  request = applyIdempotency(request, idempotency);
   const headers = responseHeaders(caller.requestId, plan.ignored);
 
   const items = await native.streamRun(request);
