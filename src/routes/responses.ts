@@ -32,7 +32,7 @@ import {
   resolvePreviousRunId,
   responseNotFound,
 } from "../protocols/openai-responses/continuation";
-import { blockingResponse, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
+import { blockingResponse, blockingResponseFromStream, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
 import { parseResponseId } from "../protocols/openai-responses/ids";
 import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
 import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
@@ -132,20 +132,16 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const nativeRequest = toNativeRunRequest(request, { plan, tools, previous, reasoningEffort, traceId: caller.requestId });
   const ignoredHeader = reportIgnored(ignored);
 
-  if (stream) {
-    const items = await caller.native.streamRun(nativeRequest);
-    const projector = new ResponsesStreamProjector({
-      echo,
-      onStart,
-      // native-api.md §2.5: run.completed rarely carries usage; the run record aggregates it.
-      lookupUsage: async (runId) => (await caller.native.getRun(runId)).usage,
-    });
-    return streamResponse(c, items, projector, ignoredHeader);
-  }
-  const run = await caller.native.createRun({ ...nativeRequest, response_mode: "blocking" });
-  c.set("nativeRunId", run.id);
-  const folded = blockingResponse(run, echo);
-  await onStart({ runId: run.id, responseId: folded.responseId });
+  // Native always streams; `stream` only chooses SSE or one folded Response (see from-native.ts).
+  const nativeItems = await caller.native.streamRun(nativeRequest);
+  const projector = new ResponsesStreamProjector({
+    echo,
+    onStart,
+    // native-api.md §2.5: run.completed rarely carries usage; the run record aggregates it.
+    lookupUsage: async (runId) => (await caller.native.getRun(runId)).usage,
+  });
+  if (stream) return streamResponse(c, nativeItems, projector, ignoredHeader);
+  const folded = await blockingResponseFromStream(nativeItems, projector);
   return c.json(folded.response, 200, ignoredHeader);
 });
 

@@ -7,7 +7,9 @@
  * rebuilds the very same ids. Only named fields of `node_input_payload` are read (model, system,
  * tools, tool_choice, history, query); its `env` secrets never reach a client.
  */
-import { GatewayError } from "../../http/errors";
+import { fromNativeError, GatewayError } from "../../http/errors";
+import { NativeError } from "../../native/errors";
+import type { NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
 import { runToEvents } from "../../native/synthesize";
 import { inputItemId } from "./ids";
@@ -51,6 +53,31 @@ export function blockingResponse(run: NativeRun, echo: ResponseEcho, resumedTask
     });
   }
   return folded;
+}
+
+/**
+ * The blocking create answer folded over the *native stream* (not native's blocking mode): a run
+ * that stops for tool calls ends `waiting`, and native returns no answer for it (native-api.md §1.5,
+ * §7), so text streamed before the calls exists only on the stream. Folding the same projector the
+ * streaming route uses makes blocking == the stream's final snapshot by construction (invariant 4).
+ */
+export async function blockingResponseFromStream(
+  items: ReadableStream<NativeStreamItem>,
+  projector: ResponsesStreamProjector,
+): Promise<FoldedResponse> {
+  const reader = items.getReader();
+  try {
+    while (!projector.done) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      await projector.push(value);
+    }
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+  if (projector.failure) throw projector.failure;
+  if (!projector.done) throw fromNativeError(NativeError.cut());
+  return { responseId: projector.responseId, response: projector.snapshot(), failure: null, finished: true };
 }
 
 type Json = Record<string, unknown>;
