@@ -24,7 +24,7 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   previous_response_id: { kind: "mapped", to: "conversation (the previous run's native conversation)" },
   tools: { kind: "mapped", to: "inputs.tools (function tools; hosted and custom tools are reported as ignored)" },
   tool_choice: { kind: "mapped", to: "inputs.tool_choice" },
-  stream: { kind: "mapped", to: "response_mode" },
+  stream: { kind: "mapped", to: "projection: SSE events or one Response (native response_mode is always streaming)" },
   store: { kind: "mapped", to: "the response index (false: not retrievable, not chainable)" },
   user: { kind: "mapped", to: "conversation.user" },
   reasoning: { kind: "mapped", to: "execution.model_parameters.reasoning.effort (when the model's catalog entry supports it)" },
