@@ -83,6 +83,8 @@ export const EmulatorScript = ScriptBase.extend({
   malformed_body: z.boolean().optional(),
   /** Keep the run `running` this long before producing anything (for cancel tests). */
   wait_ms: z.number().int().nonnegative().optional(),
+  /** A resume with tool results holds its request this long before the continuation runs (§1.6). */
+  resume_delay_ms: z.number().int().nonnegative().optional(),
 });
 export type EmulatorScript = z.infer<typeof EmulatorScript>;
 

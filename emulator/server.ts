@@ -703,6 +703,7 @@ class Emulator implements RunnerHost {
     run.requiredAction = null;
     run.toolCalls = null;
     const rendered = results.map((r) => `${r.tool_call_id}=${typeof r.content === "string" ? r.content : JSON.stringify(r.content)}`);
+    if (run.script?.resume_delay_ms) await sleep(run.script.resume_delay_ms, [this.closing]);
     await executePhase(this, run, run.script?.after_tools ?? null, new NullSink(), {
       emitStarted: false,
       defaultAnswer: () => `Tool results: ${rendered.join(", ")}`,
