@@ -3,11 +3,13 @@
  * (idempotency-cases.ts), plus the Responses-specific one: the retried create answers the same
  * response id, and that id stays owned, chainable and retrievable.
  *
- * DISABLED until src/routes/responses.ts applies the key. To enable: in the create handler, after
- * `enforceResponsesPolicy(...)`, add
- *     const idempotency = await readIdempotency(c.req.raw.headers, "responses", body);
- * and pass `applyIdempotency(nativeRequest, idempotency)` to `streamRun` / `createRun` (import both
- * from "../http/idempotency"); then change `describe.skip` below to `describe`.
+ * DISABLED until src/routes/responses.ts applies the key. To enable, in the `POST /v1/responses`
+ * handler (import both from "../http/idempotency"):
+ *     const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
+ *     const idempotency = await readIdempotency(c.req.raw.headers, "responses", body);   // new
+ *     …
+ *     const nativeRequest = applyIdempotency(toNativeRunRequest(request, { … }), idempotency);   // wrapped
+ * then change `describe.skip` below to `describe`. (Checked against a wired copy: all 10 cases pass.)
  */
 import { describe, expect, it } from "vitest";
 import { emu } from "../../emulator/script";
