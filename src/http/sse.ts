@@ -1,8 +1,12 @@
 /**
  * The shared streaming pipeline: native stream items → projector → SSE bytes.
  *
- * - One frame per enqueue ("one SSE event per write", ARCHITECTURE.md): some clients' parsers drop
- *   an event split across reads.
+ * - One SSE event per write (ARCHITECTURE.md): a frame is never split across chunks, because some
+ *   clients' parsers drop an event split across reads. One exception keeps long answers cheap: when
+ *   native delivered several events in one chunk (a burst: a fast model, a long answer, ~100k frames),
+ *   their frames go out as one chunk of whole frames — a per-frame encode + enqueue + runtime read
+ *   costs more than projecting the frame (bench/RESULTS.md), and frames produced in the same tick reach
+ *   the socket together anyway. Frames produced before an awaited projector step are sent first.
  * - Keepalive frames while native is idle, at most `keepaliveMs` apart (≤ 15 s; client-protocols.md
  *   §3.1, anchors.md pain point 5).
  * - Closes right after the projector's terminal frame (Codex only completes on EOF; §3.1).
@@ -75,14 +79,16 @@ export function projectToSse(
     }, delayMs);
   };
 
-  const emit = (controller: ReadableStreamDefaultController<Uint8Array>, frames: readonly string[]) => {
-    for (const frame of frames) controller.enqueue(encoder.encode(frame));
+  /** Enqueues whole frames (one or more) as one chunk. */
+  const write = (controller: ReadableStreamDefaultController<Uint8Array>, frames: string) => {
+    controller.enqueue(encoder.encode(frames));
     lastWriteAt = Date.now();
   };
 
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      emit(controller, initialFrames);
+      if (initialFrames.length > 0) write(controller, initialFrames.join(""));
+      else lastWriteAt = Date.now();
       if (projector.done) {
         finish(controller, "completed");
         return;
@@ -91,6 +97,8 @@ export function projectToSse(
     },
     async pull(controller) {
       if (closed) return;
+      /** Frames projected from the current batch, not enqueued yet. */
+      let out = "";
       try {
         // Loop until at least one frame was produced, so pull() keeps backpressure honest.
         for (;;) {
@@ -106,13 +114,32 @@ export function projectToSse(
             // Await only real promises: projectors answer most items synchronously, and an `await` per
             // native event is a microtask per event.
             const pushed = projector.push(item);
-            const frames = isPromiseLike(pushed) ? await pushed : pushed;
-            if (closed) return;
-            if (frames.length > 0) {
-              emit(controller, frames);
-              wrote = true;
+            let frames: readonly string[];
+            if (isPromiseLike(pushed)) {
+              // Nothing already projected waits behind an ownership claim or a usage lookup.
+              if (out) {
+                write(controller, out);
+                out = "";
+                wrote = true;
+              }
+              frames = await pushed;
+              if (closed) return;
+            } else {
+              frames = pushed;
+            }
+            if (batch.length === 1) {
+              // An event that arrived alone: one chunk per frame, exactly.
+              for (const frame of frames) write(controller, frame);
+              if (frames.length > 0) wrote = true;
+            } else {
+              for (const frame of frames) out += frame;
             }
             if (projector.done) break;
+          }
+          if (out) {
+            write(controller, out);
+            out = "";
+            wrote = true;
           }
           if (projector.done) {
             finish(controller, "completed");
@@ -122,14 +149,15 @@ export function projectToSse(
         }
       } catch (error) {
         // A projector bug must not leave the client hanging: end with whatever terminal frame the
-        // projector can still produce for a fault, then close.
+        // projector can still produce for a fault, then close. Frames it produced before stay.
+        if (out && !closed) write(controller, out);
         if (!projector.done) {
           try {
             const frames = await projector.push({
               event: "fault",
               error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
             });
-            emit(controller, frames);
+            if (frames.length > 0) write(controller, frames.join(""));
           } catch {
             // nothing more we can say
           }
