@@ -50,6 +50,8 @@ export const DEFAULT_MICRO: MicroOptions = {
   reps: 5,
   warmup: 2,
   stages: [
+    ["floor:utf8", 16384],
+    ["floor:json", 16384],
     ["decode", 16384],
     ...P.map((p): [string, number] => [`project:${p}`, 16384]),
     ...P.map((p): [string, number] => [`decode+project:${p}`, 16384]),

@@ -10,7 +10,9 @@
  * - `decode+project:<p>`      both, synchronously, no streams — the CPU cost per native event;
  * - `pipeline:decode`         body ReadableStream → readNativeStream → drained items;
  * - `pipeline:<p>`            the gateway's real path: body ReadableStream → readNativeStream →
- *                             projectToSse (TextEncoder, one enqueue per frame) → drained bytes.
+ *                             projectToSse (SSE frames, TextEncoder, enqueue) → drained bytes;
+ * - `floor:utf8`, `floor:json` lower bounds of the decoder: TextDecoder over the chunks alone, and
+ *                             JSON.parse of every frame's data alone (pre-extracted).
  *
  * Timing: workerd's clock has 1 ms resolution (and, on Cloudflare, only advances on I/O; locally it
  * advances). Every run streams ≥100k events (≥100 ms), and the median of several runs is reported.
@@ -22,9 +24,10 @@ import { AnthropicStreamProjector } from "../src/protocols/anthropic/stream";
 import { ChatStreamProjector } from "../src/protocols/openai-chat/stream";
 import type { ResponseEcho } from "../src/protocols/openai-responses/schema";
 import { ResponsesStreamProjector } from "../src/protocols/openai-responses/stream";
+import { AnthropicTemplateProjector, ChatTemplateProjector } from "./what-if";
 import { chunked, nativeEventCount, nativeStreamText, type WorkloadShape } from "./lib/workload";
 
-export type ProtocolName = "responses" | "chat" | "anthropic";
+export type ProtocolName = "responses" | "chat" | "anthropic" | "chat-template" | "anthropic-template";
 export const PROTOCOLS: readonly ProtocolName[] = ["responses", "chat", "anthropic"];
 
 /** What `POST /v1/responses {"model":"1flowbase","input":"…","stream":true}` echoes. */
@@ -60,7 +63,34 @@ function projectorFor(protocol: ProtocolName): StreamProjector {
       return new ChatStreamProjector({ model: "1flowbase", includeUsage: true });
     case "anthropic":
       return new AnthropicStreamProjector({ model: "1flowbase" });
+    // What-ifs (bench/what-if.ts): the real projector with template-built delta frames.
+    case "chat-template":
+      return new ChatTemplateProjector(projectorFor("chat"));
+    case "anthropic-template":
+      return new AnthropicTemplateProjector(projectorFor("anthropic"));
   }
+}
+
+/** The whole output of `protocol`'s projector over the workload, as one string. */
+function projectAll(protocol: ProtocolName, items: readonly NativeStreamItem[]): string {
+  const projector = projectorFor(protocol);
+  let out = "";
+  for (const item of items) {
+    const frames = projector.push(item);
+    if (!Array.isArray(frames)) throw new Error("projector went async");
+    for (const frame of frames as string[]) out += frame;
+  }
+  return out;
+}
+
+/** A what-if must produce exactly the real projector's bytes before it is timed. */
+const verified = new Set<string>();
+function verifyWhatIf(protocol: ProtocolName, w: Workload): void {
+  const real = protocol === "chat-template" ? "chat" : protocol === "anthropic-template" ? "anthropic" : null;
+  if (!real || verified.has(protocol)) return;
+  // Ids embed nothing random here (fixed run id, fixed created_at), so outputs compare directly.
+  if (projectAll(protocol, w.items) !== projectAll(real, w.items)) throw new Error(`${protocol} output differs from ${real}`);
+  verified.add(protocol);
 }
 
 interface Workload {
@@ -68,6 +98,8 @@ interface Workload {
   bytes: Uint8Array;
   chunks: Uint8Array[];
   items: NativeStreamItem[];
+  /** Every frame's `data` text, for the JSON.parse floor. */
+  dataLines: string[];
 }
 
 const workloads = new Map<string, Workload>();
@@ -85,7 +117,11 @@ function workload(shape: WorkloadShape, chunk: number): Workload {
     if (items.length !== nativeEventCount(shape) || last?.event !== "run.completed") {
       throw new Error(`bench stream did not decode cleanly: ${items.length} items, last ${last?.event ?? "none"}${last?.event === "fault" ? `: ${last.error.message}` : ""}`);
     }
-    found = { events: items.length, bytes, chunks: chunked(bytes, chunk), items };
+    const dataLines = nativeStreamText(shape)
+      .split("\n")
+      .filter((line) => line.startsWith("data: "))
+      .map((line) => line.slice(6));
+    found = { events: items.length, bytes, chunks: chunked(bytes, chunk), items, dataLines };
     workloads.set(key, found);
   }
   return found;
@@ -105,6 +141,7 @@ function bodyOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
 /** One run of a stage; returns the output size (bytes or chars), which also keeps the work observable. */
 async function runStage(stage: string, w: Workload): Promise<number> {
   const [kind, arg] = stage.split(":") as [string, string | undefined];
+  if (arg) verifyWhatIf(arg as ProtocolName, w);
   if (kind === "decode") {
     let count = 0;
     const parser = new NativeSseParser(() => {
@@ -113,6 +150,17 @@ async function runStage(stage: string, w: Workload): Promise<number> {
     for (const chunk of w.chunks) parser.push(chunk);
     parser.end();
     if (count !== w.events) throw new Error(`decode: ${count} of ${w.events} events`);
+    return count;
+  }
+  if (kind === "floor" && arg === "utf8") {
+    const decoder = new TextDecoder();
+    let chars = 0;
+    for (const chunk of w.chunks) chars += decoder.decode(chunk, { stream: true }).length;
+    return chars + decoder.decode().length;
+  }
+  if (kind === "floor" && arg === "json") {
+    let count = 0;
+    for (const line of w.dataLines) if (JSON.parse(line) !== null) count++;
     return count;
   }
   if (kind === "project") {

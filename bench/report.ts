@@ -13,6 +13,7 @@ import type { SizeResult } from "./size";
 
 export interface BenchResults {
   machine: MachineInfo;
+  code: { commit: string; dirtySrc: boolean };
   startedAt: Conditions;
   endedAt: Conditions | null;
   durationS: number;
@@ -116,6 +117,7 @@ export function renderMarkdown(results: BenchResults): string {
     table(
       ["", ""],
       [
+        ["Code measured", `commit ${results.code.commit}${results.code.dirtySrc ? " **plus uncommitted changes in src/**" : ""}`],
         ["CPU", machine.cpuModel],
         ["Cores", String(machine.cores)],
         ["Memory", `${fmt(machine.memoryBytes / 1024 ** 3, 1)} GiB`],

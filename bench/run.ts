@@ -17,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { DEFAULT_E2E, migrateLocalD1, runE2E, startE2eEnvironment, type E2eOptions } from "./e2e";
 import { ROOT } from "./lib/deps";
-import { conditions, machineInfo } from "./lib/machine";
+import { codeVersion, conditions, machineInfo } from "./lib/machine";
 import { startEmulatorProcess } from "./lib/proc";
 import { MEMORY_SIZES, runMemory } from "./memory";
 import { DEFAULT_MICRO, runMicro, type MicroOptions } from "./micro";
@@ -46,6 +46,7 @@ function log(line: string): void {
 const started = Date.now();
 const results: BenchResults = {
   machine: machineInfo(),
+  code: codeVersion(ROOT),
   startedAt: conditions(),
   endedAt: null,
   durationS: 0,

@@ -1,4 +1,5 @@
 /** The machine and the conditions a run was measured under. */
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { toolVersions } from "./deps";
@@ -33,6 +34,12 @@ export function machineInfo(): MachineInfo {
     wrangler: versions.wrangler,
     miniflare: versions.miniflare,
   };
+}
+
+/** The code measured: commit, and whether src/ had uncommitted changes (then the numbers are of those). */
+export function codeVersion(root: string): { commit: string; dirtySrc: boolean } {
+  const git = (...args: string[]): string => spawnSync("git", args, { cwd: root, encoding: "utf8" }).stdout?.trim() ?? "";
+  return { commit: git("rev-parse", "--short", "HEAD") || "unknown", dirtySrc: git("status", "--porcelain", "--", "src").length > 0 };
 }
 
 export interface Conditions {
