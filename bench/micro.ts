@@ -57,11 +57,16 @@ export const DEFAULT_MICRO: MicroOptions = {
     ...P.map((p): [string, number] => [`decode+project:${p}`, 16384]),
     ["pipeline:decode", 16384],
     ...P.map((p): [string, number] => [`pipeline:${p}`, 16384]),
+    // What-ifs for the lead (bench/what-if.ts): template-built delta frames.
+    ["project:chat-template", 16384],
+    ["project:anthropic-template", 16384],
+    ["pipeline:chat-template", 16384],
+    ["pipeline:anthropic-template", 16384],
     ["decode", 512],
     ["pipeline:decode", 512],
     ...P.map((p): [string, number] => [`pipeline:${p}`, 512]),
   ],
-  profileStages: ["decode", "pipeline:responses", "pipeline:chat", "pipeline:anthropic"],
+  profileStages: ["decode", "project:responses", "project:chat", "project:anthropic", "pipeline:responses", "pipeline:chat", "pipeline:anthropic"],
   log: (line) => console.log(line),
 };
 
