@@ -108,10 +108,34 @@ function isSkipped(item: InputItem): boolean {
 }
 
 /**
+ * Drops the partial output of an interrupted response from the end of the input: assistant messages
+ * marked `incomplete` (and reasoning items among them). Codex keeps every `output_item.done` it
+ * received and, when it retries a failed or cut stream, sends the same input again with that partial
+ * output appended. Read as a prefill it would make every such retry a 400; without it the retry is
+ * the request that failed, answered afresh (a new run, or the same resume). Reported as ignored.
+ */
+function withoutInterruptedOutput(items: readonly InputItem[], ignored: string[], mode: PolicyMode): readonly InputItem[] {
+  let end = items.length;
+  let interrupted = false;
+  for (let item = items[end - 1]; item && (item.type === "reasoning" || isInterruptedMessage(item)); item = items[end - 1]) {
+    interrupted ||= item.type === "message";
+    end--;
+  }
+  if (!interrupted) return items;
+  ignoreOrReject(ignored, "input.incomplete_message", `input[${end}]`, "the partial output of an interrupted response is not replayed", mode);
+  return items.slice(0, end);
+}
+
+function isInterruptedMessage(item: InputItem): boolean {
+  return item.type === "message" && item.role === "assistant" && item.status === "incomplete";
+}
+
+/**
  * Splits the input into a resume (trailing tool outputs) or a new run's system/query/history.
  * `ignored` collects item types that carry nothing native can use (reported, strict → 400).
  */
-export function planInput(items: readonly InputItem[], ignored: string[], mode: PolicyMode): InputPlan {
+export function planInput(input: readonly InputItem[], ignored: string[], mode: PolicyMode): InputPlan {
+  const items = withoutInterruptedOutput(input, ignored, mode);
   items.forEach((item) => {
     if (item.type === "other") {
       ignoreOrReject(ignored, `input.${item.originalType}`, "input", "a 1flowbase run cannot replay this item type", mode);
