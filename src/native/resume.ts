@@ -65,7 +65,14 @@ export async function resolveResumeTarget(native: NativeClient, results: ToolRes
     throw error;
   }
   const payload = run.required_action?.payload;
-  if (run.status !== "waiting" || !payload || payload.callback_task_id !== first.callbackTaskId) throw unknownCall();
+  if (run.status !== "waiting" || !payload || payload.callback_task_id !== first.callbackTaskId) {
+    // The caller owns this run (GET succeeded) and the id names one of its tasks, so the results were
+    // already answered. A run that then failed is what a retrying client (Codex retries every
+    // `response.failed`) must hear about: its own error, not "already answered".
+    if (run.status === "failed") throw NativeError.fromRunError(run.error);
+    if (run.status === "cancelled") throw NativeError.cancelled();
+    throw unknownCall();
+  }
   const nativeCallIds = (payload.tool_calls ?? []).map((call) => call.id);
   const seen = new Set<number>();
   for (const result of results) {
