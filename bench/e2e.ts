@@ -24,6 +24,7 @@ import { median, percentile } from "./lib/stats";
 import { emulatorDirective, LONG_STREAM, nativeEventCount, type WorkloadShape } from "./lib/workload";
 import { ROOT } from "./lib/deps";
 import { buildGatewaySnapshot, type GatewaySnapshot } from "./lib/snapshot";
+import { startMiniflareGateway, startMiniflarePassthrough } from "./lib/miniflare-runtime";
 
 export type TargetKind = "native" | "responses" | "chat" | "anthropic";
 
@@ -174,6 +175,7 @@ export function oneRequest(agent: http.Agent, origin: string, spec: RequestSpec,
 }
 
 export interface CellResult {
+  runtime: RuntimeName;
   target: string;
   kind: TargetKind;
   workload: "long" | "short";
@@ -204,7 +206,7 @@ export interface CellOptions {
 }
 
 /** `requests` requests, `concurrency` at a time. */
-export async function runCell(target: Target, spec: RequestSpec, options: CellOptions): Promise<CellResult> {
+export async function runCell(runtime: RuntimeName, target: Target, spec: RequestSpec, options: CellOptions): Promise<CellResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   const samples: Sample[] = [];
   let issued = 0;
@@ -225,6 +227,7 @@ export async function runCell(target: Target, spec: RequestSpec, options: CellOp
   const ok = samples.filter((sample) => sample.ok);
   const n = samples.length;
   return {
+    runtime,
     target: target.name,
     kind: target.kind,
     workload: options.workload,
@@ -253,11 +256,25 @@ export async function runCell(target: Target, spec: RequestSpec, options: CellOp
 // The environment: emulator + pass-through + gateway
 // ---------------------------------------------------------------------------------------------
 
+/** A worker under test, however it is run. */
+export interface WorkerHandle {
+  url: string;
+  workerdPid: number;
+  /** wrangler dev's proxy workerd (its devtools side channel costs CPU too), null without wrangler dev. */
+  proxyPid: number | null;
+  stop(): Promise<void>;
+}
+
+export type RuntimeName = "wrangler dev" | "workerd, no devtools";
+
 export interface E2eEnvironment {
+  runtime: RuntimeName;
   emulator: { url: string; pid: number; stop(): Promise<void> };
-  passthrough: WranglerDev;
-  gateway: WranglerDev;
+  passthrough: WorkerHandle;
+  gateway: WorkerHandle;
   persistDir: string;
+  /** wrangler dev launch → first 200 (only for the wrangler dev runtime). */
+  readyMs: { gateway: number; passthrough: number } | null;
   stop(): Promise<void>;
 }
 
@@ -286,21 +303,38 @@ export async function startPassthrough(emulatorUrl: string, persistDir: string):
   });
 }
 
-export async function startE2eEnvironment(snapshot: GatewaySnapshot): Promise<E2eEnvironment> {
+export async function startE2eEnvironment(snapshot: GatewaySnapshot, runtime: RuntimeName = "wrangler dev"): Promise<E2eEnvironment> {
   const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-wrangler-"));
   const emulator = await startEmulatorProcess();
   const started: Array<{ stop(): Promise<void> }> = [emulator];
   try {
     migrateLocalD1(snapshot, persistDir);
-    const passthrough = await startPassthrough(emulator.url, persistDir);
-    started.push(passthrough);
-    const gateway = await startGateway(snapshot, emulator.url, persistDir);
-    started.push(gateway);
+    let passthrough: WorkerHandle;
+    let gateway: WorkerHandle;
+    let readyMs: E2eEnvironment["readyMs"] = null;
+    if (runtime === "wrangler dev") {
+      const devPassthrough = await startPassthrough(emulator.url, persistDir);
+      started.push(devPassthrough);
+      const devGateway = await startGateway(snapshot, emulator.url, persistDir);
+      started.push(devGateway);
+      passthrough = devPassthrough;
+      gateway = devGateway;
+      readyMs = { gateway: devGateway.readyMs, passthrough: devPassthrough.readyMs };
+    } else {
+      const mfPassthrough = await startMiniflarePassthrough(emulator.url);
+      started.push(mfPassthrough);
+      const mfGateway = await startMiniflareGateway(snapshot, emulator.url, persistDir);
+      started.push(mfGateway);
+      passthrough = { ...mfPassthrough, proxyPid: null };
+      gateway = { ...mfGateway, proxyPid: null };
+    }
     return {
+      runtime,
       emulator,
       passthrough,
       gateway,
       persistDir,
+      readyMs,
       stop: async () => {
         for (const process of started.reverse()) await process.stop();
       },
@@ -330,7 +364,7 @@ export interface E2eOptions {
 
 export const DEFAULT_E2E: E2eOptions = {
   concurrencies: [1, 8, 32],
-  longRequests: (c) => (c === 1 ? 8 : c * 2),
+  longRequests: (c) => (c === 1 ? 8 : c === 8 ? 16 : c),
   shortRequests: (c) => Math.max(200, c * 50),
   shortConcurrencies: [1, 8],
   shape: LONG_STREAM,
@@ -341,7 +375,7 @@ export const DEFAULT_E2E: E2eOptions = {
 export interface E2eResult {
   cells: CellResult[];
   shape: WorkloadShape;
-  wranglerReadyMs: { gateway: number; passthrough: number };
+  wranglerReadyMs: { gateway: number; passthrough: number } | null;
 }
 
 export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_E2E): Promise<E2eResult> {
@@ -369,7 +403,7 @@ export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_
 
   const run = async (target: Target, workload: "long" | "short", concurrency: number, requests: number): Promise<void> => {
     const spec = requestFor(target.kind, workload === "long" ? longPrompt : shortPrompt);
-    const cell = await runCell(target, spec, {
+    const cell = await runCell(env.runtime, target, spec, {
       concurrency,
       requests,
       timeoutMs: options.timeoutMs,
@@ -379,7 +413,7 @@ export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_
     });
     cells.push(cell);
     options.log(
-      `  ${workload} c=${concurrency} ${target.name.padEnd(20)} ${cell.rps.toFixed(2)} req/s  ttfb p50 ${cell.ttfbP50.toFixed(2)} ms  total p50 ${cell.totalP50.toFixed(1)} ms` +
+      `  [${env.runtime}] ${workload} c=${concurrency} ${target.name.padEnd(20)} ${cell.rps.toFixed(2)} req/s  ttfb p50 ${cell.ttfbP50.toFixed(2)} ms  total p50 ${cell.totalP50.toFixed(1)} ms` +
         (cell.errors ? `  ERRORS ${cell.errors}: ${cell.firstError ?? ""}` : ""),
     );
     await resetEmulator(env.emulator.url);
@@ -392,12 +426,12 @@ export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_
   for (const concurrency of options.shortConcurrencies) {
     for (const target of targets) await run(target, "short", concurrency, options.shortRequests(concurrency));
   }
-  return { cells, shape: options.shape, wranglerReadyMs: { gateway: env.gateway.readyMs, passthrough: env.passthrough.readyMs } };
+  return { cells, shape: options.shape, wranglerReadyMs: env.readyMs };
 }
 
 /** Gateway ÷ pass-through for one cell (same workload and concurrency). */
 export function versusPassthrough(cells: readonly CellResult[], cell: CellResult): { rps: number; ttfbDeltaMs: number; totalRatio: number } | null {
-  const reference = cells.find((c) => c.target === "pass-through worker" && c.workload === cell.workload && c.concurrency === cell.concurrency);
+  const reference = cells.find((c) => c.runtime === cell.runtime && c.target === "pass-through worker" && c.workload === cell.workload && c.concurrency === cell.concurrency);
   if (!reference) return null;
   return { rps: cell.rps / reference.rps, ttfbDeltaMs: cell.ttfbP50 - reference.ttfbP50, totalRatio: cell.totalP50 / reference.totalP50 };
 }

@@ -31,6 +31,11 @@ export interface MemoryMeasurement {
   streamingGrowthBytes: number;
   /** Peak − baseline over the whole request, terminal included. */
   overallGrowthBytes: number;
+  /**
+   * Growth during the second half of the delta phase (peak of the whole phase − peak of its first
+   * half, by time): a buffering worker keeps growing here, GC headroom levels off.
+   */
+  secondHalfGrowthBytes: number;
   samples: number;
 }
 
@@ -70,13 +75,18 @@ export async function measureStream(
   let streamingPeak = base;
   let overallPeak = base;
   let inTerminal = false;
+  let terminalAt = Number.POSITIVE_INFINITY;
   let samples = 0;
+  const streamingSamples: Array<{ at: number; rss: number }> = [];
   const sample = (): void => {
     const rss = rssBytes(pid);
     if (rss === null) return;
     samples++;
     if (rss > overallPeak) overallPeak = rss;
-    if (!inTerminal && rss > streamingPeak) streamingPeak = rss;
+    if (!inTerminal) {
+      if (rss > streamingPeak) streamingPeak = rss;
+      streamingSamples.push({ at: performance.now(), rss });
+    }
   };
   const timer = setInterval(sample, 5);
   const scanner = new MarkerScanner(TERMINAL_PHASE[kind]);
@@ -84,7 +94,10 @@ export async function measureStream(
   const result = await oneRequest(agent, dev.url, requestFor(kind, emulatorDirective(shape)), timeoutMs, {
     onChunk: (chunk) => {
       sample();
-      if (!inTerminal && scanner.push(chunk)) inTerminal = true;
+      if (!inTerminal && scanner.push(chunk)) {
+        inTerminal = true;
+        terminalAt = performance.now();
+      }
     },
   });
   // The terminal's allocations may peak just after the last byte left.
@@ -95,6 +108,9 @@ export async function measureStream(
   clearInterval(timer);
   agent.destroy();
   const answer = answerLength(shape);
+  const phaseEnd = Math.min(terminalAt, streamingSamples[streamingSamples.length - 1]?.at ?? started);
+  const midpoint = started + (phaseEnd - started) / 2;
+  const firstHalfPeak = streamingSamples.filter((s) => s.at <= midpoint).reduce((peak, s) => Math.max(peak, s.rss), base);
   return {
     target,
     kind,
@@ -106,6 +122,7 @@ export async function measureStream(
     baselineBytes: base,
     streamingGrowthBytes: streamingPeak - base,
     overallGrowthBytes: overallPeak - base,
+    secondHalfGrowthBytes: streamingPeak - firstHalfPeak,
     samples,
   };
 }

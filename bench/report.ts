@@ -51,7 +51,7 @@ function stage(micro: MicroResult, name: string, chunk = 16384): StageSummary | 
 }
 
 function passthroughCell(e2e: E2eResult, cell: CellResult): CellResult | undefined {
-  return e2e.cells.find((c) => c.target === "pass-through worker" && c.workload === cell.workload && c.concurrency === cell.concurrency);
+  return e2e.cells.find((c) => c.runtime === cell.runtime && c.target === "pass-through worker" && c.workload === cell.workload && c.concurrency === cell.concurrency);
 }
 
 export function budgets(results: BenchResults): Budget[] {
@@ -70,13 +70,13 @@ export function budgets(results: BenchResults): Budget[] {
       const ref = passthroughCell(e2e, cell);
       if (!ref) continue;
       const ratio = cell.rps / ref.rps;
-      out.push({ what: `${cell.target} c=${cell.concurrency}: throughput ≥ ${BUDGETS.throughputRatio} × pass-through (long stream)`, measured: `${fmt(ratio, 2)} ×`, pass: cell.errors === 0 && ratio >= BUDGETS.throughputRatio });
+      out.push({ what: `[${cell.runtime}] ${cell.target} c=${cell.concurrency}: throughput ≥ ${BUDGETS.throughputRatio} × pass-through (long stream)`, measured: `${fmt(ratio, 2)} ×`, pass: cell.errors === 0 && ratio >= BUDGETS.throughputRatio });
     }
     for (const cell of e2e.cells.filter((c) => c.kind !== "native")) {
       const ref = passthroughCell(e2e, cell);
       if (!ref || (cell.workload === "long" && cell.concurrency !== 1 && cell.concurrency !== 8)) continue;
       const delta = cell.ttfbP50 - ref.ttfbP50;
-      out.push({ what: `${cell.target} c=${cell.concurrency} (${cell.workload}): TTFB p50 within ${BUDGETS.ttfbDeltaMs} ms of pass-through`, measured: `${delta >= 0 ? "+" : ""}${fmt(delta, 2)} ms`, pass: cell.errors === 0 && delta <= BUDGETS.ttfbDeltaMs });
+      out.push({ what: `[${cell.runtime}] ${cell.target} c=${cell.concurrency} (${cell.workload}): TTFB p50 within ${BUDGETS.ttfbDeltaMs} ms of pass-through`, measured: `${delta >= 0 ? "+" : ""}${fmt(delta, 2)} ms`, pass: cell.errors === 0 && delta <= BUDGETS.ttfbDeltaMs });
     }
   }
   if (memory) {
@@ -90,6 +90,11 @@ export function budgets(results: BenchResults): Budget[] {
         what: `${target}: memory flat in stream length while streaming (${large.deltas.toLocaleString("en-US")} vs ${small.deltas.toLocaleString("en-US")} deltas, ≤ +${BUDGETS.memorySlackBytes / 1048576} MiB)`,
         measured: `${growth >= 0 ? "+" : ""}${fmt(growth / 1048576, 1)} MiB`,
         pass: small.ok && large.ok && growth <= BUDGETS.memorySlackBytes,
+      });
+      out.push({
+        what: `${target}: no growth over the second half of the ${large.deltas.toLocaleString("en-US")}-delta stream (≤ +${BUDGETS.memorySlackBytes / 1048576} MiB; buffering would grow here)`,
+        measured: `+${fmt(large.secondHalfGrowthBytes / 1048576, 1)} MiB`,
+        pass: large.ok && large.secondHalfGrowthBytes <= BUDGETS.memorySlackBytes,
       });
     }
   }
@@ -169,39 +174,43 @@ export function renderMarkdown(results: BenchResults): string {
     parts.push(
       `Long stream: the emulator streams ${(e2e.shape.reasoningDeltas + e2e.shape.messageDeltas).toLocaleString("en-US")} deltas (${e2e.shape.reasoningDeltas.toLocaleString("en-US")} reasoning, ` +
         `then message) per request; short: the default echo answer (a handful of deltas). Targets: the emulator directly; the reference pass-through worker ` +
-        `(bench/passthrough-worker.ts under \`wrangler dev\`); the gateway (\`wrangler dev\` of src/index.ts, \`--var NATIVE_API_BASE_URL:<emulator>\`, local D1) per protocol, streaming. ` +
-        `Both workers sit behind wrangler's dev proxy (a second workerd), so the ratio compares like with like. TTFB = first body byte. ` +
-        `CPU columns: milliseconds of CPU per request of the worker's workerd / wrangler's proxy workerd / the emulator (from /proc). ` +
-        `Ratios are gateway ÷ pass-through at the same concurrency. Client: node:http, keep-alive.\n`,
+        `(bench/passthrough-worker.ts); the gateway (the \`wrangler deploy --dry-run\` bundle of src/index.ts, NATIVE_API_BASE_URL = the emulator, local D1 migrated) per protocol, streaming.\n\n` +
+        `Two runtimes. **wrangler dev** (as specified; \`wrangler dev --var NATIVE_API_BASE_URL:…\`): requests go straight to the runtime workerd's own socket, not through ` +
+        `wrangler's dev proxy, but wrangler's devtools connection to the runtime stays attached and costs CPU in both workerd processes ("proxy" column) — see FINDINGS. ` +
+        `**workerd, no devtools**: the same bundles in workerd through Miniflare without an inspector — closer to production. ` +
+        `TTFB = first body byte. CPU columns: milliseconds of CPU per request of the worker's workerd / wrangler's second workerd / the emulator (from /proc). ` +
+        `Ratios are gateway ÷ pass-through in the same runtime at the same concurrency. Client: node:http, keep-alive. p99 is nearest-rank over n requests.\n`,
     );
-    for (const workload of ["long", "short"] as const) {
-      const cells = e2e.cells.filter((c) => c.workload === workload);
-      if (cells.length === 0) continue;
-      parts.push(`\n### ${workload === "long" ? "Long stream" : "Short answer"}\n`);
-      parts.push(
-        table(
-          ["Target", "c", "n", "req/s", "TTFB p50 ms", "TTFB p99 ms", "total p50 ms", "total p99 ms", "÷ pass-through req/s", "TTFB Δ p50 ms", "CPU ms/req worker · proxy · emulator", "errors"],
-          cells.map((c) => {
-            const ref = passthroughCell(e2e, c);
-            const isGateway = c.kind !== "native";
-            return [
-              c.target,
-              String(c.concurrency),
-              String(c.requests),
-              fmt(c.rps, 2),
-              ms(c.ttfbP50, 2),
-              ms(c.ttfbP99, 2),
-              ms(c.totalP50, 1),
-              ms(c.totalP99, 1),
-              isGateway && ref ? `${fmt(c.rps / ref.rps, 2)} ×` : "",
-              isGateway && ref ? `${c.ttfbP50 - ref.ttfbP50 >= 0 ? "+" : ""}${fmt(c.ttfbP50 - ref.ttfbP50, 2)}` : "",
-              [c.cpuPerRequest.workerd, c.cpuPerRequest.proxy, c.cpuPerRequest.emulator].map((v) => (v === null ? "–" : fmt(v, workload === "long" ? 0 : 2))).join(" · "),
-              c.errors ? `${c.errors}: ${c.firstError ?? ""}` : "0",
-            ];
-          }),
-          ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
-        ),
-      );
+    for (const runtime of [...new Set(e2e.cells.map((c) => c.runtime))]) {
+      for (const workload of ["long", "short"] as const) {
+        const cells = e2e.cells.filter((c) => c.runtime === runtime && c.workload === workload);
+        if (cells.length === 0) continue;
+        parts.push(`\n### ${workload === "long" ? "Long stream" : "Short answer"} — ${runtime}\n`);
+        parts.push(
+          table(
+            ["Target", "c", "n", "req/s", "TTFB p50 ms", "TTFB p99 ms", "total p50 ms", "total p99 ms", "÷ pass-through req/s", "TTFB Δ p50 ms", "CPU ms/req worker · proxy · emulator", "errors"],
+            cells.map((c) => {
+              const ref = passthroughCell(e2e, c);
+              const isGateway = c.kind !== "native";
+              return [
+                c.target,
+                String(c.concurrency),
+                String(c.requests),
+                fmt(c.rps, 2),
+                ms(c.ttfbP50, 2),
+                ms(c.ttfbP99, 2),
+                ms(c.totalP50, 1),
+                ms(c.totalP99, 1),
+                isGateway && ref ? `${fmt(c.rps / ref.rps, 2)} ×` : "",
+                isGateway && ref ? `${c.ttfbP50 - ref.ttfbP50 >= 0 ? "+" : ""}${fmt(c.ttfbP50 - ref.ttfbP50, 2)}` : "",
+                [c.cpuPerRequest.workerd, c.cpuPerRequest.proxy, c.cpuPerRequest.emulator].map((v) => (v === null ? "–" : fmt(v, workload === "long" ? 0 : 2))).join(" · "),
+                c.errors ? `${c.errors}: ${c.firstError ?? ""}` : "0",
+              ];
+            }),
+            ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
+          ),
+        );
+      }
     }
   }
 
@@ -215,18 +224,19 @@ export function renderMarkdown(results: BenchResults): string {
     );
     parts.push(
       table(
-        ["Target", "Deltas", "Answer (chars)", "Baseline RSS", "Peak − baseline while streaming", "Peak − baseline overall", "Time", "OK"],
+        ["Target", "Deltas", "Answer (chars)", "Baseline RSS", "Peak − baseline while streaming", "Growth over 2nd half of streaming", "Peak − baseline overall", "Time", "OK"],
         memory.map((m) => [
           m.target,
           m.deltas.toLocaleString("en-US"),
           m.answerChars.toLocaleString("en-US"),
           `${fmt(m.baselineBytes / 1048576, 1)} MiB`,
           `${fmt(m.streamingGrowthBytes / 1048576, 1)} MiB`,
+          `${fmt(m.secondHalfGrowthBytes / 1048576, 1)} MiB`,
           `${fmt(m.overallGrowthBytes / 1048576, 1)} MiB`,
           `${fmt(m.totalMs / 1000, 1)} s`,
           m.ok ? "yes" : `no: ${m.error ?? ""}`,
         ]),
-        ["l", "r", "r", "r", "r", "r", "r", "l"],
+        ["l", "r", "r", "r", "r", "r", "r", "r", "l"],
       ),
     );
   }
@@ -245,7 +255,7 @@ export function renderMarkdown(results: BenchResults): string {
             `${fmt(size.startup.cpuMsMedian, 1)} ms (runs ${size.startup.cpuMsRuns.map((v) => fmt(v, 0)).join(", ")})`,
           ],
           ["Startup: wall time of the same import, isolate clock (1 ms resolution)", `${fmt(size.startup.wallMsMedian, 0)} ms`],
-          ...(e2e ? [["`wrangler dev` launch → first 200 (gateway /healthz; noisy, for reference only)", `${fmt(e2e.wranglerReadyMs.gateway / 1000, 1)} s`]] : []),
+          ...(e2e?.wranglerReadyMs ? [["`wrangler dev` launch → first 200 (gateway /healthz; noisy, for reference only)", `${fmt(e2e.wranglerReadyMs.gateway / 1000, 1)} s`]] : []),
         ],
         ["l", "r"],
       ),

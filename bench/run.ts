@@ -15,7 +15,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULT_E2E, migrateLocalD1, runE2E, startE2eEnvironment, type E2eOptions } from "./e2e";
+import { DEFAULT_E2E, migrateLocalD1, runE2E, startE2eEnvironment, type E2eOptions, type E2eResult } from "./e2e";
 import { ROOT } from "./lib/deps";
 import { codeVersion, conditions, machineInfo } from "./lib/machine";
 import { startEmulatorProcess } from "./lib/proc";
@@ -81,15 +81,25 @@ if (phases.has("micro")) {
 
 if (phases.has("e2e")) {
   log("\n== e2e: loopback load");
-  const env = await startE2eEnvironment(snapshot);
-  try {
-    const options: E2eOptions = quick
-      ? { ...DEFAULT_E2E, concurrencies: [1, 4], longRequests: (c) => c, shortRequests: () => 20, shortConcurrencies: [1], log }
-      : { ...DEFAULT_E2E, log };
-    results.e2e = await runE2E(env, options);
-  } finally {
-    await env.stop();
+  const cells: E2eResult["cells"] = [];
+  let readyMs: E2eResult["wranglerReadyMs"] = null;
+  for (const runtime of ["wrangler dev", "workerd, no devtools"] as const) {
+    const env = await startE2eEnvironment(snapshot, runtime);
+    try {
+      const secondary = runtime !== "wrangler dev";
+      const options: E2eOptions = quick
+        ? { ...DEFAULT_E2E, concurrencies: [1, 4], longRequests: (c) => c, shortRequests: () => 20, shortConcurrencies: [1], log }
+        : secondary
+          ? { ...DEFAULT_E2E, concurrencies: [1, 8], shortConcurrencies: [1], log }
+          : { ...DEFAULT_E2E, log };
+      const result = await runE2E(env, options);
+      cells.push(...result.cells);
+      readyMs ??= result.wranglerReadyMs;
+    } finally {
+      await env.stop();
+    }
   }
+  results.e2e = { cells, shape: DEFAULT_E2E.shape, wranglerReadyMs: readyMs };
 }
 
 if (phases.has("memory")) {

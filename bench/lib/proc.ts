@@ -3,7 +3,7 @@
  * Linux /proc is read for RSS and CPU time; every wait has a deadline.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { ROOT, wranglerBin } from "./deps";
@@ -92,6 +92,40 @@ function commOf(pid: number): string {
   }
 }
 
+/** TCP ports `pid` listens on (from /proc/<pid>/fd socket inodes and /proc/net/tcp). */
+export function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match?.[1]) inodes.add(match[1]);
+      } catch {
+        // fd closed meanwhile
+      }
+    }
+  } catch {
+    return [];
+  }
+  const ports: number[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const row of text.split("\n").slice(1)) {
+      const fields = row.trim().split(/\s+/);
+      // local_address(1) … st(3) … inode(9); st 0A = LISTEN
+      if (fields[3] !== "0A" || !inodes.has(fields[9] ?? "")) continue;
+      const port = Number.parseInt((fields[1] ?? "").split(":")[1] ?? "", 16);
+      if (Number.isInteger(port)) ports.push(port);
+    }
+  }
+  return ports;
+}
+
 function cmdlineOf(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
@@ -137,6 +171,14 @@ export async function stopGroup(child: ChildProcess, ms = 5_000): Promise<void> 
 }
 
 export interface WranglerDev {
+  /** wrangler dev's public URL (through its dev proxy). */
+  proxyUrl: string;
+  /**
+   * The runtime workerd's own entry socket, serving the worker without wrangler's dev proxy in front.
+   * The proxy is a dev-only JS worker in a second workerd that re-streams every body; on this machine
+   * it costs more CPU than the gateway and buffers whole responses (bench/FINDINGS.md), so requests
+   * measure the worker through this URL.
+   */
   url: string;
   /** The wrangler CLI (node) process. */
   child: ChildProcess;
@@ -232,10 +274,29 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
     await stopGroup(child);
     throw new Error(`expected wrangler's proxy and one runtime workerd, found ${workerds.length} workerd processes`);
   }
+  const runtimePid = runtime[0] as number;
+  let directUrl: string | null = null;
+  for (const candidate of listeningPorts(runtimePid)) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${candidate}${options.readyPath}`, { signal: AbortSignal.timeout(2_000) });
+      await response.arrayBuffer();
+      if (response.ok) {
+        directUrl = `http://127.0.0.1:${candidate}`;
+        break;
+      }
+    } catch {
+      // not the entry socket
+    }
+  }
+  if (directUrl === null) {
+    await stopGroup(child);
+    throw new Error("could not find the runtime workerd's entry socket");
+  }
   return {
-    url,
+    proxyUrl: url,
+    url: directUrl,
     child,
-    workerdPid: runtime[0] as number,
+    workerdPid: runtimePid,
     proxyPid: proxy,
     readyMs,
     log: () => output,

@@ -1,0 +1,50 @@
+/**
+ * The same worker in workerd without wrangler dev's devtools: Miniflare (what wrangler dev runs the
+ * worker with) and no inspector. wrangler dev always attaches its inspector proxy to the runtime; on
+ * this machine its devtools traffic costs the worker's workerd ~25 % more CPU per streamed request and
+ * a second workerd more CPU than the worker itself (bench/FINDINGS.md), which a 2-core box cannot hide.
+ * This runtime is the secondary e2e measurement; `wrangler dev` stays the primary one.
+ */
+import path from "node:path";
+import { loadMiniflare } from "./deps";
+import { descendantsNamed } from "./proc";
+import type { GatewaySnapshot } from "./snapshot";
+import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "./workerd";
+
+export interface MiniflareWorker {
+  url: string;
+  workerdPid: number;
+  stop(): Promise<void>;
+}
+
+async function start(scriptPath: string, bindings: Record<string, string>, d1Persist: string | null): Promise<MiniflareWorker> {
+  const { Miniflare } = loadMiniflare();
+  const before = new Set(descendantsNamed(process.pid, "workerd"));
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    modulesRoot: path.dirname(scriptPath),
+    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: COMPATIBILITY_FLAGS,
+    bindings,
+    ...(d1Persist ? { d1Databases: { RESPONSE_INDEX: "00000000-0000-0000-0000-000000000000" }, d1Persist } : {}),
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const started = descendantsNamed(process.pid, "workerd").filter((pid) => !before.has(pid));
+  if (started.length !== 1) {
+    await mf.dispose();
+    throw new Error(`expected one new workerd for Miniflare, found ${started.length}`);
+  }
+  return { url, workerdPid: started[0] as number, stop: () => mf.dispose() };
+}
+
+/** The gateway snapshot; `persistDir` is the one `wrangler d1 migrations apply --persist-to` wrote. */
+export function startMiniflareGateway(snapshot: GatewaySnapshot, emulatorUrl: string, persistDir: string): Promise<MiniflareWorker> {
+  return start(path.join(snapshot.dir, "index.js"), { NATIVE_API_BASE_URL: emulatorUrl, LOG_LEVEL: "off" }, path.join(persistDir, "v3", "d1"));
+}
+
+export async function startMiniflarePassthrough(emulatorUrl: string): Promise<MiniflareWorker> {
+  return start(await bundleWorker("bench/passthrough-worker.ts"), { NATIVE_API_BASE_URL: emulatorUrl }, null);
+}
