@@ -3,7 +3,7 @@
  * (A, B, A, B, …) so both sides see the same machine load. How each optimisation of
  * src/native/events.ts and src/http/sse.ts was measured.
  *
- *   npx tsx bench/ab.ts [--base=HEAD~1] [--stages=pipeline:chat,decode] [--rounds=5] [--chunk=16384]
+ *   npx tsx bench/ab.ts [--base=HEAD~1] [--stages=pipeline:chat,decode] [--rounds=5] [--chunk=4096]
  *
  * The base side is `git archive <rev> src` plus the current bench worker, so only src/ differs.
  */
@@ -21,7 +21,7 @@ const option = (name: string, fallback: string): string => args.find((a) => a.st
 const base = option("base", "HEAD");
 const stages = option("stages", "decode,decode+project:responses,decode+project:chat,decode+project:anthropic,pipeline:decode,pipeline:responses,pipeline:chat,pipeline:anthropic").split(",");
 const rounds = Number(option("rounds", "5"));
-const chunk = option("chunk", "16384");
+const chunk = option("chunk", "4096");
 
 // Base tree: src/ at the revision, bench worker files from the working tree.
 const baseRoot = mkdtempSync(path.join(os.tmpdir(), "bench-ab-"));

@@ -46,7 +46,7 @@ function table(header: string[], rows: string[][], align?: Array<"l" | "r">): st
   return [header, sep, ...rows].map((row) => `| ${row.join(" | ")} |`).join("\n");
 }
 
-function stage(micro: MicroResult, name: string, chunk = 16384): StageSummary | undefined {
+function stage(micro: MicroResult, name: string, chunk = 4096): StageSummary | undefined {
   return micro.stages.find((s) => s.stage === name && s.chunk === chunk);
 }
 
@@ -148,7 +148,7 @@ export function renderMarkdown(results: BenchResults): string {
     parts.push(
       `One native stream built in memory with the emulator's framing: run.started, ${micro.shape.reasoningDeltas.toLocaleString("en-US")} reasoning deltas, ` +
         `${micro.shape.messageDeltas.toLocaleString("en-US")} message deltas, run.completed carrying the whole answer (${stage(micro, "decode")?.events.toLocaleString("en-US") ?? "?"} events, ` +
-        `${fmt((stage(micro, "decode")?.inputBytes ?? 0) / 1048576, 1)} MiB), fed in chunks of the given size. Run in workerd (Miniflare) by bench/projector-worker.ts; ` +
+        `${fmt((stage(micro, "decode")?.inputBytes ?? 0) / 1048576, 1)} MiB), fed in chunks of the given size (4 KiB is what workerd hands a fetch body to JS in — measured, every chunk of the emulator's long stream is ≤ 4096 bytes; budgets use it). Run in workerd (Miniflare) by bench/projector-worker.ts; ` +
         `median of ${micro.stages[0]?.runsMs.length ?? "?"} runs after warm-up; workerd's clock has 1 ms resolution, every run takes ≫ 10 ms.\n\n` +
         `- \`decode\`: NativeSseParser alone · \`project:p\`: projector alone over decoded events · \`decode+project:p\`: both, synchronously (pure CPU) · ` +
         `\`pipeline:p\`: the gateway's real path — body ReadableStream → readNativeStream → projectToSse → bytes.\n`,
@@ -268,7 +268,7 @@ export function renderMarkdown(results: BenchResults): string {
   if (micro && micro.profiles.length > 0) {
     parts.push(`\n## 5. Profile of the hot path (V8 sampling profiler of the workerd isolate)\n`);
     parts.push(
-      `Self time by function while the stage runs twice over the long stream (16 KiB chunks), sampled every 100 µs through the isolate's inspector ` +
+      `Self time by function while the stage runs twice over the long stream (4 KiB chunks), sampled every 100 µs through the isolate's inspector ` +
         `(the channel \`wrangler check startup\` uses). Module = source file (from the unminified bundle). "(program)" is V8/workerd native work outside JS, ` +
         `"(garbage collector)" is GC.\n`,
     );
