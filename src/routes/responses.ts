@@ -15,6 +15,7 @@ import { Hono } from "hono";
 import { readJsonBody } from "../http/body";
 import { callerOf, type Caller, type GatewayContext, type GatewayEnv } from "../http/context";
 import { GatewayError, fromNativeError } from "../http/errors";
+import { applyIdempotency, readIdempotency } from "../http/idempotency";
 import { IGNORED_PARAMS_HEADER, parseRequest, policyMode } from "../http/policy";
 import { projectToSse, sseResponse } from "../http/sse";
 import { NativeError } from "../native/errors";
@@ -94,6 +95,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const request = parseCreateRequest(body);
   const mode = policyMode(config.PARAMETER_POLICY, c.req.raw.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
+  const idempotency = await readIdempotency(c.req.raw.headers, "responses", body);
   const items = await resolveItemReferences(caller, parseInputItems(request.input), Boolean(request.previous_response_id), ignored, mode);
   const plan = planInput(items, ignored, mode);
   const tools = mapTools(request, ignored, mode);
@@ -129,7 +131,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
 
   const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id) : null;
   const reasoningEffort = await reasoningEffortFor(caller, request.model, request.reasoning?.effort, ignored, mode);
-  const nativeRequest = toNativeRunRequest(request, { plan, tools, previous, reasoningEffort, traceId: caller.requestId });
+  const nativeRequest = applyIdempotency(toNativeRunRequest(request, { plan, tools, previous, reasoningEffort, traceId: caller.requestId }), idempotency);
   const ignoredHeader = reportIgnored(ignored);
 
   // Native always streams; `stream` only chooses SSE or one folded Response (see from-native.ts).

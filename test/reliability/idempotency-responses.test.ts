@@ -3,13 +3,8 @@
  * (idempotency-cases.ts), plus the Responses-specific one: the retried create answers the same
  * response id, and that id stays owned, chainable and retrievable.
  *
- * DISABLED until src/routes/responses.ts applies the key. To enable, in the `POST /v1/responses`
- * handler (import both from "../http/idempotency"):
- *     const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
- *     const idempotency = await readIdempotency(c.req.raw.headers, "responses", body);   // new
- *     …
- *     const nativeRequest = applyIdempotency(toNativeRunRequest(request, { … }), idempotency);   // wrapped
- * then change `describe.skip` below to `describe`. (Checked against a wired copy: all 10 cases pass.)
+ * The `POST /v1/responses` handler reads the key with `readIdempotency` and applies it last with
+ * `applyIdempotency` (src/http/idempotency.ts), exactly as the Chat and Messages routes do.
  */
 import { describe, expect, it } from "vitest";
 import { emu } from "../../emulator/script";
@@ -17,7 +12,7 @@ import { create, gateway, EMULATOR_KEYS, nonce, readBody } from "./helpers";
 import { expectOneRun, idempotencyCases } from "./idempotency-cases";
 import { RESPONSES } from "./protocols";
 
-describe.skip("Responses: Idempotency-Key (enable once routes/responses.ts applies it)", () => {
+describe("Responses: Idempotency-Key", () => {
   idempotencyCases(RESPONSES);
 
   for (const stream of [false, true]) {
