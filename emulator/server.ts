@@ -116,6 +116,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       else res.destroy();
     });
   });
+  // Node closes an idle keep-alive connection after 5 s; a client reusing it at that moment gets
+  // "connection lost" on a fresh request (seen under load through workerd's connection pool). Native's
+  // hyper server keeps idle connections far longer, so the emulator does too (close() still ends them).
+  server.keepAliveTimeout = 0;
   const sockets = new Set<Socket>();
   server.on("connection", (socket) => {
     sockets.add(socket);
