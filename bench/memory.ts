@@ -12,13 +12,21 @@
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
-import { MarkerScanner, oneRequest, requestFor, startGateway, startPassthrough, type TargetKind } from "./e2e";
-import { rssBytes, sleep, type WranglerDev } from "./lib/proc";
+import { MarkerScanner, oneRequest, requestFor, startGateway, startPassthrough, type RuntimeName, type TargetKind } from "./e2e";
+
+interface Subject {
+  url: string;
+  workerdPid: number;
+  stop(): Promise<void>;
+}
+import { startMiniflareGateway, startMiniflarePassthrough } from "./lib/miniflare-runtime";
+import { rssBytes, sleep } from "./lib/proc";
 import type { GatewaySnapshot } from "./lib/snapshot";
 import { median } from "./lib/stats";
 import { answerLength, emulatorDirective, type WorkloadShape } from "./lib/workload";
 
 export interface MemoryMeasurement {
+  runtime: RuntimeName;
   target: string;
   kind: TargetKind;
   deltas: number;
@@ -63,7 +71,8 @@ async function baseline(pid: number): Promise<number> {
 
 /** One streamed request with RSS sampling. */
 export async function measureStream(
-  dev: WranglerDev,
+  runtime: RuntimeName,
+  dev: { url: string; workerdPid: number },
   target: string,
   kind: TargetKind,
   shape: WorkloadShape,
@@ -112,6 +121,7 @@ export async function measureStream(
   const midpoint = started + (phaseEnd - started) / 2;
   const firstHalfPeak = streamingSamples.filter((s) => s.at <= midpoint).reduce((peak, s) => Math.max(peak, s.rss), base);
   return {
+    runtime,
     target,
     kind,
     deltas: shape.reasoningDeltas + shape.messageDeltas,
@@ -128,6 +138,7 @@ export async function measureStream(
 }
 
 export interface MemoryOptions {
+  runtime: RuntimeName;
   snapshot: GatewaySnapshot;
   emulatorUrl: string;
   persistDir: string;
@@ -138,11 +149,15 @@ export interface MemoryOptions {
 
 export async function runMemory(options: MemoryOptions): Promise<MemoryMeasurement[]> {
   const out: MemoryMeasurement[] = [];
-  const subjects: Array<{ name: string; kind: TargetKind; start: () => Promise<WranglerDev> }> = [
-    { name: "pass-through worker", kind: "native", start: () => startPassthrough(options.emulatorUrl, options.persistDir) },
-    { name: "gateway · responses", kind: "responses", start: () => startGateway(options.snapshot, options.emulatorUrl, options.persistDir) },
-    { name: "gateway · chat", kind: "chat", start: () => startGateway(options.snapshot, options.emulatorUrl, options.persistDir) },
-    { name: "gateway · anthropic", kind: "anthropic", start: () => startGateway(options.snapshot, options.emulatorUrl, options.persistDir) },
+  const wranglerDev = options.runtime === "wrangler dev";
+  const passthrough = (): Promise<Subject> => (wranglerDev ? startPassthrough(options.emulatorUrl, options.persistDir) : startMiniflarePassthrough(options.emulatorUrl));
+  const gateway = (): Promise<Subject> =>
+    wranglerDev ? startGateway(options.snapshot, options.emulatorUrl, options.persistDir) : startMiniflareGateway(options.snapshot, options.emulatorUrl, options.persistDir);
+  const subjects: Array<{ name: string; kind: TargetKind; start: () => Promise<Subject> }> = [
+    { name: "pass-through worker", kind: "native", start: passthrough },
+    { name: "gateway · responses", kind: "responses", start: gateway },
+    { name: "gateway · chat", kind: "chat", start: gateway },
+    { name: "gateway · anthropic", kind: "anthropic", start: gateway },
   ];
   for (const subject of subjects) {
     const dev = await subject.start();
@@ -154,10 +169,10 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryMeasureme
       agent.destroy();
       await sleep(1_000);
       for (const shape of options.sizes) {
-        const measurement = await measureStream(dev, subject.name, subject.kind, shape, options.timeoutMs);
+        const measurement = await measureStream(options.runtime, dev, subject.name, subject.kind, shape, options.timeoutMs);
         out.push(measurement);
         options.log(
-          `  ${subject.name.padEnd(20)} ${String(measurement.deltas).padStart(8)} deltas: streaming +${(measurement.streamingGrowthBytes / 1048576).toFixed(1)} MiB, ` +
+          `  [${options.runtime}] ${subject.name.padEnd(20)} ${String(measurement.deltas).padStart(8)} deltas: streaming +${(measurement.streamingGrowthBytes / 1048576).toFixed(1)} MiB, ` +
             `overall +${(measurement.overallGrowthBytes / 1048576).toFixed(1)} MiB, ${(measurement.totalMs / 1000).toFixed(1)} s${measurement.ok ? "" : `  ERROR ${measurement.error ?? ""}`}`,
         );
         await fetch(`${options.emulatorUrl}/__emulator/reset`, { method: "POST", body: "{}" }).then((r) => r.arrayBuffer());

@@ -80,19 +80,19 @@ export function budgets(results: BenchResults): Budget[] {
     }
   }
   if (memory) {
-    for (const target of [...new Set(memory.map((m) => m.target))].filter((t) => t.startsWith("gateway"))) {
-      const rows = memory.filter((m) => m.target === target).sort((a, b) => a.deltas - b.deltas);
+    for (const [runtime, target] of [...new Set(memory.map((m) => `${m.runtime}\u0000${m.target}`))].map((key) => key.split("\u0000") as [string, string]).filter(([, t]) => t.startsWith("gateway"))) {
+      const rows = memory.filter((m) => m.runtime === runtime && m.target === target).sort((a, b) => a.deltas - b.deltas);
       const small = rows[0];
       const large = rows[rows.length - 1];
       if (!small || !large || small === large) continue;
       const growth = large.streamingGrowthBytes - small.streamingGrowthBytes;
       out.push({
-        what: `${target}: memory flat in stream length while streaming (${large.deltas.toLocaleString("en-US")} vs ${small.deltas.toLocaleString("en-US")} deltas, ≤ +${BUDGETS.memorySlackBytes / 1048576} MiB)`,
+        what: `[${runtime}] ${target}: memory flat in stream length while streaming (${large.deltas.toLocaleString("en-US")} vs ${small.deltas.toLocaleString("en-US")} deltas, ≤ +${BUDGETS.memorySlackBytes / 1048576} MiB)`,
         measured: `${growth >= 0 ? "+" : ""}${fmt(growth / 1048576, 1)} MiB`,
         pass: small.ok && large.ok && growth <= BUDGETS.memorySlackBytes,
       });
       out.push({
-        what: `${target}: no growth over the second half of the ${large.deltas.toLocaleString("en-US")}-delta stream (≤ +${BUDGETS.memorySlackBytes / 1048576} MiB; buffering would grow here)`,
+        what: `[${runtime}] ${target}: no growth over the second half of the ${large.deltas.toLocaleString("en-US")}-delta stream (≤ +${BUDGETS.memorySlackBytes / 1048576} MiB; buffering would grow here)`,
         measured: `+${fmt(large.secondHalfGrowthBytes / 1048576, 1)} MiB`,
         pass: large.ok && large.secondHalfGrowthBytes <= BUDGETS.memorySlackBytes,
       });
@@ -217,15 +217,16 @@ export function renderMarkdown(results: BenchResults): string {
   if (memory) {
     parts.push(`\n## 3. Memory while streaming\n`);
     parts.push(
-      `VmRSS of the workerd process running the worker (wrangler dev's runtime, not its proxy), sampled every ≤ 5 ms during the request, minus the median ` +
+      `VmRSS of the workerd process running the worker (under wrangler dev: its runtime, not its proxy; and the same bundle in workerd without devtools), sampled every ≤ 5 ms during the request, minus the median ` +
         `RSS just before it (after a warm-up). "While streaming" stops at the first frame the native terminal event causes; "overall" includes the terminal, ` +
         `where native's run.completed carries the whole answer (native-api.md §2.2) and Responses repeats it in its done events (protocol-mandated, grows with the answer). ` +
-        `Each target runs in a fresh wrangler dev.\n`,
+        `Each target runs in a fresh process.\n`,
     );
     parts.push(
       table(
-        ["Target", "Deltas", "Answer (chars)", "Baseline RSS", "Peak − baseline while streaming", "Growth over 2nd half of streaming", "Peak − baseline overall", "Time", "OK"],
+        ["Runtime", "Target", "Deltas", "Answer (chars)", "Baseline RSS", "Peak − baseline while streaming", "Growth over 2nd half of streaming", "Peak − baseline overall", "Time", "OK"],
         memory.map((m) => [
+          m.runtime,
           m.target,
           m.deltas.toLocaleString("en-US"),
           m.answerChars.toLocaleString("en-US"),
@@ -236,7 +237,7 @@ export function renderMarkdown(results: BenchResults): string {
           `${fmt(m.totalMs / 1000, 1)} s`,
           m.ok ? "yes" : `no: ${m.error ?? ""}`,
         ]),
-        ["l", "r", "r", "r", "r", "r", "r", "r", "l"],
+        ["l", "l", "r", "r", "r", "r", "r", "r", "r", "l"],
       ),
     );
   }

@@ -90,8 +90,9 @@ if (phases.has("e2e")) {
       const options: E2eOptions = quick
         ? { ...DEFAULT_E2E, concurrencies: [1, 4], longRequests: (c) => c, shortRequests: () => 20, shortConcurrencies: [1], log }
         : secondary
-          ? { ...DEFAULT_E2E, concurrencies: [1, 8], shortConcurrencies: [1], log }
-          : { ...DEFAULT_E2E, log };
+          ? { ...DEFAULT_E2E, log }
+          : // 32 concurrent long streams under wrangler dev's devtools took its runtime down (FINDINGS).
+            { ...DEFAULT_E2E, concurrencies: [1, 8], log };
       const result = await runE2E(env, options);
       cells.push(...result.cells);
       readyMs ??= result.wranglerReadyMs;
@@ -104,20 +105,26 @@ if (phases.has("e2e")) {
 
 if (phases.has("memory")) {
   log("\n== memory: worker RSS while streaming");
-  const emulator = await startEmulatorProcess();
-  try {
-    const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-memory-"));
-    migrateLocalD1(snapshot, persistDir);
-    results.memory = await runMemory({
-      snapshot,
-      emulatorUrl: emulator.url,
-      persistDir,
-      sizes: quick ? [{ reasoningDeltas: 0, messageDeltas: 10_000 }, { reasoningDeltas: 0, messageDeltas: 100_000 }] : MEMORY_SIZES,
-      timeoutMs: 600_000,
-      log,
-    });
-  } finally {
-    await emulator.stop();
+  results.memory = [];
+  for (const runtime of ["wrangler dev", "workerd, no devtools"] as const) {
+    const emulator = await startEmulatorProcess();
+    try {
+      const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-memory-"));
+      migrateLocalD1(snapshot, persistDir);
+      results.memory.push(
+        ...(await runMemory({
+          runtime,
+          snapshot,
+          emulatorUrl: emulator.url,
+          persistDir,
+          sizes: quick ? [{ reasoningDeltas: 0, messageDeltas: 10_000 }, { reasoningDeltas: 0, messageDeltas: 100_000 }] : MEMORY_SIZES,
+          timeoutMs: 600_000,
+          log,
+        })),
+      );
+    } finally {
+      await emulator.stop();
+    }
   }
 }
 
