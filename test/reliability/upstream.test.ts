@@ -8,7 +8,9 @@
  * under a time bound. The faults come from the emulator's script (`emulator/script.ts`) or from env
  * overrides (an unreachable native, small timeouts), so the gateway's configured knobs are what fires.
  *
- * Also here: the client going away aborts the native request promptly (streaming and blocking), and a
+ * Also here: NATIVE_BLOCKING_TIMEOUT_MS bounds every protocol's tool-result resume (native answers
+ * resumes as one JSON document after the flow ran); the client going away aborts the native request
+ * promptly (streaming and blocking); and a
  * property over mutated golden native SSE streams (cuts, duplicates, reorderings, junk lines, line-end
  * swaps, any chunking): every projector still emits well-formed frames and exactly one terminal event.
  * (Native's own response headers never reaching a client is checked route by route in isolation.test.ts.)
