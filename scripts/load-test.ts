@@ -1,43 +1,51 @@
 /**
  * `npm run test:load`: 200 concurrent streaming requests through the real dev stack (issue 7, "Load").
  *
- *   1. applies the D1 migrations into a temporary `--persist-to` directory, starts the embedded
- *      1flowbase emulator (its own process) and `wrangler dev` on free loopback ports;
- *   2. fires ROUNDS bursts of LOAD_REQUESTS (default 200) concurrent streaming requests, mixed across
- *      Responses, Chat Completions and Anthropic Messages, each a scripted run of its own length and
- *      pace whose answer is a per-request nonce repeated N times;
+ *   1. builds the worker once (`wrangler deploy --dry-run`, bench/lib/snapshot.ts: `wrangler dev` on
+ *      src/ reloads the worker whenever a file changes, which cuts every in-flight stream), applies the
+ *      D1 migrations into a temporary `--persist-to` directory and starts the embedded 1flowbase
+ *      emulator in its own process; everything on loopback, on free ports;
+ *   2. under `wrangler dev`: LOAD_ROUNDS bursts of LOAD_REQUESTS (default 3 × 200) concurrent streaming
+ *      requests, mixed across Responses, Chat Completions and Anthropic Messages, each a scripted run
+ *      of its own length (1–240 deltas) and pace whose answer is a per-request nonce repeated N times;
  *   3. checks every stream with the same strict wire readers as the test suite
  *      (test/reliability/protocols.ts): well-formed frames, exactly one terminal event, a successful
  *      end — and that the accumulated text is exactly that request's own (no cross-talk);
- *   4. samples the VmRSS of the workerd running the worker every 50 ms: the peak under load must stay
- *      within LOAD_MAX_GROWTH_MB of the idle baseline. (workerd's RSS creeps up per burst and is not
- *      returned to the OS — a pure pass-through worker shows ~20 MB per 200-stream round as well — so
- *      the per-round level is reported, and bounded through the peak, not required to shrink.);
- *   5. prints a summary and exits non-zero on any failure. Everything has a deadline; loopback only.
+ *   4. samples the VmRSS of the workerd running the worker every 50 ms; the peak must stay within
+ *      LOAD_MAX_GROWTH_MB of the idle baseline;
+ *   5. repeats the bursts (LOAD_PLATEAU_ROUNDS, default 6) on the same build in plain workerd through
+ *      Miniflare — no wrangler devtools side channel — and requires RSS to level off: the average growth
+ *      per round over the second half at most LOAD_PLATEAU_MB. (Under wrangler dev RSS keeps creeping up
+ *      by ~30 MB per round, a pure pass-through worker's too: wrangler's devtools connection to the
+ *      runtime, bench/FINDINGS.md. Plain workerd levels off within a few rounds.)
+ *   6. prints a summary and exits non-zero on any failure. Every request and the whole run have deadlines.
  *
+ * Requests go to the worker's own entry socket in wrangler's runtime workerd (`dev.url` of
+ * bench/lib/proc.ts), as `npm run bench` does; LOAD_VIA_PROXY=1 sends them through wrangler's public
+ * port (its dev proxy) instead. Nothing here attaches a devtools client: while one is attached, wrangler
+ * enables the Network domain and workerd reports every fetch body to it, which distorts a load test.
  * Run it on a quiet machine: workerd is single-threaded, and with other heavy processes on the same
- * cores (a benchmark, a test suite) streams wait for CPU and latencies stretch to the request timeout.
+ * cores streams queue for CPU and latencies stretch towards the request timeout.
  *
- * Requests go to the worker's own entry socket in the runtime workerd (`dev.url` of bench/lib/proc.ts),
- * as `npm run bench` does; LOAD_VIA_PROXY=1 sends them through wrangler's public port (its dev proxy)
- * instead. Nothing here attaches devtools: while a devtools client is attached, wrangler enables the
- * Network domain and workerd reports every fetch body to it, which distorts a load test badly.
- *
- * Knobs (env): LOAD_REQUESTS (200), LOAD_ROUNDS (3), LOAD_MAX_GROWTH_MB (384), LOAD_VIA_PROXY.
- * Linux only (RSS and CPU from /proc).
+ * Knobs (env): LOAD_REQUESTS (200), LOAD_ROUNDS (3), LOAD_MAX_GROWTH_MB (384), LOAD_PLATEAU_ROUNDS (6),
+ * LOAD_PLATEAU_MB (12), LOAD_RUNTIME (both | wrangler | workerd), LOAD_VIA_PROXY. Linux only (/proc).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { cpuMs, rssBytes, sleep, startEmulatorProcess, startWranglerDev, wrangler, type WranglerDev } from "../bench/lib/proc";
-import { ROOT } from "../bench/lib/deps";
+import { startMiniflareGateway } from "../bench/lib/miniflare-runtime";
+import { buildGatewaySnapshot } from "../bench/lib/snapshot";
 import { EMULATOR_KEYS, emu } from "../emulator/script";
 import { PROTOCOLS, type ProtocolCase } from "../test/reliability/protocols";
 
 const REQUESTS = Number(process.env.LOAD_REQUESTS ?? 200);
 const ROUNDS = Number(process.env.LOAD_ROUNDS ?? 3);
 const MAX_GROWTH_MB = Number(process.env.LOAD_MAX_GROWTH_MB ?? 384);
+/** The leak check: rounds against plain workerd, and the RSS growth per round its second half may show. */
+const PLATEAU_ROUNDS = Number(process.env.LOAD_PLATEAU_ROUNDS ?? 6);
+const PLATEAU_MB = Number(process.env.LOAD_PLATEAU_MB ?? 12);
 /** One request may take this long; the whole script this long (setup included). */
 const REQUEST_TIMEOUT_MS = 60_000;
 const SCRIPT_DEADLINE_MS = 10 * 60_000;
@@ -142,6 +150,87 @@ const percentile = (values: readonly number[], p: number): number => {
 
 const mb = (bytes: number): string => `${(bytes / MB).toFixed(1)} MB`;
 
+interface Worker {
+  label: string;
+  url: string;
+  workerdPid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * ROUNDS bursts against one running worker. Returns the problems found (empty = passed).
+ * `plateauMb`: when set, RSS after each of the last half of the rounds may grow by at most this much
+ * on average (a per-request leak grows it every round; a heap that has found its size does not).
+ */
+async function phase(worker: Worker, emulatorPid: number, rounds: number, plateauMb: number | null): Promise<string[]> {
+  const target = worker.url;
+  const workerPid = worker.workerdPid;
+  console.log(`\n[load] ${worker.label}: ${target} (workerd pid ${workerPid})`);
+  // Warm-up: one request per protocol, so the baseline is a worker that has served traffic.
+  for (const [index, protocol] of PROTOCOLS.entries()) {
+    const warm = await run(target, job(0, index));
+    if (!warm.ok) return [`warm-up ${protocol.name} failed: ${warm.error}`];
+  }
+  const baseline = await restingRss(workerPid);
+  console.log(`[load] worker RSS at rest: ${mb(baseline)}`);
+
+  const failures: Result[] = [];
+  const done: Array<{ peak: number; after: number }> = [];
+  for (let round = 1; round <= rounds; round++) {
+    const jobs = Array.from({ length: REQUESTS }, (_, index) => job(round, index));
+    let peak = rssBytes(workerPid) ?? 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, rssBytes(workerPid) ?? 0);
+        await sleep(50);
+      }
+    })();
+    const started = performance.now();
+    const cpuBefore = [cpuMs(workerPid) ?? 0, cpuMs(emulatorPid) ?? 0];
+    const results = await Promise.all(jobs.map((item) => run(target, item)));
+    const ms = performance.now() - started;
+    const cpu = [(cpuMs(workerPid) ?? 0) - (cpuBefore[0] ?? 0), (cpuMs(emulatorPid) ?? 0) - (cpuBefore[1] ?? 0)];
+    sampling = false;
+    await sampler;
+    const after = await restingRss(workerPid);
+    done.push({ peak, after });
+    failures.push(...results.filter((result) => !result.ok));
+
+    const ok = results.filter((result) => result.ok);
+    const byProtocol = PROTOCOLS.map((protocol) => {
+      const mine = results.filter((result) => result.job.protocol === protocol);
+      return `${protocol.name} ${mine.filter((result) => result.ok).length}/${mine.length}`;
+    }).join(", ");
+    console.log(
+      `[load] round ${round}: ${ok.length}/${results.length} ok (${byProtocol}) in ${(ms / 1000).toFixed(2)} s · ` +
+        `latency p50 ${percentile(results.map((r) => r.ms), 50).toFixed(0)} ms, p95 ${percentile(results.map((r) => r.ms), 95).toFixed(0)} ms, max ${Math.max(...results.map((r) => r.ms)).toFixed(0)} ms · ` +
+        `TTFB p50 ${percentile(results.map((r) => r.ttfbMs), 50).toFixed(0)} ms · ` +
+        `${(results.reduce((n, r) => n + r.bytes, 0) / MB).toFixed(1)} MB SSE, ${results.reduce((n, r) => n + r.frames, 0)} frames · ` +
+        `RSS peak ${mb(peak)} (+${mb(peak - baseline)}), after ${mb(after)} · ` +
+        `CPU worker ${(cpu[0] ?? 0).toFixed(0)} ms, emulator ${(cpu[1] ?? 0).toFixed(0)} ms`,
+    );
+  }
+
+  const problems: string[] = [];
+  for (const failure of failures.slice(0, 20)) problems.push(`${worker.label}: request ${failure.job.index} (${failure.job.protocol.name}): ${failure.error}`);
+  if (failures.length > 20) problems.push(`${worker.label}: … and ${failures.length - 20} more failed requests`);
+  const worstPeak = Math.max(...done.map((round) => round.peak));
+  if (worstPeak - baseline > MAX_GROWTH_MB * MB) problems.push(`${worker.label}: RSS grew ${mb(worstPeak - baseline)} under load (limit ${MAX_GROWTH_MB} MB)`);
+  let plateau = "";
+  if (plateauMb !== null && done.length >= 4) {
+    const half = done.slice(Math.floor(done.length / 2) - 1);
+    const perRound = ((half.at(-1)?.after ?? 0) - (half[0]?.after ?? 0)) / (half.length - 1);
+    plateau = `, late growth ${perRound >= 0 ? "+" : ""}${mb(perRound)} per round (limit ${plateauMb} MB)`;
+    if (perRound > plateauMb * MB) problems.push(`${worker.label}: RSS still grows ${mb(perRound)} per round over the last rounds (limit ${plateauMb} MB): a leak`);
+  }
+  console.log(
+    `[load] ${worker.label}: ${rounds} × ${REQUESTS} concurrent streams, ${rounds * REQUESTS - failures.length} ok, ${failures.length} failed · ` +
+      `RSS ${mb(baseline)} idle, worst peak ${mb(worstPeak)} (+${mb(worstPeak - baseline)}), after each round ${done.map((round) => mb(round.after)).join(" / ")}${plateau}`,
+  );
+  return problems;
+}
+
 async function main(): Promise<number> {
   if (process.platform !== "linux") {
     console.error("test:load samples RSS from /proc: Linux only");
@@ -149,90 +238,58 @@ async function main(): Promise<number> {
   }
   const persistDir = mkdtempSync(path.join(os.tmpdir(), "gateway-load-"));
   let emulator: Awaited<ReturnType<typeof startEmulatorProcess>> | undefined;
-  let dev: WranglerDev | undefined;
+  let snapshotDir: string | undefined;
+  const running: Worker[] = [];
   try {
-    console.log(`[load] migrations → ${persistDir}`);
-    const migrate = wrangler(["d1", "migrations", "apply", "RESPONSE_INDEX", "--local", "--persist-to", persistDir, "--config", path.join(ROOT, "wrangler.toml")]);
+    // A fixed build, as `npm run bench` does: wrangler dev on src/ reloads the worker whenever a file
+    // changes, which cuts every in-flight stream (on a shared checkout others edit src/ meanwhile).
+    console.log("[load] building the worker (wrangler deploy --dry-run)…");
+    const snapshot = buildGatewaySnapshot();
+    snapshotDir = snapshot.dir;
+    const migrate = wrangler(["d1", "migrations", "apply", "RESPONSE_INDEX", "--local", "--persist-to", persistDir, "--config", snapshot.config]);
     if (migrate.status !== 0) throw new Error(`D1 migrations failed:\n${migrate.output}`);
     emulator = await startEmulatorProcess();
     console.log(`[load] emulator ${emulator.url}`);
-    dev = await startWranglerDev({
-      config: path.join(ROOT, "wrangler.toml"),
-      vars: { NATIVE_API_BASE_URL: emulator.url, LOG_LEVEL: "off" },
-      persistTo: persistDir,
-      readyPath: "/healthz",
-    });
-    const workerPid = dev.workerdPid;
-    const target = process.env.LOAD_VIA_PROXY === "1" ? dev.proxyUrl : dev.url;
-    console.log(`[load] wrangler dev ${dev.proxyUrl} (ready in ${dev.readyMs} ms); requests go to ${target === dev.url ? "the worker's own entry socket" : "its dev proxy"} ${target} (runtime workerd pid ${workerPid})`);
-
-    // Warm-up: one request per protocol, so the baseline is a worker that has served traffic.
-    for (const [index, protocol] of PROTOCOLS.entries()) {
-      const warm = await run(target, job(0, index));
-      if (!warm.ok) throw new Error(`warm-up ${protocol.name} failed: ${warm.error}`);
-    }
-    const baseline = await restingRss(workerPid);
-    console.log(`[load] worker RSS at rest: ${mb(baseline)}\n`);
-
-    const failures: Result[] = [];
-    const rounds: Array<{ peak: number; after: number; ms: number; results: Result[] }> = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      const jobs = Array.from({ length: REQUESTS }, (_, index) => job(round, index));
-      let peak = rssBytes(workerPid) ?? 0;
-      let sampling = true;
-      const pid = workerPid;
-      const sampler = (async () => {
-        while (sampling) {
-          peak = Math.max(peak, rssBytes(pid) ?? 0);
-          await sleep(50);
-        }
-      })();
-      const started = performance.now();
-      const cpuBefore = [cpuMs(workerPid) ?? 0, cpuMs(emulator.pid) ?? 0];
-      const results = await Promise.all(jobs.map((item) => run(target, item)));
-      const ms = performance.now() - started;
-      const cpu = [(cpuMs(workerPid) ?? 0) - (cpuBefore[0] ?? 0), (cpuMs(emulator.pid) ?? 0) - (cpuBefore[1] ?? 0)];
-      sampling = false;
-      await sampler;
-      const after = await restingRss(workerPid);
-      rounds.push({ peak, after, ms, results });
-      failures.push(...results.filter((result) => !result.ok));
-
-      const ok = results.filter((result) => result.ok);
-      const byProtocol = PROTOCOLS.map((protocol) => {
-        const mine = results.filter((result) => result.job.protocol === protocol);
-        return `${protocol.name} ${mine.filter((result) => result.ok).length}/${mine.length}`;
-      }).join(", ");
-      console.log(
-        `[load] round ${round}: ${ok.length}/${results.length} ok (${byProtocol}) in ${(ms / 1000).toFixed(2)} s · ` +
-          `latency p50 ${percentile(results.map((r) => r.ms), 50).toFixed(0)} ms, p95 ${percentile(results.map((r) => r.ms), 95).toFixed(0)} ms, max ${Math.max(...results.map((r) => r.ms)).toFixed(0)} ms · ` +
-          `TTFB p50 ${percentile(results.map((r) => r.ttfbMs), 50).toFixed(0)} ms · ` +
-          `${(results.reduce((n, r) => n + r.bytes, 0) / MB).toFixed(1)} MB SSE, ${results.reduce((n, r) => n + r.frames, 0)} frames · ` +
-          `RSS peak ${mb(peak)} (+${mb(peak - baseline)}), after ${mb(after)} · ` +
-          `CPU worker ${(cpu[0] ?? 0).toFixed(0)} ms, emulator ${(cpu[1] ?? 0).toFixed(0)} ms`,
-      );
-    }
-
     const problems: string[] = [];
-    for (const failure of failures.slice(0, 20)) problems.push(`request ${failure.job.index} (${failure.job.protocol.name}): ${failure.error}`);
-    if (failures.length > 20) problems.push(`… and ${failures.length - 20} more failed requests`);
-    const worstPeak = Math.max(...rounds.map((round) => round.peak));
-    if (worstPeak - baseline > MAX_GROWTH_MB * MB) problems.push(`RSS grew ${mb(worstPeak - baseline)} under load (limit ${MAX_GROWTH_MB} MB)`);
+    const which = process.env.LOAD_RUNTIME ?? "both";
 
-    console.log(
-      `\n[load] summary: ${ROUNDS} × ${REQUESTS} concurrent streams, ${ROUNDS * REQUESTS - failures.length} ok, ${failures.length} failed · ` +
-        `RSS ${mb(baseline)} idle, worst peak ${mb(worstPeak)} (+${mb(worstPeak - baseline)}), after each round ${rounds.map((round) => mb(round.after)).join(" / ")}`,
-    );
+    if (which !== "workerd") {
+      const dev: WranglerDev = await startWranglerDev({
+        config: snapshot.config,
+        vars: { NATIVE_API_BASE_URL: emulator.url, LOG_LEVEL: "off" },
+        persistTo: persistDir,
+        readyPath: "/healthz",
+      });
+      const viaProxy = process.env.LOAD_VIA_PROXY === "1";
+      const worker: Worker = {
+        label: viaProxy ? "wrangler dev (through its dev proxy)" : "wrangler dev",
+        url: viaProxy ? dev.proxyUrl : dev.url,
+        workerdPid: dev.workerdPid,
+        stop: () => dev.stop(),
+      };
+      running.push(worker);
+      problems.push(...(await phase(worker, emulator.pid, ROUNDS, null)));
+      await worker.stop();
+      running.pop();
+    }
+    if (which !== "wrangler") {
+      const plain = await startMiniflareGateway(snapshot, emulator.url, persistDir);
+      const worker: Worker = { label: "workerd without devtools", ...plain };
+      running.push(worker);
+      problems.push(...(await phase(worker, emulator.pid, PLATEAU_ROUNDS, PLATEAU_MB)));
+    }
+
     if (problems.length > 0) {
       console.error(`\n[load] FAILED:\n  ${problems.join("\n  ")}`);
       return 1;
     }
-    console.log("[load] PASSED: every stream well-formed, one terminal each, its own content only; RSS bounded");
+    console.log("\n[load] PASSED: every stream well-formed, one terminal each, its own content only; memory bounded");
     return 0;
   } finally {
-    await dev?.stop();
+    for (const worker of running) await worker.stop();
     await emulator?.stop();
     rmSync(persistDir, { recursive: true, force: true });
+    if (snapshotDir) rmSync(snapshotDir, { recursive: true, force: true });
   }
 }
 
