@@ -154,3 +154,16 @@ describe("tool mapping", () => {
     ]);
   });
 });
+
+describe("request size bounds (a client mistake is a 400 naming the field)", () => {
+  it.each([
+    ["model", { model: "", input: "hi" }],
+    ["tools", { model: "m", input: "hi", tools: Array.from({ length: 129 }, (_, i) => ({ type: "function", name: `f${i}` })) }],
+    ["tools[0].name", { model: "m", input: "hi", tools: [{ type: "function", name: "x".repeat(65) }] }],
+    ["safety_identifier", { model: "m", input: "hi", safety_identifier: "s".repeat(65) }],
+  ])("%s", async (param, body) => {
+    const response = await call("POST", "/responses", body);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { param, type: "invalid_request_error" } });
+  });
+});

@@ -162,7 +162,7 @@ export function parseInputItems(input: string | readonly Record<string, unknown>
 export const FunctionTool = z
   .object({
     type: z.literal("function"),
-    name: z.string().min(1),
+    name: z.string().min(1).max(64),
     description: z.string().nullish(),
     parameters: z.record(z.string(), z.unknown()).nullish(),
     strict: z.boolean().nullish(),
@@ -197,20 +197,26 @@ export const Metadata = z
   .record(z.string().max(64, "metadata keys are at most 64 characters"), z.string().max(512, "metadata values are at most 512 characters"))
   .refine((value) => Object.keys(value).length <= 16, "metadata has at most 16 key-value pairs");
 
+/** Bounds in the spirit of OpenAI's own (128 tools, 64-char names/identifiers) and upstream 1flowbase's
+ *  4096 input items (native-api.md §7): a client mistake is a 400 naming the field, never a 5xx. */
+const MAX_INPUT_ITEMS = 4096;
+const MAX_TOOLS = 128;
+const MAX_ID_CHARS = 256;
+
 export const CreateResponseRequest = z
   .object({
-    model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }),
-    input: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))], {
+    model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }).min(1).max(MAX_ID_CHARS),
+    input: z.union([z.string(), z.array(z.record(z.string(), z.unknown())).max(MAX_INPUT_ITEMS)], {
       error: "'input' is required: a string or a list of input items",
     }),
     instructions: z.string().nullish(),
     previous_response_id: z.string().nullish(),
-    tools: z.array(Tool).nullish(),
+    tools: z.array(Tool).max(MAX_TOOLS).nullish(),
     tool_choice: ToolChoice.nullish(),
     parallel_tool_calls: z.boolean().nullish(),
     stream: z.boolean().nullish(),
     store: z.boolean().nullish(),
-    user: z.string().nullish(),
+    user: z.string().max(MAX_ID_CHARS).nullish(),
     reasoning: z
       .object({ effort: z.string().nullish(), summary: z.string().nullish(), generate_summary: z.string().nullish() })
       .loose()
@@ -223,11 +229,11 @@ export const CreateResponseRequest = z
     max_tool_calls: z.number().int().positive().nullish(),
     text: z.record(z.string(), z.unknown()).nullish(),
     truncation: z.enum(["auto", "disabled"]).nullish(),
-    include: z.array(z.string()).nullish(),
+    include: z.array(z.string()).max(64).nullish(),
     service_tier: z.string().nullish(),
-    prompt_cache_key: z.string().nullish(),
+    prompt_cache_key: z.string().max(MAX_ID_CHARS).nullish(),
     prompt_cache_retention: z.string().nullish(),
-    safety_identifier: z.string().nullish(),
+    safety_identifier: z.string().max(64).nullish(),
     background: z.boolean().nullish(),
     /** Declared so the policy table can reject them by name (OpenAI conversations, stored prompts). */
     conversation: z.union([z.string(), z.object({ id: z.string() }).loose()]).nullish(),
