@@ -162,7 +162,11 @@ export function renderMarkdown(results: BenchResults): string {
           fmt(s.usPerEvent, 3),
           fmt(s.eventsPerSec, 0),
           ms(s.medianMs, 0),
-          s.stage.startsWith("decode") && !s.stage.includes("+") ? `${s.outputSize.toLocaleString("en-US")} events` : s.stage === "pipeline:decode" ? `${s.outputSize.toLocaleString("en-US")} events` : `${fmt(s.outputSize / 1048576, 1)} MiB`,
+          s.stage === "decode" || s.stage === "pipeline:decode" || s.stage === "floor:json"
+            ? `${s.outputSize.toLocaleString("en-US")} events`
+            : s.stage === "floor:utf8"
+              ? `${s.outputSize.toLocaleString("en-US")} chars`
+              : `${fmt(s.outputSize / 1048576, 1)} MiB`,
         ]),
         ["l", "r", "r", "r", "r", "r"],
       ),

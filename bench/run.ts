@@ -8,11 +8,12 @@
  *   4. memory    worker RSS while streaming 10k and 1M deltas through the gateway (bench/memory.ts)
  *
  * Options: `--phases=size,micro,e2e,memory` (default all), `--quick` (small counts, for a smoke
- * test; its numbers are not the reference), `--no-write` (print only). Takes several minutes; every
+ * test; its numbers are not the reference), `--no-write` (print only), `--report-only` (re-render
+ * RESULTS.md from the last bench/results.json, e.g. after editing bench/FINDINGS.md). Takes several minutes; every
  * request and wait is bounded, and the whole run stops itself after BENCH_DEADLINE_MIN (default 60).
  * Not part of `npm test`.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DEFAULT_E2E, migrateLocalD1, runE2E, startE2eEnvironment, type E2eOptions, type E2eResult } from "./e2e";
@@ -26,6 +27,14 @@ import { runSize } from "./size";
 import { buildGatewaySnapshot } from "./lib/snapshot";
 
 const args = process.argv.slice(2);
+
+// `--report-only`: re-render RESULTS.md from bench/results.json (after editing FINDINGS.md).
+if (args.includes("--report-only")) {
+  const saved = JSON.parse(readFileSync(path.join(ROOT, "bench", "results.json"), "utf8")) as BenchResults;
+  writeFileSync(path.join(ROOT, "bench", "RESULTS.md"), renderMarkdown(saved));
+  console.log("re-rendered bench/RESULTS.md from bench/results.json");
+  process.exit(0);
+}
 const flag = (name: string): boolean => args.includes(`--${name}`);
 const option = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const phases = new Set((option("phases") ?? "size,micro,e2e,memory").split(","));
