@@ -4,8 +4,9 @@
  * emulated native API (`GET /__emulator/requests`).
  */
 import Anthropic from "@anthropic-ai/sdk";
-import { env, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { expect } from "vitest";
+import { nativeCreateBodyOfRun } from "../native-requests";
 import { EMULATOR_KEYS } from "../../emulator/script";
 
 export const GATEWAY = "http://gw";
@@ -68,26 +69,11 @@ export function runIdOf(messageId: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-interface RecordedRequest {
-  method: string;
-  path: string;
-  body: unknown;
-  run_id: string | null;
-}
-
-/** What the gateway sent to native for a run (create and resume bodies). */
-export async function nativeRequests(runId: string): Promise<RecordedRequest[]> {
-  const response = await fetch(`${env.NATIVE_API_BASE_URL}/__emulator/requests?run_id=${runId}`);
-  const json = (await response.json()) as { requests: RecordedRequest[] };
-  return json.requests;
-}
+export { nativeRequests } from "../native-requests";
 
 /** The native create body behind a message id. */
 export async function nativeCreateBody(messageId: string): Promise<Record<string, unknown>> {
-  const requests = await nativeRequests(runIdOf(messageId));
-  const create = requests.find((request) => request.method === "POST" && request.path === "/api/agent/v1/runs");
-  expect(create).toBeDefined();
-  return create?.body as Record<string, unknown>;
+  return nativeCreateBodyOfRun(runIdOf(messageId));
 }
 
 /** Drops the fields that legitimately differ between two runs (ids) and SDK-only additions. */

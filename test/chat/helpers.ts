@@ -3,8 +3,9 @@
  * (`SELF.fetch`), raw requests, SSE frame parsing, and what the gateway sent to the emulated native
  * API (`GET /__emulator/requests`).
  */
-import { env, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
+import { nativeCreateBodyOfRun } from "../native-requests";
 import { EMULATOR_KEYS } from "../../emulator/script";
 
 export const GATEWAY = "http://gw";
@@ -46,26 +47,11 @@ export function dataFrames(text: string): string[] {
     });
 }
 
-interface RecordedRequest {
-  method: string;
-  path: string;
-  body: unknown;
-  run_id: string | null;
-}
-
-/** What the gateway sent to native for a run (create, get and resume). */
-export async function nativeRequests(runId: string): Promise<RecordedRequest[]> {
-  const response = await fetch(`${env.NATIVE_API_BASE_URL}/__emulator/requests?run_id=${runId}`);
-  const json = (await response.json()) as { requests: RecordedRequest[] };
-  return json.requests;
-}
+export { nativeRequests } from "../native-requests";
 
 /** The native create body behind a completion id `chatcmpl-<run>[-<task>]`. */
 export async function nativeCreateBody(completionId: string): Promise<Record<string, unknown>> {
-  const requests = await nativeRequests(runIdOf(completionId));
-  const create = requests.find((request) => request.method === "POST" && request.path === "/api/agent/v1/runs");
-  if (!create) throw new Error(`no native create recorded for ${completionId}`);
-  return create.body as Record<string, unknown>;
+  return nativeCreateBodyOfRun(runIdOf(completionId));
 }
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";

@@ -332,8 +332,9 @@ export interface ResponseEcho {
   metadata: Record<string, string>;
 }
 
-/** The Response object, with every field the SPEC marks required (§2). */
-export interface ResponseObject {
+/** The Response object, with every field the SPEC marks required (§2): the echoed request
+ *  parameters plus what the run produced. */
+export interface ResponseObject extends ResponseEcho {
   id: string;
   object: "response";
   created_at: number;
@@ -342,28 +343,8 @@ export interface ResponseObject {
   completed_at: number | null;
   error: { code: string; message: string } | null;
   incomplete_details: { reason: string } | null;
-  instructions: string | null;
-  max_output_tokens: number | null;
-  max_tool_calls: number | null;
-  model: string;
   output: OutputItem[];
-  parallel_tool_calls: boolean;
-  previous_response_id: string | null;
-  prompt_cache_key: string | null;
-  reasoning: { effort: string | null; summary: string | null };
-  safety_identifier: string | null;
-  service_tier: string;
-  store: boolean;
-  temperature: number | null;
-  text: Record<string, unknown>;
-  tool_choice: unknown;
-  tools: unknown[];
-  top_logprobs: number | null;
-  top_p: number | null;
-  truncation: "auto" | "disabled";
   usage: ResponseUsage | null;
-  user: string | null;
-  metadata: Record<string, string>;
 }
 
 /** Items `input_items` lists (every one has an `id`, §3.7). */
