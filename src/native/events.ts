@@ -58,6 +58,7 @@ const LF = 10;
 const CR = 13;
 const SPACE = 32;
 const COLON = 58;
+const BOM = 0xfeff;
 
 function invalidSse(message: string): NativeError {
   return new NativeError({ kind: "protocol", status: 502, code: "upstream_invalid_sse", message });
@@ -121,8 +122,12 @@ export function clientDisconnectedError(): NativeError {
 export class NativeSseParser {
   private readonly sink: NativeStreamSink;
   // One decoder for the whole stream: `stream: true` keeps a multi-byte character split across
-  // chunks intact, and (ignoreBOM false) a leading BOM is stripped exactly once, as SSE requires.
-  private readonly utf8 = new TextDecoder("utf-8");
+  // chunks intact. The leading BOM is stripped by hand (`bomChecked`), not by the decoder: workerd's
+  // streaming TextDecoder strips a U+FEFF at the start of *every* chunk until it has stripped one,
+  // which would eat a BOM character of a delta that happens to start a chunk.
+  private readonly utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+  /** The first decoded character has been seen (and dropped if it was a BOM, as SSE requires). */
+  private bomChecked = false;
   /** Start of a line whose terminator has not arrived yet; never contains CR or LF. */
   private pending = "";
   /** The previous text ended in CR: a LF starting the next text belongs to the same CRLF. */
@@ -176,6 +181,13 @@ export class NativeSseParser {
 
   private consume(input: string): void {
     let text = input;
+    if (!this.bomChecked) {
+      this.bomChecked = true;
+      if (text.charCodeAt(0) === BOM) {
+        text = text.slice(1);
+        if (text.length === 0) return;
+      }
+    }
     if (this.skipLeadingLf) {
       this.skipLeadingLf = false;
       if (text.charCodeAt(0) === LF) {

@@ -185,6 +185,19 @@ describe("NativeSseDecoder framing (§2.1)", () => {
     expect(await decode([input.slice(0, 2), input.slice(2)])).toEqual([{ event: "run.completed", id: null, data: completed }]);
   });
 
+  it("keeps a U+FEFF that is text: inside a delta starting a later chunk, or after a stripped BOM", async () => {
+    // workerd's streaming TextDecoder would strip a BOM at the start of each chunk until it had
+    // stripped one (found by the property test below, seed -1869028789).
+    const prefix = 'event: message.delta\ndata: {"run_id":"r","status":"running","delta":"';
+    const rest = '\uFEFFhi"}\n\n' + frame("run.completed", completed);
+    const feffDelta = { event: "message.delta", id: null, data: { run_id: "r", status: "running", delta: "\uFEFFhi" } };
+    const done = { event: "run.completed", id: null, data: completed };
+    expect(await decode([prefix, rest])).toEqual([feffDelta, done]);
+    expect(decodeSync([encoder.encode(prefix), encoder.encode(rest)])).toEqual([feffDelta, done]);
+    expect(await decode(["\uFEFF", prefix, rest])).toEqual([feffDelta, done]);
+    expect(await decode([`\uFEFF${prefix}`, rest])).toEqual([feffDelta, done]);
+  });
+
   it("dispatches a final frame that lacks the trailing blank line", async () => {
     const withoutBlank = `event: run.completed\ndata: ${JSON.stringify(completed)}`;
     expect(await decode([withoutBlank])).toEqual([{ event: "run.completed", id: null, data: completed }]);
