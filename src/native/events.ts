@@ -125,7 +125,7 @@ export class NativeSseParser {
   // chunks intact. The leading BOM is stripped by hand (`bomChecked`), not by the decoder: workerd's
   // streaming TextDecoder strips a U+FEFF at the start of *every* chunk until it has stripped one,
   // which would eat a BOM character of a delta that happens to start a chunk.
-  private readonly utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+  private readonly utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
   /** The first decoded character has been seen (and dropped if it was a BOM, as SSE requires). */
   private bomChecked = false;
   /** Start of a line whose terminator has not arrived yet; never contains CR or LF. */
