@@ -11,6 +11,9 @@
  * - `pipeline:decode`         body ReadableStream → readNativeStream → drained items;
  * - `pipeline:<p>`            the gateway's real path: body ReadableStream → readNativeStream →
  *                             projectToSse (SSE frames, TextEncoder, enqueue) → drained bytes;
+ * - `blocking:<p>`            the blocking (non-streamed) answer: body ReadableStream → readNativeStream →
+ *                             the route's fold (chatCompletionFromStream, messageFromStream,
+ *                             blockingResponseFromStream) → the answer object, JSON.stringify'd;
  * - `floor:utf8`, `floor:json` lower bounds of the decoder: TextDecoder over the chunks alone, and
  *                             JSON.parse of every frame's data alone (pre-extracted).
  *
@@ -24,6 +27,9 @@ import { AnthropicStreamProjector } from "../src/protocols/anthropic/stream";
 import { ChatStreamProjector } from "../src/protocols/openai-chat/stream";
 import type { ResponseEcho } from "../src/protocols/openai-responses/schema";
 import { ResponsesStreamProjector } from "../src/protocols/openai-responses/stream";
+import { messageFromStream } from "../src/protocols/anthropic/from-native";
+import { chatCompletionFromStream } from "../src/protocols/openai-chat/from-native";
+import { blockingResponseFromStream } from "../src/protocols/openai-responses/from-native";
 import { AnthropicTemplateProjector, ChatTemplateProjector } from "./what-if";
 import { chunked, nativeEventCount, nativeStreamText, type WorkloadShape } from "./lib/workload";
 
@@ -211,6 +217,18 @@ async function runStage(stage: string, w: Workload): Promise<number> {
     }
     if (!projector.done) throw new Error("projector did not finish");
     return bytes;
+  }
+  if (kind === "blocking") {
+    const items = readNativeStream(bodyOf(w.chunks), { idleMs: 120_000 });
+    let answer: unknown;
+    if (arg === "chat") answer = await chatCompletionFromStream(items, { model: "1flowbase" });
+    else if (arg === "anthropic") {
+      const outcome = await messageFromStream(items, { model: "1flowbase" });
+      if (!outcome.ok) throw outcome.error;
+      answer = outcome.message;
+    } else if (arg === "responses") answer = (await blockingResponseFromStream(items, new ResponsesStreamProjector({ echo: ECHO }))).response;
+    else throw new Error(`unknown stage ${stage}`);
+    return JSON.stringify(answer).length;
   }
   throw new Error(`unknown stage ${stage}`);
 }
