@@ -113,6 +113,12 @@ export async function composition(): Promise<CompositionResult> {
 
 /** One fresh isolate: profile `await import("./index.js")`, the way `wrangler check startup` does. */
 async function startupOnce(outdir: string, files: string[]): Promise<{ cpuMs: number; wallMs: number }> {
+  const { profile, wallMs } = await startupProfile(outdir, files);
+  return { cpuMs: selfTimes(profile, null).totalMs, wallMs };
+}
+
+/** The V8 CPU profile of `await import("./index.js")` in a fresh isolate (bench/startup-profile.ts reads it by module). */
+export async function startupProfile(outdir: string, files: string[]): Promise<{ profile: CpuProfile; wallMs: number }> {
   const { Miniflare } = loadMiniflare();
   const modules = files
     .filter((file) => file.endsWith(".js") || file.endsWith(".mjs"))
@@ -166,7 +172,7 @@ async function startupOnce(outdir: string, files: string[]): Promise<{ cpuMs: nu
     const wallMs = Number(await response.text());
     const { profile } = (await send("Profiler.stop")) as { profile: CpuProfile };
     ws.close();
-    return { cpuMs: selfTimes(profile, null).totalMs, wallMs };
+    return { profile, wallMs };
   } finally {
     await mf.dispose();
   }

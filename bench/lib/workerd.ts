@@ -166,7 +166,7 @@ export function selfTimes(profile: CpuProfile, bundlePath: string | null, limit 
   return { rows, totalMs: totalUs / 1000, idleMs: idleUs / 1000 };
 }
 
-function moduleLineIndex(bundle: string): (line: number) => string {
+export function moduleLineIndex(bundle: string): (line: number) => string {
   const starts: Array<{ line: number; module: string }> = [];
   bundle.split("\n").forEach((text, line) => {
     const match = /^\/\/ ((?:src|bench|node_modules|emulator)\/\S+)$/.exec(text);
