@@ -41,9 +41,11 @@ export interface WorkerdSession {
   dispose(): Promise<void>;
 }
 
-export async function startWorkerd(scriptPath: string, name = "bench"): Promise<WorkerdSession> {
+/** `extra`: more Miniflare options, e.g. `{ d1Databases: ["RESPONSE_INDEX"] }` (bench/request.ts). */
+export async function startWorkerd(scriptPath: string, name = "bench", extra: Record<string, unknown> = {}): Promise<WorkerdSession> {
   const { Miniflare } = loadMiniflare();
   const mf = new Miniflare({
+    ...extra,
     name,
     modules: true,
     scriptPath,

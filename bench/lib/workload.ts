@@ -55,7 +55,7 @@ export function answerLength(shape: WorkloadShape): { reasoning: number; message
   return { reasoning, message };
 }
 
-const RUN_ID = "019a4b2c-7d3e-7f10-8a2b-3c4d5e6f7a8b";
+export const RUN_ID = "019a4b2c-7d3e-7f10-8a2b-3c4d5e6f7a8b";
 const CREATED_AT = "2026-04-20T10:00:00.123456Z";
 
 /**

@@ -1,0 +1,87 @@
+/**
+ * The request path inside workerd: a worker that sends `n` short requests through the gateway's own
+ * app (`createApp().fetch`, exactly what src/index.ts exports) with native answered in-process by a
+ * stubbed `fetch` (a canned short SSE run), and answers with the CPU-side cost per request. The D1
+ * ownership index is a real (Miniflare) D1 binding, so Responses pays its claim as in production.
+ *
+ *   GET /bench?protocol=chat|anthropic|responses|responses-nostore&stream=1|0&n=300
+ *
+ * What it isolates: everything the worker does for a short request besides the network — routing,
+ * auth, body read and zod validation, policy, mapping, the native client (headers, JSON body, SSE
+ * decode), projection, the usage lookup when the terminal has no usage, logging — minus socket I/O.
+ * bench/request.ts drives it and profiles it.
+ */
+import { createApp } from "../src/app";
+import type { Env } from "../src/config";
+import { nativeStreamText, RUN_ID } from "./lib/workload";
+
+const app = createApp();
+
+/** A short answer: 2 reasoning deltas, 8 message deltas, usage on the terminal (native 0.3 shape). */
+const SHORT_RUN = nativeStreamText({ reasoningDeltas: 2, messageDeltas: 8 });
+const encoder = new TextEncoder();
+let runCounter = 0;
+
+/** Native, answered in-process: every run gets a fresh id (Responses claims `resp_<run>` in D1). */
+function stubNative(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  if (init?.method === "POST" && url.pathname.endsWith("/runs")) {
+    const runId = `0197a3c4-0000-7000-8000-${(++runCounter).toString(16).padStart(12, "0")}`;
+    const body = encoder.encode(SHORT_RUN.replaceAll(RUN_ID, runId));
+    return Promise.resolve(new Response(body, { headers: { "content-type": "text/event-stream" } }));
+  }
+  return Promise.resolve(new Response(JSON.stringify({ error: { message: `bench stub: no ${init?.method ?? "GET"} ${url.pathname}` } }), { status: 404 }));
+}
+
+const BODIES: Record<string, (stream: boolean) => { path: string; body: unknown; headers?: Record<string, string> }> = {
+  chat: (stream) => ({ path: "/v1/chat/completions", body: { model: "1flowbase", stream, messages: [{ role: "user", content: "Hello there" }] } }),
+  anthropic: (stream) => ({
+    path: "/v1/messages",
+    body: { model: "1flowbase", stream, max_tokens: 256, messages: [{ role: "user", content: "Hello there" }] },
+    headers: { "anthropic-version": "2023-06-01" },
+  }),
+  responses: (stream) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, input: "Hello there" } }),
+  // The same without the D1 ownership claim: what the index costs per request.
+  "responses-nostore": (stream) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, store: false, input: "Hello there" } }),
+};
+
+let migrated = false;
+
+export default {
+  async fetch(request: Request, env: Env & { RESPONSE_INDEX: D1Database }, ctx: ExecutionContext): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname !== "/bench") return new Response("GET /bench?protocol=&stream=&n=", { status: 404 });
+    const protocol = url.searchParams.get("protocol") ?? "chat";
+    const stream = url.searchParams.get("stream") !== "0";
+    const n = Number(url.searchParams.get("n") ?? "300");
+    const make = BODIES[protocol];
+    if (!make) return new Response(`unknown protocol ${protocol}`, { status: 400 });
+    if (!migrated) {
+      await env.RESPONSE_INDEX.exec(
+        "CREATE TABLE IF NOT EXISTS response_index (response_id TEXT PRIMARY KEY, native_run_id TEXT NOT NULL, owner_fingerprint TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+      );
+      migrated = true;
+    }
+    globalThis.fetch = stubNative as typeof fetch;
+    const workerEnv: Env = { NATIVE_API_BASE_URL: "http://native.bench", RESPONSE_INDEX: env.RESPONSE_INDEX, LOG_LEVEL: "off" };
+    const { path, body, headers } = make(stream);
+    const text = JSON.stringify(body);
+    let bytes = 0;
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const response = await app.fetch(
+        new Request(`http://gateway.bench${path}`, {
+          method: "POST",
+          headers: { authorization: "Bearer bench-key", "content-type": "application/json", ...headers },
+          body: text,
+        }),
+        workerEnv,
+        ctx,
+      );
+      if (response.status !== 200) return new Response(`request ${i}: ${response.status} ${await response.text()}`, { status: 500 });
+      bytes += (await response.arrayBuffer()).byteLength;
+    }
+    const ms = performance.now() - started;
+    return Response.json({ protocol, stream, n, ms, usPerRequest: (ms * 1000) / n, bytes });
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * CPU per short request inside workerd (bench/request-worker.ts): the gateway's whole request path
+ * with native stubbed in-process, so what remains is the worker's own work. Also prints where that
+ * time goes (V8 sampling profile of the isolate, self time by function and module).
+ *
+ *   npx tsx bench/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25]
+ */
+import { median } from "./lib/stats";
+import { bundleWorker, selfTimes, startWorkerd } from "./lib/workerd";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const n = Number(option("n", "300"));
+const reps = Number(option("reps", "5"));
+const top = Number(option("top", "25"));
+const profiled = option("profile", "").split(",").filter(Boolean);
+
+export interface RequestCost {
+  protocol: string;
+  stream: boolean;
+  usPerRequest: number;
+  runsUs: number[];
+}
+
+interface BenchAnswer {
+  usPerRequest: number;
+}
+
+const bundle = await bundleWorker("bench/request-worker.ts");
+const session = await startWorkerd(bundle, "request", { d1Databases: ["RESPONSE_INDEX"] });
+async function once(protocol: string, stream: boolean, count: number): Promise<number> {
+  const response = await session.fetch(`/bench?protocol=${protocol}&stream=${stream ? 1 : 0}&n=${count}`);
+  if (response.status !== 200) throw new Error(await response.text());
+  return ((await response.json()) as BenchAnswer).usPerRequest;
+}
+try {
+  console.log(`µs of worker time per short request (2 reasoning + 8 message deltas, native stubbed in-process), n=${n}, median of ${reps}`);
+  for (const protocol of ["chat", "anthropic", "responses", "responses-nostore"]) {
+    for (const stream of [true, false]) {
+      await once(protocol, stream, Math.min(n, 100));
+      const runs: number[] = [];
+      for (let i = 0; i < reps; i++) runs.push(await once(protocol, stream, n));
+      console.log(`${protocol.padEnd(10)} ${stream ? "stream  " : "blocking"} ${median(runs).toFixed(0).padStart(6)} µs   (runs ${runs.map((r) => r.toFixed(0)).join(", ")})`);
+    }
+  }
+  for (const spec of profiled) {
+    const [protocol = "chat", stream = "1"] = spec.split(":");
+    const { profile } = await session.profile(() => once(protocol, stream === "1", n), 50);
+    const { rows, totalMs } = selfTimes(profile, bundle, top);
+    console.log(`\nprofile ${protocol} ${stream === "1" ? "stream" : "blocking"}: ${totalMs.toFixed(0)} ms busy for ${n} requests`);
+    for (const row of rows) console.log(`${row.selfMs.toFixed(1).padStart(8)} ms ${(row.share * 100).toFixed(1).padStart(5)} %  ${row.name}`);
+  }
+} finally {
+  await session.dispose();
+}
