@@ -145,6 +145,30 @@ export class AnthropicStreamState {
     return this.finished;
   }
 
+  /** Kind of the content block open now (null between blocks and once finished). */
+  get openKind(): OpenBlock {
+    return this.open;
+  }
+
+  /** Index of the open content block (meaningful while `openKind` is not null). */
+  get openIndex(): number {
+    return this.blockCount - 1;
+  }
+
+  /**
+   * The delta text when `item` only continues the open block — a non-empty delta of the open block's
+   * kind — and undefined otherwise. Then `step(item)` would return exactly one `content_block_delta`
+   * at `openIndex` and change nothing else, so a caller may emit or fold that delta itself without
+   * calling `step` (one per token on a long answer; the projector and the blocking fold do). A block
+   * is only open between `message_start` and the end, so no other condition applies.
+   */
+  continuedText(item: NativeStreamItem): string | undefined {
+    const open = this.open;
+    if (open === null) return undefined;
+    if (item.event === (open === "text" ? "message.delta" : "reasoning.delta")) return item.data.delta || undefined;
+    return undefined;
+  }
+
   step(item: NativeStreamItem): AnthropicStreamEvent[] | Promise<AnthropicStreamEvent[]> {
     if (this.finished) return [];
     if (item.event === "fault") return this.fail(item.error);
@@ -329,9 +353,32 @@ export function frameOf(event: AnthropicStreamEvent): string {
 /** Anthropic's keepalive: a `ping` event (client-protocols.md §5.3; SDKs skip it). */
 export const PING_FRAME = namedFrame("ping", '{"type":"ping"}');
 
+/**
+ * The `content_block_delta` frame of a `kind` block at `index`, cut around its text:
+ * `prefix + JSON.stringify(text) + suffix` is exactly `frameOf` of that event. Derived from `frameOf`
+ * itself (the frame of an empty delta, split at its `""`), so the two cannot drift apart.
+ */
+function deltaTemplate(kind: "text" | "thinking", index: number): { prefix: string; suffix: string } {
+  const frame = frameOf({
+    type: "content_block_delta",
+    index,
+    delta: kind === "text" ? { type: "text_delta", text: "" } : { type: "thinking_delta", thinking: "" },
+  });
+  // The delta's text is the last field of the frame: its `""` is the last one.
+  const at = frame.lastIndexOf('""');
+  return { prefix: frame.slice(0, at), suffix: frame.slice(at + 2) };
+}
+
 /** The `StreamProjector` for `/v1/messages` with `stream: true`. */
 export class AnthropicStreamProjector implements StreamProjector {
   readonly state: AnthropicStreamState;
+  /**
+   * The delta frame template of the open block, built when the first delta of a block arrives. Per
+   * token only the text is serialised: no event objects, no whole-event `JSON.stringify` (the block
+   * index and kind are fixed while a block is open). Keyed by the block's index, which no two blocks
+   * share, so a stale template is never used.
+   */
+  private template: { index: number; prefix: string; suffix: string } | null = null;
 
   constructor(context: AnthropicProjectionContext) {
     this.state = new AnthropicStreamState(context);
@@ -342,7 +389,21 @@ export class AnthropicStreamProjector implements StreamProjector {
   }
 
   push(item: NativeStreamItem): readonly string[] | Promise<readonly string[]> {
-    const events = this.state.step(item);
+    const state = this.state;
+    const text = state.continuedText(item);
+    if (text !== undefined) {
+      const index = state.openIndex;
+      let template = this.template;
+      if (template?.index !== index) {
+        // Text came back, so a block is open: `openKind` is "text" or "thinking" here.
+        template = { index, ...deltaTemplate(state.openKind === "thinking" ? "thinking" : "text", index) };
+        this.template = template;
+      }
+      return [template.prefix + JSON.stringify(text) + template.suffix];
+    }
+    // Everything else — a block's first delta, block switches, tool use, the end, errors — takes the
+    // state machine's typed events.
+    const events = state.step(item);
     return Array.isArray(events) ? events.map(frameOf) : events.then((resolved) => resolved.map(frameOf));
   }
 
