@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { GatewayError } from "../../src/http/errors";
+import { GatewayError, openAiErrorBody } from "../../src/http/errors";
 import { decodeCallbackId } from "../../src/native/callback-ids";
 import { NativeError } from "../../src/native/errors";
 import type { NativeStreamItem } from "../../src/native/events";
@@ -241,6 +241,58 @@ describe("ChatStreamProjector", () => {
     });
     expect(projector.done).toBe(true);
     expect(projector.keepalive()).toMatch(/^:/);
+  });
+});
+
+describe("ChatStreamProjector delta frames (per-stream templates)", () => {
+  /** What the projector must produce: each machine output serialized whole, as a chunk or an error. */
+  async function reference(items: readonly NativeStreamItem[], options: ChatProjectionOptions): Promise<string> {
+    const machine = new ChatChunkMachine(options);
+    let out = "";
+    for (const item of items) {
+      if (machine.done) break;
+      for (const output of await machine.push(item)) out += `data: ${JSON.stringify(output.kind === "chunk" ? output.chunk : openAiErrorBody(output.error))}\n\n`;
+      if (machine.done) out += DONE_FRAME;
+    }
+    return out;
+  }
+
+  async function projected(items: readonly NativeStreamItem[], options: ChatProjectionOptions): Promise<string> {
+    const projector = new ChatStreamProjector(options);
+    let out = "";
+    for (const item of items) out += (await projector.push(item)).join("");
+    return out;
+  }
+
+  // Text JSON escapes (quotes, backslashes, controls, lone surrogates, U+2028, NUL), astral
+  // characters, and think tags whole or cut anywhere.
+  const piece = fc.constantFrom("a", "é", "😀", '"', "\\", "\n", "\u0000", "\u001f", "\u2028", "\ud800", "\udc00", "<", ">", "/", "<think>", "</think>", "<thi", "nk>", "</th", "ink>", " ");
+  const text = fc.array(piece, { maxLength: 8 }).map((parts) => parts.join(""));
+  const delta = fc.oneof(text.map(message), text.map(reasoning));
+  const terminal = fc.constantFrom<NativeEvent>(
+    completed(),
+    completed({ prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }),
+    { event: "run.incomplete", id: null, data: { run_id: RUN, status: "incomplete" } },
+    toolCalls([{ id: "c", name: "f", arguments: { q: "\"<think>" } }]),
+    failed(),
+  );
+
+  it("are byte-identical to serializing each chunk, for any text, model and usage setting", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.boolean(),
+        fc.array(delta, { maxLength: 12 }),
+        terminal,
+        fc.constantFrom("m", 'we"ird\\model', "\u0000text\u0000", "😀"),
+        fc.boolean(),
+        async (start, deltas, end, model, includeUsage) => {
+          const items = [...(start ? [started()] : []), ...deltas, end, message("late")];
+          const options: ChatProjectionOptions = { model, includeUsage, lookupUsage: async () => ({ prompt_tokens: 4, completion_tokens: 5, total_tokens: 9 }) };
+          expect(await projected(items, options)).toBe(await reference(items, options));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
