@@ -28,6 +28,8 @@ export function familyForPath(path: string): ProtocolFamily {
   return path.startsWith("/v1/messages") ? "anthropic" : "openai";
 }
 
+const DOCS_PATHS: ReadonlySet<string> = new Set(["/docs", "/openapi.json"]);
+
 export function createApp(): Hono<GatewayEnv> {
   registerExtraEncodings();
   const app = new Hono<GatewayEnv>();
@@ -60,6 +62,9 @@ export function createApp(): Hono<GatewayEnv> {
       if (c.req.path === "/healthz") {
         return c.json({ status: "misconfigured", problems: result.problems }, 500);
       }
+      // The reference documents the gateway, not a deployment: it needs no setting, and it is what
+      // an operator fixing the settings reads.
+      if (DOCS_PATHS.has(c.req.path)) return next();
       throw new GatewayError({
         status: 500,
         message: `gateway misconfigured: ${result.problems.join("; ")}`,
@@ -73,7 +78,8 @@ export function createApp(): Hono<GatewayEnv> {
   });
 
   app.use("*", async (c, next) => {
-    const origins = c.get("config").CORS_ALLOW_ORIGINS;
+    // No config only on the docs routes of a misconfigured deployment: no CORS there.
+    const origins = c.get("config")?.CORS_ALLOW_ORIGINS ?? [];
     if (origins.length === 0) return next();
     return cors({
       origin: origins.includes("*") ? "*" : origins,

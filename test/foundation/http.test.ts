@@ -39,4 +39,16 @@ describe("HTTP edge layer", () => {
     expect(error.error.message).toContain("NATIVE_API_BASE_URL");
     expect(error.error.message).toContain("RESPONSE_INDEX");
   });
+
+  it("still serves the API reference when misconfigured: an operator reads it to fix the settings", async () => {
+    const app = createApp();
+    const spec = await app.fetch(new Request("http://gw/openapi.json"), {});
+    expect(spec.status).toBe(200);
+    expect(((await spec.json()) as { openapi: string }).openapi).toMatch(/^3\.1/);
+    const page = await app.fetch(new Request("http://gw/docs"), { NATIVE_API_BASE_URL: "not a url" });
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    const other = await app.fetch(new Request("http://gw/v1/models"), {});
+    expect(other.status).toBe(500);
+  });
 });
