@@ -8,7 +8,7 @@
  * tool use after text, a failure or the end inside an open block, and deltas after the end.
  */
 import { describe, expect, it } from "vitest";
-import type { NativeStreamItem } from "../../src/native/events";
+import { readNativeStream, type NativeStreamItem } from "../../src/native/events";
 import { MessageAccumulator, messageFromRun, messageFromStream } from "../../src/protocols/anthropic/from-native";
 import { AnthropicStreamProjector, AnthropicStreamState, frameOf, type AnthropicProjectionContext } from "../../src/protocols/anthropic/stream";
 
@@ -100,6 +100,24 @@ describe("per-token fast paths equal the generic path", () => {
       }
     });
   }
+
+  it("blocking fold over a decoded native body: whole batches, a usage lookup inside one, items after the end", async () => {
+    const items = [started, thinking("a\"b"), thinking("c"), ...NASTY.map(text), completedWithoutUsage, text("after the end")];
+    // Native framing (`id:`/`event:`/`data:`), all in one chunk so everything is one batch.
+    const sse = items
+      .map((item, seq) => (item.event === "fault" ? "" : `id: ${RUN}:${seq + 1}\nevent: ${item.event}\ndata: ${JSON.stringify(item.data)}\n\n`))
+      .join("");
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(sse));
+        controller.close();
+      },
+    });
+    const outcome = await messageFromStream(readNativeStream(body, { idleMs: 10_000 }), context());
+    const want = await reference(items);
+    expect(outcome).toEqual({ ok: true, message: want.accumulator.message });
+    expect(want.accumulator.message?.usage).toMatchObject({ input_tokens: 1, output_tokens: 2 });
+  });
 
   it("the fold of a finished run record is unchanged (one batch of synthesized items)", async () => {
     const outcome = await messageFromRun(

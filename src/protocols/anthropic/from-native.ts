@@ -11,7 +11,7 @@
  * A stream that ends in an `error` event is, in blocking mode, the same error as an HTTP response.
  */
 import { NativeError } from "../../native/errors";
-import type { NativeStreamItem } from "../../native/events";
+import { readNativeItemBatches, type NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
 import { runToEvents } from "../../native/synthesize";
 import type { GatewayError } from "../../http/errors";
@@ -111,14 +111,24 @@ export function runToItems(run: NativeRun): NativeStreamItem[] {
 
 export type BlockingOutcome = { ok: true; message: AnthropicMessage } | { ok: false; error: GatewayError };
 
-/** Folds the projection over native stream items: the `Message`, or the error the stream ended with. */
-async function fold(next: () => Promise<NativeStreamItem | undefined>, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
+/**
+ * Folds the projection over native stream items, a batch at a time (`nextBatch` yields null at the
+ * end): the `Message`, or the error the stream ended with. A batch is folded synchronously; only a
+ * terminal event whose usage is looked up on the run record makes `step` return a promise.
+ */
+async function fold(
+  nextBatch: () => Promise<readonly NativeStreamItem[] | null>,
+  context: AnthropicProjectionContext,
+): Promise<BlockingOutcome> {
   const state = new AnthropicStreamState(context);
   const accumulator = new MessageAccumulator();
-  for (let item = await next(); item !== undefined; item = await next()) {
-    const events = await state.step(item);
-    for (const event of events) accumulator.apply(event);
-    if (state.done) break;
+  read: for (let batch = await nextBatch(); batch !== null; batch = await nextBatch()) {
+    for (const item of batch) {
+      const stepped = state.step(item);
+      const events = Array.isArray(stepped) ? stepped : await stepped;
+      for (const event of events) accumulator.apply(event);
+      if (state.done) break read;
+    }
   }
   if (state.failure) return { ok: false, error: state.failure };
   if (!accumulator.message || !accumulator.stopped) {
@@ -130,9 +140,12 @@ async function fold(next: () => Promise<NativeStreamItem | undefined>, context: 
 
 /** Blocking answer for a finished run record (a resumed run: native resume replies JSON only). */
 export function messageFromRun(run: NativeRun, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
-  const items = runToItems(run);
-  let index = 0;
-  return fold(async () => items[index++], context);
+  let items: NativeStreamItem[] | null = runToItems(run);
+  return fold(async () => {
+    const batch = items;
+    items = null;
+    return batch;
+  }, context);
 }
 
 /**
@@ -143,15 +156,15 @@ export function messageFromRun(run: NativeRun, context: AnthropicProjectionConte
  * thinking the model produced before its tool calls would be missing from the blocking answer while
  * the stream carries them — blocking would no longer equal the streamed `finalMessage()`
  * (invariant 4). Folding the native stream keeps every delta, by construction.
+ *
+ * Read in batches (`readNativeItemBatches`): one stream read per native chunk rather than per event,
+ * which in workerd is a promise round trip each — most of the cost of a long blocking answer.
  */
 export async function messageFromStream(items: ReadableStream<NativeStreamItem>, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
-  const reader = items.getReader();
+  const batches = readNativeItemBatches(items);
   try {
-    return await fold(async () => {
-      const { value, done } = await reader.read();
-      return done ? undefined : value;
-    }, context);
+    return await fold(() => batches.read(), context);
   } finally {
-    void reader.cancel().catch(() => undefined);
+    void batches.cancel().catch(() => undefined);
   }
 }
