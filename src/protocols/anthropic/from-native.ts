@@ -30,6 +30,16 @@ export class MessageAccumulator {
   stopped = false;
   private readonly toolJson = new Map<number, string>();
 
+  /**
+   * Appends a text or thinking delta to the block at `index`: what `apply` does with a
+   * `content_block_delta` of that block's kind, without the event (the fold's per-token path).
+   */
+  appendDelta(index: number, text: string): void {
+    const block = this.message?.content[index];
+    if (block?.type === "text") block.text += text;
+    else if (block?.type === "thinking") block.thinking += text;
+  }
+
   apply(event: AnthropicStreamEvent): void {
     switch (event.type) {
       case "message_start":
@@ -124,6 +134,12 @@ async function fold(
   const accumulator = new MessageAccumulator();
   read: for (let batch = await nextBatch(); batch !== null; batch = await nextBatch()) {
     for (const item of batch) {
+      // A delta continuing the open block (nearly every item) goes straight into it.
+      const text = state.continuedText(item);
+      if (text !== undefined) {
+        accumulator.appendDelta(state.openIndex, text);
+        continue;
+      }
       const stepped = state.step(item);
       const events = Array.isArray(stepped) ? stepped : await stepped;
       for (const event of events) accumulator.apply(event);
