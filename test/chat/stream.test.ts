@@ -8,10 +8,10 @@ import { describe, expect, it } from "vitest";
 import { GatewayError, openAiErrorBody } from "../../src/http/errors";
 import { decodeCallbackId } from "../../src/native/callback-ids";
 import { NativeError } from "../../src/native/errors";
-import type { NativeStreamItem } from "../../src/native/events";
+import { readNativeStream, type NativeStreamItem } from "../../src/native/events";
 import type { NativeEvent, NativeEventData, NativeRun, NativeUsage } from "../../src/native/schema";
 import { splitThinkTags } from "../../src/native/synthesize";
-import { accumulateChatChunks, chatCompletionFromRun } from "../../src/protocols/openai-chat/from-native";
+import { accumulateChatChunks, chatCompletionFromRun, chatCompletionFromStream } from "../../src/protocols/openai-chat/from-native";
 import type { ChatCompletionChunk } from "../../src/protocols/openai-chat/schema";
 import {
   ChatChunkMachine,
@@ -292,6 +292,58 @@ describe("ChatStreamProjector delta frames (per-stream templates)", () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe("chatCompletionFromStream (blocking fold, delta text straight into the accumulator)", () => {
+  const usage: NativeUsage = { prompt_tokens: 4, completion_tokens: 5, total_tokens: 9 };
+  const piece = fc.constantFrom("a", "é", '"', "\n", "<", ">", "/", "<think>", "</think>", "<thi", "nk>", "</th", "ink>", " ");
+  const text = fc.array(piece, { maxLength: 8 }).map((parts) => parts.join(""));
+  const events = fc.tuple(
+    fc.boolean(),
+    fc.array(fc.oneof(text.map(message), text.map(reasoning)), { maxLength: 12 }),
+    fc.constantFrom<NativeEvent>(
+      completed(usage),
+      completed(),
+      { event: "run.incomplete", id: null, data: { run_id: RUN, status: "incomplete" } },
+      toolCalls([{ id: "c", name: "f", arguments: { q: 1 } }, { id: "d", name: "g", arguments: "" }]),
+      failed(),
+    ),
+  ).map(([start, deltas, end]) => [...(start ? [started()] : []), ...deltas, end]);
+
+  /** What a client accumulates from the machine's chunks (or the error it would see). */
+  async function reference(items: readonly NativeEvent[]): Promise<unknown> {
+    const machine = new ChatChunkMachine({ model: "m", includeUsage: true, lookupUsage: async () => usage });
+    const chunks: ChatCompletionChunk[] = [];
+    for (const item of items) {
+      for (const output of await machine.push(item)) {
+        if (output.kind === "error") return output.error;
+        chunks.push(output.chunk);
+      }
+    }
+    return accumulateChatChunks(chunks);
+  }
+
+  const plainStream = (items: readonly NativeEvent[]): ReadableStream<NativeStreamItem> =>
+    new ReadableStream({
+      start(controller) {
+        for (const item of items) controller.enqueue(item);
+        controller.close();
+      },
+    });
+  // Through the decoder, so `readNativeItemBatches` gets real multi-item batches.
+  const decodedStream = (items: readonly NativeEvent[]): ReadableStream<NativeStreamItem> =>
+    readNativeStream(new Blob([items.map((item) => `event: ${item.event}\ndata: ${JSON.stringify(item.data)}\n\n`).join("")]).stream(), { idleMs: 60_000 });
+
+  it("equals accumulating the stream machine's chunks (invariant 4), plain or batched", async () => {
+    await fc.assert(
+      fc.asyncProperty(events, fc.boolean(), async (items, decoded) => {
+        const want = await reference(items);
+        const got = await chatCompletionFromStream((decoded ? decodedStream : plainStream)(items), { model: "m", lookupUsage: async () => usage }).catch((error: unknown) => error);
+        expect(got).toEqual(want);
+      }),
+      { numRuns: 200 },
     );
   });
 });

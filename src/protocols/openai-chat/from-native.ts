@@ -1,9 +1,9 @@
 /**
  * Blocking Chat Completions: native run → `chat.completion` (client-protocols.md §4.2).
  *
- * Built by folding the stream machine over native stream items and accumulating the chunks the way
- * a client does — so the blocking response equals the final streamed snapshot by construction
- * (invariant 4). A failed or cancelled run, or a waiting state Chat cannot carry, is thrown as the
+ * Built by folding the stream machine over native stream items and accumulating its output the way
+ * a client accumulates chunks (`ChatCompletionAccumulator`, which also serves `accumulateChatChunks`)
+ * — so the blocking response equals the final streamed snapshot by construction (invariant 4). A failed or cancelled run, or a waiting state Chat cannot carry, is thrown as the
  * HTTP error the stream would have sent as an error chunk (the fork answered 200 with empty content,
  * native-api.md §4.1).
  *
@@ -14,22 +14,38 @@
  * because native's resume replies JSON only (§1.6).
  */
 import { GatewayError } from "../../http/errors";
-import type { NativeStreamItem } from "../../native/events";
+import { readNativeItemBatches, type NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
 import { runToEvents } from "../../native/synthesize";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, ChatFinishReason } from "./schema";
-import { ChatChunkMachine, chatUsage, type ChatProjectionOptions } from "./stream";
+import { ChatChunkMachine, chatUsage, type ChatProjectionOptions, type ChatStreamOutput, type ChatTextField, type ChatTextSink } from "./stream";
 
 export type ChatCompletionOptions = Omit<ChatProjectionOptions, "includeUsage">;
 
-async function fold(next: () => Promise<NativeStreamItem | undefined> | NativeStreamItem | undefined, options: ChatCompletionOptions): Promise<ChatCompletion> {
+/** The next native items (at least one), or null at the end. */
+type NextBatch = () => Promise<readonly NativeStreamItem[] | null> | readonly NativeStreamItem[] | null;
+
+async function fold(nextBatch: NextBatch, options: ChatCompletionOptions): Promise<ChatCompletion> {
   // Usage is always part of a blocking completion.
   const machine = new ChatChunkMachine({ ...options, includeUsage: true });
-  const chunks: ChatCompletionChunk[] = [];
-  for (let item = await next(); item !== undefined && !machine.done; item = await next()) {
-    for (const output of await machine.push(item)) {
+  const accumulator = new ChatCompletionAccumulator();
+  const take = (outputs: readonly ChatStreamOutput[]): void => {
+    for (const output of outputs) {
       if (output.kind === "error") throw output.error;
-      chunks.push(output.chunk);
+      accumulator.add(output.chunk);
+    }
+  };
+  while (!machine.done) {
+    const batch = await nextBatch();
+    if (batch === null) break;
+    // A batch is folded synchronously: a long answer is ~100k deltas, and an `await` per item is a
+    // microtask per item. Deltas hand their text straight to the accumulator (no chunk objects); only
+    // a usage lookup after the terminal event is really async.
+    for (const item of batch) {
+      if (machine.pushText(item, accumulator)) continue;
+      const outputs = machine.push(item);
+      take(Array.isArray(outputs) ? outputs : await outputs);
+      if (machine.done) break;
     }
   }
   if (!machine.done) {
@@ -42,33 +58,34 @@ async function fold(next: () => Promise<NativeStreamItem | undefined> | NativeSt
       headers: { "x-should-retry": "false" },
     });
   }
-  return accumulateChatChunks(chunks);
+  return accumulator.completion();
 }
 
 /**
- * A new run's native stream → the blocking completion.
+ * A new run's native stream → the blocking completion. Read a batch at a time
+ * (`readNativeItemBatches`): one promise round trip per native chunk rather than per event.
  *
  * @example
  * const items = await native.streamRun(plan.request);
  * return c.json(await chatCompletionFromStream(items, { model: request.model, lookupUsage }));
  */
 export async function chatCompletionFromStream(items: ReadableStream<NativeStreamItem>, options: ChatCompletionOptions): Promise<ChatCompletion> {
-  const reader = items.getReader();
+  const batches = readNativeItemBatches(items);
   try {
-    return await fold(async () => {
-      const { value, done } = await reader.read();
-      return done ? undefined : value;
-    }, options);
+    return await fold(() => batches.read(), options);
   } finally {
-    void reader.cancel().catch(() => undefined);
+    void batches.cancel().catch(() => undefined);
   }
 }
 
 /** A finished run record (a resumed run) → the blocking completion. */
 export function chatCompletionFromRun(run: NativeRun, options: ChatCompletionOptions): Promise<ChatCompletion> {
-  const events = runToEvents(run);
-  let index = 0;
-  return fold(() => events[index++], options);
+  let events: readonly NativeStreamItem[] | null = runToEvents(run);
+  return fold(() => {
+    const batch = events;
+    events = null;
+    return batch;
+  }, options);
 }
 
 /**
@@ -77,40 +94,62 @@ export function chatCompletionFromRun(run: NativeRun, options: ChatCompletionOpt
  * reason, and the usage chunk's totals.
  */
 export function accumulateChatChunks(chunks: readonly ChatCompletionChunk[]): ChatCompletion {
-  const first = chunks[0];
-  if (!first) throw new Error("no chunks to accumulate");
-  let content: string | null = null;
-  let reasoning = "";
-  let finishReason: ChatFinishReason | null = null;
-  let usage = chatUsage(null);
-  const toolCalls: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }> = [];
-  for (const chunk of chunks) {
-    if (chunk.usage) usage = chunk.usage;
+  const accumulator = new ChatCompletionAccumulator();
+  for (const chunk of chunks) accumulator.add(chunk);
+  return accumulator.completion();
+}
+
+/**
+ * The client-side accumulation of a Chat stream, fed chunk by chunk (`add`) or, for the delta chunks
+ * `ChatChunkMachine.pushText` stands for, text by text (`text`) — the same result either way.
+ */
+export class ChatCompletionAccumulator implements ChatTextSink {
+  private first: ChatCompletionChunk | undefined;
+  private content: string | null = null;
+  private reasoning = "";
+  private finishReason: ChatFinishReason | null = null;
+  private usage = chatUsage(null);
+  private readonly toolCalls: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }> = [];
+
+  add(chunk: ChatCompletionChunk): void {
+    this.first ??= chunk;
+    if (chunk.usage) this.usage = chunk.usage;
     for (const choice of chunk.choices) {
       const { delta } = choice;
-      if (delta.content !== undefined) content = (content ?? "") + delta.content;
-      if (delta.reasoning_content !== undefined) reasoning += delta.reasoning_content;
+      if (delta.content !== undefined) this.content = (this.content ?? "") + delta.content;
+      if (delta.reasoning_content !== undefined) this.reasoning += delta.reasoning_content;
       for (const call of delta.tool_calls ?? []) {
-        const existing = toolCalls[call.index];
+        const existing = this.toolCalls[call.index];
         if (!existing) {
-          toolCalls[call.index] = { id: call.id ?? "", type: "function", function: { name: call.function.name ?? "", arguments: call.function.arguments } };
+          this.toolCalls[call.index] = { id: call.id ?? "", type: "function", function: { name: call.function.name ?? "", arguments: call.function.arguments } };
         } else {
           existing.function.arguments += call.function.arguments;
         }
       }
-      if (choice.finish_reason) finishReason = choice.finish_reason;
+      if (choice.finish_reason) this.finishReason = choice.finish_reason;
     }
   }
-  if (!finishReason) throw new Error("stream ended without a finish reason");
-  const message: ChatCompletionMessage = { role: "assistant", content, refusal: null };
-  if (reasoning) message.reasoning_content = reasoning;
-  if (toolCalls.length > 0) message.tool_calls = toolCalls;
-  return {
-    id: first.id,
-    object: "chat.completion",
-    created: first.created,
-    model: first.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
-    usage,
-  };
+
+  /** `ChatTextSink`: the chunk whose delta is `{ [field]: text }`, without building it. */
+  text(field: ChatTextField, text: string): void {
+    if (field === "content") this.content = (this.content ?? "") + text;
+    else this.reasoning += text;
+  }
+
+  completion(): ChatCompletion {
+    const first = this.first;
+    if (!first) throw new Error("no chunks to accumulate");
+    if (!this.finishReason) throw new Error("stream ended without a finish reason");
+    const message: ChatCompletionMessage = { role: "assistant", content: this.content, refusal: null };
+    if (this.reasoning) message.reasoning_content = this.reasoning;
+    if (this.toolCalls.length > 0) message.tool_calls = this.toolCalls;
+    return {
+      id: first.id,
+      object: "chat.completion",
+      created: first.created,
+      model: first.model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: this.finishReason }],
+      usage: this.usage,
+    };
+  }
 }
