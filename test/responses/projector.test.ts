@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NativeError } from "../../src/native/errors";
 import type { NativeStreamItem } from "../../src/native/events";
-import type { NativeEventData } from "../../src/native/schema";
+import type { NativeEventData, NativeRequiredActionData } from "../../src/native/schema";
 import { splitThinkTags } from "../../src/native/synthesize";
 import { parseNativeTime, ResponsesStreamProjector, ThinkTagSplitter, type ResponsesProjectionContext } from "../../src/protocols/openai-responses/stream";
 import { echoFromRequest } from "../../src/protocols/openai-responses/to-native";
@@ -191,6 +191,63 @@ describe("ResponsesStreamProjector", () => {
       usage: null,
       output: [{ type: "message", status: "in_progress", content: [{ text: "partial" }] }],
     });
+  });
+});
+
+describe("terminal frames splice each item's text, serialised once", () => {
+  // The marker stream.ts serialises in place of a text; model output may contain it verbatim.
+  const MARKER = "__1flowbase_item_text__";
+  const piece = fc.constantFrom("a", "b c", '"', "\\", "\n", "é", "🌍", "\ud800", "<think>", "</think>", "<thi", MARKER, `"${MARKER}"`);
+
+  /** Every frame's data is exactly what JSON.stringify writes for it (what the frames were before splicing). */
+  function expectCanonical(text: string): void {
+    for (const frame of text.split("\n\n").filter(Boolean)) {
+      const data = frame.split("\n").find((line) => line.startsWith("data: "))?.slice(6) ?? "";
+      expect(JSON.stringify(JSON.parse(data))).toBe(data);
+    }
+  }
+
+  it("writes every frame as JSON.stringify would, whatever the texts, arguments and echo hold", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.boolean(), fc.array(piece, { minLength: 1, maxLength: 4 })), { maxLength: 8 }),
+        fc.constantFrom("completed", "incomplete", "failed", "tools"),
+        fc.option(piece, { nil: undefined }),
+        async (deltas, terminal, instructions) => {
+          const items: NativeStreamItem[] = [started, ...deltas.map(([isMessage, parts]) => (isMessage ? message(parts.join("")) : reasoning(parts.join(""))))];
+          if (terminal === "completed") items.push(completed({ usage: { input_tokens: 1, output_tokens: 2 } }));
+          else if (terminal === "incomplete") items.push({ event: "run.incomplete", id: null, data: { run_id: RUN, status: "incomplete" } as NativeEventData });
+          else if (terminal === "failed") items.push({ event: "run.failed", id: null, data: { run_id: RUN, status: "failed", error: { code: "x", message: MARKER } } as NativeEventData });
+          else {
+            items.push({
+              event: "required_action",
+              id: null,
+              data: {
+                run_id: RUN,
+                status: "waiting",
+                required_action: { action_type: "submit_tool_outputs", payload: { callback_task_id: TASK, tool_calls: [{ name: "f", arguments: MARKER }] } },
+              } as NativeRequiredActionData,
+            });
+          }
+          const { text, projector } = await run(items, { echo: { ...echo, instructions: instructions ?? null } });
+          expectCanonical(text);
+          const final = checkEventOrder(parseSse(text));
+          expect(final).toEqual(projector.snapshot());
+        },
+      ),
+    );
+  });
+
+  it("falls back to plain serialisation when a text is the marker itself", async () => {
+    const { text, projector } = await run([started, reasoning(MARKER), message(MARKER), completed({ usage: { input_tokens: 1, output_tokens: 2 } })]);
+    expectCanonical(text);
+    expect(projector.snapshot().output).toMatchObject([{ summary: [{ text: MARKER }] }, { content: [{ text: MARKER }] }]);
+  });
+
+  it("keeps a long streamed answer whole", async () => {
+    const deltas = Array.from({ length: 20_000 }, (_, i) => `tok${i} `);
+    const { projector } = await run([started, ...deltas.map(message), completed({ usage: { input_tokens: 1, output_tokens: 2 } })]);
+    expect(projector.snapshot().output).toMatchObject([{ content: [{ text: deltas.join("") }] }]);
   });
 });
 

@@ -59,11 +59,49 @@ export interface ResponsesProjectionContext {
 
 type TextKind = "message" | "reasoning";
 
+/** Stands in for an item's text while the frames around it are serialised (see `splicedFrame`). */
+const TEXT_MARKER = "__1flowbase_item_text__";
+const TEXT_MARKER_JSON = JSON.stringify(TEXT_MARKER);
+
+/** Pending deltas are joined into one flat block once they hold this many UTF-16 units. */
+const TEXT_BLOCK_UNITS = 8192;
+
+/**
+ * An item's streamed text, kept as flat blocks of a few KiB rather than `text += delta`: a long answer
+ * is ~1M deltas, and a 1M-node rope of cons strings (plus every small delta string it keeps alive) was
+ * the largest answer-proportional allocation of the stream (bench/FINDINGS.md, Memory).
+ */
+class TextBuffer {
+  private readonly blocks: string[] = [];
+  private readonly pending: string[] = [];
+  private pendingUnits = 0;
+
+  push(text: string): void {
+    this.pending.push(text);
+    this.pendingUnits += text.length;
+    if (this.pendingUnits >= TEXT_BLOCK_UNITS) this.flatten();
+  }
+
+  /** The whole text so far (joined once; later calls reuse it). */
+  toString(): string {
+    this.flatten();
+    if (this.blocks.length > 1) this.blocks.splice(0, this.blocks.length, this.blocks.join(""));
+    return this.blocks[0] ?? "";
+  }
+
+  private flatten(): void {
+    if (this.pending.length === 0) return;
+    this.blocks.push(this.pending.join(""));
+    this.pending.length = 0;
+    this.pendingUnits = 0;
+  }
+}
+
 interface OpenTextItem {
   kind: TextKind;
   id: string;
   index: number;
-  text: string;
+  text: TextBuffer;
   /** The delta frame up to its sequence number: built once per item, not per token. */
   deltaPrefix: string;
 }
@@ -187,6 +225,8 @@ export class ResponsesStreamProjector implements StreamProjector {
   private responseIdValue = "";
   private createdAt = 0;
   private readonly output: OutputItem[] = [];
+  /** `output` for splicing: text items with TEXT_MARKER as their text, and that text serialised. */
+  private readonly splicedOutput: Array<{ marked: OutputItem; quoted: string | null }> = [];
   private open: OpenTextItem | null = null;
   private sawText = false;
   private final: ResponseObject | null = null;
@@ -314,7 +354,7 @@ export class ResponsesStreamProjector implements StreamProjector {
       open = null;
     }
     if (!open) open = this.openText(kind, frames);
-    open.text += text;
+    open.text.push(text);
     frames.push(`${open.deltaPrefix}${this.sequence++},"delta":${JSON.stringify(text)}}\n\n`);
   }
 
@@ -327,7 +367,7 @@ export class ResponsesStreamProjector implements StreamProjector {
       kind,
       id,
       index,
-      text: "",
+      text: new TextBuffer(),
       deltaPrefix: `event: ${deltaType}\ndata: {"type":"${deltaType}","item_id":"${id}","output_index":${index},${position},"sequence_number":`,
     };
     this.open = open;
@@ -358,55 +398,71 @@ export class ResponsesStreamProjector implements StreamProjector {
     return open;
   }
 
-  private textItem(open: OpenTextItem, status: "in_progress" | "completed" | "incomplete"): OutputMessage | OutputReasoning {
+  /** The item `open` stands for, with `text` as its text (the real one, or TEXT_MARKER for splicing). */
+  private textItem(open: OpenTextItem, status: "in_progress" | "completed" | "incomplete", text: string = open.text.toString()): OutputMessage | OutputReasoning {
     if (open.kind === "message") {
       return {
         id: open.id,
         type: "message",
         status,
         role: "assistant",
-        content: [{ type: "output_text", text: open.text, annotations: [], logprobs: [] }],
+        content: [{ type: "output_text", text, annotations: [], logprobs: [] }],
       };
     }
-    const item: OutputReasoning = { id: open.id, type: "reasoning", summary: [{ type: "summary_text", text: open.text }] };
+    const item: OutputReasoning = { id: open.id, type: "reasoning", summary: [{ type: "summary_text", text }] };
     if (status !== "completed") item.status = status;
     return item;
   }
 
+  /**
+   * Closes the open item. Its text is serialised once and spliced into the three `.done` frames here
+   * and into the terminal Response (`splicedOutput`): re-stringifying a long answer four times was a
+   * quarter of the projector's time and grows with the answer (bench/FINDINGS.md, recommendation 3).
+   */
   private closeText(status: "completed" | "incomplete", frames: string[]): void {
     const open = this.open;
     if (!open) return;
     this.open = null;
-    const item = this.textItem(open, status);
+    const text = open.text.toString();
+    const quoted = [JSON.stringify(text)];
+    const item = this.textItem(open, status, text);
+    const marked = this.textItem(open, status, TEXT_MARKER);
+    const head = { item_id: open.id, output_index: open.index };
     if (open.kind === "message") {
       frames.push(
-        this.frame("response.output_text.done", {
-          item_id: open.id,
-          output_index: open.index,
+        this.splicedFrame("response.output_text.done", { ...head, content_index: 0, text: TEXT_MARKER, logprobs: [] }, quoted, () => ({
+          ...head,
           content_index: 0,
-          text: open.text,
+          text,
           logprobs: [],
-        }),
-        this.frame("response.content_part.done", {
-          item_id: open.id,
-          output_index: open.index,
-          content_index: 0,
-          part: { type: "output_text", text: open.text, annotations: [], logprobs: [] },
-        }),
+        })),
+        this.splicedFrame(
+          "response.content_part.done",
+          { ...head, content_index: 0, part: { type: "output_text", text: TEXT_MARKER, annotations: [], logprobs: [] } },
+          quoted,
+          () => ({ ...head, content_index: 0, part: { type: "output_text", text, annotations: [], logprobs: [] } }),
+        ),
       );
     } else {
       frames.push(
-        this.frame("response.reasoning_summary_text.done", { item_id: open.id, output_index: open.index, summary_index: 0, text: open.text }),
-        this.frame("response.reasoning_summary_part.done", {
-          item_id: open.id,
-          output_index: open.index,
+        this.splicedFrame("response.reasoning_summary_text.done", { ...head, summary_index: 0, text: TEXT_MARKER }, quoted, () => ({
+          ...head,
           summary_index: 0,
-          part: { type: "summary_text", text: open.text },
-        }),
+          text,
+        })),
+        this.splicedFrame(
+          "response.reasoning_summary_part.done",
+          { ...head, summary_index: 0, part: { type: "summary_text", text: TEXT_MARKER } },
+          quoted,
+          () => ({ ...head, summary_index: 0, part: { type: "summary_text", text } }),
+        ),
       );
     }
-    frames.push(this.frame("response.output_item.done", { output_index: open.index, item }));
+    frames.push(
+      this.splicedFrame("response.output_item.done", { output_index: open.index, item: marked }, quoted, () => ({ output_index: open.index, item })),
+    );
     this.output.push(item);
+    this.splicedOutput.push({ marked, quoted: quoted[0] ?? "" });
   }
 
   /** Ends the text: held-back partial tags, and (if native streamed nothing) the terminal's answer. */
@@ -466,6 +522,7 @@ export class ResponsesStreamProjector implements StreamProjector {
         this.frame("response.output_item.done", { output_index: index, item: done }),
       );
       this.output.push(done);
+      this.splicedOutput.push({ marked: done, quoted: null });
     });
     return this.terminate(frames, "completed", data.usage, true);
   }
@@ -501,7 +558,10 @@ export class ResponsesStreamProjector implements StreamProjector {
       if (status === "incomplete") response.incomplete_details = { reason: "max_output_tokens" };
       this.final = response;
       const type = status === "completed" ? "response.completed" : status === "incomplete" ? "response.incomplete" : "response.failed";
-      frames.push(this.lifecycleFrame(type, response));
+      // The same Response with the marked items (spread keeps the key order), texts spliced back in.
+      const marked: ResponseObject = { ...response, output: this.splicedOutput.map((entry) => entry.marked) };
+      const quoted = this.splicedOutput.flatMap((entry) => (entry.quoted === null ? [] : [entry.quoted]));
+      frames.push(this.splicedFrame(type, { response: marked }, quoted, () => ({ response })));
       return frames;
     };
     if (hasUsage(usage) || !lookup || !this.context.lookupUsage) return finish(usage);
@@ -563,6 +623,23 @@ export class ResponsesStreamProjector implements StreamProjector {
 
   private frame(type: string, fields: Record<string, unknown>): string {
     return namedFrame(type, JSON.stringify({ type, sequence_number: this.sequence++, ...fields }));
+  }
+
+  /**
+   * `frame(type, real())` without serialising the long texts again: `fields` holds TEXT_MARKER where
+   * `real()` holds the strings whose JSON is `quoted` (in document order), and each marker's JSON is
+   * replaced by the matching `quoted` — exactly what `JSON.stringify` writes for that string. Should the
+   * marker's JSON occur anywhere else (inside a model-written string, say), the count tells and the
+   * frame is serialised from `real()` instead. No other occurrence can overlap one of ours: ours
+   * follow a `:` and are followed by `,` or `}`, while the marker's JSON starts and ends `"_`/`_"`.
+   */
+  private splicedFrame(type: string, fields: Record<string, unknown>, quoted: readonly string[], real: () => Record<string, unknown>): string {
+    const sequence_number = this.sequence++;
+    const parts = JSON.stringify({ type, sequence_number, ...fields }).split(TEXT_MARKER_JSON);
+    if (parts.length !== quoted.length + 1) return namedFrame(type, JSON.stringify({ type, sequence_number, ...real() }));
+    let data = parts[0] ?? "";
+    for (let i = 0; i < quoted.length; i++) data += `${quoted[i] ?? ""}${parts[i + 1] ?? ""}`;
+    return namedFrame(type, data);
   }
 
   private lifecycleFrame(type: string, response: ResponseObject): string {
