@@ -33,6 +33,8 @@ export class MessageAccumulator {
   /**
    * Appends a text or thinking delta to the block at `index`: what `apply` does with a
    * `content_block_delta` of that block's kind, without the event (the fold's per-token path).
+   * Plain `+=` (V8 builds a rope, flattened once when the answer is serialised): collecting pieces
+   * and joining them per block measured no faster on a 100k-delta answer.
    */
   appendDelta(index: number, text: string): void {
     const block = this.message?.content[index];
