@@ -46,7 +46,15 @@ describe("ThinkTagSplitter", () => {
         }
         chunks.push(answer.slice(last));
         const splitter = new ThinkTagSplitter();
-        const pieces = [...chunks.flatMap((chunk) => splitter.push(chunk)), ...splitter.flush()];
+        // As the projector drives it: the allocation-free `plainKind` first, `push` when it declines.
+        const pieces = [
+          ...chunks.flatMap((chunk) => {
+            const kind = splitter.plainKind(chunk);
+            if (kind === null) return splitter.push(chunk);
+            return chunk ? [{ kind, text: chunk }] : [];
+          }),
+          ...splitter.flush(),
+        ];
         const merged: Array<{ kind: string; text: string }> = [];
         for (const piece of pieces) {
           const previous = merged[merged.length - 1];

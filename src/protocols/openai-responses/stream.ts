@@ -126,6 +126,16 @@ export class ThinkTagSplitter {
   private inThink = false;
   private pending = "";
 
+  /**
+   * The kind all of `delta` is when it cannot start or finish a tag (no `<`, nothing held back), else
+   * null and the caller uses `push`. The per-delta hot path, without allocating pieces; such a delta
+   * needs no `push` (it changes no state).
+   */
+  plainKind(delta: string): TextKind | null {
+    if (this.pending !== "" || delta.includes("<")) return null;
+    return this.inThink ? "reasoning" : "message";
+  }
+
   push(delta: string): Array<{ kind: TextKind; text: string }> {
     // Hot path: no tag can start or continue here.
     if (this.pending === "" && !delta.includes("<")) return delta ? [{ kind: this.inThink ? "reasoning" : "message", text: delta }] : [];
@@ -315,7 +325,9 @@ export class ResponsesStreamProjector implements StreamProjector {
     switch (item.event) {
       case "message.delta": {
         const frames: string[] = [];
-        for (const piece of this.splitter.push(item.data.delta)) this.appendText(piece.kind, piece.text, frames);
+        const kind = this.splitter.plainKind(item.data.delta);
+        if (kind) this.appendText(kind, item.data.delta, frames);
+        else for (const piece of this.splitter.push(item.data.delta)) this.appendText(piece.kind, piece.text, frames);
         return frames;
       }
       case "reasoning.delta": {
