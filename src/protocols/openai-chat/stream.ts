@@ -354,8 +354,8 @@ export function unixSeconds(createdAt: string | undefined | null, now: () => num
  */
 export class ChatStreamProjector implements StreamProjector, ChatTextSink {
   private readonly machine: ChatChunkMachine;
-  /** Frames of the delta being pushed (filled by `text`). */
-  private deltaFrames: string[] = [];
+  /** Frames of the delta being pushed (filled by `text`; null while it has produced none). */
+  private deltaFrames: string[] | null = null;
   /** Per-stream delta frame templates, [before the text's JSON, after it]; built on first use. */
   private contentTemplate: FrameTemplate | null = null;
   private reasoningTemplate: FrameTemplate | null = null;
@@ -376,9 +376,8 @@ export class ChatStreamProjector implements StreamProjector, ChatTextSink {
     if (this.machine.done) return [];
     // Deltas are nearly every event of a stream: their frames are spliced from a template instead of
     // building a chunk object and stringifying it whole (bench/FINDINGS.md: ~6× less projector time).
-    const frames: string[] = [];
-    this.deltaFrames = frames;
-    if (this.machine.pushText(item, this)) return frames;
+    this.deltaFrames = null;
+    if (this.machine.pushText(item, this)) return this.deltaFrames ?? NO_FRAMES;
     const outputs = this.machine.push(item);
     return Array.isArray(outputs) ? this.frames(outputs) : outputs.then((resolved) => this.frames(resolved));
   }
@@ -389,7 +388,10 @@ export class ChatStreamProjector implements StreamProjector, ChatTextSink {
       field === "content"
         ? (this.contentTemplate ??= this.frameTemplate(field))
         : (this.reasoningTemplate ??= this.frameTemplate(field));
-    this.deltaFrames.push(template[0] + JSON.stringify(text) + template[1]);
+    const frame = template[0] + JSON.stringify(text) + template[1];
+    // Nearly always one frame per delta: an exact one-element array, not an empty one grown by push.
+    if (this.deltaFrames) this.deltaFrames.push(frame);
+    else this.deltaFrames = [frame];
   }
 
   /**
@@ -419,3 +421,6 @@ type FrameTemplate = readonly [before: string, after: string];
 
 const TEXT_MARK = "\u0000text\u0000";
 const TEXT_MARK_JSON = JSON.stringify(TEXT_MARK);
+
+/** What a delta that produced no frame (empty, or a held-back partial tag) returns; never mutated. */
+const NO_FRAMES: readonly string[] = Object.freeze([]);
