@@ -9,7 +9,7 @@
  */
 import { fromNativeError, GatewayError } from "../../http/errors";
 import { NativeError } from "../../native/errors";
-import type { NativeStreamItem } from "../../native/events";
+import { readNativeItemBatches, type NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
 import { runToEvents } from "../../native/synthesize";
 import { inputItemId } from "./ids";
@@ -65,15 +65,21 @@ export async function blockingResponseFromStream(
   items: ReadableStream<NativeStreamItem>,
   projector: ResponsesStreamProjector,
 ): Promise<FoldedResponse> {
-  const reader = items.getReader();
+  // A batch per native chunk, not a read per event: each read is a promise round trip through the
+  // runtime, and a long answer is ~100k events (bench/FINDINGS.md, recommendation 4).
+  const batches = readNativeItemBatches(items);
   try {
-    while (!projector.done) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      await projector.push(value);
+    fold: for (let batch = await batches.read(); batch; batch = await batches.read()) {
+      for (const item of batch) {
+        const frames = projector.push(item);
+        // Only the ownership claim and the usage lookup make push async; await them before the next item.
+        if (!Array.isArray(frames)) await frames;
+        // Nothing after the terminal event: the rest of the batch and the stream are left unread.
+        if (projector.done) break fold;
+      }
     }
   } finally {
-    void reader.cancel().catch(() => undefined);
+    void batches.cancel().catch(() => undefined);
   }
   if (projector.failure) throw projector.failure;
   if (!projector.done) throw fromNativeError(NativeError.cut());
