@@ -137,8 +137,8 @@ export class ThinkTagSplitter {
   }
 
   push(delta: string): Array<{ kind: TextKind; text: string }> {
-    // Hot path: no tag can start or continue here.
-    if (this.pending === "" && !delta.includes("<")) return delta ? [{ kind: this.inThink ? "reasoning" : "message", text: delta }] : [];
+    const plain = this.plainKind(delta);
+    if (plain) return delta ? [{ kind: plain, text: delta }] : [];
     let buffer = this.pending + delta;
     this.pending = "";
     const pieces: Array<{ kind: TextKind; text: string }> = [];
@@ -436,7 +436,8 @@ export class ResponsesStreamProjector implements StreamProjector {
     if (!open) return;
     this.open = null;
     const text = open.text.toString();
-    const quoted = [JSON.stringify(text)];
+    const quotedText = JSON.stringify(text);
+    const quoted = [quotedText];
     const item = this.textItem(open, status, text);
     const marked = this.textItem(open, status, TEXT_MARKER);
     const head = { item_id: open.id, output_index: open.index };
@@ -474,7 +475,7 @@ export class ResponsesStreamProjector implements StreamProjector {
       this.splicedFrame("response.output_item.done", { output_index: open.index, item: marked }, quoted, () => ({ output_index: open.index, item })),
     );
     this.output.push(item);
-    this.splicedOutput.push({ marked, quoted: quoted[0] ?? "" });
+    this.splicedOutput.push({ marked, quoted: quotedText });
   }
 
   /** Ends the text: held-back partial tags, and (if native streamed nothing) the terminal's answer. */
@@ -574,6 +575,8 @@ export class ResponsesStreamProjector implements StreamProjector {
       const marked: ResponseObject = { ...response, output: this.splicedOutput.map((entry) => entry.marked) };
       const quoted = this.splicedOutput.flatMap((entry) => (entry.quoted === null ? [] : [entry.quoted]));
       frames.push(this.splicedFrame(type, { response: marked }, quoted, () => ({ response })));
+      // The serialised texts live on in the frame alone; do not keep a second copy of the answer alive.
+      this.splicedOutput.length = 0;
       return frames;
     };
     if (hasUsage(usage) || !lookup || !this.context.lookupUsage) return finish(usage);
@@ -642,8 +645,9 @@ export class ResponsesStreamProjector implements StreamProjector {
    * `real()` holds the strings whose JSON is `quoted` (in document order), and each marker's JSON is
    * replaced by the matching `quoted` — exactly what `JSON.stringify` writes for that string. Should the
    * marker's JSON occur anywhere else (inside a model-written string, say), the count tells and the
-   * frame is serialised from `real()` instead. No other occurrence can overlap one of ours: ours
-   * follow a `:` and are followed by `,` or `}`, while the marker's JSON starts and ends `"_`/`_"`.
+   * frame is serialised from `real()` instead. An occurrence overlapping one of ours would share its
+   * opening or closing quote and so need a `_` where ours has the `:` before it or the `,`/`}` after
+   * it: a count of exactly `quoted.length` means every occurrence is one of ours.
    */
   private splicedFrame(type: string, fields: Record<string, unknown>, quoted: readonly string[], real: () => Record<string, unknown>): string {
     const sequence_number = this.sequence++;
