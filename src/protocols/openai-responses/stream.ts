@@ -324,13 +324,17 @@ export class ResponsesStreamProjector implements StreamProjector {
   private handle(item: NativeStreamItem): readonly string[] | Promise<readonly string[]> {
     switch (item.event) {
       case "message.delta": {
-        const frames: string[] = [];
         const kind = this.splitter.plainKind(item.data.delta);
+        const continued = kind && this.continueText(kind, item.data.delta);
+        if (continued) return continued;
+        const frames: string[] = [];
         if (kind) this.appendText(kind, item.data.delta, frames);
         else for (const piece of this.splitter.push(item.data.delta)) this.appendText(piece.kind, piece.text, frames);
         return frames;
       }
       case "reasoning.delta": {
+        const continued = this.continueText("reasoning", item.data.delta);
+        if (continued) return continued;
         const frames: string[] = [];
         this.appendText("reasoning", item.data.delta, frames);
         return frames;
@@ -357,6 +361,22 @@ export class ResponsesStreamProjector implements StreamProjector {
   // Text items (message, reasoning)
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * The per-token path: `text` continues the open item of its kind, so its one frame is the whole
+   * answer, as an exact one-element array (no frame list grown by push). Null when the delta is empty
+   * or opens/switches an item (`appendText`).
+   */
+  private continueText(kind: TextKind, text: string): readonly string[] | null {
+    const open = this.open;
+    if (!open || open.kind !== kind || text.length === 0) return null;
+    open.text.push(text);
+    return [this.deltaFrame(open, text)];
+  }
+
+  private deltaFrame(open: OpenTextItem, text: string): string {
+    return `${open.deltaPrefix}${this.sequence++},"delta":${JSON.stringify(text)}}\n\n`;
+  }
+
   private appendText(kind: TextKind, text: string, frames: string[]): void {
     if (text.length === 0) return;
     this.sawText = true;
@@ -367,7 +387,7 @@ export class ResponsesStreamProjector implements StreamProjector {
     }
     if (!open) open = this.openText(kind, frames);
     open.text.push(text);
-    frames.push(`${open.deltaPrefix}${this.sequence++},"delta":${JSON.stringify(text)}}\n\n`);
+    frames.push(this.deltaFrame(open, text));
   }
 
   private openText(kind: TextKind, frames: string[]): OpenTextItem {
