@@ -29,7 +29,6 @@ execFileSync("sh", ["-c", `git archive ${JSON.stringify(base)} src | tar -x -C $
 mkdirSync(path.join(baseRoot, "bench", "lib"), { recursive: true });
 cpSync(path.join(ROOT, "bench", "projector-worker.ts"), path.join(baseRoot, "bench", "projector-worker.ts"));
 cpSync(path.join(ROOT, "bench", "lib", "workload.ts"), path.join(baseRoot, "bench", "lib", "workload.ts"));
-cpSync(path.join(ROOT, "bench", "what-if.ts"), path.join(baseRoot, "bench", "what-if.ts"));
 
 const bundleA = await bundleWorker(path.join(baseRoot, "bench", "projector-worker.ts"));
 const bundleB = await bundleWorker("bench/projector-worker.ts");

@@ -59,11 +59,8 @@ export const DEFAULT_MICRO: MicroOptions = {
     ...P.map((p): [string, number] => [`decode+project:${p}`, 4096]),
     ["pipeline:decode", 4096],
     ...P.map((p): [string, number] => [`pipeline:${p}`, 4096]),
-    // What-ifs for the lead (bench/what-if.ts): template-built delta frames.
-    ["project:chat-template", 4096],
-    ["project:anthropic-template", 4096],
-    ["pipeline:chat-template", 4096],
-    ["pipeline:anthropic-template", 4096],
+    // The blocking answers: the same stream folded into one JSON answer.
+    ...P.map((p): [string, number] => [`blocking:${p}`, 4096]),
     ["decode", 16384],
     ...P.map((p): [string, number] => [`pipeline:${p}`, 16384]),
     ["decode", 512],

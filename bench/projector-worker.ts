@@ -30,10 +30,9 @@ import { ResponsesStreamProjector } from "../src/protocols/openai-responses/stre
 import { messageFromStream } from "../src/protocols/anthropic/from-native";
 import { chatCompletionFromStream } from "../src/protocols/openai-chat/from-native";
 import { blockingResponseFromStream } from "../src/protocols/openai-responses/from-native";
-import { AnthropicTemplateProjector, ChatTemplateProjector } from "./what-if";
 import { chunked, nativeEventCount, nativeStreamText, type WorkloadShape } from "./lib/workload";
 
-export type ProtocolName = "responses" | "chat" | "anthropic" | "chat-template" | "anthropic-template";
+export type ProtocolName = "responses" | "chat" | "anthropic";
 export const PROTOCOLS: readonly ProtocolName[] = ["responses", "chat", "anthropic"];
 
 /** What `POST /v1/responses {"model":"1flowbase","input":"…","stream":true}` echoes. */
@@ -69,34 +68,7 @@ function projectorFor(protocol: ProtocolName): StreamProjector {
       return new ChatStreamProjector({ model: "1flowbase", includeUsage: true });
     case "anthropic":
       return new AnthropicStreamProjector({ model: "1flowbase" });
-    // What-ifs (bench/what-if.ts): the real projector with template-built delta frames.
-    case "chat-template":
-      return new ChatTemplateProjector(projectorFor("chat"));
-    case "anthropic-template":
-      return new AnthropicTemplateProjector(projectorFor("anthropic"));
   }
-}
-
-/** The whole output of `protocol`'s projector over the workload, as one string. */
-function projectAll(protocol: ProtocolName, items: readonly NativeStreamItem[]): string {
-  const projector = projectorFor(protocol);
-  let out = "";
-  for (const item of items) {
-    const frames = projector.push(item);
-    if (!Array.isArray(frames)) throw new Error("projector went async");
-    for (const frame of frames as string[]) out += frame;
-  }
-  return out;
-}
-
-/** A what-if must produce exactly the real projector's bytes before it is timed. */
-const verified = new Set<string>();
-function verifyWhatIf(protocol: ProtocolName, w: Workload): void {
-  const real = protocol === "chat-template" ? "chat" : protocol === "anthropic-template" ? "anthropic" : null;
-  if (!real || verified.has(protocol)) return;
-  // Ids embed nothing random here (fixed run id, fixed created_at), so outputs compare directly.
-  if (projectAll(protocol, w.items) !== projectAll(real, w.items)) throw new Error(`${protocol} output differs from ${real}`);
-  verified.add(protocol);
 }
 
 interface Workload {
@@ -147,7 +119,6 @@ function bodyOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
 /** One run of a stage; returns the output size (bytes or chars), which also keeps the work observable. */
 async function runStage(stage: string, w: Workload): Promise<number> {
   const [kind, arg] = stage.split(":") as [string, string | undefined];
-  if (arg) verifyWhatIf(arg as ProtocolName, w);
   if (kind === "decode") {
     let count = 0;
     const parser = new NativeSseParser(() => {
