@@ -10,7 +10,9 @@
  * - Keepalive frames while native is idle, at most `keepaliveMs` apart (≤ 15 s; client-protocols.md
  *   §3.1, anchors.md pain point 5).
  * - Closes right after the projector's terminal frame (Codex only completes on EOF; §3.1).
- * - The client going away cancels the native stream, which aborts the upstream fetch.
+ * - The client going away cancels the native stream, which aborts the upstream fetch: at once through
+ *   the request's abort signal (`enable_request_signal`, readNativeStream), and in any case at the
+ *   body's next write (a frame or a keepalive), where the runtime's byte stream reports the cancel.
  * - A projector that throws still ends the stream with its own terminal error frame when it can.
  */
 import { NativeError } from "../native/errors";
@@ -33,6 +35,12 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
+/**
+ * Bytes the response body may hold before the pump stops reading native (backpressure): a few
+ * native chunks' worth, so a slow client slows native down instead of filling the isolate's memory.
+ */
+const BODY_BUFFER_BYTES = 64 * 1024;
+
 /** Streams `items` through `projector` into SSE bytes. `initialFrames` are sent first (already projected). */
 export function projectToSse(
   items: ReadableStream<NativeStreamItem>,
@@ -40,139 +48,136 @@ export function projectToSse(
   options: SseOptions,
   initialFrames: readonly string[] = [],
 ): ReadableStream<Uint8Array> {
+  // The body is the runtime's own byte stream, written from a pump, not a JS `ReadableStream` with a
+  // `pull`: workerd (1.20260426) keeps ~76 bytes of JS heap per chunk enqueued into a JS stream that
+  // backs a Response until the response ends — 76 MB live after 1M chunks, against a 128 MB isolate
+  // limit — while an IdentityTransformStream stays flat (bench/FINDINGS.md "Memory").
+  const { readable, writable } = new IdentityTransformStream({ highWaterMark: BODY_BUFFER_BYTES });
+  const writer = writable.getWriter();
   // A whole native chunk's worth of items per read when `items` came from readNativeStream, instead
   // of one promise round trip through the runtime per native event (bench/RESULTS.md).
   const reader = readNativeItemBatches(items);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  /** When the last frame was enqueued (keepalives are due `keepaliveMs` after it). */
-  let lastWriteAt = 0;
+  /** When the last frame was written (keepalives are due `keepaliveMs` after it). */
+  let lastWriteAt = Date.now();
 
-  const finish = (controller: ReadableStreamDefaultController<Uint8Array>, outcome: "completed" | "error") => {
+  /** Ends the response: closes the body (or leaves it to the client that went away) and stops native. */
+  const finish = (outcome: "completed" | "error" | "client_closed") => {
     if (closed) return;
     closed = true;
     if (timer !== undefined) clearTimeout(timer);
-    try {
-      controller.close();
-    } catch {
-      // already closed by a cancel
-    }
+    timer = undefined;
+    if (outcome !== "client_closed") writer.close().catch(() => undefined);
     void reader.cancel().catch(() => undefined);
     options.onEnd?.(outcome);
+  };
+
+  // The client going away errors the body's writable side; stop native at once, even while the pump
+  // is waiting for native's next chunk.
+  writer.closed.catch(() => finish("client_closed"));
+
+  /** Writes whole frames (one or more) as one chunk. Never awaited per write: `ready` paces the pump. */
+  const write = (frames: string) => {
+    if (closed) return;
+    writer.write(encoder.encode(frames)).catch(() => finish("client_closed"));
+    lastWriteAt = Date.now();
   };
 
   // One timer per idle period, not a clearTimeout + setTimeout per frame (timers are not cheap in
   // workerd and a long answer has ~100k frames; bench/RESULTS.md): a write only records its time, and
   // a timer that fires before the connection has been idle for `keepaliveMs` re-arms for the rest.
-  const scheduleKeepalive = (controller: ReadableStreamDefaultController<Uint8Array>, delayMs: number) => {
+  const scheduleKeepalive = (delayMs: number) => {
     timer = setTimeout(() => {
       timer = undefined;
       if (closed || projector.done) return;
       const idleMs = Date.now() - lastWriteAt;
       if (idleMs < options.keepaliveMs) {
-        scheduleKeepalive(controller, options.keepaliveMs - idleMs);
+        scheduleKeepalive(options.keepaliveMs - idleMs);
         return;
       }
-      controller.enqueue(encoder.encode(projector.keepalive()));
-      lastWriteAt = Date.now();
-      scheduleKeepalive(controller, options.keepaliveMs);
+      write(projector.keepalive());
+      scheduleKeepalive(options.keepaliveMs);
     }, delayMs);
   };
 
-  /** Enqueues whole frames (one or more) as one chunk. */
-  const write = (controller: ReadableStreamDefaultController<Uint8Array>, frames: string) => {
-    controller.enqueue(encoder.encode(frames));
-    lastWriteAt = Date.now();
+  const pump = async (): Promise<void> => {
+    /** Frames projected from the current batch, not written yet. */
+    let out = "";
+    try {
+      for (;;) {
+        // Backpressure: read native only while the client keeps up.
+        await writer.ready;
+        if (closed) return;
+        const batch = await reader.read();
+        if (closed) return;
+        if (batch === null) {
+          // readNativeStream always ends with a terminal event or a fault; reaching here means the
+          // projector already finished, or the source was cancelled.
+          finish(projector.done ? "completed" : "error");
+          return;
+        }
+        for (const item of batch) {
+          // Await only real promises: projectors answer most items synchronously, and an `await` per
+          // native event is a microtask per event.
+          const pushed = projector.push(item);
+          let frames: readonly string[];
+          if (isPromiseLike(pushed)) {
+            // Nothing already projected waits behind an ownership claim or a usage lookup.
+            if (out) {
+              write(out);
+              out = "";
+            }
+            frames = await pushed;
+            if (closed) return;
+          } else {
+            frames = pushed;
+          }
+          if (batch.length === 1) {
+            // An event that arrived alone: one chunk per frame, exactly.
+            for (const frame of frames) write(frame);
+          } else {
+            for (const frame of frames) out += frame;
+          }
+          if (projector.done) break;
+        }
+        if (out) {
+          write(out);
+          out = "";
+        }
+        if (projector.done) {
+          finish("completed");
+          return;
+        }
+      }
+    } catch (error) {
+      if (closed) return;
+      // A projector bug must not leave the client hanging: end with whatever terminal frame the
+      // projector can still produce for a fault, then close. Frames it produced before stay.
+      if (out) write(out);
+      if (!projector.done) {
+        try {
+          const frames = await projector.push({
+            event: "fault",
+            error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
+          });
+          if (frames.length > 0) write(frames.join(""));
+        } catch {
+          // nothing more we can say
+        }
+      }
+      console.error(JSON.stringify({ level: "error", msg: "stream projector failed", error: String(error) }));
+      finish("error");
+    }
   };
 
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (initialFrames.length > 0) write(controller, initialFrames.join(""));
-      else lastWriteAt = Date.now();
-      if (projector.done) {
-        finish(controller, "completed");
-        return;
-      }
-      scheduleKeepalive(controller, options.keepaliveMs);
-    },
-    async pull(controller) {
-      if (closed) return;
-      /** Frames projected from the current batch, not enqueued yet. */
-      let out = "";
-      try {
-        // Loop until at least one frame was produced, so pull() keeps backpressure honest.
-        for (;;) {
-          const batch = await reader.read();
-          if (batch === null) {
-            // readNativeStream always ends with a terminal event or a fault; reaching here means the
-            // projector already finished, or the source was cancelled.
-            finish(controller, projector.done ? "completed" : "error");
-            return;
-          }
-          let wrote = false;
-          for (const item of batch) {
-            // Await only real promises: projectors answer most items synchronously, and an `await` per
-            // native event is a microtask per event.
-            const pushed = projector.push(item);
-            let frames: readonly string[];
-            if (isPromiseLike(pushed)) {
-              // Nothing already projected waits behind an ownership claim or a usage lookup.
-              if (out) {
-                write(controller, out);
-                out = "";
-                wrote = true;
-              }
-              frames = await pushed;
-              if (closed) return;
-            } else {
-              frames = pushed;
-            }
-            if (batch.length === 1) {
-              // An event that arrived alone: one chunk per frame, exactly.
-              for (const frame of frames) write(controller, frame);
-              if (frames.length > 0) wrote = true;
-            } else {
-              for (const frame of frames) out += frame;
-            }
-            if (projector.done) break;
-          }
-          if (out) {
-            write(controller, out);
-            out = "";
-            wrote = true;
-          }
-          if (projector.done) {
-            finish(controller, "completed");
-            return;
-          }
-          if (wrote) return;
-        }
-      } catch (error) {
-        // A projector bug must not leave the client hanging: end with whatever terminal frame the
-        // projector can still produce for a fault, then close. Frames it produced before stay.
-        if (out && !closed) write(controller, out);
-        if (!projector.done) {
-          try {
-            const frames = await projector.push({
-              event: "fault",
-              error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
-            });
-            if (frames.length > 0) write(controller, frames.join(""));
-          } catch {
-            // nothing more we can say
-          }
-        }
-        console.error(JSON.stringify({ level: "error", msg: "stream projector failed", error: String(error) }));
-        finish(controller, "error");
-      }
-    },
-    cancel() {
-      closed = true;
-      if (timer !== undefined) clearTimeout(timer);
-      void reader.cancel().catch(() => undefined);
-      options.onEnd?.("client_closed");
-    },
-  });
+  if (initialFrames.length > 0) write(initialFrames.join(""));
+  if (projector.done) finish("completed");
+  else {
+    scheduleKeepalive(options.keepaliveMs);
+    void pump();
+  }
+  return readable;
 }
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

@@ -267,8 +267,14 @@ describe("client disconnect aborts the native request promptly", () => {
         const marker = nonce();
         // A 20 s stall after the first delta: only an abort can end the native request early.
         const text = emu({ text: ["first ", "never"], stall_ms: 20_000 }, `disconnect ${marker}`);
-        // In-process, only the gateway's own cancel path (SSE body → projector → native body) can close it.
-        const response = how === "runtime" ? await via.runtime(protocol, JSON.stringify(protocol.body(text, true))) : await create(protocol, text, true);
+        // In-process there is no runtime to abort the request's signal: only the gateway's own cancel
+        // path (the body's next write fails → native body cancelled) can close it. The body is the
+        // runtime's byte stream (src/http/sse.ts), which reports a cancel at the next write, so the
+        // keepalive cadence bounds how soon: shortened here to 100 ms.
+        const response =
+          how === "runtime"
+            ? await via.runtime(protocol, JSON.stringify(protocol.body(text, true)))
+            : await create(protocol, text, true, { overrides: { KEEPALIVE_INTERVAL_MS: "100" } });
         expect(response.status).toBe(200);
         const reader = (response.body as ReadableStream<Uint8Array>).getReader();
         const decoder = new TextDecoder();

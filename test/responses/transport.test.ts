@@ -33,8 +33,9 @@ describe("Responses stream transport", () => {
   it.each([
     // Through the runtime: workerd tears the request down when the client goes away.
     ["through the runtime", (init: RequestInit) => SELF.fetch("http://gw/v1/responses", init)],
-    // In-process: only the gateway's own cancel path (SSE body → projector → native body) can close it.
-    ["through the gateway's own cancel path", (init: RequestInit) => createApp().fetch(new Request("http://gw/v1/responses", init), env)],
+    // In-process: only the gateway's own cancel path (the body's next write fails → native body
+    // cancelled) can close it; the cancel is seen at the next write, a keepalive at the latest.
+    ["through the gateway's own cancel path", (init: RequestInit) => createApp().fetch(new Request("http://gw/v1/responses", init), { ...env, KEEPALIVE_INTERVAL_MS: "100" })],
   ])("a client that disconnects mid-stream aborts the native request (%s)", async (_how, send) => {
     const response = await send(post({ model: MODEL, input: emu({ text: ["never"], wait_ms: 15_000 }, "abandon me"), stream: true }));
     const reader = response.body!.getReader();
