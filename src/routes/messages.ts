@@ -108,7 +108,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   }
 
   let request = plan.action.request;
-  if (plan.action.thinking) request = applyThinking(request, plan.action.thinking, await native.listModels(), mode, plan.ignored);
+  if (plan.action.thinking) request = applyThinking(request, plan.action.thinking, await native.listModels(), mode, plan.ignored, plan.action.effort);
   // Last, on the request exactly as sent: a retry must fingerprint identically (http/idempotency.ts).
   request = applyIdempotency(request, idempotency);
   const headers = responseHeaders(caller.requestId, plan.ignored);

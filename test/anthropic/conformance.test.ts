@@ -253,6 +253,17 @@ describe("thinking → native reasoning parameters", () => {
     expect((await nativeCreateBody(disabled.id))["execution"]).toBeUndefined();
   });
 
+  it("maps Claude Code's output_config.effort with adaptive thinking to the native reasoning effort", async () => {
+    const message = await anthropic().messages.create({
+      model: MODEL,
+      max_tokens: 100,
+      thinking: { type: "adaptive" },
+      output_config: { effort: "high" },
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(await nativeCreateBody(message.id)).toMatchObject({ execution: { model_parameters: { reasoning: { effort: "high" } } } });
+  });
+
   it("reports thinking as ignored for a model without reasoning, and rejects it in strict mode", async () => {
     const request = { model: "emu-plain", max_tokens: 100, thinking: { type: "enabled" as const, budget_tokens: 2000 }, messages: [{ role: "user" as const, content: "hi" }] };
     const { data, response } = await anthropic().messages.create(request).withResponse();

@@ -226,6 +226,47 @@ describe("thinking → reasoning", () => {
   });
 });
 
+describe("output_config.effort → reasoning effort (Claude Code)", () => {
+  const catalog: NativeModelList = {
+    object: "list",
+    data: [
+      { id: "r", capabilities: { reasoning: true }, reasoning: { default_effort: "medium", supported_efforts: ["low", "medium", "high"] } },
+      { id: "plain", capabilities: { reasoning: false } },
+    ],
+  };
+  const adaptive = { type: "adaptive" } as const;
+  const messages = [{ role: "user", content: "q" }];
+
+  it("applies a listed effort with adaptive thinking, and falls back to the model's default otherwise", () => {
+    expect(reasoningFor(adaptive, "r", catalog, "high")).toEqual({ effort: "high" });
+    expect(reasoningFor(adaptive, "r", catalog, "max")).toEqual({ effort: "medium" });
+    const ignored: string[] = [];
+    expect(applyThinking({ query: "q", model: "r" }, adaptive, catalog, "lenient", ignored, "low").execution).toEqual({ model_parameters: { reasoning: { effort: "low" } } });
+    expect(ignored).toEqual([]);
+    const unlisted: string[] = [];
+    expect(applyThinking({ query: "q", model: "r" }, adaptive, catalog, "lenient", unlisted, "max").execution).toEqual({ model_parameters: { reasoning: { effort: "medium" } } });
+    expect(unlisted).toEqual(["output_config"]);
+    expect(gatewayError(() => applyThinking({ query: "q", model: "r" }, adaptive, catalog, "strict", [], "max")).param).toBe("output_config");
+    const plain: string[] = [];
+    applyThinking({ query: "q", model: "plain" }, adaptive, catalog, "lenient", plain, "low");
+    expect(plain).toEqual(["thinking", "output_config"]);
+  });
+
+  it("plans the effort only with adaptive thinking; anything else in output_config is reported", () => {
+    const mapped = plan({ messages, thinking: adaptive, output_config: { effort: "high" } });
+    expect(mapped.action).toMatchObject({ kind: "run", effort: "high" });
+    expect(mapped.ignored).not.toContain("output_config");
+    const withoutThinking = plan({ messages, output_config: { effort: "high" } });
+    expect(withoutThinking.action).toMatchObject({ kind: "run", effort: undefined });
+    expect(withoutThinking.ignored).toContain("output_config");
+    const withFormat = plan({ messages, thinking: adaptive, output_config: { effort: "low", format: { type: "json_schema", schema: {} } } });
+    expect(withFormat.action).toMatchObject({ effort: "low" });
+    expect(withFormat.ignored).toContain("output_config");
+    expect(gatewayError(() => plan({ messages, output_config: { effort: "high" } }, "strict"))).toMatchObject({ status: 400, param: "output_config" });
+    expect(plan({ messages, thinking: adaptive, output_config: { effort: "high" } }, "strict").ignored).toEqual(["max_tokens"]);
+  });
+});
+
 describe("ids, inputs, usage, errors", () => {
   it("message ids round-trip to the run id; resumed ones differ", () => {
     expect(messageIdFor(RUN)).toBe("msg_0197a3c45e6f7a8b9c0d1e2f3a4b5c6d");

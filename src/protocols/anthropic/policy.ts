@@ -13,6 +13,8 @@
  * - **`thinking`** is mapped to `execution.model_parameters.reasoning` only when the application's
  *   catalog says the requested model supports reasoning (`GET /models`, native-api.md §3.5); otherwise
  *   it is treated as `accepted` (reported, or a 400 in strict mode). `{type:"disabled"}` needs nothing.
+ * - **`output_config`**: only `effort`, with `thinking: {type: "adaptive"}`, is applied (as the reasoning
+ *   effort, when the catalog lists it for the model); otherwise the field is reported like `accepted`.
  * - **`tools[i]`** of an Anthropic server-tool type (`web_search_20250305`, `code_execution_…`) cannot
  *   run inside a 1flowbase flow; each such entry is treated as `accepted` under the name `tools[i]`.
  */
@@ -39,7 +41,7 @@ export const MESSAGES_POLICY: ParameterPolicy = {
   container: { kind: "accepted", why: "Anthropic code-execution containers do not exist in 1flowbase" },
   context_management: { kind: "accepted", why: "the 1flowbase flow manages its own context" },
   mcp_servers: { kind: "accepted", why: "MCP servers are configured in the 1flowbase application, not per request" },
-  output_config: { kind: "accepted", why: FLOW_DECIDES },
+  output_config: { kind: "mapped", to: "execution.model_parameters.reasoning.effort (output_config.effort with adaptive thinking, when the model lists that effort)" },
   output_format: { kind: "accepted", why: FLOW_DECIDES },
   cache_control: { kind: "accepted", why: "prompt caching is decided by the flow's model provider" },
 };

@@ -33,7 +33,13 @@ export const TOOL_SOURCE = "anthropic_compatible";
 export const RESUME_PARAM = "messages";
 
 export type MessagesAction =
-  | { kind: "run"; request: NativeRunRequest; thinking: ThinkingParam | null }
+  | {
+      kind: "run";
+      request: NativeRunRequest;
+      thinking: ThinkingParam | null;
+      /** `output_config.effort` (Claude Code's effort), only with adaptive thinking. */
+      effort?: string | undefined;
+    }
   | { kind: "resume"; results: ToolResultInput[] };
 
 export interface MessagesPlan {
@@ -391,7 +397,25 @@ export function toNativePlan(body: MessagesRequest, options: MappingOptions): Me
   if (user) request.conversation = { user };
 
   const thinking = body.thinking && body.thinking.type !== "disabled" ? body.thinking : null;
-  return { action: { kind: "run", request, thinking }, stream, model: body.model, ignored };
+  const effort = requestedEffort(body.output_config, thinking, options.mode, ignored);
+  return { action: { kind: "run", request, thinking, effort }, stream, model: body.model, ignored };
+}
+
+/**
+ * `output_config.effort`, kept when adaptive thinking can carry it to native as the reasoning effort
+ * (Claude Code sends `thinking: {type: "adaptive"}` with `output_config: {effort}`). Anything else in
+ * `output_config`, or an effort without adaptive thinking, is reported (400 in strict mode).
+ */
+function requestedEffort(outputConfig: unknown, thinking: ThinkingParam | null, mode: PolicyMode, ignored: string[]): string | undefined {
+  if (outputConfig === undefined || outputConfig === null) return undefined;
+  const config = typeof outputConfig === "object" && !Array.isArray(outputConfig) ? (outputConfig as Record<string, unknown>) : null;
+  const effort = typeof config?.["effort"] === "string" ? config["effort"] : undefined;
+  const usable = effort !== undefined && thinking?.type === "adaptive";
+  const others = config === null || Object.keys(config).some((key) => key !== "effort");
+  if (!usable || others) {
+    ignoredOrStrict("output_config", "only output_config.effort, with adaptive thinking, maps to 1flowbase (the reasoning effort); the flow decides the rest", mode, ignored);
+  }
+  return usable ? effort : undefined;
 }
 
 /** Native reasoning parameters for `thinking`, or null when the model cannot take them. */
@@ -399,6 +423,7 @@ export function reasoningFor(
   thinking: ThinkingParam,
   model: string,
   catalog: NativeModelList,
+  effort?: string,
 ): { effort?: string; budget_tokens?: number } | null {
   const entry = catalog.data.find((candidate) => candidate.id === model);
   if (!entry) return null;
@@ -411,8 +436,11 @@ export function reasoningFor(
     return { budget_tokens: cap !== undefined && cap > 0 ? Math.min(thinking.budget_tokens, cap) : thinking.budget_tokens };
   }
   if (thinking.type === "adaptive") {
-    const effort = entry.reasoning?.default_effort;
-    return effort ? { effort } : {};
+    // The client's effort when the model lists it (or lists none), else the model's default.
+    const supported = entry.reasoning?.supported_efforts ?? [];
+    if (effort !== undefined && (supported.length === 0 || supported.includes(effort))) return { effort };
+    const fallback = entry.reasoning?.default_effort;
+    return fallback ? { effort: fallback } : {};
   }
   return null;
 }
@@ -427,11 +455,16 @@ export function applyThinking(
   catalog: NativeModelList,
   mode: PolicyMode,
   ignored: string[],
+  effort?: string,
 ): NativeRunRequest {
-  const reasoning = reasoningFor(thinking, request.model ?? "", catalog);
+  const reasoning = reasoningFor(thinking, request.model ?? "", catalog, effort);
   if (!reasoning) {
     ignoredOrStrict("thinking", `model '${request.model ?? ""}' has no reasoning support in this application's catalog`, mode, ignored);
+    if (effort !== undefined) ignoredOrStrict("output_config", "the model has no reasoning effort to set", mode, ignored);
     return request;
+  }
+  if (effort !== undefined && reasoning.effort !== effort) {
+    ignoredOrStrict("output_config", `model '${request.model ?? ""}' does not list reasoning effort '${effort}'`, mode, ignored);
   }
   return { ...request, execution: { ...request.execution, model_parameters: { reasoning } } };
 }
