@@ -14,6 +14,14 @@ import { anthropicProvider, installReportCollector, MODEL, onError, openaiProvid
 
 /** Scripted usage, so the numbers the SDK reports can be checked exactly. */
 const USAGE = { prompt_tokens: 120, completion_tokens: 30, reasoning_tokens: 10, cache_read_tokens: 20 };
+/** What the AI SDK reports for USAGE through either OpenAI provider. */
+const SDK_USAGE = {
+  inputTokens: 120,
+  inputTokenDetails: { noCacheTokens: 100, cacheReadTokens: 20 },
+  outputTokens: 30,
+  outputTokenDetails: { reasoningTokens: 10 },
+  totalTokens: 150,
+};
 
 const weatherTools = () => ({
   get_weather: tool({
@@ -52,13 +60,7 @@ describe("OpenAI Responses provider (createOpenAI(...).responses)", () => {
     const result = await generateText({ model: openaiProvider(sent).responses(MODEL), prompt: emu({ text: ["Hello ", "world"], usage: USAGE }, "Hi") });
     expect(result.text).toBe("Hello world");
     expect(result.finishReason).toBe("stop");
-    expect(result.usage).toMatchObject({
-      inputTokens: 120,
-      inputTokenDetails: { noCacheTokens: 100, cacheReadTokens: 20 },
-      outputTokens: 30,
-      outputTokenDetails: { textTokens: 20, reasoningTokens: 10 },
-      totalTokens: 150,
-    });
+    expect(result.usage).toMatchObject({ ...SDK_USAGE, outputTokenDetails: { textTokens: 20, reasoningTokens: 10 } });
     expect(result.finalStep.response.id).toMatch(/^resp_[0-9a-f]{32}$/);
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ url: "http://gw/v1/responses", status: 200 });
@@ -214,13 +216,7 @@ describe("OpenAI Chat Completions provider (createOpenAI(...).chat)", () => {
     const blocking = await generateText({ model: openaiProvider().chat(MODEL), prompt });
     expect(blocking.text).toBe("Hello chat");
     expect(blocking.finishReason).toBe("stop");
-    expect(blocking.usage).toMatchObject({
-      inputTokens: 120,
-      inputTokenDetails: { noCacheTokens: 100, cacheReadTokens: 20 },
-      outputTokens: 30,
-      outputTokenDetails: { reasoningTokens: 10 },
-      totalTokens: 150,
-    });
+    expect(blocking.usage).toMatchObject(SDK_USAGE);
 
     const streamed = streamText({ model: openaiProvider().chat(MODEL), prompt, onError });
     const deltas: string[] = [];
