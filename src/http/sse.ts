@@ -35,12 +35,6 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
-/**
- * Bytes the response body may hold before the pump stops reading native (backpressure): a few
- * native chunks' worth, so a slow client slows native down instead of filling the isolate's memory.
- */
-const BODY_BUFFER_BYTES = 64 * 1024;
-
 /** Streams `items` through `projector` into SSE bytes. `initialFrames` are sent first (already projected). */
 export function projectToSse(
   items: ReadableStream<NativeStreamItem>,
@@ -52,7 +46,9 @@ export function projectToSse(
   // `pull`: workerd (1.20260426) keeps ~76 bytes of JS heap per chunk enqueued into a JS stream that
   // backs a Response until the response ends — 76 MB live after 1M chunks, against a 128 MB isolate
   // limit — while an IdentityTransformStream stays flat (bench/FINDINGS.md "Memory").
-  const { readable, writable } = new IdentityTransformStream({ highWaterMark: BODY_BUFFER_BYTES });
+  // Backpressure: a write resolves once the runtime has read it and the pump awaits every write, so a
+  // slow client slows the native read down instead of filling the isolate (test/foundation/sse.test.ts).
+  const { readable, writable } = new IdentityTransformStream();
   const writer = writable.getWriter();
   // A whole native chunk's worth of items per read when `items` came from readNativeStream, instead
   // of one promise round trip through the runtime per native event (bench/RESULTS.md).

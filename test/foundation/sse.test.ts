@@ -1,0 +1,64 @@
+/**
+ * The SSE body pump (`src/http/sse.ts`): a slow client slows the native read down (nothing buffers
+ * the answer in the isolate), and a reader that cancels the body stops native at the pump's next write.
+ */
+import { describe, expect, it } from "vitest";
+import { projectToSse } from "../../src/http/sse";
+import { readNativeStream } from "../../src/native/events";
+import { ChatStreamProjector } from "../../src/protocols/openai-chat/stream";
+
+const RUN = "0197a3c4-0000-7000-8000-000000000001";
+const encoder = new TextEncoder();
+const frame = (event: string, data: Record<string, unknown>) =>
+  encoder.encode(`event: ${event}\ndata: ${JSON.stringify({ run_id: RUN, created_at: "2026-06-26T14:52:53.200Z", ...data })}\n\n`);
+
+/** Native's body: run.started, `deltas` message deltas of ~1 KiB (one per chunk), then run.completed unless `stall`. */
+function nativeBody(deltas: number, options: { stall?: boolean } = {}) {
+  const state = { pulls: 0, cancelled: false };
+  const text = "x".repeat(1000);
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      state.pulls++;
+      if (sent === 0) controller.enqueue(frame("run.started", { status: "running" }));
+      else if (sent <= deltas) controller.enqueue(frame("message.delta", { status: "running", delta: text }));
+      else if (options.stall) return new Promise<void>(() => undefined);
+      else if (sent === deltas + 1) controller.enqueue(frame("run.completed", { status: "succeeded", answer: "", usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+      else controller.close();
+      sent++;
+      return undefined;
+    },
+    cancel() {
+      state.cancelled = true;
+    },
+  });
+  return { stream, state };
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("projectToSse", () => {
+  it("reads native only as fast as the client reads the body", async () => {
+    const native = nativeBody(2_000);
+    const body = projectToSse(readNativeStream(native.stream, { idleMs: 5_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000 });
+    await settle(100);
+    // ~2 MiB of answer is waiting, nobody reads the body: the pump stops after a few chunks.
+    expect(native.state.pulls).toBeGreaterThanOrEqual(1);
+    expect(native.state.pulls).toBeLessThan(100);
+    const text = await new Response(body).text();
+    expect(native.state.pulls).toBeGreaterThanOrEqual(2_002);
+    expect(text.split('"content":"x').length - 1).toBe(2_000);
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+  });
+
+  it("a reader that cancels the body stops native at the next write (a keepalive at the latest)", async () => {
+    const native = nativeBody(1, { stall: true });
+    const body = projectToSse(readNativeStream(native.stream, { idleMs: 60_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 50 });
+    const reader = body.getReader();
+    let seen = "";
+    while (!seen.includes('"content":"x')) seen += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    for (let waited = 0; waited < 2_000 && !native.state.cancelled; waited += 20) await settle(20);
+    expect(native.state.cancelled).toBe(true);
+  });
+});
