@@ -7,11 +7,8 @@
  *
  * The base side is `git archive <rev> src` plus the current bench worker, so only src/ differs.
  */
-import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { ROOT } from "./lib/deps";
+import { sourceTreeAt } from "./lib/base-tree";
 import { median } from "./lib/stats";
 import { bundleWorker, startWorkerd } from "./lib/workerd";
 import type { StageResult } from "./projector-worker";
@@ -24,11 +21,7 @@ const rounds = Number(option("rounds", "5"));
 const chunk = option("chunk", "4096");
 
 // Base tree: src/ at the revision, bench worker files from the working tree.
-const baseRoot = mkdtempSync(path.join(os.tmpdir(), "bench-ab-"));
-execFileSync("sh", ["-c", `git archive ${JSON.stringify(base)} src | tar -x -C ${JSON.stringify(baseRoot)}`], { cwd: ROOT });
-mkdirSync(path.join(baseRoot, "bench", "lib"), { recursive: true });
-cpSync(path.join(ROOT, "bench", "projector-worker.ts"), path.join(baseRoot, "bench", "projector-worker.ts"));
-cpSync(path.join(ROOT, "bench", "lib", "workload.ts"), path.join(baseRoot, "bench", "lib", "workload.ts"));
+const baseRoot = sourceTreeAt(base, ["bench/projector-worker.ts", "bench/lib/workload.ts"]);
 
 const bundleA = await bundleWorker(path.join(baseRoot, "bench", "projector-worker.ts"));
 const bundleB = await bundleWorker("bench/projector-worker.ts");

@@ -36,6 +36,8 @@ export async function bundleWorker(entry: string): Promise<string> {
 
 export interface WorkerdSession {
   fetch(pathAndQuery: string): Promise<Response>;
+  /** Any request to the worker (method, headers, body), answered with its whole body read. */
+  request(pathAndQuery: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response>;
   /** CPU profile of this isolate while `during` runs (V8 sampling profiler). */
   profile<T>(during: () => Promise<T>, samplingIntervalUs?: number): Promise<{ result: T; profile: CpuProfile }>;
   dispose(): Promise<void>;
@@ -60,6 +62,10 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     async fetch(pathAndQuery) {
       // Miniflare's Response is undici's; re-wrap so callers get the global type.
       const response = await mf.dispatchFetch(`http://bench.local${pathAndQuery}`);
+      return new Response(await response.arrayBuffer(), { status: response.status, headers: [...response.headers] });
+    },
+    async request(pathAndQuery, init) {
+      const response = await mf.dispatchFetch(`http://bench.local${pathAndQuery}`, init);
       return new Response(await response.arrayBuffer(), { status: response.status, headers: [...response.headers] });
     },
     async profile(during, samplingIntervalUs = 100) {
