@@ -1,12 +1,14 @@
 /**
  * The shared streaming pipeline: native stream items → projector → SSE bytes.
  *
- * - One SSE event per write (ARCHITECTURE.md): a frame is never split across chunks, because some
- *   clients' parsers drop an event split across reads. One exception keeps long answers cheap: when
- *   native delivered several events in one chunk (a burst: a fast model, a long answer, ~100k frames),
- *   their frames go out as one chunk of whole frames — a per-frame encode + enqueue + runtime read
- *   costs more than projecting the frame (bench/RESULTS.md), and frames produced in the same tick reach
- *   the socket together anyway. Frames produced before an awaited projector step are sent first.
+ * - Whole frames per write (ARCHITECTURE.md "One SSE event per write"): a frame is never split across
+ *   chunks, because some clients' parsers drop an event split across reads. Frames are not one chunk
+ *   each, though: at most one write is in flight, and frames projected while it is (the next native
+ *   events keep arriving) go out together in the next write, as soon as the runtime has taken the
+ *   previous one. Native sends one event per chunk at token pace, and a write per event cost the
+ *   worker more than projecting it (bench/stream-profile.ts). A frame never waits longer than it would
+ *   behind awaited writes; at most `COALESCE_LIMIT` characters wait before the pump stops reading
+ *   native (backpressure).
  * - Keepalive frames while native is idle, at most `keepaliveMs` apart (≤ 15 s; client-protocols.md
  *   §3.1, anchors.md pain point 5).
  * - Closes right after the projector's terminal frame (Codex only completes on EOF; §3.1).
@@ -20,6 +22,20 @@ import { readNativeItemBatches, type NativeStreamItem } from "../native/events";
 import type { StreamProjector } from "../protocols/projector";
 
 const encoder = new TextEncoder();
+
+/**
+ * Characters of projected frames that may wait behind the write in flight before the pump stops
+ * reading native: enough to batch a burst of deltas, small enough that a client that stops reading
+ * holds native back after a few native chunks (test/foundation/sse.test.ts).
+ */
+const COALESCE_LIMIT = 16 * 1024;
+
+/**
+ * At most one write per this many ms while frames keep coming faster: a burst of native events (one
+ * per native chunk) goes out in a few writes instead of one per event; the first frame after a quiet
+ * window goes out at once, so at token pace (events ≥ a few ms apart) nothing waits.
+ */
+const WRITE_WINDOW_MS = 1;
 
 export interface SseOptions {
   keepaliveMs: number;
@@ -55,8 +71,15 @@ export function projectToSse(
   const reader = readNativeItemBatches(items);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  /** When the last frame was written (keepalives are due `keepaliveMs` after it). */
+  /** When frames were last queued (keepalives are due `keepaliveMs` after it). */
   let lastWriteAt = Date.now();
+  /** Frames projected and not yet handed to the runtime (they wait for the write window). */
+  let pending = "";
+  /** The one write in flight; null when the runtime has taken everything. */
+  let inFlight: Promise<void> | null = null;
+  /** When the last write started, and the timer that starts the next one at the window's end. */
+  let lastFlushAt = 0;
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Ends the response: closes the body (or leaves it to the client that went away) and stops native. */
   const finish = (outcome: "completed" | "error" | "client_closed") => {
@@ -64,7 +87,14 @@ export function projectToSse(
     closed = true;
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    if (outcome !== "client_closed") writer.close().catch(() => undefined);
+    if (flushTimer !== undefined) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (outcome !== "client_closed") {
+      // Queued behind the write in flight, in order, then the end of the body.
+      if (pending) writer.write(encoder.encode(pending)).catch(() => undefined);
+      writer.close().catch(() => undefined);
+    }
+    pending = "";
     void reader.cancel().catch(() => undefined);
     options.onEnd?.(outcome);
   };
@@ -74,17 +104,56 @@ export function projectToSse(
   writer.closed.catch(() => finish("client_closed"));
 
   /**
-   * Writes whole frames (one or more) as one chunk; resolves once the runtime has taken them, which
-   * paces the pump (backpressure). The pump awaits every write: un-awaited writes paced by
-   * `writer.ready` kept ~27 B of heap per write alive (bench/stream-retention.ts).
+   * Hands `pending` to the runtime as one chunk. The write resolves once the runtime has read it.
+   * Every write is awaited (by this chain): writes paced only by `writer.ready` kept ~27 B of heap per
+   * write alive (bench/stream-retention.ts).
    */
-  const write = async (frames: string): Promise<void> => {
-    if (closed) return;
+  const flush = (): void => {
+    if (flushTimer !== undefined) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    const chunk = pending;
+    pending = "";
+    lastFlushAt = Date.now();
+    inFlight = writer.write(encoder.encode(chunk)).then(
+      () => {
+        inFlight = null;
+        schedule();
+      },
+      () => {
+        inFlight = null;
+        finish("client_closed");
+      },
+    );
+  };
+
+  /**
+   * Starts the next write now if the last one started `WRITE_WINDOW_MS` ago (or a full chunk waits),
+   * else at the window's end; never while a write is in flight (its end calls this again).
+   */
+  const schedule = (): void => {
+    if (closed || inFlight !== null || flushTimer !== undefined || !pending) return;
+    const wait = lastFlushAt + WRITE_WINDOW_MS - Date.now();
+    if (wait <= 0 || pending.length >= COALESCE_LIMIT) flush();
+    else
+      flushTimer = setTimeout(() => {
+        flushTimer = undefined;
+        schedule();
+      }, wait);
+  };
+
+  /** Queues whole frames; the first after a quiet window goes out at once, a burst's in one write. */
+  const send = (frames: string): void => {
+    if (closed || !frames) return;
     lastWriteAt = Date.now();
-    try {
-      await writer.write(encoder.encode(frames));
-    } catch {
-      finish("client_closed");
+    pending += frames;
+    schedule();
+  };
+
+  /** Resolves once fewer than `COALESCE_LIMIT` characters wait: a slow client slows the native read. */
+  const room = async (): Promise<void> => {
+    while (!closed && pending.length >= COALESCE_LIMIT) {
+      if (inFlight !== null) await inFlight;
+      else flush();
     }
   };
 
@@ -100,16 +169,18 @@ export function projectToSse(
         scheduleKeepalive(options.keepaliveMs - idleMs);
         return;
       }
-      void write(projector.keepalive());
+      send(projector.keepalive());
       scheduleKeepalive(options.keepaliveMs);
     }, delayMs);
   };
 
   const pump = async (): Promise<void> => {
-    /** Frames projected from the current batch, not written yet. */
+    /** Frames projected from the current batch, not queued yet. */
     let out = "";
     try {
       for (;;) {
+        await room();
+        if (closed) return;
         const batch = await reader.read();
         if (closed) return;
         if (batch === null) {
@@ -125,28 +196,18 @@ export function projectToSse(
           let frames: readonly string[];
           if (isPromiseLike(pushed)) {
             // Nothing already projected waits behind an ownership claim or a usage lookup.
-            if (out) {
-              await write(out);
-              out = "";
-            }
+            send(out);
+            out = "";
             frames = await pushed;
             if (closed) return;
           } else {
             frames = pushed;
           }
-          if (batch.length === 1) {
-            // An event that arrived alone: one chunk per frame, exactly.
-            for (const frame of frames) await write(frame);
-          } else {
-            for (const frame of frames) out += frame;
-          }
+          for (const frame of frames) out += frame;
           if (projector.done) break;
         }
-        if (out) {
-          await write(out);
-          out = "";
-        }
-        if (closed) return;
+        send(out);
+        out = "";
         if (projector.done) {
           finish("completed");
           return;
@@ -156,14 +217,14 @@ export function projectToSse(
       if (closed) return;
       // A projector bug must not leave the client hanging: end with whatever terminal frame the
       // projector can still produce for a fault, then close. Frames it produced before stay.
-      if (out) await write(out);
+      send(out);
       if (!projector.done) {
         try {
           const frames = await projector.push({
             event: "fault",
             error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
           });
-          if (frames.length > 0) await write(frames.join(""));
+          send(frames.join(""));
         } catch {
           // nothing more we can say
         }
@@ -173,14 +234,12 @@ export function projectToSse(
     }
   };
 
-  void (async () => {
-    if (initialFrames.length > 0) await write(initialFrames.join(""));
-    if (projector.done) finish("completed");
-    else {
-      scheduleKeepalive(options.keepaliveMs);
-      await pump();
-    }
-  })();
+  send(initialFrames.join(""));
+  if (projector.done) finish("completed");
+  else {
+    scheduleKeepalive(options.keepaliveMs);
+    void pump();
+  }
   return readable;
 }
 

@@ -12,10 +12,13 @@ const encoder = new TextEncoder();
 const frame = (event: string, data: Record<string, unknown>) =>
   encoder.encode(`event: ${event}\ndata: ${JSON.stringify({ run_id: RUN, created_at: "2026-06-26T14:52:53.200Z", ...data })}\n\n`);
 
-/** Native's body: run.started, `deltas` message deltas of ~1 KiB (one per chunk), then run.completed unless `stall`. */
-function nativeBody(deltas: number, options: { stall?: boolean } = {}) {
+/**
+ * Native's body: run.started, `deltas` message deltas of `deltaLength` characters (~1 KiB by default),
+ * one per chunk, then run.completed unless `stall`.
+ */
+function nativeBody(deltas: number, options: { stall?: boolean; deltaLength?: number } = {}) {
   const state = { pulls: 0, cancelled: false };
-  const text = "x".repeat(1000);
+  const text = "x".repeat(options.deltaLength ?? 1000);
   let sent = 0;
   const stream = new ReadableStream<Uint8Array>({
     pull(controller) {
@@ -49,6 +52,37 @@ describe("projectToSse", () => {
     expect(native.state.pulls).toBeGreaterThanOrEqual(2_002);
     expect(text.split('"content":"x').length - 1).toBe(2_000);
     expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+  });
+
+  it("a burst of native events (one per chunk) goes out in a few writes, not a write per frame", async () => {
+    const native = nativeBody(2_000, { deltaLength: 5 });
+    const body = projectToSse(readNativeStream(native.stream, { idleMs: 5_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000 });
+    const chunks: string[] = [];
+    const decoder = new TextDecoder();
+    for await (const chunk of body) chunks.push(decoder.decode(chunk));
+    const text = chunks.join("");
+    expect(text.split('"content":"xxxxx"').length - 1).toBe(2_000);
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+    // 2,003 frames of ~220 B (role, 2,000 deltas, finish, [DONE]) arriving faster than one per write
+    // window: a write per frame would be 2,003 reads; batched writes are read in pieces of at most
+    // 4 KiB (the runtime's read size, which also splits any bigger write), so ~110 here.
+    expect(chunks.length).toBeLessThan(500);
+  });
+
+  it("a frame after a quiet spell is written at once, while native says nothing more", async () => {
+    const native = nativeBody(1, { stall: true, deltaLength: 5 });
+    const body = projectToSse(readNativeStream(native.stream, { idleMs: 60_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000 });
+    const reader = body.getReader();
+    let seen = "";
+    const deadline = Date.now() + 2_000;
+    while (!seen.includes('"content":"xxxxx"') && Date.now() < deadline) {
+      const next = await Promise.race([reader.read(), settle(2_000).then(() => null)]);
+      if (next === null || next.done) break;
+      seen += new TextDecoder().decode(next.value);
+    }
+    expect(seen).toContain('"content":"xxxxx"');
+    expect(seen).not.toContain(": keepalive");
+    await reader.cancel();
   });
 
   it("a reader that cancels the body stops native at the next write (a keepalive at the latest)", async () => {
