@@ -10,7 +10,7 @@
  * little of this small machine's CPU as possible. Every cell runs a fixed number of requests, each
  * with a timeout; nothing loops unbounded.
  *
- * Standalone: `npx tsx bench/e2e.ts` (prints the tables); `npm run bench` runs it as one phase.
+ * Standalone: `npx tsx bench/e2e.ts [--runtime=workerd]` (prints the tables); `npm run bench` runs it as one phase.
  */
 import http from "node:http";
 import { mkdtempSync } from "node:fs";
@@ -437,7 +437,10 @@ export function versusPassthrough(cells: readonly CellResult[], cell: CellResult
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const env = await startE2eEnvironment(buildGatewaySnapshot());
+  // `--runtime=workerd` measures only the runtime without devtools (half the time).
+  const runtimeArg = process.argv.find((a) => a.startsWith("--runtime="))?.split("=")[1];
+  const runtime: RuntimeName = runtimeArg === "workerd" ? "workerd, no devtools" : "wrangler dev";
+  const env = await startE2eEnvironment(buildGatewaySnapshot(), runtime);
   try {
     const result = await runE2E(env);
     console.table(result.cells.map((c) => ({ ...c, cpuPerRequest: JSON.stringify(c.cpuPerRequest) })));

@@ -7,13 +7,14 @@
  * and body writes, which is what the e2e throughput ratio pays for.
  *
  *   npx tsx bench/stream-profile.ts [--protocol=chat|anthropic|responses] [--top=30] [--reps=3]
- *   npx tsx bench/stream-profile.ts --base=HEAD [--protocol=…] [--reps=5]   # interleaved A/B: src/ at
- *                                                                          # the revision vs the tree
+ *   npx tsx bench/stream-profile.ts --base=HEAD [--protocol=…] [--reps=5]
+ *     interleaved A/B, src/ at the revision vs the working tree, without the profiler: wall time and
+ *     the workerd process's CPU per stream (its socket work included)
  */
 import path from "node:path";
 import { requestFor } from "./e2e";
 import { sourceTreeAt } from "./lib/base-tree";
-import { startEmulatorProcess } from "./lib/proc";
+import { cpuMs, descendantsNamed, startEmulatorProcess } from "./lib/proc";
 import { median } from "./lib/stats";
 import { bundleWorker, selfTimes, startWorkerd, type WorkerdSession } from "./lib/workerd";
 import { emulatorDirective, LONG_STREAM, nativeEventCount } from "./lib/workload";
@@ -32,10 +33,27 @@ const spec = requestFor(protocol, emulatorDirective(LONG_STREAM));
 const body = protocol === "responses" ? JSON.stringify({ ...JSON.parse(spec.body), store: false }) : spec.body;
 const events = nativeEventCount(LONG_STREAM);
 
-async function gateway(entry: string, name: string): Promise<{ session: WorkerdSession; bundle: string }> {
+interface Target {
+  session: WorkerdSession;
+  bundle: string;
+  /** The workerd process running it (Miniflare's entry worker shares it, the same for A and B). */
+  pid: number;
+}
+
+async function gateway(entry: string, name: string): Promise<Target> {
   const bundle = await bundleWorker(entry);
+  const before = new Set(descendantsNamed(process.pid, "workerd"));
   const session = await startWorkerd(bundle, name, { bindings: { NATIVE_API_BASE_URL: emulator.url, LOG_LEVEL: "off" }, d1Databases: ["RESPONSE_INDEX"] });
-  return { session, bundle };
+  const pid = descendantsNamed(process.pid, "workerd").find((candidate) => !before.has(candidate));
+  if (pid === undefined) throw new Error("cannot find the new workerd process");
+  return { session, bundle, pid };
+}
+
+/** One stream without the profiler: wall ms and the workerd process's CPU ms (from /proc). */
+async function measured(target: Target): Promise<{ wallMs: number; cpuMs: number }> {
+  const cpuBefore = cpuMs(target.pid) ?? Number.NaN;
+  const wallMs = await once(target.session);
+  return { wallMs, cpuMs: (cpuMs(target.pid) ?? Number.NaN) - cpuBefore };
 }
 
 async function once(session: WorkerdSession): Promise<number> {
@@ -47,14 +65,14 @@ async function once(session: WorkerdSession): Promise<number> {
 }
 
 /** One profiled stream: wall ms and the isolate's busy ms (non-idle samples). */
-async function profiled(target: { session: WorkerdSession; bundle: string }): Promise<{ wallMs: number; busyMs: number; rows: ReturnType<typeof selfTimes>["rows"] }> {
+async function profiled(target: Target): Promise<{ wallMs: number; busyMs: number; rows: ReturnType<typeof selfTimes>["rows"] }> {
   const { result: wallMs, profile } = await target.session.profile(() => once(target.session), 100);
   const { rows, totalMs } = selfTimes(profile, target.bundle, top);
   return { wallMs, busyMs: totalMs, rows };
 }
 
 const usPerEvent = (ms: number) => ((ms * 1000) / events).toFixed(2);
-const targets: Array<{ session: WorkerdSession; bundle: string }> = [];
+const targets: Target[] = [];
 try {
   const tree = await gateway("src/index.ts", "b");
   targets.push(tree);
@@ -63,22 +81,23 @@ try {
     targets.push(baseTarget);
     await once(baseTarget.session);
     await once(tree.session);
-    const a: Array<{ wallMs: number; busyMs: number }> = [];
-    const b: Array<{ wallMs: number; busyMs: number }> = [];
+    // Without the profiler (its sampling costs the isolate ~20 %): wall and process CPU per stream.
+    const a: Array<{ wallMs: number; cpuMs: number }> = [];
+    const b: Array<{ wallMs: number; cpuMs: number }> = [];
     for (let i = 0; i < reps; i++) {
-      a.push(await profiled(baseTarget));
-      b.push(await profiled(tree));
+      a.push(await measured(baseTarget));
+      b.push(await measured(tree));
     }
-    const row = (label: string, runs: Array<{ wallMs: number; busyMs: number }>) => {
+    const row = (label: string, runs: Array<{ wallMs: number; cpuMs: number }>) => {
       const wall = median(runs.map((r) => r.wallMs));
-      const busy = median(runs.map((r) => r.busyMs));
-      console.log(`${label}  wall ${wall.toFixed(0).padStart(5)} ms  busy ${busy.toFixed(0).padStart(5)} ms = ${usPerEvent(busy)} µs/event   (busy runs ${runs.map((r) => r.busyMs.toFixed(0)).join(", ")})`);
-      return busy;
+      const cpu = median(runs.map((r) => r.cpuMs));
+      console.log(`${label}  wall ${wall.toFixed(0).padStart(5)} ms  workerd CPU ${cpu.toFixed(0).padStart(5)} ms = ${usPerEvent(cpu)} µs/event   (CPU runs ${runs.map((r) => r.cpuMs.toFixed(0)).join(", ")})`);
+      return { wall, cpu };
     };
     console.log(`${protocol}: ${events} native events over loopback, ${reps} interleaved rounds, medians`);
-    const busyA = row(`A = ${base.padEnd(8)}`, a);
-    const busyB = row("B = tree    ", b);
-    console.log(`B/A busy ${(busyB / busyA).toFixed(2)} (${((1 - busyB / busyA) * 100).toFixed(0)} % less)`);
+    const ma = row(`A = ${base.padEnd(8)}`, a);
+    const mb = row("B = tree    ", b);
+    console.log(`B/A CPU ${(mb.cpu / ma.cpu).toFixed(2)} (${((1 - mb.cpu / ma.cpu) * 100).toFixed(0)} % less), wall ${(mb.wall / ma.wall).toFixed(2)}`);
   } else {
     await once(tree.session);
     for (let i = 0; i < reps; i++) {

@@ -394,7 +394,8 @@ export function readNativeStream(
   options: ReadNativeStreamOptions,
 ): ReadableStream<NativeStreamItem> {
   const { idleMs, signal } = options;
-  const reader = body.getReader();
+  const bodyReader = openBodyReader(body);
+  const reader = bodyReader.reader;
   let controller: ReadableStreamDefaultController<NativeStreamItem> | undefined;
   // Items decoded but not yet handed to the stream (or to `readNativeItemBatches`).
   let queue: NativeStreamItem[] = [];
@@ -464,7 +465,7 @@ export function readNativeStream(
       readSeq++;
       if (timer === undefined) arm(idleMs);
       try {
-        result = await reader.read();
+        result = await bodyReader.read();
       } catch (error) {
         reading = false;
         finish(upstreamResetError(error));
@@ -478,10 +479,12 @@ export function readNativeStream(
         finish();
         return;
       }
+      // The parser decodes the bytes before returning, so the buffer can take the next read.
       if (parser.push(result.value)) {
         finish();
         return;
       }
+      bodyReader.recycle(result.value);
     }
   };
 
@@ -535,6 +538,46 @@ export function readNativeStream(
   );
   INTERNALS.set(stream, { queuedInStream: () => Math.max(0, -(controller?.desiredSize ?? 0)), nextDecoded });
   return stream;
+}
+
+/** Bytes per read of native's body when it is a byte stream (a fetch body is). */
+const READ_BUFFER_BYTES = 16 * 1024;
+
+/**
+ * A reader of native's body. A fetch body is a byte stream: it is read into one reused buffer
+ * (BYOB), not into a fresh buffer the runtime allocates per chunk — native sends one event per chunk,
+ * so that is an allocation per event (bench/stream-profile.ts). Any other stream (tests build native
+ * bodies from JS streams) is read plainly.
+ */
+function openBodyReader(body: ReadableStream<Uint8Array>): {
+  reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  recycle(chunk: Uint8Array): void;
+} {
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    byob = null;
+  }
+  if (byob === null) {
+    const reader = body.getReader();
+    return { reader, read: () => reader.read(), recycle: () => undefined };
+  }
+  const reader = byob;
+  let buffer: Uint8Array<ArrayBuffer> | null = null;
+  return {
+    reader,
+    read: () => {
+      const view = buffer ?? new Uint8Array(READ_BUFFER_BYTES);
+      buffer = null;
+      return reader.read(view) as Promise<ReadableStreamReadResult<Uint8Array>>;
+    },
+    recycle: (chunk) => {
+      // The read transferred the buffer into `chunk`; take it back whole for the next read.
+      buffer = new Uint8Array(chunk.buffer as ArrayBuffer);
+    },
+  };
 }
 
 interface NativeStreamInternals {

@@ -39,6 +39,24 @@ function source(chunks: readonly Chunk[], options: { close?: boolean } = {}) {
   return { stream, state };
 }
 
+/**
+ * `chunks` as a byte stream, like a fetch body: readNativeStream reads it into one reused buffer
+ * (BYOB), so chunks bigger than that buffer arrive over several reads.
+ */
+function byteSource(chunks: readonly Chunk[]): ReadableStream<Uint8Array> {
+  let index = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      // A byte stream cannot carry an empty chunk; skip them as a socket would.
+      let next = chunks[index++];
+      while (next !== undefined && bytes(next).byteLength === 0) next = chunks[index++];
+      if (next !== undefined) controller.enqueue(bytes(next).slice());
+      else controller.close();
+    },
+  });
+}
+
 async function collect(stream: ReadableStream<NativeStreamItem>): Promise<NativeStreamItem[]> {
   const items: NativeStreamItem[] = [];
   const reader = stream.getReader();
@@ -542,10 +560,18 @@ describe("NativeSseDecoder properties", () => {
           expect(whole).toEqual(expected([...frames, terminal]));
           expect(decodeSync(chunks)).toEqual(whole);
           expect(await collect(readNativeStream(source(chunks).stream, { idleMs: 5_000 }))).toEqual(whole);
+          expect(await collect(readNativeStream(byteSource(chunks), { idleMs: 5_000 }))).toEqual(whole);
+          expect(await collect(readNativeStream(new Response(byteSource(chunks)).body as ReadableStream<Uint8Array>, { idleMs: 5_000 }))).toEqual(whole);
         },
       ),
       { numRuns: 150 },
     );
+  });
+
+  it("reads byte streams (fetch bodies) through a BYOB reader", () => {
+    // The reused-buffer path above is only exercised if these sources accept a BYOB reader.
+    expect(() => byteSource([]).getReader({ mode: "byob" })).not.toThrow();
+    expect(() => (new Response(byteSource([])).body as ReadableStream<Uint8Array>).getReader({ mode: "byob" })).not.toThrow();
   });
 
   it("ends input without a terminal event with exactly one cut fault", async () => {
