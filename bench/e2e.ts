@@ -205,8 +205,15 @@ export interface CellOptions {
   eventsPerRequest: number;
 }
 
+/** One batch of a cell: its samples, wall time and the CPU each process spent on it. */
+export interface CellBatch {
+  samples: Sample[];
+  wallMs: number;
+  cpuMs: { workerd: number | null; proxy: number | null; emulator: number | null; driver: number };
+}
+
 /** `requests` requests, `concurrency` at a time. */
-export async function runCell(runtime: RuntimeName, target: Target, spec: RequestSpec, options: CellOptions): Promise<CellResult> {
+export async function runBatch(target: Target, spec: RequestSpec, options: CellOptions): Promise<CellBatch> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   const samples: Sample[] = [];
   let issued = 0;
@@ -222,8 +229,26 @@ export async function runCell(runtime: RuntimeName, target: Target, spec: Reques
   await Promise.all(Array.from({ length: Math.min(options.concurrency, options.requests) }, worker));
   const wallMs = performance.now() - started;
   const driverCpu = process.cpuUsage(cpu0.driver);
-  const spent = (pid: number | null, before: number | null): number | null => (pid && before !== null ? ((cpuMs(pid) ?? Number.NaN) - before) / samples.length : null);
+  const spent = (pid: number | null, before: number | null): number | null => (pid && before !== null ? (cpuMs(pid) ?? Number.NaN) - before : null);
   agent.destroy();
+  return {
+    samples,
+    wallMs,
+    cpuMs: {
+      workerd: spent(target.workerdPid, cpu0.workerd),
+      proxy: spent(target.proxyPid, cpu0.proxy),
+      emulator: spent(options.emulatorPid, cpu0.emulator),
+      driver: (driverCpu.user + driverCpu.system) / 1000,
+    },
+  };
+}
+
+/** A cell's figures from its batches (the rounds it ran in, interleaved with the other targets). */
+export function summarizeCell(runtime: RuntimeName, target: Target, options: CellOptions, batches: readonly CellBatch[]): CellResult {
+  const samples = batches.flatMap((batch) => batch.samples);
+  const wallMs = batches.reduce((sum, batch) => sum + batch.wallMs, 0);
+  const total = (pick: (batch: CellBatch) => number | null): number | null =>
+    batches.some((batch) => pick(batch) === null) ? null : batches.reduce((sum, batch) => sum + (pick(batch) ?? 0), 0) / samples.length;
   const ok = samples.filter((sample) => sample.ok);
   const n = samples.length;
   return {
@@ -244,12 +269,21 @@ export async function runCell(runtime: RuntimeName, target: Target, spec: Reques
     totalP99: percentile(ok.map((s) => s.totalMs), 99),
     bytesPerRequest: median(ok.map((s) => s.bytes)),
     cpuPerRequest: {
-      workerd: spent(target.workerdPid, cpu0.workerd),
-      proxy: spent(target.proxyPid, cpu0.proxy),
-      emulator: spent(options.emulatorPid, cpu0.emulator),
-      driver: (driverCpu.user + driverCpu.system) / 1000 / n,
+      workerd: total((batch) => batch.cpuMs.workerd),
+      proxy: total((batch) => batch.cpuMs.proxy),
+      emulator: total((batch) => batch.cpuMs.emulator),
+      driver: total((batch) => batch.cpuMs.driver) ?? 0,
     },
   };
+}
+
+/**
+ * Rounds a cell's requests are split into, each round running every target in turn, so a change in
+ * the machine's load (a shared 2-core VM drifts ±30 % within minutes) hits all targets alike instead of
+ * whichever cell ran then. A round keeps at least `concurrency` requests, so c stays what it says.
+ */
+export function roundsFor(requests: number, concurrency: number): number {
+  return Math.max(1, Math.min(4, Math.floor(requests / concurrency)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,31 +435,40 @@ export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_
   }
   await resetEmulator(env.emulator.url);
 
-  const run = async (target: Target, workload: "long" | "short", concurrency: number, requests: number): Promise<void> => {
-    const spec = requestFor(target.kind, workload === "long" ? longPrompt : shortPrompt);
-    const cell = await runCell(env.runtime, target, spec, {
+  /** One (workload, concurrency) cell for every target, in interleaved rounds. */
+  const runInterleaved = async (workload: "long" | "short", concurrency: number, requests: number): Promise<void> => {
+    const rounds = roundsFor(requests, concurrency);
+    const cellOptions = (n: number): CellOptions => ({
       concurrency,
-      requests,
+      requests: n,
       timeoutMs: options.timeoutMs,
       emulatorPid: env.emulator.pid,
       workload,
       eventsPerRequest: workload === "long" ? events : 0,
     });
-    cells.push(cell);
-    options.log(
-      `  [${env.runtime}] ${workload} c=${concurrency} ${target.name.padEnd(20)} ${cell.rps.toFixed(2)} req/s  ttfb p50 ${cell.ttfbP50.toFixed(2)} ms  total p50 ${cell.totalP50.toFixed(1)} ms` +
-        (cell.errors ? `  ERRORS ${cell.errors}: ${cell.firstError ?? ""}` : ""),
-    );
-    await resetEmulator(env.emulator.url);
-    await sleep(300);
+    const batches = new Map<Target, CellBatch[]>(targets.map((target) => [target, []]));
+    for (let round = 0; round < rounds; round++) {
+      // The last round takes the remainder, so every cell runs exactly `requests`.
+      const n = round < rounds - 1 ? Math.floor(requests / rounds) : requests - Math.floor(requests / rounds) * (rounds - 1);
+      for (const target of targets) {
+        const spec = requestFor(target.kind, workload === "long" ? longPrompt : shortPrompt);
+        batches.get(target)?.push(await runBatch(target, spec, cellOptions(n)));
+        await resetEmulator(env.emulator.url);
+        await sleep(workload === "long" ? 300 : 100);
+      }
+    }
+    for (const target of targets) {
+      const cell = summarizeCell(env.runtime, target, cellOptions(requests), batches.get(target) ?? []);
+      cells.push(cell);
+      options.log(
+        `  [${env.runtime}] ${workload} c=${concurrency} ${target.name.padEnd(20)} ${cell.rps.toFixed(2)} req/s  ttfb p50 ${cell.ttfbP50.toFixed(2)} ms  total p50 ${cell.totalP50.toFixed(1)} ms` +
+          (cell.errors ? `  ERRORS ${cell.errors}: ${cell.firstError ?? ""}` : ""),
+      );
+    }
   };
 
-  for (const concurrency of options.concurrencies) {
-    for (const target of targets) await run(target, "long", concurrency, options.longRequests(concurrency));
-  }
-  for (const concurrency of options.shortConcurrencies) {
-    for (const target of targets) await run(target, "short", concurrency, options.shortRequests(concurrency));
-  }
+  for (const concurrency of options.concurrencies) await runInterleaved("long", concurrency, options.longRequests(concurrency));
+  for (const concurrency of options.shortConcurrencies) await runInterleaved("short", concurrency, options.shortRequests(concurrency));
   return { cells, shape: options.shape, wranglerReadyMs: env.readyMs };
 }
 

@@ -9,17 +9,28 @@
  * - including the terminal: native's `run.completed` carries the whole answer (native-api.md §2.2) and
  *   the Responses terminal events repeat it, so that phase grows with the answer by contract.
  * Each protocol gets a fresh gateway process so one measurement's heap does not hide the next.
+ *
+ * RSS counts garbage too: V8 lets dead objects pile up between major GCs (with no heap limit set
+ * locally, to tens of MB at this allocation rate), so RSS alone cannot tell buffering from GC slack.
+ * In the workerd runtime the isolate's inspector is therefore also asked (in a second run of the same
+ * stream, so the snapshots' own allocations stay out of the RSS figures), every ~1 s while the
+ * deltas stream, for the **live** JS heap (a full GC, then V8's used heap size): a worker that
+ * buffered the answer grows here; one that streams stays flat.
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { MarkerScanner, oneRequest, requestFor, startGateway, startPassthrough, type RuntimeName, type TargetKind } from "./e2e";
 
+import { startMiniflareGateway, startMiniflarePassthrough } from "./lib/miniflare-runtime";
+import { liveHeapBytes, openInspector, type InspectorSession } from "./lib/workerd";
+
 interface Subject {
   url: string;
   workerdPid: number;
+  /** The worker isolate's inspector, when the runtime offers one to this benchmark (workerd). */
+  inspectorUrl?: string | null;
   stop(): Promise<void>;
 }
-import { startMiniflareGateway, startMiniflarePassthrough } from "./lib/miniflare-runtime";
 import { rssBytes, sleep } from "./lib/proc";
 import type { GatewaySnapshot } from "./lib/snapshot";
 import { median } from "./lib/stats";
@@ -45,6 +56,13 @@ export interface MemoryMeasurement {
    */
   secondHalfGrowthBytes: number;
   samples: number;
+  /** Live JS heap of the isolate (after a full GC) just before the request; null without an inspector. */
+  liveBaselineBytes: number | null;
+  /** Largest live heap seen while deltas streamed, and how many times it was measured. */
+  livePeakStreamingBytes: number | null;
+  liveSamples: number;
+  /** Largest live heap in the second half of the delta phase − largest in the first half. */
+  liveSecondHalfGrowthBytes: number | null;
 }
 
 /** The first frame each protocol sends because of the native terminal event. */
@@ -72,7 +90,7 @@ async function baseline(pid: number): Promise<number> {
 /** One streamed request with RSS sampling. */
 export async function measureStream(
   runtime: RuntimeName,
-  dev: { url: string; workerdPid: number },
+  dev: { url: string; workerdPid: number; inspectorUrl?: string | null },
   target: string,
   kind: TargetKind,
   shape: WorkloadShape,
@@ -99,6 +117,21 @@ export async function measureStream(
   };
   const timer = setInterval(sample, 5);
   const scanner = new MarkerScanner(TERMINAL_PHASE[kind]);
+  // Live heap: one full GC + heap size at a time (a heap snapshot each, ~0.3 s), every ~1 s, until the terminal phase starts.
+  const inspector: InspectorSession | null = dev.inspectorUrl ? await openInspector(dev.inspectorUrl) : null;
+  const liveBaseline = inspector ? await liveHeapBytes(inspector) : null;
+  const liveSamples: Array<{ at: number; bytes: number }> = [];
+  let requestDone = false;
+  const liveLoop = (async () => {
+    if (!inspector) return;
+    while (!requestDone && !inTerminal) {
+      const at = performance.now();
+      const bytes = await liveHeapBytes(inspector);
+      // A sample that finished after the terminal phase began measured the answer the terminal carries.
+      if (!inTerminal) liveSamples.push({ at, bytes });
+      await sleep(700);
+    }
+  })();
   const started = performance.now();
   const result = await oneRequest(agent, dev.url, requestFor(kind, emulatorDirective(shape)), timeoutMs, {
     onChunk: (chunk) => {
@@ -115,6 +148,9 @@ export async function measureStream(
     await sleep(5);
   }
   clearInterval(timer);
+  requestDone = true;
+  await liveLoop;
+  inspector?.close();
   agent.destroy();
   const answer = answerLength(shape);
   const phaseEnd = Math.min(terminalAt, streamingSamples[streamingSamples.length - 1]?.at ?? started);
@@ -134,7 +170,18 @@ export async function measureStream(
     overallGrowthBytes: overallPeak - base,
     secondHalfGrowthBytes: streamingPeak - firstHalfPeak,
     samples,
+    liveBaselineBytes: liveBaseline,
+    livePeakStreamingBytes: liveSamples.length > 0 ? Math.max(...liveSamples.map((s) => s.bytes)) : null,
+    liveSamples: liveSamples.length,
+    liveSecondHalfGrowthBytes: liveGrowthOverSecondHalf(liveSamples, midpoint),
   };
+}
+
+/** Peak of all live-heap samples − peak of those in the first half (null without one in each half). */
+function liveGrowthOverSecondHalf(samples: ReadonlyArray<{ at: number; bytes: number }>, midpoint: number): number | null {
+  const first = samples.filter((s) => s.at <= midpoint);
+  if (first.length === 0 || first.length === samples.length) return null;
+  return Math.max(...samples.map((s) => s.bytes)) - Math.max(...first.map((s) => s.bytes));
 }
 
 export interface MemoryOptions {
@@ -150,9 +197,9 @@ export interface MemoryOptions {
 export async function runMemory(options: MemoryOptions): Promise<MemoryMeasurement[]> {
   const out: MemoryMeasurement[] = [];
   const wranglerDev = options.runtime === "wrangler dev";
-  const passthrough = (): Promise<Subject> => (wranglerDev ? startPassthrough(options.emulatorUrl, options.persistDir) : startMiniflarePassthrough(options.emulatorUrl));
+  const passthrough = (): Promise<Subject> => (wranglerDev ? startPassthrough(options.emulatorUrl, options.persistDir) : startMiniflarePassthrough(options.emulatorUrl, true));
   const gateway = (): Promise<Subject> =>
-    wranglerDev ? startGateway(options.snapshot, options.emulatorUrl, options.persistDir) : startMiniflareGateway(options.snapshot, options.emulatorUrl, options.persistDir);
+    wranglerDev ? startGateway(options.snapshot, options.emulatorUrl, options.persistDir) : startMiniflareGateway(options.snapshot, options.emulatorUrl, options.persistDir, true);
   const subjects: Array<{ name: string; kind: TargetKind; start: () => Promise<Subject> }> = [
     { name: "pass-through worker", kind: "native", start: passthrough },
     { name: "gateway · responses", kind: "responses", start: gateway },
@@ -169,11 +216,33 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryMeasureme
       agent.destroy();
       await sleep(1_000);
       for (const shape of options.sizes) {
-        const measurement = await measureStream(options.runtime, dev, subject.name, subject.kind, shape, options.timeoutMs);
+        // RSS first, with nobody talking to the inspector: a heap snapshot allocates in the process
+        // and would show up as RSS. Then, when there is an inspector, the same stream again for the
+        // live heap only.
+        const rss = await measureStream(options.runtime, { url: dev.url, workerdPid: dev.workerdPid }, subject.name, subject.kind, shape, options.timeoutMs);
+        let measurement = rss;
+        if (dev.inspectorUrl) {
+          await fetch(`${options.emulatorUrl}/__emulator/reset`, { method: "POST", body: "{}" }).then((r) => r.arrayBuffer());
+          await sleep(1_500);
+          const live = await measureStream(options.runtime, dev, subject.name, subject.kind, shape, options.timeoutMs);
+          measurement = {
+            ...rss,
+            ok: rss.ok && live.ok,
+            ...(rss.error ?? live.error ? { error: rss.error ?? live.error } : {}),
+            liveBaselineBytes: live.liveBaselineBytes,
+            livePeakStreamingBytes: live.livePeakStreamingBytes,
+            liveSamples: live.liveSamples,
+            liveSecondHalfGrowthBytes: live.liveSecondHalfGrowthBytes,
+          };
+        }
         out.push(measurement);
         options.log(
           `  [${options.runtime}] ${subject.name.padEnd(20)} ${String(measurement.deltas).padStart(8)} deltas: streaming +${(measurement.streamingGrowthBytes / 1048576).toFixed(1)} MiB, ` +
-            `overall +${(measurement.overallGrowthBytes / 1048576).toFixed(1)} MiB, ${(measurement.totalMs / 1000).toFixed(1)} s${measurement.ok ? "" : `  ERROR ${measurement.error ?? ""}`}`,
+            `overall +${(measurement.overallGrowthBytes / 1048576).toFixed(1)} MiB, ${(measurement.totalMs / 1000).toFixed(1)} s` +
+            (measurement.livePeakStreamingBytes !== null && measurement.liveBaselineBytes !== null
+              ? `; live heap ${(measurement.liveBaselineBytes / 1048576).toFixed(1)} → peak ${(measurement.livePeakStreamingBytes / 1048576).toFixed(1)} MiB over ${measurement.liveSamples} GCs`
+              : "") +
+            (measurement.ok ? "" : `  ERROR ${measurement.error ?? ""}`),
         );
         await fetch(`${options.emulatorUrl}/__emulator/reset`, { method: "POST", body: "{}" }).then((r) => r.arrayBuffer());
         await sleep(1_500);

@@ -96,6 +96,24 @@ export function budgets(results: BenchResults): Budget[] {
         measured: `+${fmt(large.secondHalfGrowthBytes / 1048576, 1)} MiB`,
         pass: large.ok && large.secondHalfGrowthBytes <= BUDGETS.memorySlackBytes,
       });
+      if (large.livePeakStreamingBytes !== null && large.liveBaselineBytes !== null) {
+        const liveGrowth = large.livePeakStreamingBytes - large.liveBaselineBytes;
+        const smallGrowth = small.livePeakStreamingBytes !== null && small.liveBaselineBytes !== null ? small.livePeakStreamingBytes - small.liveBaselineBytes : null;
+        out.push({
+          what:
+            `[${runtime}] ${target}: live JS heap (after a full GC) while streaming ${large.deltas.toLocaleString("en-US")} deltas − before the request ≤ +${BUDGETS.memorySlackBytes / 1048576} MiB ` +
+            `(${large.liveSamples} GCs${smallGrowth === null ? "" : `; ${small.deltas.toLocaleString("en-US")} deltas: ${smallGrowth >= 0 ? "+" : ""}${fmt(smallGrowth / 1048576, 1)} MiB`})`,
+          measured: `${liveGrowth >= 0 ? "+" : ""}${fmt(liveGrowth / 1048576, 1)} MiB`,
+          pass: large.ok && liveGrowth <= BUDGETS.memorySlackBytes,
+        });
+        if (large.liveSecondHalfGrowthBytes !== null) {
+          out.push({
+            what: `[${runtime}] ${target}: live JS heap growth over the second half of the ${large.deltas.toLocaleString("en-US")}-delta stream (≤ +${BUDGETS.memorySlackBytes / 1048576} MiB)`,
+            measured: `+${fmt(large.liveSecondHalfGrowthBytes / 1048576, 1)} MiB`,
+            pass: large.ok && large.liveSecondHalfGrowthBytes <= BUDGETS.memorySlackBytes,
+          });
+        }
+      }
     }
   }
   if (size) {
@@ -183,7 +201,9 @@ export function renderMarkdown(results: BenchResults): string {
         `wrangler's dev proxy, but wrangler's devtools connection to the runtime stays attached and costs CPU in both workerd processes ("proxy" column) — see FINDINGS. ` +
         `**workerd, no devtools**: the same bundles in workerd through Miniflare without an inspector — closer to production. ` +
         `TTFB = first body byte. CPU columns: milliseconds of CPU per request of the worker's workerd / wrangler's second workerd / the emulator (from /proc). ` +
-        `Ratios are gateway ÷ pass-through in the same runtime at the same concurrency. Client: node:http, keep-alive. p99 is nearest-rank over n requests.\n`,
+        `Ratios are gateway ÷ pass-through in the same runtime at the same concurrency. Client: node:http, keep-alive. p99 is nearest-rank over n requests. ` +
+        `Targets are interleaved: each cell's n requests run in up to 4 rounds (each round keeps at least c requests), and every round runs all five targets in turn, ` +
+        `so the machine's load drift (±30 % within minutes on this shared VM) falls on all of them alike; req/s = completed requests ÷ the cell's summed wall time.\n`,
     );
     for (const runtime of [...new Set(e2e.cells.map((c) => c.runtime))]) {
       for (const workload of ["long", "short"] as const) {
@@ -224,11 +244,14 @@ export function renderMarkdown(results: BenchResults): string {
       `VmRSS of the workerd process running the worker (under wrangler dev: its runtime, not its proxy; and the same bundle in workerd without devtools), sampled every ≤ 5 ms during the request, minus the median ` +
         `RSS just before it (after a warm-up). "While streaming" stops at the first frame the native terminal event causes; "overall" includes the terminal, ` +
         `where native's run.completed carries the whole answer (native-api.md §2.2) and Responses repeats it in its done events (protocol-mandated, grows with the answer). ` +
-        `Each target runs in a fresh process.\n`,
+        `Each target runs in a fresh process. ` +
+        `RSS also counts garbage: V8 lets dead objects accumulate between major GCs (with no heap limit set locally, tens of MB at a stream's allocation rate), so in the ` +
+        `workerd runtime the isolate's inspector is also asked — in a second run of the same stream, so the snapshots' own allocations stay out of the RSS columns — every ~1 s while the deltas stream, for the **live** heap (a full GC — a heap snapshot, as workerd's inspector does not answer a plain GC request — then V8's used heap size). ` +
+        `Buffering the answer would grow the live heap; streaming keeps it flat.\n`,
     );
     parts.push(
       table(
-        ["Runtime", "Target", "Deltas", "Answer (chars)", "Baseline RSS", "Peak − baseline while streaming", "Growth over 2nd half of streaming", "Peak − baseline overall", "Time", "OK"],
+        ["Runtime", "Target", "Deltas", "Answer (chars)", "Baseline RSS", "Peak − baseline while streaming", "Growth over 2nd half of streaming", "Peak − baseline overall", "Live heap before → peak while streaming (GCs)", "Time", "OK"],
         memory.map((m) => [
           m.runtime,
           m.target,
@@ -238,10 +261,13 @@ export function renderMarkdown(results: BenchResults): string {
           `${fmt(m.streamingGrowthBytes / 1048576, 1)} MiB`,
           `${fmt(m.secondHalfGrowthBytes / 1048576, 1)} MiB`,
           `${fmt(m.overallGrowthBytes / 1048576, 1)} MiB`,
+          m.liveBaselineBytes !== null && m.livePeakStreamingBytes !== null
+            ? `${fmt(m.liveBaselineBytes / 1048576, 1)} → ${fmt(m.livePeakStreamingBytes / 1048576, 1)} MiB (${m.liveSamples})`
+            : "–",
           `${fmt(m.totalMs / 1000, 1)} s`,
           m.ok ? "yes" : `no: ${m.error ?? ""}`,
         ]),
-        ["l", "l", "r", "r", "r", "r", "r", "r", "r", "l"],
+        ["l", "l", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
       ),
     );
   }

@@ -113,7 +113,7 @@ if (phases.has("e2e")) {
 }
 
 if (phases.has("memory")) {
-  log("\n== memory: worker RSS while streaming");
+  log("\n== memory: worker RSS (and the live heap, in workerd) while streaming");
   results.memory = [];
   for (const runtime of ["wrangler dev", "workerd, no devtools"] as const) {
     const emulator = await startEmulatorProcess();

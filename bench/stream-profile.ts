@@ -6,14 +6,22 @@
  * feeds the pipeline from memory in big chunks: this one includes the runtime's per-chunk socket reads
  * and body writes, which is what the e2e throughput ratio pays for.
  *
- *   npx tsx bench/stream-profile.ts [--protocol=chat|anthropic|responses] [--top=30] [--reps=3]
+ *   npx tsx bench/stream-profile.ts [--protocol=chat|anthropic|responses] [--store=false] [--top=30] [--reps=3]
+ *   npx tsx bench/stream-profile.ts --entry=/tmp/x/index.js …   # B = a built bundle instead of src/
+ *   npx tsx bench/stream-profile.ts --floors [--reps=5]
+ *     the same native stream through bench/js-pipe-worker.ts (untouched, copied by JS, decoded and
+ *     re-encoded by JS: what touching every chunk from JS costs before any gateway work) and through
+ *     the gateway per protocol, interleaved, with each one's throughput ÷ the untouched pipe
  *   npx tsx bench/stream-profile.ts --base=HEAD [--protocol=…] [--reps=5]
  *     interleaved A/B, src/ at the revision vs the working tree, without the profiler: wall time and
  *     the workerd process's CPU per stream (its socket work included)
  */
+import { readdirSync, readFileSync } from "node:fs";
+import http from "node:http";
 import path from "node:path";
-import { requestFor } from "./e2e";
+import { oneRequest, requestFor, type RequestSpec } from "./e2e";
 import { sourceTreeAt } from "./lib/base-tree";
+import { ROOT } from "./lib/deps";
 import { cpuMs, descendantsNamed, startEmulatorProcess } from "./lib/proc";
 import { median } from "./lib/stats";
 import { bundleWorker, selfTimes, startWorkerd, type WorkerdSession } from "./lib/workerd";
@@ -25,12 +33,12 @@ const protocol = option("protocol", "chat") as "chat" | "anthropic" | "responses
 const top = Number(option("top", "30"));
 const reps = Number(option("reps", "3"));
 const base = option("base", "");
+const floors = args.includes("--floors");
 
 const emulator = await startEmulatorProcess();
 const spec = requestFor(protocol, emulatorDirective(LONG_STREAM));
-// Responses without the D1 row: one claim per stream is irrelevant to a 100k-event stream, and this
-// in-memory D1 has no migrations applied.
-const body = protocol === "responses" ? JSON.stringify({ ...JSON.parse(spec.body), store: false }) : spec.body;
+// `--store=false`: Responses without the D1 ownership row and native conversation.
+const body = protocol === "responses" && option("store", "true") === "false" ? JSON.stringify({ ...JSON.parse(spec.body), store: false }) : spec.body;
 const events = nativeEventCount(LONG_STREAM);
 
 interface Target {
@@ -41,11 +49,13 @@ interface Target {
 }
 
 async function gateway(entry: string, name: string): Promise<Target> {
-  const bundle = await bundleWorker(entry);
+  // A built module (e.g. the `wrangler deploy --dry-run` bundle bench/e2e.ts serves) runs as it is.
+  const bundle = entry.endsWith(".js") ? entry : await bundleWorker(entry);
   const before = new Set(descendantsNamed(process.pid, "workerd"));
   const session = await startWorkerd(bundle, name, { bindings: { NATIVE_API_BASE_URL: emulator.url, LOG_LEVEL: "off" }, d1Databases: ["RESPONSE_INDEX"] });
   const pid = descendantsNamed(process.pid, "workerd").find((candidate) => !before.has(candidate));
   if (pid === undefined) throw new Error("cannot find the new workerd process");
+  for (const migration of readdirSync(path.join(ROOT, "migrations")).sort()) await session.d1Exec("RESPONSE_INDEX", readFileSync(path.join(ROOT, "migrations", migration), "utf8"));
   return { session, bundle, pid };
 }
 
@@ -56,12 +66,58 @@ async function measured(target: Target): Promise<{ wallMs: number; cpuMs: number
   return { wallMs, cpuMs: (cpuMs(target.pid) ?? Number.NaN) - cpuBefore };
 }
 
-async function once(session: WorkerdSession): Promise<number> {
-  const started = performance.now();
-  const response = await session.request(spec.path, { method: "POST", headers: spec.headers, body });
-  const text = await response.text();
-  if (response.status !== 200 || !text.includes(spec.terminal)) throw new Error(`${protocol}: ${response.status} ${text.slice(0, 300)}`);
-  return performance.now() - started;
+const agent = new http.Agent({ keepAlive: true });
+
+/**
+ * One streamed request, read to the end by node:http straight from the runtime's socket (as
+ * bench/e2e.ts does, not through Miniflare's Node side); returns its wall time.
+ */
+async function once(session: WorkerdSession, request: RequestSpec = { ...spec, body }): Promise<number> {
+  const sample = await oneRequest(agent, session.url, request, 120_000);
+  if (!sample.ok) throw new Error(`${protocol}: ${sample.error ?? "failed"}`);
+  return sample.totalMs;
+}
+
+/**
+ * The native request through bench/js-pipe-worker.ts in each mode, and the gateway (src/ as it is)
+ * for each protocol, interleaved round by round so all see the same machine: wall and CPU medians,
+ * and each ÷ the untouched pipe (what bench/e2e.ts reports at c=1, less exposed to load drift).
+ */
+async function measureFloors(): Promise<void> {
+  const bundle = await bundleWorker("bench/js-pipe-worker.ts");
+  const before = new Set(descendantsNamed(process.pid, "workerd"));
+  const session = await startWorkerd(bundle, "floors", { bindings: { NATIVE_API_BASE_URL: emulator.url } });
+  const pid = descendantsNamed(process.pid, "workerd").find((candidate) => !before.has(candidate));
+  const pipeTarget: Target = { session, bundle, pid: pid ?? -1 };
+  targets.push(pipeTarget);
+  const gatewayTarget = await gateway(option("entry", "src/index.ts"), "gateway");
+  targets.push(gatewayTarget);
+  const native = requestFor("native", emulatorDirective(LONG_STREAM));
+  const cases: Array<{ name: string; target: Target; request: RequestSpec }> = ["pipe", "js-copy", "js-decode"].map((mode) => ({
+    name: mode,
+    target: pipeTarget,
+    request: { ...native, headers: { ...native.headers, "x-bench-mode": mode } },
+  }));
+  for (const kind of ["chat", "anthropic", "responses"] as const) cases.push({ name: `gateway ${kind}`, target: gatewayTarget, request: requestFor(kind, emulatorDirective(LONG_STREAM)) });
+  const responsesSpec = requestFor("responses", emulatorDirective(LONG_STREAM));
+  cases.push({ name: "gateway responses, store:false", target: gatewayTarget, request: { ...responsesSpec, body: JSON.stringify({ ...JSON.parse(responsesSpec.body), store: false }) } });
+  const runs = new Map<string, Array<{ wallMs: number; cpuMs: number }>>(cases.map((c) => [c.name, []]));
+  for (const c of cases) await once(c.target.session, c.request);
+  for (let i = 0; i < reps; i++) {
+    for (const c of cases) {
+      const cpuBefore = cpuMs(c.target.pid) ?? Number.NaN;
+      const wallMs = await once(c.target.session, c.request);
+      runs.get(c.name)?.push({ wallMs, cpuMs: (cpuMs(c.target.pid) ?? Number.NaN) - cpuBefore });
+    }
+  }
+  console.log(`the long native stream (${events} events, c=1), ${reps} interleaved rounds, medians; CPU = the worker's workerd process`);
+  const pipeWall = median((runs.get("pipe") ?? []).map((r) => r.wallMs));
+  for (const c of cases) {
+    const list = runs.get(c.name) ?? [];
+    const wall = median(list.map((r) => r.wallMs));
+    const cpu = median(list.map((r) => r.cpuMs));
+    console.log(`${c.name.padEnd(31)} wall ${wall.toFixed(0).padStart(5)} ms  CPU ${cpu.toFixed(0).padStart(5)} ms = ${usPerEvent(cpu)} µs/event   throughput ÷ pipe ${(pipeWall / wall).toFixed(2)}`);
+  }
 }
 
 /** One profiled stream: wall ms and the isolate's busy ms (non-idle samples). */
@@ -73,8 +129,9 @@ async function profiled(target: Target): Promise<{ wallMs: number; busyMs: numbe
 
 const usPerEvent = (ms: number) => ((ms * 1000) / events).toFixed(2);
 const targets: Target[] = [];
-try {
-  const tree = await gateway("src/index.ts", "b");
+/** The gateway alone (profile), or against src/ at `base` (A/B). */
+async function measureGateway(): Promise<void> {
+  const tree = await gateway(option("entry", "src/index.ts"), "b");
   targets.push(tree);
   if (base) {
     const baseTarget = await gateway(path.join(sourceTreeAt(base), "src", "index.ts"), "a");
@@ -106,6 +163,11 @@ try {
       if (i === reps - 1) for (const r of rows) console.log(`${r.selfMs.toFixed(1).padStart(8)} ms ${(r.share * 100).toFixed(1).padStart(5)} %  ${r.name}`);
     }
   }
+}
+
+try {
+  if (floors) await measureFloors();
+  else await measureGateway();
 } finally {
   for (const target of targets) await target.session.dispose();
   await emulator.stop();

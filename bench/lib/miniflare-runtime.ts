@@ -14,13 +14,21 @@ import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "./workerd
 export interface MiniflareWorker {
   url: string;
   workerdPid: number;
+  /** The worker isolate's inspector (DevTools protocol over WebSocket), when started with `inspect`. */
+  inspectorUrl: string | null;
   stop(): Promise<void>;
 }
 
-async function start(scriptPath: string, bindings: Record<string, string>, d1Persist: string | null): Promise<MiniflareWorker> {
+/**
+ * `inspect`: open the runtime's inspector port, for the memory phase to read the isolate's heap.
+ * An inspector that nobody talks to costs nothing; the e2e timing runs start without one anyway.
+ */
+async function start(scriptPath: string, bindings: Record<string, string>, d1Persist: string | null, inspect: boolean): Promise<MiniflareWorker> {
   const { Miniflare } = loadMiniflare();
   const before = new Set(descendantsNamed(process.pid, "workerd"));
   const mf = new Miniflare({
+    name: WORKER_NAME,
+    ...(inspect ? { inspectorPort: 0 } : {}),
     modules: true,
     scriptPath,
     modulesRoot: path.dirname(scriptPath),
@@ -37,14 +45,17 @@ async function start(scriptPath: string, bindings: Record<string, string>, d1Per
     await mf.dispose();
     throw new Error(`expected one new workerd for Miniflare, found ${started.length}`);
   }
-  return { url, workerdPid: started[0] as number, stop: () => mf.dispose() };
+  const inspectorUrl = inspect ? new URL(`/core:user:${WORKER_NAME}`, (await mf.getInspectorURL()).href).href : null;
+  return { url, workerdPid: started[0] as number, inspectorUrl, stop: () => mf.dispose() };
 }
+
+const WORKER_NAME = "bench-subject";
 
 /** The gateway snapshot; `persistDir` is the one `wrangler d1 migrations apply --persist-to` wrote. */
-export function startMiniflareGateway(snapshot: GatewaySnapshot, emulatorUrl: string, persistDir: string): Promise<MiniflareWorker> {
-  return start(path.join(snapshot.dir, "index.js"), { NATIVE_API_BASE_URL: emulatorUrl, LOG_LEVEL: "off" }, path.join(persistDir, "v3", "d1"));
+export function startMiniflareGateway(snapshot: GatewaySnapshot, emulatorUrl: string, persistDir: string, inspect = false): Promise<MiniflareWorker> {
+  return start(path.join(snapshot.dir, "index.js"), { NATIVE_API_BASE_URL: emulatorUrl, LOG_LEVEL: "off" }, path.join(persistDir, "v3", "d1"), inspect);
 }
 
-export async function startMiniflarePassthrough(emulatorUrl: string): Promise<MiniflareWorker> {
-  return start(await bundleWorker("bench/passthrough-worker.ts"), { NATIVE_API_BASE_URL: emulatorUrl }, null);
+export async function startMiniflarePassthrough(emulatorUrl: string, inspect = false): Promise<MiniflareWorker> {
+  return start(await bundleWorker("bench/passthrough-worker.ts"), { NATIVE_API_BASE_URL: emulatorUrl }, null, inspect);
 }

@@ -35,9 +35,13 @@ export async function bundleWorker(entry: string): Promise<string> {
 }
 
 export interface WorkerdSession {
+  /** The runtime's own HTTP socket (loopback), for clients that should not go through Miniflare's Node side. */
+  url: string;
   fetch(pathAndQuery: string): Promise<Response>;
   /** Any request to the worker (method, headers, body), answered with its whole body read. */
   request(pathAndQuery: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response>;
+  /** Runs SQL statements (e.g. a migration) against one of the session's D1 bindings. */
+  d1Exec(binding: string, sql: string): Promise<void>;
   /** CPU profile of this isolate while `during` runs (V8 sampling profiler). */
   profile<T>(during: () => Promise<T>, samplingIntervalUs?: number): Promise<{ result: T; profile: CpuProfile }>;
   dispose(): Promise<void>;
@@ -56,9 +60,12 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: COMPATIBILITY_FLAGS,
     inspectorPort: 0,
+    host: "127.0.0.1",
+    port: 0,
   });
-  await mf.ready;
+  const url = (await mf.ready).toString().replace(/\/$/, "");
   return {
+    url,
     async fetch(pathAndQuery) {
       // Miniflare's Response is undici's; re-wrap so callers get the global type.
       const response = await mf.dispatchFetch(`http://bench.local${pathAndQuery}`);
@@ -67,6 +74,11 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     async request(pathAndQuery, init) {
       const response = await mf.dispatchFetch(`http://bench.local${pathAndQuery}`, init);
       return new Response(await response.arrayBuffer(), { status: response.status, headers: [...response.headers] });
+    },
+    async d1Exec(binding, sql) {
+      const db = (await mf.getD1Database(binding)) as { prepare(query: string): { run(): Promise<unknown> } };
+      // One statement at a time: D1's exec() wants each on one line.
+      for (const statement of sql.split(";").map((part) => part.trim()).filter(Boolean)) await db.prepare(statement).run();
     },
     async profile(during, samplingIntervalUs = 100) {
       const inspector = await mf.getInspectorURL();
@@ -94,7 +106,13 @@ export interface CpuProfile {
   timeDeltas: number[];
 }
 
-async function profileOver<T>(wsUrl: string, during: () => Promise<T>, samplingIntervalUs: number): Promise<{ result: T; profile: CpuProfile }> {
+/** A DevTools protocol session with one isolate (workerd's inspector). */
+export interface InspectorSession {
+  send(method: string, params?: Record<string, unknown>): Promise<unknown>;
+  close(): void;
+}
+
+export async function openInspector(wsUrl: string): Promise<InspectorSession> {
   const WebSocketImpl = loadWebSocket();
   const ws = new WebSocketImpl(wsUrl);
   await new Promise<void>((resolve, reject) => {
@@ -107,27 +125,47 @@ async function profileOver<T>(wsUrl: string, during: () => Promise<T>, samplingI
     const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
     if (message.id !== undefined) pending.get(message.id)?.(message.result);
   });
-  const send = (method: string, params: Record<string, unknown> = {}): Promise<unknown> => {
-    const id = nextId++;
-    const answered = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 60_000);
-      pending.set(id, (value) => {
-        clearTimeout(timer);
-        resolve(value);
+  return {
+    send(method, params = {}) {
+      const id = nextId++;
+      const answered = new Promise<unknown>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 60_000);
+        pending.set(id, (value) => {
+          clearTimeout(timer);
+          pending.delete(id);
+          resolve(value);
+        });
       });
-    });
-    ws.send(JSON.stringify({ id, method, params }));
-    return answered;
+      ws.send(JSON.stringify({ id, method, params }));
+      return answered;
+    },
+    close: () => ws.close(),
   };
+}
+
+/**
+ * The isolate's live JS heap: a full GC, then V8's used heap size (bytes). workerd's inspector does
+ * not answer `HeapProfiler.collectGarbage`; a heap snapshot (streamed as events this session ignores)
+ * starts with a full GC, so it stands in for one.
+ */
+export async function liveHeapBytes(inspector: InspectorSession): Promise<number> {
+  await inspector.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+  const usage = (await inspector.send("Runtime.getHeapUsage")) as { usedSize?: number };
+  if (typeof usage?.usedSize !== "number") throw new Error("the inspector did not answer Runtime.getHeapUsage");
+  return usage.usedSize;
+}
+
+async function profileOver<T>(wsUrl: string, during: () => Promise<T>, samplingIntervalUs: number): Promise<{ result: T; profile: CpuProfile }> {
+  const inspector = await openInspector(wsUrl);
   try {
-    await send("Profiler.enable");
-    await send("Profiler.setSamplingInterval", { interval: samplingIntervalUs });
-    await send("Profiler.start");
+    await inspector.send("Profiler.enable");
+    await inspector.send("Profiler.setSamplingInterval", { interval: samplingIntervalUs });
+    await inspector.send("Profiler.start");
     const result = await during();
-    const stopped = (await send("Profiler.stop")) as { profile: CpuProfile };
+    const stopped = (await inspector.send("Profiler.stop")) as { profile: CpuProfile };
     return { result, profile: stopped.profile };
   } finally {
-    ws.close();
+    inspector.close();
   }
 }
 
