@@ -2,13 +2,13 @@
  * The shared streaming pipeline: native stream items → projector → SSE bytes.
  *
  * - Whole frames per write (ARCHITECTURE.md "One SSE event per write"): a frame is never split across
- *   chunks, because some clients' parsers drop an event split across reads. Frames are not one chunk
- *   each, though: at most one write is in flight, and frames projected while it is (the next native
- *   events keep arriving) go out together in the next write, as soon as the runtime has taken the
- *   previous one. Native sends one event per chunk at token pace, and a write per event cost the
- *   worker more than projecting it (bench/stream-profile.ts). A frame never waits longer than it would
- *   behind awaited writes; at most `COALESCE_LIMIT` characters wait before the pump stops reading
- *   native (backpressure).
+ *   writes, because some clients' parsers drop an event split across reads. Frames are not one write
+ *   each, though (Nagle-like): the first frame after a quiet `WRITE_WINDOW_MS` goes out at once; frames
+ *   that follow within the window (a burst: native sends one event per chunk, and a fast model or a
+ *   long answer sends them back to back) wait at most that long and go out together, never while a
+ *   write is still in flight. A write per event cost the worker more than projecting the event
+ *   (bench/stream-profile.ts). The terminal frame goes out at once, with whatever waits before it. At
+ *   most `COALESCE_LIMIT` characters wait before the pump stops reading native (backpressure).
  * - Keepalive frames while native is idle, at most `keepaliveMs` apart (≤ 15 s; client-protocols.md
  *   §3.1, anchors.md pain point 5).
  * - Closes right after the projector's terminal frame (Codex only completes on EOF; §3.1).
