@@ -246,7 +246,7 @@ export function renderMarkdown(results: BenchResults): string {
         `where native's run.completed carries the whole answer (native-api.md §2.2) and Responses repeats it in its done events (protocol-mandated, grows with the answer). ` +
         `Each target runs in a fresh process. ` +
         `RSS also counts garbage: V8 lets dead objects accumulate between major GCs (with no heap limit set locally, tens of MB at a stream's allocation rate), so in the ` +
-        `workerd runtime the isolate's inspector is also asked — in a second run of the same stream, so the snapshots' own allocations stay out of the RSS columns — every ~1 s while the deltas stream, for the **live** heap (a full GC — a heap snapshot, as workerd's inspector does not answer a plain GC request — then V8's used heap size). ` +
+        `workerd runtime the isolate's inspector is also asked — in a second run of the same stream, so the snapshots' own allocations stay out of the RSS columns — every ~1 s while the deltas stream, for the **live** heap (the objects in a heap snapshot, which V8 takes right after a full GC). Samples that ended within 250 ms of the terminal phase are left out: native's run.completed carries the whole answer, and the decoder holds that one line while it arrives. ` +
         `Buffering the answer would grow the live heap; streaming keeps it flat.\n`,
     );
     parts.push(

@@ -8,6 +8,10 @@
  *
  *   npx tsx bench/stream-profile.ts [--protocol=chat|anthropic|responses] [--store=false] [--top=30] [--reps=3]
  *   npx tsx bench/stream-profile.ts --entry=/tmp/x/index.js …   # B = a built bundle instead of src/
+ *   npx tsx bench/stream-profile.ts --live-heap [--deltas=1000000] [--base=REV] [--protocol=…]
+ *     the isolate's live JS heap (the objects in a heap snapshot) about every second while one stream
+ *     of that many deltas runs, for the tree (and src/ at REV); BENCH_HEAP_TOP=8 names the largest
+ *     objects (a sample taken while native's run.completed arrives holds its whole `answer`)
  *   npx tsx bench/stream-profile.ts --floors [--reps=5]
  *     the same native stream through bench/js-pipe-worker.ts (untouched, copied by JS, decoded and
  *     re-encoded by JS: what touching every chunk from JS costs before any gateway work) and through
@@ -22,9 +26,9 @@ import path from "node:path";
 import { oneRequest, requestFor, type RequestSpec } from "./e2e";
 import { sourceTreeAt } from "./lib/base-tree";
 import { ROOT } from "./lib/deps";
-import { cpuMs, descendantsNamed, startEmulatorProcess } from "./lib/proc";
+import { cpuMs, descendantsNamed, sleep, startEmulatorProcess } from "./lib/proc";
 import { median } from "./lib/stats";
-import { bundleWorker, selfTimes, startWorkerd, type WorkerdSession } from "./lib/workerd";
+import { bundleWorker, liveHeapBytes, openInspector, selfTimes, startWorkerd, type WorkerdSession } from "./lib/workerd";
 import { emulatorDirective, LONG_STREAM, nativeEventCount } from "./lib/workload";
 
 const args = process.argv.slice(2);
@@ -34,6 +38,7 @@ const top = Number(option("top", "30"));
 const reps = Number(option("reps", "3"));
 const base = option("base", "");
 const floors = args.includes("--floors");
+const liveHeap = args.includes("--live-heap");
 
 const emulator = await startEmulatorProcess();
 const spec = requestFor(protocol, emulatorDirective(LONG_STREAM));
@@ -165,8 +170,38 @@ async function measureGateway(): Promise<void> {
   }
 }
 
+/** Live heap samples while one stream of `--deltas` runs through the tree (and `--base`). */
+async function measureLiveHeap(): Promise<void> {
+  const deltas = Number(option("deltas", "1000000"));
+  const shape = { reasoningDeltas: 0, messageDeltas: deltas };
+  const longSpec = requestFor(protocol, emulatorDirective(shape));
+  const runs: Array<[string, Target]> = [["tree", await gateway(option("entry", "src/index.ts"), "b")]];
+  if (base) runs.unshift([base, await gateway(path.join(sourceTreeAt(base), "src", "index.ts"), "a")]);
+  for (const [label, target] of runs) {
+    targets.push(target);
+    await once(target.session);
+    const inspector = await openInspector(await target.session.inspectorUrl());
+    const samples: string[] = [`before ${(await liveHeapBytes(inspector) / 1048576).toFixed(1)}`];
+    let done = false;
+    const sampling = (async () => {
+      while (!done) {
+        await sleep(700);
+        if (!done) samples.push((await liveHeapBytes(inspector) / 1048576).toFixed(1));
+      }
+    })();
+    const started = performance.now();
+    const sample = await oneRequest(agent, target.session.url, longSpec, 600_000);
+    done = true;
+    await sampling;
+    samples.push(`after ${(await liveHeapBytes(inspector) / 1048576).toFixed(1)}`);
+    inspector.close();
+    console.log(`${protocol} ${deltas} deltas, ${label}: ${sample.ok ? "ok" : sample.error} in ${((performance.now() - started) / 1000).toFixed(1)} s; live heap MiB: ${samples.join(", ")}`);
+  }
+}
+
 try {
   if (floors) await measureFloors();
+  else if (liveHeap) await measureLiveHeap();
   else await measureGateway();
 } finally {
   for (const target of targets) await target.session.dispose();

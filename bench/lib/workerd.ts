@@ -40,6 +40,8 @@ export interface WorkerdSession {
   fetch(pathAndQuery: string): Promise<Response>;
   /** Any request to the worker (method, headers, body), answered with its whole body read. */
   request(pathAndQuery: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response>;
+  /** The worker isolate's inspector (DevTools protocol over WebSocket). */
+  inspectorUrl(): Promise<string>;
   /** Runs SQL statements (e.g. a migration) against one of the session's D1 bindings. */
   d1Exec(binding: string, sql: string): Promise<void>;
   /** CPU profile of this isolate while `during` runs (V8 sampling profiler). */
@@ -64,6 +66,7 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     port: 0,
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
+  const inspectorUrl = async (): Promise<string> => new URL(`/core:user:${name}`, (await mf.getInspectorURL()).href).href;
   return {
     url,
     async fetch(pathAndQuery) {
@@ -75,14 +78,14 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
       const response = await mf.dispatchFetch(`http://bench.local${pathAndQuery}`, init);
       return new Response(await response.arrayBuffer(), { status: response.status, headers: [...response.headers] });
     },
+    inspectorUrl,
     async d1Exec(binding, sql) {
       const db = (await mf.getD1Database(binding)) as { prepare(query: string): { run(): Promise<unknown> } };
       // One statement at a time: D1's exec() wants each on one line.
       for (const statement of sql.split(";").map((part) => part.trim()).filter(Boolean)) await db.prepare(statement).run();
     },
     async profile(during, samplingIntervalUs = 100) {
-      const inspector = await mf.getInspectorURL();
-      return profileOver(new URL(`/core:user:${name}`, inspector.href).href, during, samplingIntervalUs);
+      return profileOver(await inspectorUrl(), during, samplingIntervalUs);
     },
     dispose: () => mf.dispose(),
   };
@@ -109,6 +112,8 @@ export interface CpuProfile {
 /** A DevTools protocol session with one isolate (workerd's inspector). */
 export interface InspectorSession {
   send(method: string, params?: Record<string, unknown>): Promise<unknown>;
+  /** Calls `handler` with the params of every `method` event until the returned function is called. */
+  on(method: string, handler: (params: unknown) => void): () => void;
   close(): void;
 }
 
@@ -121,9 +126,11 @@ export async function openInspector(wsUrl: string): Promise<InspectorSession> {
   });
   let nextId = 1;
   const pending = new Map<number, (value: unknown) => void>();
+  const listeners = new Map<string, Set<(params: unknown) => void>>();
   ws.addEventListener("message", (event: MessageEvent) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; method?: string; params?: unknown };
     if (message.id !== undefined) pending.get(message.id)?.(message.result);
+    else if (message.method) for (const handler of listeners.get(message.method) ?? []) handler(message.params);
   });
   return {
     send(method, params = {}) {
@@ -139,20 +146,49 @@ export async function openInspector(wsUrl: string): Promise<InspectorSession> {
       ws.send(JSON.stringify({ id, method, params }));
       return answered;
     },
+    on(method, handler) {
+      const set = listeners.get(method) ?? new Set();
+      set.add(handler);
+      listeners.set(method, set);
+      return () => set.delete(handler);
+    },
     close: () => ws.close(),
   };
 }
 
 /**
- * The isolate's live JS heap: a full GC, then V8's used heap size (bytes). workerd's inspector does
- * not answer `HeapProfiler.collectGarbage`; a heap snapshot (streamed as events this session ignores)
- * starts with a full GC, so it stands in for one.
+ * The isolate's live JS heap in bytes: the sum of the self sizes of every object in a heap snapshot.
+ * V8 takes a snapshot right after a full GC, so this is exactly what was reachable at that moment.
+ * (workerd's inspector does not answer `HeapProfiler.collectGarbage`, and V8's used heap size read
+ * after a snapshot also counts whatever the isolate allocated in between — up to a young generation
+ * of garbage while a stream runs.)
  */
 export async function liveHeapBytes(inspector: InspectorSession): Promise<number> {
-  await inspector.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
-  const usage = (await inspector.send("Runtime.getHeapUsage")) as { usedSize?: number };
-  if (typeof usage?.usedSize !== "number") throw new Error("the inspector did not answer Runtime.getHeapUsage");
-  return usage.usedSize;
+  const chunks: string[] = [];
+  const stop = inspector.on("HeapProfiler.addHeapSnapshotChunk", (params) => chunks.push((params as { chunk: string }).chunk));
+  try {
+    await inspector.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+  } finally {
+    stop();
+  }
+  const snapshot = JSON.parse(chunks.join("")) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  const fields = snapshot.snapshot.meta.node_fields;
+  const selfSize = fields.indexOf("self_size");
+  if (selfSize < 0 || fields.length === 0) throw new Error("heap snapshot without self_size");
+  let total = 0;
+  for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) total += snapshot.nodes[i] ?? 0;
+  if (process.env.BENCH_HEAP_TOP) {
+    const full = snapshot as unknown as { strings: string[]; snapshot: { meta: { node_types: [string[]] } } };
+    const typeNames = full.snapshot.meta.node_types[0];
+    const byName = new Map<string, number>();
+    for (let i = 0; i < snapshot.nodes.length; i += fields.length) {
+      const key = `${typeNames[snapshot.nodes[i + fields.indexOf("type")] ?? 0]}:${(full.strings[snapshot.nodes[i + fields.indexOf("name")] ?? 0] ?? "").slice(0, 60)}`;
+      byName.set(key, (byName.get(key) ?? 0) + (snapshot.nodes[i + selfSize] ?? 0));
+    }
+    const top = [...byName.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.BENCH_HEAP_TOP));
+    console.log(`heap ${(total / 1048576).toFixed(1)} MiB: ${top.map(([k, v]) => `${k} ${(v / 1048576).toFixed(2)}`).join(" | ")}`);
+  }
+  return total;
 }
 
 async function profileOver<T>(wsUrl: string, during: () => Promise<T>, samplingIntervalUs: number): Promise<{ result: T; profile: CpuProfile }> {
