@@ -12,6 +12,9 @@
  *     the isolate's live JS heap (the objects in a heap snapshot) about every second while one stream
  *     of that many deltas runs, for the tree (and src/ at REV); BENCH_HEAP_TOP=8 names the largest
  *     objects (a sample taken while native's run.completed arrives holds its whole `answer`)
+ *   npx tsx bench/stream-profile.ts --live-heap-rounds=6 [--base=REV]
+ *     rounds of 200 concurrent short streams (the load test's mix: all three protocols, 1–240 deltas,
+ *     0–6 ms apart) and the live heap after each round: a per-request leak grows round over round
  *   npx tsx bench/stream-profile.ts --floors [--reps=5]
  *     the same native stream through bench/js-pipe-worker.ts (untouched, copied by JS, decoded and
  *     re-encoded by JS: what touching every chunk from JS costs before any gateway work) and through
@@ -39,6 +42,7 @@ const reps = Number(option("reps", "3"));
 const base = option("base", "");
 const floors = args.includes("--floors");
 const liveHeap = args.includes("--live-heap");
+const liveRounds = Number(option("live-heap-rounds", "0"));
 
 const emulator = await startEmulatorProcess();
 const spec = requestFor(protocol, emulatorDirective(LONG_STREAM));
@@ -199,8 +203,37 @@ async function measureLiveHeap(): Promise<void> {
   }
 }
 
+/** Live heap after each of `--live-heap-rounds` rounds of 200 concurrent mixed streams. */
+async function measureLiveHeapRounds(): Promise<void> {
+  const runs: Array<[string, Target]> = [["tree", await gateway(option("entry", "src/index.ts"), "b")]];
+  if (base) runs.unshift([base, await gateway(path.join(sourceTreeAt(base), "src", "index.ts"), "a")]);
+  const kinds = ["responses", "chat", "anthropic"] as const;
+  for (const [label, target] of runs) {
+    targets.push(target);
+    const inspector = await openInspector(await target.session.inspectorUrl());
+    const heap = async () => (await liveHeapBytes(inspector)) / 1048576;
+    await once(target.session);
+    const after: string[] = [`before ${(await heap()).toFixed(2)}`];
+    const roundAgent = new http.Agent({ keepAlive: true, maxSockets: 200 });
+    for (let round = 0; round < liveRounds; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, index) => {
+          const script = { text: [`r${round}i${index};`], repeat: 1 + ((index * 37) % 240), delta_delay_ms: index % 7 };
+          return oneRequest(roundAgent, target.session.url, requestFor(kinds[index % 3] ?? "chat", `load [[emu:${JSON.stringify(script)}]]`), 120_000);
+        }),
+      );
+      const failed = results.filter((r) => !r.ok).length;
+      after.push(`${(await heap()).toFixed(2)}${failed ? ` (${failed} failed)` : ""}`);
+    }
+    roundAgent.destroy();
+    inspector.close();
+    console.log(`${label}: live heap MiB after each round of 200 concurrent streams: ${after.join(", ")}`);
+  }
+}
+
 try {
   if (floors) await measureFloors();
+  else if (liveRounds > 0) await measureLiveHeapRounds();
   else if (liveHeap) await measureLiveHeap();
   else await measureGateway();
 } finally {
