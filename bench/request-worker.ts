@@ -4,7 +4,7 @@
  * stubbed `fetch` (a canned short SSE run), and answers with the CPU-side cost per request. The D1
  * ownership index is a real (Miniflare) D1 binding, so Responses pays its claim as in production.
  *
- *   GET /bench?protocol=chat|anthropic|responses|responses-nostore&stream=1|0&n=300
+ *   GET /bench?protocol=chat|anthropic|responses|responses-nostore&stream=1|0&n=300[&promptBytes=94000]
  *
  * What it isolates: everything the worker does for a short request besides the network — routing,
  * auth, body read and zod validation, policy, mapping, the native client (headers, JSON body, SSE
@@ -33,16 +33,16 @@ function stubNative(input: RequestInfo | URL, init?: RequestInit): Promise<Respo
   return Promise.resolve(new Response(JSON.stringify({ error: { message: `bench stub: no ${init?.method ?? "GET"} ${url.pathname}` } }), { status: 404 }));
 }
 
-const BODIES: Record<string, (stream: boolean) => { path: string; body: unknown; headers?: Record<string, string> }> = {
-  chat: (stream) => ({ path: "/v1/chat/completions", body: { model: "1flowbase", stream, messages: [{ role: "user", content: "Hello there" }] } }),
-  anthropic: (stream) => ({
+const BODIES: Record<string, (stream: boolean, prompt: string) => { path: string; body: unknown; headers?: Record<string, string> }> = {
+  chat: (stream, prompt) => ({ path: "/v1/chat/completions", body: { model: "1flowbase", stream, messages: [{ role: "user", content: prompt }] } }),
+  anthropic: (stream, prompt) => ({
     path: "/v1/messages",
-    body: { model: "1flowbase", stream, max_tokens: 256, messages: [{ role: "user", content: "Hello there" }] },
+    body: { model: "1flowbase", stream, max_tokens: 256, messages: [{ role: "user", content: prompt }] },
     headers: { "anthropic-version": "2023-06-01" },
   }),
-  responses: (stream) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, input: "Hello there" } }),
+  responses: (stream, prompt) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, input: prompt } }),
   // The same without the D1 ownership claim: what the index costs per request.
-  "responses-nostore": (stream) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, store: false, input: "Hello there" } }),
+  "responses-nostore": (stream, prompt) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, store: false, input: prompt } }),
 };
 
 let migrated = false;
@@ -64,7 +64,10 @@ export default {
     }
     globalThis.fetch = stubNative as typeof fetch;
     const workerEnv: Env = { NATIVE_API_BASE_URL: "http://native.bench", RESPONSE_INDEX: env.RESPONSE_INDEX, LOG_LEVEL: "off" };
-    const { path, body, headers } = make(stream);
+    // `promptBytes`: a longer prompt (the e2e long stream's request is ~94 KB), padded with words.
+    const promptBytes = Number(url.searchParams.get("promptBytes") ?? "0");
+    const prompt = promptBytes > 11 ? `Hello there${" lorem ipsum".repeat(Math.ceil((promptBytes - 11) / 12))}`.slice(0, promptBytes) : "Hello there";
+    const { path, body, headers } = make(stream, prompt);
     const text = JSON.stringify(body);
     let bytes = 0;
     const started = performance.now();

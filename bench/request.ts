@@ -3,7 +3,7 @@
  * with native stubbed in-process, so what remains is the worker's own work. Also prints where that
  * time goes (V8 sampling profile of the isolate, self time by function and module).
  *
- *   npx tsx bench/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25]
+ *   npx tsx bench/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]
  */
 import { median } from "./lib/stats";
 import { bundleWorker, selfTimes, startWorkerd } from "./lib/workerd";
@@ -14,6 +14,7 @@ const n = Number(option("n", "300"));
 const reps = Number(option("reps", "5"));
 const top = Number(option("top", "25"));
 const profiled = option("profile", "").split(",").filter(Boolean);
+const promptBytes = Number(option("prompt-bytes", "0"));
 
 export interface RequestCost {
   protocol: string;
@@ -29,12 +30,12 @@ interface BenchAnswer {
 const bundle = await bundleWorker("bench/request-worker.ts");
 const session = await startWorkerd(bundle, "request", { d1Databases: ["RESPONSE_INDEX"] });
 async function once(protocol: string, stream: boolean, count: number): Promise<number> {
-  const response = await session.fetch(`/bench?protocol=${protocol}&stream=${stream ? 1 : 0}&n=${count}`);
+  const response = await session.fetch(`/bench?protocol=${protocol}&stream=${stream ? 1 : 0}&n=${count}&promptBytes=${promptBytes}`);
   if (response.status !== 200) throw new Error(await response.text());
   return ((await response.json()) as BenchAnswer).usPerRequest;
 }
 try {
-  console.log(`µs of worker time per short request (2 reasoning + 8 message deltas, native stubbed in-process), n=${n}, median of ${reps}`);
+  console.log(`µs of worker time per short request (2 reasoning + 8 message deltas, native stubbed in-process, prompt ${promptBytes || 11} B), n=${n}, median of ${reps}`);
   for (const protocol of ["chat", "anthropic", "responses", "responses-nostore"]) {
     for (const stream of [true, false]) {
       await once(protocol, stream, Math.min(n, 100));

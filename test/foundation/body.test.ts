@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readJsonBody } from "../../src/http/body";
+import { MAX_JSON_DEPTH, readJsonBody } from "../../src/http/body";
 import { GatewayError } from "../../src/http/errors";
 
 const limits = { maxBytes: 1024, maxDecompressedBytes: 4096 };
@@ -60,6 +60,21 @@ describe("request bodies", () => {
   it("answers malformed JSON and empty bodies with 400", async () => {
     expect((await failure(new Request("http://x", { method: "POST", body: "{nope" }))).status).toBe(400);
     expect((await failure(new Request("http://x", { method: "POST", body: "" }))).status).toBe(400);
+  });
+
+  it(`accepts exactly ${MAX_JSON_DEPTH} levels of arrays and objects, rejects ${MAX_JSON_DEPTH + 1}; brackets in strings do not count`, async () => {
+    const nested = (levels: number) => {
+      let text = '"[{[{"';
+      for (let level = 0; level < levels; level++) text = level % 2 === 0 ? `[${text}]` : `{"k":${text}}`;
+      return text;
+    };
+    const wide = { maxBytes: 1 << 20, maxDecompressedBytes: 1 << 20 };
+    const body = (levels: number) => new Request("http://x", { method: "POST", body: nested(levels) });
+    await expect(readJsonBody(body(MAX_JSON_DEPTH), wide)).resolves.toBeDefined();
+    const error = await readJsonBody(body(MAX_JSON_DEPTH + 1), wide).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect((error as GatewayError).status).toBe(400);
+    expect((error as GatewayError).message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
   });
 });
 
