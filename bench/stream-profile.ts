@@ -81,9 +81,13 @@ const agent = new http.Agent({ keepAlive: true });
  * One streamed request, read to the end by node:http straight from the runtime's socket (as
  * bench/e2e.ts does, not through Miniflare's Node side); returns its wall time.
  */
+/** TTFB of the last `once` (ms). */
+let lastTtfbMs = 0;
+
 async function once(session: WorkerdSession, request: RequestSpec = { ...spec, body }): Promise<number> {
   const sample = await oneRequest(agent, session.url, request, 120_000);
   if (!sample.ok) throw new Error(`${protocol}: ${sample.error ?? "failed"}`);
+  lastTtfbMs = sample.ttfbMs;
   return sample.totalMs;
 }
 
@@ -110,13 +114,13 @@ async function measureFloors(): Promise<void> {
   for (const kind of ["chat", "anthropic", "responses"] as const) cases.push({ name: `gateway ${kind}`, target: gatewayTarget, request: requestFor(kind, emulatorDirective(LONG_STREAM)) });
   const responsesSpec = requestFor("responses", emulatorDirective(LONG_STREAM));
   cases.push({ name: "gateway responses, store:false", target: gatewayTarget, request: { ...responsesSpec, body: JSON.stringify({ ...JSON.parse(responsesSpec.body), store: false }) } });
-  const runs = new Map<string, Array<{ wallMs: number; cpuMs: number }>>(cases.map((c) => [c.name, []]));
+  const runs = new Map<string, Array<{ wallMs: number; cpuMs: number; ttfbMs: number }>>(cases.map((c) => [c.name, []]));
   for (const c of cases) await once(c.target.session, c.request);
   for (let i = 0; i < reps; i++) {
     for (const c of cases) {
       const cpuBefore = cpuMs(c.target.pid) ?? Number.NaN;
       const wallMs = await once(c.target.session, c.request);
-      runs.get(c.name)?.push({ wallMs, cpuMs: (cpuMs(c.target.pid) ?? Number.NaN) - cpuBefore });
+      runs.get(c.name)?.push({ wallMs, cpuMs: (cpuMs(c.target.pid) ?? Number.NaN) - cpuBefore, ttfbMs: lastTtfbMs });
     }
   }
   console.log(`the long native stream (${events} events, c=1), ${reps} interleaved rounds, medians; CPU = the worker's workerd process`);
@@ -125,7 +129,8 @@ async function measureFloors(): Promise<void> {
     const list = runs.get(c.name) ?? [];
     const wall = median(list.map((r) => r.wallMs));
     const cpu = median(list.map((r) => r.cpuMs));
-    console.log(`${c.name.padEnd(31)} wall ${wall.toFixed(0).padStart(5)} ms  CPU ${cpu.toFixed(0).padStart(5)} ms = ${usPerEvent(cpu)} µs/event   throughput ÷ pipe ${(pipeWall / wall).toFixed(2)}`);
+    const ttfb = median(list.map((r) => r.ttfbMs));
+    console.log(`${c.name.padEnd(31)} wall ${wall.toFixed(0).padStart(5)} ms  CPU ${cpu.toFixed(0).padStart(5)} ms = ${usPerEvent(cpu)} µs/event   throughput ÷ pipe ${(pipeWall / wall).toFixed(2)}   TTFB ${ttfb.toFixed(2)} ms`);
   }
 }
 
