@@ -20,7 +20,8 @@ async function failure(request: Request): Promise<GatewayError> {
 }
 
 describe("request bodies", () => {
-  it("parses plain JSON", async () => {
+  it("parses plain JSON, with a declared length (read in one call) or without one (read in chunks under the cap)", async () => {
+    expect(await readJsonBody(new Request("http://x", { method: "POST", body: '{"a":1}', headers: { "content-length": "7" } }), limits)).toEqual({ a: 1 });
     expect(await readJsonBody(new Request("http://x", { method: "POST", body: '{"a":1}' }), limits)).toEqual({ a: 1 });
   });
 
