@@ -145,11 +145,10 @@ const usPerEvent = (ms: number) => ((ms * 1000) / events).toFixed(2);
 const targets: Target[] = [];
 /** The gateway alone (profile), or against src/ at `base` (A/B). */
 async function measureGateway(): Promise<void> {
-  const tree = await gateway(option("entry", "src/index.ts"), "b");
-  targets.push(tree);
-  if (base) {
-    const baseTarget = await gateway(path.join(sourceTreeAt(base), "src", "index.ts"), "a");
-    targets.push(baseTarget);
+  const runs = await treeAndBase();
+  const tree = (runs.at(-1) as [string, Target])[1];
+  const baseTarget = runs.length > 1 ? (runs[0] as [string, Target])[1] : null;
+  if (baseTarget) {
     await once(baseTarget.session);
     await once(tree.session);
     // Without the profiler (its sampling costs the isolate ~20 %): wall and process CPU per stream.
@@ -179,15 +178,21 @@ async function measureGateway(): Promise<void> {
   }
 }
 
+/** The gateway from the working tree, and from `src/` at `--base` when given (first). */
+async function treeAndBase(): Promise<Array<[string, Target]>> {
+  const runs: Array<[string, Target]> = [["tree", await gateway(option("entry", "src/index.ts"), "b")]];
+  if (base) runs.unshift([base, await gateway(path.join(sourceTreeAt(base), "src", "index.ts"), "a")]);
+  for (const [, target] of runs) targets.push(target);
+  return runs;
+}
+
 /** Live heap samples while one stream of `--deltas` runs through the tree (and `--base`). */
 async function measureLiveHeap(): Promise<void> {
   const deltas = Number(option("deltas", "1000000"));
   const shape = { reasoningDeltas: 0, messageDeltas: deltas };
   const longSpec = requestFor(protocol, emulatorDirective(shape));
-  const runs: Array<[string, Target]> = [["tree", await gateway(option("entry", "src/index.ts"), "b")]];
-  if (base) runs.unshift([base, await gateway(path.join(sourceTreeAt(base), "src", "index.ts"), "a")]);
+  const runs = await treeAndBase();
   for (const [label, target] of runs) {
-    targets.push(target);
     await once(target.session);
     const inspector = await openInspector(await target.session.inspectorUrl());
     const samples: string[] = [`before ${(await liveHeapBytes(inspector) / 1048576).toFixed(1)}`];
@@ -210,11 +215,9 @@ async function measureLiveHeap(): Promise<void> {
 
 /** Live heap after each of `--live-heap-rounds` rounds of 200 concurrent mixed streams. */
 async function measureLiveHeapRounds(): Promise<void> {
-  const runs: Array<[string, Target]> = [["tree", await gateway(option("entry", "src/index.ts"), "b")]];
-  if (base) runs.unshift([base, await gateway(path.join(sourceTreeAt(base), "src", "index.ts"), "a")]);
+  const runs = await treeAndBase();
   const kinds = ["responses", "chat", "anthropic"] as const;
   for (const [label, target] of runs) {
-    targets.push(target);
     const inspector = await openInspector(await target.session.inspectorUrl());
     const heap = async () => (await liveHeapBytes(inspector)) / 1048576;
     await once(target.session);

@@ -62,8 +62,9 @@ export function projectToSse(
   // `pull`: workerd (1.20260426) keeps ~76 bytes of JS heap per chunk enqueued into a JS stream that
   // backs a Response until the response ends — 76 MB live after 1M chunks, against a 128 MB isolate
   // limit — while an IdentityTransformStream stays flat (bench/FINDINGS.md "Memory").
-  // Backpressure: a write resolves once the runtime has read it and the pump awaits every write, so a
-  // slow client slows the native read down instead of filling the isolate (test/foundation/sse.test.ts).
+  // Backpressure: a write resolves once the runtime has read it, at most one is in flight, and the
+  // pump stops reading native while `COALESCE_LIMIT` characters wait behind it, so a slow client slows
+  // the native read down instead of filling the isolate (test/foundation/sse.test.ts).
   const { readable, writable } = new IdentityTransformStream();
   const writer = writable.getWriter();
   // A whole native chunk's worth of items per read when `items` came from readNativeStream, instead

@@ -69,7 +69,7 @@ describe("projectToSse", () => {
     expect(chunks.length).toBeLessThan(500);
   });
 
-  it("a frame after a quiet spell is written at once, while native says nothing more", async () => {
+  it("a frame after a quiet spell is written without waiting for more frames, while native says nothing more", async () => {
     const native = nativeBody(1, { stall: true, deltaLength: 5 });
     const body = projectToSse(readNativeStream(native.stream, { idleMs: 60_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000 });
     const reader = body.getReader();
