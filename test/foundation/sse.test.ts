@@ -69,9 +69,11 @@ describe("projectToSse", () => {
     expect(chunks.length).toBeLessThan(500);
   });
 
-  it("a frame after a quiet spell is written without waiting for more frames, while native says nothing more", async () => {
+  it("a frame that arrives inside the write window goes out when the window ends, while native says nothing more", async () => {
     const native = nativeBody(1, { stall: true, deltaLength: 5 });
-    const body = projectToSse(readNativeStream(native.stream, { idleMs: 60_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000 });
+    // A wide window: the role chunk goes out at once, the delta right after it must wait for the
+    // window's timer (nothing else will write: native stalls, keepalives are 10 s away).
+    const body = projectToSse(readNativeStream(native.stream, { idleMs: 60_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000, writeWindowMs: 200 });
     const reader = body.getReader();
     let seen = "";
     const deadline = Date.now() + 2_000;
