@@ -4,7 +4,7 @@
  * `schemas.ts` (answers and stream events: `io: "output"`). zod 4's built-in `z.toJSONSchema` does
  * the conversion — no extra dependency, and zod is in the bundle anyway.
  *
- * `OPERATIONS` is the one list of documented operations; the document, the /docs page and the tests
+ * `operations()` is the one list of documented operations; the document, the /docs page and the tests
  * (every mounted route documented and vice versa; real answers validate against the documented
  * schemas) all read it. The document is built on first use and kept for the isolate's lifetime: the
  * conversion walks every schema and costs a few milliseconds, which no request should pay twice.
@@ -29,7 +29,7 @@ import {
   ToolChoice,
 } from "../protocols/openai-responses/schema";
 import { POLICY_PREAMBLE, policyMarkdown } from "./policy-table";
-import * as doc from "./schemas";
+import { documentedSchemas } from "./schemas";
 
 /** A JSON value as the document holds it. */
 export type Json = { [key: string]: unknown };
@@ -84,185 +84,195 @@ const CREATE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 429, 500, 502, 503, 50
 const ANTHROPIC_ERRORS = [400, 401, 403, 404, 409, 413, 415, 429, 500, 502, 504, 529] as const;
 const LIFECYCLE_ERRORS = [401, 404, 500, 502, 503, 504] as const;
 
-const chatStream: StreamSpec = {
-  framing: "data",
-  events: { chunk: doc.ChatCompletionChunk, error: doc.OpenAiError, done: doc.ChatStreamDone },
-  prefix: "ChatStream.",
-  when: "`stream: true`",
-};
+function buildOperations(): readonly OperationSpec[] {
+  const doc = documentedSchemas();
+  const chatStream: StreamSpec = {
+    framing: "data",
+    events: { chunk: doc.ChatCompletionChunk, error: doc.OpenAiError, done: doc.ChatStreamDone },
+    prefix: "ChatStream.",
+    when: "`stream: true`",
+  };
 
-const responsesStream = (when: string): StreamSpec => ({ framing: "named", events: doc.RESPONSES_STREAM_EVENTS, prefix: "ResponseStreamEvent.", when });
+  const responsesStream = (when: string): StreamSpec => ({ framing: "named", events: doc.RESPONSES_STREAM_EVENTS, prefix: "ResponseStreamEvent.", when });
 
-export const OPERATIONS: readonly OperationSpec[] = [
-  {
-    method: "post",
-    paths: CHAT_PATHS,
-    operationId: "createChatCompletion",
-    tag: "Chat Completions",
-    summary: "Create a chat completion",
-    description:
-      "Runs the 1flowbase application once: the last user message is the native `query`, earlier turns its `history`. " +
-      "`tool` messages answering the gateway's `call_…` ids resume the native run that asked for them. " +
-      "Streams with `stream: true` (data-only frames, then `data: [DONE]`; a failure after the headers is a `data: {\"error\":…}` frame).",
-    family: "openai",
-    body: "ChatCompletionRequest",
-    policy: CHAT_PARAMETER_POLICY,
-    json: doc.ChatCompletion,
-    stream: chatStream,
-    errors: CREATE_ERRORS,
-    headers: [POLICY_MODE_HEADER],
-  },
-  {
-    method: "get",
-    // `/v1/chat/completions/models`: 1flowbase's own compatibility layer lists models there too.
-    paths: [...MODEL_BASES, "/v1/chat/completions/models"],
-    operationId: "listModels",
-    tag: "Models",
-    summary: "List models",
-    description: "The application's published models (native `GET /models`), in OpenAI's list shape.",
-    family: "openai",
-    json: doc.ModelList,
-    errors: [401, 403, 409, 429, 500, 502, 503, 504],
-  },
-  {
-    method: "get",
-    paths: MODEL_BASES.map((base) => `${base}/{model}`),
-    operationId: "retrieveModel",
-    tag: "Models",
-    summary: "Retrieve a model",
-    description: "One published model. Ids may contain `/` (send it percent-encoded or raw).",
-    family: "openai",
-    json: doc.Model,
-    errors: [401, 403, 404, 409, 429, 500, 502, 503, 504],
-  },
-  {
-    method: "post",
-    paths: ["/v1/responses"],
-    operationId: "createResponse",
-    tag: "Responses",
-    summary: "Create a response",
-    description:
-      "Runs the 1flowbase application once. `previous_response_id` continues the previous response's native conversation " +
-      "(it is a cursor, resolved through the ownership index; another key's id is `previous_response_not_found`). " +
-      "`function_call_output` items answering the gateway's `call_…` ids resume the native run that asked for them, under a new response id. " +
-      "Streams with `stream: true`.",
-    family: "openai",
-    body: "CreateResponseRequest",
-    policy: RESPONSES_POLICY,
-    json: doc.ResponseObject,
-    stream: responsesStream("`stream: true`"),
-    errors: CREATE_ERRORS,
-    headers: [POLICY_MODE_HEADER],
-  },
-  {
-    method: "get",
-    paths: ["/v1/responses/{id}"],
-    operationId: "getResponse",
-    tag: "Responses",
-    summary: "Retrieve a response",
-    description: "Rebuilt from the native run record (the gateway stores no content). `?stream=true` replays a finished response as its event stream.",
-    family: "openai",
-    query: z.object({ stream: z.enum(["true", "false"]).optional().describe("`true`: replay the finished response as SSE") }),
-    json: doc.ResponseObject,
-    stream: responsesStream("`?stream=true`"),
-    errors: [400, ...LIFECYCLE_ERRORS],
-  },
-  {
-    method: "delete",
-    paths: ["/v1/responses/{id}"],
-    operationId: "deleteResponse",
-    tag: "Responses",
-    summary: "Delete a response",
-    description: "Removes the response id from the ownership index: it can no longer be retrieved or chained. The native run stays in 1flowbase.",
-    family: "openai",
-    json: doc.DeletedResponse,
-    errors: LIFECYCLE_ERRORS,
-  },
-  {
-    method: "get",
-    paths: ["/v1/responses/{id}/input_items"],
-    operationId: "listInputItems",
-    tag: "Responses",
-    summary: "List a response's input items",
-    description: "The input the native run recorded (history, query, tool outputs), paginated.",
-    family: "openai",
-    query: InputItemsQuery,
-    json: doc.InputItemList,
-    errors: [400, ...LIFECYCLE_ERRORS],
-  },
-  {
-    method: "post",
-    paths: ["/v1/responses/{id}/cancel"],
-    operationId: "cancelResponse",
-    tag: "Responses",
-    summary: "Cancel a response",
-    description: "Cancels the native run. Only in-progress responses can be cancelled (`response_not_cancellable` otherwise).",
-    family: "openai",
-    json: doc.ResponseObject,
-    errors: [400, ...LIFECYCLE_ERRORS],
-  },
-  {
-    method: "post",
-    paths: ["/v1/messages"],
-    operationId: "createMessage",
-    tag: "Messages",
-    summary: "Create a message",
-    description:
-      "Runs the 1flowbase application once (Anthropic Messages). A `tool_result` turn answering the gateway's `toolu_…` ids resumes the native run. " +
-      "Streams with `stream: true` (`ping` keepalives; a failure after the headers is one `error` event). `anthropic-version` and `anthropic-beta` are accepted, not required.",
-    family: "anthropic",
-    body: "MessagesRequest",
-    policy: MESSAGES_POLICY,
-    json: doc.AnthropicMessage,
-    stream: { framing: "named", events: doc.ANTHROPIC_STREAM_EVENTS, prefix: "MessageStreamEvent.", when: "`stream: true`" },
-    errors: ANTHROPIC_ERRORS,
-    headers: [POLICY_MODE_HEADER, "anthropic-version", "anthropic-beta"],
-  },
-  {
-    method: "post",
-    paths: ["/v1/messages/count_tokens"],
-    operationId: "countMessageTokens",
-    tag: "Messages",
-    summary: "Count input tokens",
-    description:
-      "An estimate (1flowbase has no tokenizer endpoint and a flow may use any model): Σ ceil(characters / 4) over system, messages, tools, " +
-      "`tool_choice` and `thinking`, images and documents 1,600 each, +500 with tools. No run is created; the key is checked with native `GET /models`.",
-    family: "anthropic",
-    body: "CountTokensRequest",
-    json: doc.TokenCount,
-    errors: [400, 401, 403, 409, 413, 415, 429, 500, 502, 504, 529],
-  },
-  {
-    method: "get",
-    paths: ["/healthz"],
-    operationId: "health",
-    tag: "Operations",
-    summary: "Health",
-    description: "Whether the configuration is valid. Needs no API key and does not call native.",
-    json: doc.Health,
-    errors: [],
-  },
-  {
-    method: "get",
-    paths: ["/openapi.json"],
-    operationId: "openApiDocument",
-    tag: "Operations",
-    summary: "This OpenAPI document",
-    description: "OpenAPI 3.1, generated from the schemas the routes validate with. Needs no API key.",
-    media: "application/json",
-    errors: [500],
-  },
-  {
-    method: "get",
-    paths: ["/docs"],
-    operationId: "apiReference",
-    tag: "Operations",
-    summary: "API reference page",
-    description: "This document as a readable page, self-contained (no external assets). Needs no API key.",
-    media: "text/html",
-    errors: [500],
-  },
-];
+  return [
+    {
+      method: "post",
+      paths: CHAT_PATHS,
+      operationId: "createChatCompletion",
+      tag: "Chat Completions",
+      summary: "Create a chat completion",
+      description:
+        "Runs the 1flowbase application once: the last user message is the native `query`, earlier turns its `history`. " +
+        "`tool` messages answering the gateway's `call_…` ids resume the native run that asked for them. " +
+        "Streams with `stream: true` (data-only frames, then `data: [DONE]`; a failure after the headers is a `data: {\"error\":…}` frame).",
+      family: "openai",
+      body: "ChatCompletionRequest",
+      policy: CHAT_PARAMETER_POLICY,
+      json: doc.ChatCompletion,
+      stream: chatStream,
+      errors: CREATE_ERRORS,
+      headers: [POLICY_MODE_HEADER],
+    },
+    {
+      method: "get",
+      // `/v1/chat/completions/models`: 1flowbase's own compatibility layer lists models there too.
+      paths: [...MODEL_BASES, "/v1/chat/completions/models"],
+      operationId: "listModels",
+      tag: "Models",
+      summary: "List models",
+      description: "The application's published models (native `GET /models`), in OpenAI's list shape.",
+      family: "openai",
+      json: doc.ModelList,
+      errors: [401, 403, 409, 429, 500, 502, 503, 504],
+    },
+    {
+      method: "get",
+      paths: MODEL_BASES.map((base) => `${base}/{model}`),
+      operationId: "retrieveModel",
+      tag: "Models",
+      summary: "Retrieve a model",
+      description: "One published model. Ids may contain `/` (send it percent-encoded or raw).",
+      family: "openai",
+      json: doc.Model,
+      errors: [401, 403, 404, 409, 429, 500, 502, 503, 504],
+    },
+    {
+      method: "post",
+      paths: ["/v1/responses"],
+      operationId: "createResponse",
+      tag: "Responses",
+      summary: "Create a response",
+      description:
+        "Runs the 1flowbase application once. `previous_response_id` continues the previous response's native conversation " +
+        "(it is a cursor, resolved through the ownership index; another key's id is `previous_response_not_found`). " +
+        "`function_call_output` items answering the gateway's `call_…` ids resume the native run that asked for them, under a new response id. " +
+        "Streams with `stream: true`.",
+      family: "openai",
+      body: "CreateResponseRequest",
+      policy: RESPONSES_POLICY,
+      json: doc.ResponseObject,
+      stream: responsesStream("`stream: true`"),
+      errors: CREATE_ERRORS,
+      headers: [POLICY_MODE_HEADER],
+    },
+    {
+      method: "get",
+      paths: ["/v1/responses/{id}"],
+      operationId: "getResponse",
+      tag: "Responses",
+      summary: "Retrieve a response",
+      description: "Rebuilt from the native run record (the gateway stores no content). `?stream=true` replays a finished response as its event stream.",
+      family: "openai",
+      query: z.object({ stream: z.enum(["true", "false"]).optional().describe("`true`: replay the finished response as SSE") }),
+      json: doc.ResponseObject,
+      stream: responsesStream("`?stream=true`"),
+      errors: [400, ...LIFECYCLE_ERRORS],
+    },
+    {
+      method: "delete",
+      paths: ["/v1/responses/{id}"],
+      operationId: "deleteResponse",
+      tag: "Responses",
+      summary: "Delete a response",
+      description: "Removes the response id from the ownership index: it can no longer be retrieved or chained. The native run stays in 1flowbase.",
+      family: "openai",
+      json: doc.DeletedResponse,
+      errors: LIFECYCLE_ERRORS,
+    },
+    {
+      method: "get",
+      paths: ["/v1/responses/{id}/input_items"],
+      operationId: "listInputItems",
+      tag: "Responses",
+      summary: "List a response's input items",
+      description: "The input the native run recorded (history, query, tool outputs), paginated.",
+      family: "openai",
+      query: InputItemsQuery,
+      json: doc.InputItemList,
+      errors: [400, ...LIFECYCLE_ERRORS],
+    },
+    {
+      method: "post",
+      paths: ["/v1/responses/{id}/cancel"],
+      operationId: "cancelResponse",
+      tag: "Responses",
+      summary: "Cancel a response",
+      description: "Cancels the native run. Only in-progress responses can be cancelled (`response_not_cancellable` otherwise).",
+      family: "openai",
+      json: doc.ResponseObject,
+      errors: [400, ...LIFECYCLE_ERRORS],
+    },
+    {
+      method: "post",
+      paths: ["/v1/messages"],
+      operationId: "createMessage",
+      tag: "Messages",
+      summary: "Create a message",
+      description:
+        "Runs the 1flowbase application once (Anthropic Messages). A `tool_result` turn answering the gateway's `toolu_…` ids resumes the native run. " +
+        "Streams with `stream: true` (`ping` keepalives; a failure after the headers is one `error` event). `anthropic-version` and `anthropic-beta` are accepted, not required.",
+      family: "anthropic",
+      body: "MessagesRequest",
+      policy: MESSAGES_POLICY,
+      json: doc.AnthropicMessage,
+      stream: { framing: "named", events: doc.ANTHROPIC_STREAM_EVENTS, prefix: "MessageStreamEvent.", when: "`stream: true`" },
+      errors: ANTHROPIC_ERRORS,
+      headers: [POLICY_MODE_HEADER, "anthropic-version", "anthropic-beta"],
+    },
+    {
+      method: "post",
+      paths: ["/v1/messages/count_tokens"],
+      operationId: "countMessageTokens",
+      tag: "Messages",
+      summary: "Count input tokens",
+      description:
+        "An estimate (1flowbase has no tokenizer endpoint and a flow may use any model): Σ ceil(characters / 4) over system, messages, tools, " +
+        "`tool_choice` and `thinking`, images and documents 1,600 each, +500 with tools. No run is created; the key is checked with native `GET /models`.",
+      family: "anthropic",
+      body: "CountTokensRequest",
+      json: doc.TokenCount,
+      errors: [400, 401, 403, 409, 413, 415, 429, 500, 502, 504, 529],
+    },
+    {
+      method: "get",
+      paths: ["/healthz"],
+      operationId: "health",
+      tag: "Operations",
+      summary: "Health",
+      description: "Whether the configuration is valid. Needs no API key and does not call native.",
+      json: doc.Health,
+      errors: [],
+    },
+    {
+      method: "get",
+      paths: ["/openapi.json"],
+      operationId: "openApiDocument",
+      tag: "Operations",
+      summary: "This OpenAPI document",
+      description: "OpenAPI 3.1, generated from the schemas the routes validate with. Needs no API key.",
+      media: "application/json",
+      errors: [500],
+    },
+    {
+      method: "get",
+      paths: ["/docs"],
+      operationId: "apiReference",
+      tag: "Operations",
+      summary: "API reference page",
+      description: "This document as a readable page, self-contained (no external assets). Needs no API key.",
+      media: "text/html",
+      errors: [500],
+    },
+  ];
+}
+
+let operationList: readonly OperationSpec[] | undefined;
+
+/** Every documented operation (built on first use, like the schemas it references). */
+export function operations(): readonly OperationSpec[] {
+  return (operationList ??= buildOperations());
+}
 
 // ---------------------------------------------------------------------------------------------
 // Components
@@ -299,6 +309,7 @@ const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType, string?]> =
 
 /** Answer-side components (`io: "output"`), plus every stream event under its operation's prefix. */
 function responseComponents(): Array<readonly [string, z.ZodType]> {
+  const doc = documentedSchemas();
   const named: Array<readonly [string, z.ZodType]> = [
     ["OpenAIError", doc.OpenAiError],
     ["AnthropicError", doc.AnthropicError],
@@ -319,7 +330,7 @@ function responseComponents(): Array<readonly [string, z.ZodType]> {
     ["TokenCount", doc.TokenCount],
   ];
   const seen = new Set(named.map(([, schema]) => schema));
-  for (const operation of OPERATIONS) {
+  for (const operation of operations()) {
     const stream = operation.stream;
     if (!stream) continue;
     for (const [event, schema] of Object.entries(stream.events)) {
@@ -481,7 +492,7 @@ function buildDocument(): Json {
   const schemas = { ...requestSchemas, ...convert(answers, "output") };
 
   const paths: Record<string, Json> = {};
-  for (const spec of OPERATIONS) {
+  for (const spec of operations()) {
     const canonical = spec.paths[0] ?? "";
     for (const path of spec.paths) {
       const operation: Json = {

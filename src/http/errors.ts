@@ -6,7 +6,9 @@
  * `{type:"error",error:{type,message},request_id}`. Both always `Content-Type: application/json`
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
-import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "../native/errors";
+import * as z from "zod";
+import { IndexUnavailableError } from "../index-store";
+import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
 
 export type ProtocolFamily = "openai" | "anthropic";
 
@@ -86,10 +88,18 @@ export function anthropicTypeForStatus(status: number): string {
   }
 }
 
+/** Native failure codes → OpenAI's spelling where clients act on it (Codex retries `rate_limit_exceeded`, client-protocols.md §3.4). */
+function openAiCode(code: string): string {
+  return code === "rate_limited" ? "rate_limit_exceeded" : code;
+}
+
 /**
- * Native error → client status. Native 4xx are the caller's problem and keep their status; native
- * 5xx/network/timeouts/cut streams are the gateway's upstream failing (502/503/504). A native 404 on
- * a run is reported by the protocol layers as absence, not here.
+ * Native error → client status, type, code and retry headers: the one mapping for every protocol
+ * (Anthropic refines 503 → 529 in `protocols/anthropic/errors.ts`). Native 4xx are the caller's
+ * problem and keep their status; native 5xx/network/timeouts/cut streams are the gateway's upstream
+ * failing (502/503/504); a failed run answers the status its failure class implies (native/errors.ts);
+ * a waiting state the protocol cannot express is a 409. A native 404 on a run is reported by the
+ * protocol layers as absence, not here.
  */
 export function fromNativeError(error: NativeError): GatewayError {
   const headers: Record<string, string> = {};
@@ -115,14 +125,15 @@ export function fromNativeError(error: NativeError): GatewayError {
   }
   // SDKs retry 408/409/429/5xx unless told otherwise. Transport faults and 503/429 are worth a retry,
   // and so is a replayed idempotency key whose first attempt is still running; a run that failed
-  // deterministically or a native 4xx is not.
+  // deterministically or a native 4xx is not. A failed run says itself (its failure class).
   const retryable =
-    error.kind === "network" ||
-    error.kind === "timeout" ||
-    error.kind === "cut" ||
-    status === 503 ||
-    status === 429 ||
-    error.code === IDEMPOTENT_REQUEST_IN_PROGRESS;
+    error.retryable ??
+    (error.kind === "network" ||
+      error.kind === "timeout" ||
+      error.kind === "cut" ||
+      status === 503 ||
+      status === 429 ||
+      error.code === IDEMPOTENT_REQUEST_IN_PROGRESS);
   headers["x-should-retry"] = retryable ? "true" : "false";
   let message = error.message || error.code;
   if (error.kind === "http" && error.code === IDEMPOTENCY_CONFLICT) {
@@ -133,15 +144,26 @@ export function fromNativeError(error: NativeError): GatewayError {
   return new GatewayError({
     status,
     message,
-    code: error.code,
+    code: openAiCode(error.code),
     type: error.kind === "run_failed" && status >= 500 ? "server_error" : undefined,
     headers,
   });
 }
 
+/** Any thrown value → the `GatewayError` a route answers with (unknown errors are a non-retryable 500). */
 export function toGatewayError(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
   if (error instanceof NativeError) return fromNativeError(error);
+  if (error instanceof ToolResultsError) return GatewayError.invalidRequest(error.message, error.param, error.code);
+  if (error instanceof IndexUnavailableError) {
+    return new GatewayError({
+      status: 503,
+      message: error.message,
+      code: "index_unavailable",
+      type: "server_error",
+      headers: { "x-should-retry": "true", "retry-after": "1" },
+    });
+  }
   return new GatewayError({
     status: 500,
     message: "internal gateway error",
@@ -151,15 +173,44 @@ export function toGatewayError(error: unknown): GatewayError {
   });
 }
 
-export interface OpenAiErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
+function buildErrorEnvelopeSchemas() {
+  const str = z.string();
+  const OpenAiErrorObject = z.strictObject({
+    message: str,
+    type: str.describe("`invalid_request_error`, `authentication_error`, `permission_error`, `rate_limit_error` or `server_error`"),
+    param: str.nullable().describe("The request field at fault (`messages[0].content`), when there is one"),
+    code: str
+      .nullable()
+      .describe("Machine-readable code: `invalid_request`, `unsupported_parameter`, `unsupported_feature`, `missing_api_key`, `model_not_found`, a native 1flowbase error code…"),
+  });
+  const OpenAiError = z.strictObject({ error: OpenAiErrorObject }).describe("Every OpenAI-family error (Chat Completions, models, Responses)");
+  const AnthropicErrorPayload = z.strictObject({
+    type: str.describe(
+      "`invalid_request_error`, `authentication_error`, `permission_error`, `not_found_error`, `request_too_large`, `rate_limit_error`, `api_error`, `timeout_error` or `overloaded_error`",
+    ),
+    message: str,
+  });
+  const AnthropicError = z
+    .strictObject({
+      type: z.literal("error"),
+      error: AnthropicErrorPayload,
+      request_id: str.nullable().describe("Also sent as the `request-id` header"),
+    })
+    .describe("Every Anthropic Messages error (`/v1/messages*`)");
+  return { OpenAiError, AnthropicErrorPayload, AnthropicError };
 }
 
-export interface AnthropicErrorBody {
-  type: "error";
-  error: { type: string; message: string };
-  request_id: string | null;
+let envelopes: ReturnType<typeof buildErrorEnvelopeSchemas> | undefined;
+
+/** The two error envelopes as zod (the API reference and its tests); built once on first use. */
+export function errorEnvelopeSchemas(): ReturnType<typeof buildErrorEnvelopeSchemas> {
+  return (envelopes ??= buildErrorEnvelopeSchemas());
 }
+
+type Envelopes = ReturnType<typeof buildErrorEnvelopeSchemas>;
+export type OpenAiErrorBody = z.infer<Envelopes["OpenAiError"]>;
+export type AnthropicErrorPayload = z.infer<Envelopes["AnthropicErrorPayload"]>;
+export type AnthropicErrorBody = z.infer<Envelopes["AnthropicError"]>;
 
 export function openAiErrorBody(error: GatewayError): OpenAiErrorBody {
   return { error: { message: error.message, type: error.type, param: error.param, code: error.code } };

@@ -51,18 +51,49 @@ export function enforcePolicy(
       throw GatewayError.unsupported(`'${field}' is not supported by this gateway: ${rule.why}`, field);
     }
     if (isDefault(field, value)) continue;
-    if (mode === "strict") {
-      const why = rule?.kind === "accepted" ? rule.why : "it is not a parameter this gateway applies";
-      throw new GatewayError({
-        status: 400,
-        message: `'${field}' would be ignored (${why}); strict parameter policy rejects it`,
-        param: field,
-        code: "unsupported_parameter",
-      });
-    }
-    ignored.push(field);
+    ignoreOrReject(ignored, field, field, rule?.kind === "accepted" ? rule.why : "it is not a parameter this gateway applies", mode);
   }
   return ignored;
+}
+
+/**
+ * The one "accepted but not applied" decision: reported in lenient mode (added to `ignored` once),
+ * a 400 naming `param` in strict mode. Used for table rows and for value-level decisions alike (a
+ * hosted tool in `tools`, a reasoning effort the model cannot take, an input item native cannot carry).
+ */
+export function ignoreOrReject(ignored: string[], name: string, param: string, why: string, mode: PolicyMode): void {
+  if (mode === "strict") {
+    throw new GatewayError({
+      status: 400,
+      message: `'${name}' would be ignored (${why}); strict parameter policy rejects it`,
+      param,
+      code: "unsupported_parameter",
+    });
+  }
+  if (!ignored.includes(name)) ignored.push(name);
+}
+
+/** At most this many names, each at most `MAX_REPORTED_NAME` characters, go into the header. */
+const MAX_REPORTED_NAMES = 32;
+const MAX_REPORTED_NAME = 64;
+
+/**
+ * The `x-1flowbase-ignored-params` header for `ignored`, or no header. The names can come from the
+ * client (unknown top-level fields, `tools[].type`, `input[].type`), so they are normalised before
+ * they go near a header: characters outside `[A-Za-z0-9_.-]` become `_` (no control characters, no
+ * commas forging entries), each name is cut to 64 characters, at most 32 names are listed (then
+ * `…`), duplicates once. A header value built from raw client text throws in the runtime (`Invalid
+ * header value`) — after the native run already ran.
+ */
+export function ignoredParamsHeaders(ignored: readonly string[]): Record<string, string> {
+  if (ignored.length === 0) return {};
+  const names: string[] = [];
+  for (const name of ignored) {
+    const safe = name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, MAX_REPORTED_NAME) || "_";
+    if (!names.includes(safe)) names.push(safe);
+  }
+  const listed = names.length > MAX_REPORTED_NAMES ? [...names.slice(0, MAX_REPORTED_NAMES), "..."] : names;
+  return { [IGNORED_PARAMS_HEADER]: listed.join(", ") };
 }
 
 /** A zod failure → 400 naming the first issue's path as `param` (e.g. `messages[0].content`). */

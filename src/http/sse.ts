@@ -17,9 +17,64 @@
  *   body's next write (a frame or a keepalive), where the runtime's byte stream reports the cancel.
  * - A projector that throws still ends the stream with its own terminal error frame when it can.
  */
+import type { NativeAnswerReader } from "../native/answer";
 import { NativeError } from "../native/errors";
 import { readNativeItemBatches, type NativeStreamItem } from "../native/events";
-import type { StreamProjector } from "../protocols/projector";
+
+/**
+ * What the pump drives: one response's answer reader and protocol encoder, producing whole SSE frames.
+ * Every projector keeps these rules: exactly one terminal frame (protocol success or protocol error),
+ * after which `done` is true and nothing more is produced; a fault and a failed or cancelled run
+ * become the protocol's terminal error frames — never a silent close.
+ */
+export interface SseProjector {
+  /** Reads one native item; its frames accumulate until `take`. A promise while the item needs the run record. */
+  push(item: NativeStreamItem): void | PromiseLike<void>;
+  /** The frames produced since the last call, concatenated ("" when none). */
+  take(): string;
+  /** A frame that keeps the connection alive while native is idle (an SSE comment or Anthropic's `ping`). */
+  keepalive(): string;
+  /** True once the terminal frame has been produced (or is being produced after a record lookup). */
+  readonly done: boolean;
+}
+
+/**
+ * The common part of every protocol's SSE projector: the native answer reader feeds the protocol's
+ * encoder, whose writer appends frames to `out`.
+ */
+export abstract class AnswerSseProjector implements SseProjector {
+  protected out = "";
+  protected abstract readonly reader: NativeAnswerReader;
+
+  push(item: NativeStreamItem): void | Promise<void> {
+    return this.reader.push(item);
+  }
+
+  take(): string {
+    const out = this.out;
+    this.out = "";
+    return out;
+  }
+
+  get done(): boolean {
+    return this.reader.done;
+  }
+
+  abstract keepalive(): string;
+}
+
+/** Formats one SSE frame with an event name (`event: x\ndata: {...}\n\n`). */
+export function namedFrame(event: string, json: string): string {
+  return `event: ${event}\ndata: ${json}\n\n`;
+}
+
+/** Formats one data-only SSE frame (`data: {...}\n\n`), as Chat Completions requires. */
+export function dataFrame(json: string): string {
+  return `data: ${json}\n\n`;
+}
+
+/** SSE comment used as keepalive by the OpenAI protocols (ignored by every SSE parser). */
+export const KEEPALIVE_COMMENT = ": keepalive\n\n";
 
 const encoder = new TextEncoder();
 
@@ -53,13 +108,11 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
-/** Streams `items` through `projector` into SSE bytes. `initialFrames` are sent first (already projected). */
-export function projectToSse(
-  items: ReadableStream<NativeStreamItem>,
-  projector: StreamProjector,
-  options: SseOptions,
-  initialFrames: readonly string[] = [],
-): ReadableStream<Uint8Array> {
+/**
+ * Streams `items` through `projector` into SSE bytes. Frames the projector already holds (a route
+ * that read the first item before answering) are sent first.
+ */
+export function projectToSse(items: ReadableStream<NativeStreamItem>, projector: SseProjector, options: SseOptions): ReadableStream<Uint8Array> {
   // The body is the runtime's own byte stream, written from a pump, not a JS `ReadableStream` with a
   // `pull`: workerd (1.20260426) keeps ~76 bytes of JS heap per chunk enqueued into a JS stream that
   // backs a Response until the response ends — 76 MB live after 1M chunks, against a 128 MB isolate
@@ -181,8 +234,6 @@ export function projectToSse(
   };
 
   const pump = async (): Promise<void> => {
-    /** Frames projected from the current batch, not queued yet. */
-    let out = "";
     try {
       for (;;) {
         await room();
@@ -196,24 +247,18 @@ export function projectToSse(
           return;
         }
         for (const item of batch) {
-          // Await only real promises: projectors answer most items synchronously, and an `await` per
-          // native event is a microtask per event.
-          const pushed = projector.push(item);
-          let frames: readonly string[];
-          if (isPromiseLike(pushed)) {
-            // Nothing already projected waits behind an ownership claim or a usage lookup.
-            send(out);
-            out = "";
-            frames = await pushed;
+          // Await only real promises: the reader answers nearly every item synchronously, and an
+          // `await` per native event is a microtask per event.
+          const pending = projector.push(item);
+          if (pending) {
+            // Nothing already projected waits behind a run-record lookup.
+            send(projector.take());
+            await pending;
             if (closed) return;
-          } else {
-            frames = pushed;
           }
-          for (const frame of frames) out += frame;
           if (projector.done) break;
         }
-        send(out);
-        out = "";
+        send(projector.take());
         if (projector.done) {
           finish("completed");
           return;
@@ -223,14 +268,14 @@ export function projectToSse(
       if (closed) return;
       // A projector bug must not leave the client hanging: end with whatever terminal frame the
       // projector can still produce for a fault, then close. Frames it produced before stay.
-      send(out);
+      send(projector.take());
       if (!projector.done) {
         try {
-          const frames = await projector.push({
+          await projector.push({
             event: "fault",
             error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
           });
-          send(frames.join(""));
+          send(projector.take());
         } catch {
           // nothing more we can say
         }
@@ -240,17 +285,13 @@ export function projectToSse(
     }
   };
 
-  send(initialFrames.join(""));
+  send(projector.take());
   if (projector.done) finish("completed");
   else {
     scheduleKeepalive(options.keepaliveMs);
     void pump();
   }
   return readable;
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 /** A `Response` carrying an SSE body with the standard headers plus `extraHeaders`. */

@@ -4,12 +4,12 @@
  * It is the only thing the gateway stores (invariant 1): no content, never the key (a SHA-256
  * fingerprint), timestamps for expiry. Every read is owner-scoped in SQL, so another owner's row is
  * indistinguishable from a missing one. Any D1 failure becomes `IndexUnavailableError` (503): the
- * index fails closed, it never guesses (ARCHITECTURE.md, "Ownership answers look like absence").
+ * index fails closed, it never guesses (ARCHITECTURE.md, "Ownership answers look like absence");
+ * `src/http/errors.ts` answers it as a retryable 503.
  *
  * Reads go through a `first-primary` D1 session when the binding supports sessions, so a chained
  * request right after a turn resolves even with read replication on (anchors.md §6 point 5).
  */
-import { GatewayError } from "../http/errors";
 
 export interface IndexRow {
   responseId: string;
@@ -18,15 +18,11 @@ export interface IndexRow {
   expiresAt: number;
 }
 
-export class IndexUnavailableError extends GatewayError {
-  constructor() {
-    super({
-      status: 503,
-      message: "the response index is unavailable; try again shortly",
-      code: "index_unavailable",
-      type: "server_error",
-      headers: { "x-should-retry": "true", "retry-after": "1" },
-    });
+/** D1 failed (or is unreachable): the index cannot say who owns what. */
+export class IndexUnavailableError extends Error {
+  constructor(cause?: unknown) {
+    super("the response index is unavailable; try again shortly", cause === undefined ? undefined : { cause });
+    this.name = "IndexUnavailableError";
   }
 }
 
@@ -56,9 +52,9 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
     try {
       return await work();
     } catch (error) {
-      if (error instanceof GatewayError) throw error;
+      if (error instanceof IndexUnavailableError) throw error;
       console.error(JSON.stringify({ level: "error", msg: "response index failure", error: String(error) }));
-      throw new IndexUnavailableError();
+      throw new IndexUnavailableError(error);
     }
   };
 

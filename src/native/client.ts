@@ -17,11 +17,9 @@
 import type { z } from "zod";
 import type { NativeTimeouts } from "../config";
 import { IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "./errors";
-import { clientDisconnectedError, readNativeStream } from "./events";
+import { clientDisconnectedError, itemsToStream, readNativeStream } from "./events";
 import type { NativeStreamItem } from "./events";
-import { eventsToStream } from "./resume";
 import {
-  NATIVE_TERMINAL_EVENTS,
   NativeErrorBody,
   NativeModelList,
   NativeResumeRequest,
@@ -29,7 +27,7 @@ import {
   NativeRunRequest,
 } from "./schema";
 import type { NativeRun } from "./schema";
-import { runToEvents } from "./synthesize";
+import { isSettledRun, runToItems } from "./synthesize";
 
 /** How a `NativeClient` reaches native. One client per gateway request. */
 export interface NativeClientOptions {
@@ -48,8 +46,6 @@ export interface NativeClientOptions {
 
 /** Typed access to the native run API. Every failure is a thrown `NativeError`. */
 export interface NativeClient {
-  /** `POST /runs`, blocking: waits for the run to end (or wait for tools) and returns it (201). */
-  createRun(request: NativeRunRequest & { response_mode?: "blocking" }): Promise<NativeRun>;
   /**
    * `POST /runs` with `response_mode: "streaming"`. Resolves once native answered 200
    * `text/event-stream` (failures before that throw); the stream then never errors — see
@@ -179,27 +175,22 @@ function parseRunRecord(text: string, status: number): NativeRun {
  * the route calls `start_published_flow_run` again on the existing run). The emulator replays the
  * stream from the durable run (run.started, synthesized deltas, terminal), which needs nothing here.
  * If native instead answers with the run record as JSON, the gateway projects that record — the same
- * events a stream of the finished run carries (`runToEvents`), as for resumed runs — so a retried
+ * events a stream of the finished run carries (`runToItems`), as for resumed runs — so a retried
  * create still answers the first attempt's run and never starts a second one. A record that has not
  * settled yet cannot be projected: 409 `idempotent_request_in_progress`, retryable (SDKs retry 409
  * when `x-should-retry` says so), like Stripe's answer to a concurrent retry.
  */
 function replayRecord(run: NativeRun): ReadableStream<NativeStreamItem> {
-  const events: NativeStreamItem[] = runToEvents(run);
-  const last = events.at(-1);
-  if (!last || !NATIVE_TERMINAL_EVENTS.has(last.event)) {
-    if (run.status === "queued" || run.status === "running" || run.status === "created") {
-      throw new NativeError({
-        kind: "http",
-        status: 409,
-        code: IDEMPOTENT_REQUEST_IN_PROGRESS,
-        message: "a request with this Idempotency-Key is still being processed; retry it shortly",
-        retryAfter: "1",
-      });
-    }
-    throw invalidResponse(`1flowbase replayed a run in state '${String(run.status)}' that has no terminal event`);
+  if (!isSettledRun(run) && (run.status === "queued" || run.status === "running" || run.status === "created")) {
+    throw new NativeError({
+      kind: "http",
+      status: 409,
+      code: IDEMPOTENT_REQUEST_IN_PROGRESS,
+      message: "a request with this Idempotency-Key is still being processed; retry it shortly",
+      retryAfter: "1",
+    });
   }
-  return eventsToStream(events);
+  return itemsToStream(runToItems(run));
 }
 
 /**
@@ -208,7 +199,7 @@ function replayRecord(run: NativeRun): ReadableStream<NativeStreamItem> {
  * @example
  * const native = createNativeClient({ baseUrl: config.NATIVE_API_BASE_URL, apiKey, requestId,
  *   timeouts: nativeTimeouts(config), signal: c.req.raw.signal });
- * const run = await native.createRun({ query: "Hello" });
+ * const items = await native.streamRun({ query: "Hello" });
  */
 export function createNativeClient(options: NativeClientOptions): NativeClient {
   const base = options.baseUrl.replace(/\/+$/, "") + API_PREFIX;
@@ -270,12 +261,6 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
   const runPath = (runId: string): string => `/runs/${encodeURIComponent(runId)}`;
 
   return {
-    async createRun(request) {
-      const body = NativeRunRequest.parse({ ...request, response_mode: "blocking" });
-      const envelope = await call("POST", "/runs", timeouts.blockingMs, NativeRunEnvelope, body);
-      return envelope.data;
-    },
-
     async streamRun(request) {
       const body = NativeRunRequest.parse({ ...request, response_mode: "streaming" });
       const exchange = new Exchange(timeouts.headersMs, signal);

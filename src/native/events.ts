@@ -101,7 +101,7 @@ export function clientDisconnectedError(): NativeError {
 }
 
 /**
- * The synchronous SSE parser behind `NativeSseDecoder` and `readNativeStream`.
+ * The synchronous SSE parser behind `readNativeStream`.
  *
  * Follows the WHATWG `text/event-stream` parsing rules (CRLF / LF / lone CR line ends, `:` comments,
  * one optional space after the colon, multi-line `data` joined with "\n", unknown fields ignored,
@@ -312,12 +312,8 @@ export class NativeSseParser {
       this.fail(invalidSse(`native event ${name} does not match the contract: ${parsed.error.issues[0]?.message ?? "invalid"}`));
       return;
     }
-    if (name === "required_action" && !parsed.data.required_action) {
-      // Without `required_action.payload.callback_task_id` the run cannot be resumed (§1.6); the
-      // `{type, run_id}` fallback payload of `sse.rs:311-325` lands here too.
-      this.fail(invalidSse("native event required_action carried no required_action"));
-      return;
-    }
+    // `required_action` is not checked here: the fork's human-approval fallback `{type, run_id}`
+    // (`sse.rs` ~311–325) is a valid terminal event; the answer reader decides what it means.
     this.sink({ event: name, id, data: parsed.data } as NativeEvent);
     if (eventClass === TERMINAL) this.finished = true;
   }
@@ -326,42 +322,6 @@ export class NativeSseParser {
     this.finished = true;
     this.sink({ event: "fault", error });
   }
-}
-
-/**
- * Bytes → `NativeStreamItem`s, as a `TransformStream`.
- *
- * After a terminal event or a fault the stream terminates: the readable side closes and the
- * writable side errors, so a `pipeThrough` source (native's body) is cancelled at once instead of
- * being drained. At end of input without a terminal event a `cut` fault is the last item.
- *
- * Prefer `readNativeStream` for a fetch body: it also turns transport failures into faults.
- *
- * @example
- * const items = response.body!.pipeThrough(new NativeSseDecoder());
- * for await (const item of items) if (item.event === "message.delta") text += item.data.delta;
- */
-export class NativeSseDecoder extends TransformStream<Uint8Array, NativeStreamItem> {
-  constructor() {
-    let controller: TransformStreamDefaultController<NativeStreamItem> | undefined;
-    const parser = new NativeSseParser((item) => controller?.enqueue(item));
-    super({
-      start(started) {
-        controller = started;
-      },
-      transform(chunk) {
-        if (parser.push(chunk)) controller?.terminate();
-      },
-      flush() {
-        parser.end();
-      },
-    });
-  }
-}
-
-/** Factory form of `new NativeSseDecoder()`. */
-export function createNativeSseDecoder(): NativeSseDecoder {
-  return new NativeSseDecoder();
 }
 
 /** Options of `readNativeStream`. */
@@ -636,4 +596,49 @@ export function readNativeItemBatches(stream: ReadableStream<NativeStreamItem>):
     },
     cancel: () => reader.cancel(),
   };
+}
+
+/**
+ * Items already in memory as a stream (a finished run's synthesized events, a test's script): the
+ * same shape `readNativeStream` returns, so every consumer reads both the same way.
+ */
+export function itemsToStream<T>(items: readonly T[]): ReadableStream<T> {
+  let index = 0;
+  return new ReadableStream<T>({
+    pull(controller) {
+      const next = items[index++];
+      if (next === undefined) controller.close();
+      else controller.enqueue(next);
+    },
+  });
+}
+
+/**
+ * The items of a native call that is still running (a resume, whose native reply is JSON only and
+ * comes when the rest of the flow has run, native-api.md §1.6): the stream exists at once — the SSE
+ * response can start and keep the client alive — and yields `toItems(result)` when the call settles,
+ * or one fault when it fails.
+ */
+export function deferredItems<R>(
+  pending: Promise<R>,
+  toItems: (result: R) => NativeStreamItem[],
+  toFault: (error: unknown) => NativeError,
+): ReadableStream<NativeStreamItem> {
+  let items: NativeStreamItem[] | null = null;
+  let next = 0;
+  pending.catch(() => undefined); // consumed by pull; never an unhandled rejection
+  return new ReadableStream<NativeStreamItem>({
+    async pull(controller) {
+      if (items === null) {
+        try {
+          items = toItems(await pending);
+        } catch (error) {
+          items = [{ event: "fault", error: toFault(error) }];
+        }
+      }
+      const item = items[next++];
+      if (item === undefined) controller.close();
+      else controller.enqueue(item);
+    },
+  });
 }

@@ -3,14 +3,17 @@
  *
  * Every protocol hands back tool results keyed by the ids we minted (`callback-ids.ts`). This module
  * checks them against the run itself (`GET /runs/{id}`, which also proves ownership) and calls
- * `POST /runs/{id}/resume` with exactly one result per pending tool call (native-api.md §1.6).
+ * `POST /runs/{id}/resume` with exactly one result per pending tool call (native-api.md §1.6). The
+ * waiting run's calls are read by the answer reader's own validation (`readToolCallTask`), so the
+ * calls a client was shown and the calls a resume answers are the same list.
  * Every client mistake — a forged id, another key's run, a run that is no longer waiting, results for
- * two different tasks, a missing or duplicate result — is a 400 naming `param`, never a 5xx.
+ * two different tasks, a missing or duplicate result — is a `ToolResultsError` (a 400 naming
+ * `param`), never a 5xx.
  */
-import { GatewayError } from "../http/errors";
+import { readToolCallTask } from "./answer";
 import type { CallbackRef } from "./callback-ids";
 import type { NativeClient } from "./client";
-import { NativeError } from "./errors";
+import { NativeError, runFailedError, ToolResultsError, type RunErrorLike } from "./errors";
 import type { NativeRun } from "./schema";
 
 export interface ToolResultInput {
@@ -31,30 +34,33 @@ export interface ResumeTarget {
   waitingRun: NativeRun;
 }
 
+const INVALID_ID = "invalid_tool_call_id";
+const INVALID_RESULTS = "invalid_tool_results";
+
 /** Validates the results against the waiting run; `param` is the request field the ids came from. */
 export async function resolveResumeTarget(native: NativeClient, results: ToolResultInput[], param: string): Promise<ResumeTarget> {
-  if (results.length === 0) throw GatewayError.invalidRequest("no tool results were given", param);
-  const first = results.find((result) => result.ref)?.ref;
+  if (results.length === 0) throw new ToolResultsError("no tool results were given", param, "invalid_request");
   for (const result of results) {
     if (!result.ref) {
-      throw GatewayError.invalidRequest(
+      throw new ToolResultsError(
         `tool call id '${result.clientId}' was not issued by this gateway (or was altered); send the id exactly as received`,
         param,
-        "invalid_tool_call_id",
+        INVALID_ID,
       );
     }
   }
-  if (!first) throw GatewayError.invalidRequest("no tool results were given", param);
+  const first = results[0]?.ref;
+  if (!first) throw new ToolResultsError("no tool results were given", param, "invalid_request");
   for (const result of results) {
     if (result.ref && (result.ref.runId !== first.runId || result.ref.callbackTaskId !== first.callbackTaskId)) {
-      throw GatewayError.invalidRequest("tool results must all answer the tool calls of one assistant turn", param, "invalid_tool_call_id");
+      throw new ToolResultsError("tool results must all answer the tool calls of one assistant turn", param, INVALID_ID);
     }
   }
   const unknownCall = () =>
-    GatewayError.invalidRequest(
+    new ToolResultsError(
       "these tool results do not answer pending tool calls of a response you own (unknown, foreign or already answered)",
       param,
-      "invalid_tool_call_id",
+      INVALID_ID,
     );
   let run: NativeRun;
   try {
@@ -64,28 +70,28 @@ export async function resolveResumeTarget(native: NativeClient, results: ToolRes
     if (error instanceof NativeError && error.kind === "http" && (error.status === 403 || error.status === 404 || error.status === 400)) throw unknownCall();
     throw error;
   }
-  const payload = run.required_action?.payload;
-  if (run.status !== "waiting" || !payload || payload.callback_task_id !== first.callbackTaskId) {
+  const task = run.status === "waiting" ? readToolCallTask(run.id, run.required_action) : null;
+  if (task === null || task instanceof NativeError || task.callbackTaskId !== first.callbackTaskId) {
     // The caller owns this run (GET succeeded) and the id names one of its tasks, so the results were
     // already answered. A run that then failed is what a retrying client (Codex retries every
     // `response.failed`) must hear about: its own error, not "already answered".
-    if (run.status === "failed") throw NativeError.fromRunError(run.error);
+    if (run.status === "failed") throw runFailedError(run.error as RunErrorLike | null | undefined);
     if (run.status === "cancelled") throw NativeError.cancelled();
     throw unknownCall();
   }
-  const nativeCallIds = (payload.tool_calls ?? []).map((call) => call.id);
+  const nativeCallIds = task.calls.map((call) => call.nativeId);
   const seen = new Set<number>();
   for (const result of results) {
     const index = result.ref?.index ?? -1;
     if (index >= nativeCallIds.length) throw unknownCall();
-    if (seen.has(index)) throw GatewayError.invalidRequest(`duplicate tool result for '${result.clientId}'`, param, "invalid_tool_results");
+    if (seen.has(index)) throw new ToolResultsError(`duplicate tool result for '${result.clientId}'`, param, INVALID_RESULTS);
     seen.add(index);
   }
   if (seen.size !== nativeCallIds.length) {
-    throw GatewayError.invalidRequest(
+    throw new ToolResultsError(
       `expected one tool result for each of the ${nativeCallIds.length} tool calls of that turn, got ${seen.size}`,
       param,
-      "invalid_tool_results",
+      INVALID_RESULTS,
     );
   }
   return { runId: first.runId, callbackTaskId: first.callbackTaskId, nativeCallIds, waitingRun: run };
@@ -102,20 +108,8 @@ export async function resumeWithResults(native: NativeClient, target: ResumeTarg
   } catch (error) {
     if (error instanceof NativeError && error.kind === "http" && error.status >= 400 && error.status < 500) {
       // Native's own verdict on the results (tool_results, callback_resume_payload_conflict, …).
-      throw GatewayError.invalidRequest(`1flowbase rejected the tool results: ${error.message}`, param, error.code);
+      throw new ToolResultsError(`1flowbase rejected the tool results: ${error.message}`, param, error.code);
     }
     throw error;
   }
-}
-
-/** A finished run's events as a stream (for streaming a resumed run, whose native reply is JSON). */
-export function eventsToStream<T>(events: readonly T[]): ReadableStream<T> {
-  let index = 0;
-  return new ReadableStream<T>({
-    pull(controller) {
-      const next = events[index++];
-      if (next === undefined) controller.close();
-      else controller.enqueue(next);
-    },
-  });
 }

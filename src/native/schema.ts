@@ -87,26 +87,6 @@ export type NativeResumeRequest = z.infer<typeof NativeResumeRequest>;
 // Responses
 // ---------------------------------------------------------------------------------------------
 
-const count = z.number().int().nonnegative().nullable().optional();
-
-/** Native usage: fork `NativeUsage` plus the aliases the fork accepts from flow output (§1.5). */
-export const NativeUsage = z
-  .object({
-    prompt_tokens: count,
-    completion_tokens: count,
-    total_tokens: count,
-    reasoning_tokens: count,
-    input_cache_hit_tokens: count,
-    input_cache_miss_tokens: count,
-    cache_read_tokens: count,
-    cache_write_tokens: count,
-    input_tokens: count,
-    output_tokens: count,
-    cache_read_input_tokens: count,
-    cache_creation_input_tokens: count,
-  })
-  .loose();
-export type NativeUsage = z.infer<typeof NativeUsage>;
 
 export const NativeRunStatus = z.enum([
   "created",
@@ -157,14 +137,27 @@ export const NativeRun = z
     metadata: z.record(z.string(), z.unknown()).nullable().optional(),
     answer: z.string().nullable().optional(),
     answer_segments: z.array(NativeAnswerSegment).nullable().optional(),
-    required_action: NativeRequiredAction.nullable().optional(),
+    /** Read with `parseRequiredAction`: a human-approval wait carries `null` (errata 5). */
+    required_action: z.unknown().optional(),
     tool_calls: z.array(NativeToolCall.loose()).nullable().optional(),
-    usage: NativeUsage.nullable().optional(),
+    /** Read with `readUsage` (usage.ts): the flow's output usage, any shape (errata 6). */
+    usage: z.unknown().optional(),
     error: NativeRunError.nullable().optional(),
     created_at: z.string().optional(),
   })
   .loose();
 export type NativeRun = z.infer<typeof NativeRun>;
+
+/**
+ * A `required_action` that names a resumable callback task, or null: the fork's fallback payload
+ * for a human-approval wait is `{type, run_id}` with no `action_type` and no payload (`sse.rs`
+ * ~311–325), and the record of such a run has `required_action: null` (errata 5).
+ */
+export function parseRequiredAction(value: unknown): NativeRequiredAction | null {
+  if (value === null || value === undefined) return null;
+  const parsed = NativeRequiredAction.safeParse(value);
+  return parsed.success ? parsed.data : null;
+}
 
 /** Success envelope `{data, meta}` of every native JSON success but `/models`. */
 export const NativeRunEnvelope = z.object({ data: NativeRun, meta: z.unknown().optional() }).loose();
@@ -222,7 +215,7 @@ export type NativeEvent =
   | { readonly event: "message.delta"; readonly id: string | null; readonly data: NativeDeltaData }
   | { readonly event: "usage.delta"; readonly id: string | null; readonly data: NativeEventData }
   | { readonly event: "workflow.event"; readonly id: string | null; readonly data: NativeEventData }
-  | { readonly event: "required_action"; readonly id: string | null; readonly data: NativeRequiredActionData }
+  | { readonly event: "required_action"; readonly id: string | null; readonly data: NativeEventData }
   | { readonly event: "run.completed"; readonly id: string | null; readonly data: NativeEventData }
   | { readonly event: "run.incomplete"; readonly id: string | null; readonly data: NativeEventData }
   | { readonly event: "run.failed"; readonly id: string | null; readonly data: NativeEventData }
@@ -239,10 +232,12 @@ export const NativeEventData = z
     answer: z.string().nullable().optional(),
     answer_segments: z.array(NativeAnswerSegment).nullable().optional(),
     conversation: z.record(z.string(), z.unknown()).nullable().optional(),
-    usage: NativeUsage.nullable().optional(),
+    /** The flow's raw output usage on `run.completed` (`sse.rs` ~90): read leniently by `readUsage`. */
+    usage: z.unknown().optional(),
     metadata: z.record(z.string(), z.unknown()).nullable().optional(),
     error: NativeRunError.nullable().optional(),
-    required_action: NativeRequiredAction.nullable().optional(),
+    /** Read with `parseRequiredAction`: may be the `{type, run_id}` fallback (errata 5). */
+    required_action: z.unknown().optional(),
   })
   .loose();
 export type NativeEventData = z.infer<typeof NativeEventData>;
@@ -255,4 +250,3 @@ export interface NativeDeltaData {
   readonly created_at?: string;
 }
 
-export type NativeRequiredActionData = NativeEventData & { required_action: NativeRequiredAction };

@@ -1,87 +1,79 @@
 /**
- * A finished native run record → the native events a stream of that run would have carried.
+ * A native run record → the native stream items a stream of that run would have carried.
  *
- * This is how every protocol satisfies invariant 4 (blocking == final streaming snapshot) by
- * construction: a blocking answer is the protocol's stream projector folded over these events, and a
- * resumed run (native resume replies JSON only, native-api.md §1.6) is streamed the same way.
+ * This is the record path of the answer reader (answer.ts): a resumed run (native resume replies
+ * JSON only, native-api.md §1.6), GET, cancel and `item_reference`s are read by the very reader that
+ * reads live streams, so they answer exactly what a live stream of the same run answers.
  *
- * Deltas come from `answer_segments`, else from the `answer` split on `<think>…</think>`, exactly
- * like native's own terminal fallback (native-api.md §2.3). Returns no terminal event for a run that
- * is still `queued`/`running`.
+ * - The answer comes from `answer_segments`, else from `answer` as one message delta: the reader's
+ *   think splitter separates inline `<think>…</think>` exactly as it does for live deltas (native's
+ *   own terminal fallback does the same split, §2.3).
+ * - Only a `succeeded` or `incomplete` run has an answer: for a failed run `answer` is the error
+ *   text (fork `native_results.rs` ~38, errata 7), which must never reach a client as model output.
+ * - A record's `error` keeps the failure class in `details` (errata 1), so failed records need no
+ *   further lookup.
+ * - A `waiting` run ends with `required_action` — `null` for a human-approval wait (errata 5).
+ * - A run that has not ended (`queued`, `running`, `created`) ends with a fault, never silently.
  */
-import type { NativeEvent, NativeEventData, NativeRun } from "./schema";
+import { NativeError } from "./errors";
+import type { NativeStreamItem } from "./events";
+import type { NativeEventData, NativeRun } from "./schema";
 
-export interface AnswerPiece {
-  kind: "reasoning" | "message";
-  text: string;
+function unfinished(run: NativeRun): NativeError {
+  return new NativeError({
+    kind: "protocol",
+    status: 502,
+    code: "upstream_invalid_response",
+    message: `1flowbase returned a run that has not finished (status ${String(run.status)})`,
+    retryable: false,
+  });
 }
 
-const THINK = /<think>([\s\S]*?)(?:<\/think>|$)/g;
-
-/** Splits a raw native answer into reasoning and message pieces, removing `<think>` tags. */
-export function splitThinkTags(answer: string): AnswerPiece[] {
-  const pieces: AnswerPiece[] = [];
-  let last = 0;
-  for (const match of answer.matchAll(THINK)) {
-    const before = answer.slice(last, match.index);
-    if (before) pieces.push({ kind: "message", text: before });
-    if (match[1]) pieces.push({ kind: "reasoning", text: match[1] });
-    last = (match.index ?? 0) + match[0].length;
-  }
-  const rest = answer.slice(last);
-  if (rest) pieces.push({ kind: "message", text: rest });
-  return pieces;
+/** True when the record is in a state a stream of it would have ended in. */
+export function isSettledRun(run: Pick<NativeRun, "status">): boolean {
+  return ["succeeded", "incomplete", "failed", "cancelled", "waiting"].includes(String(run.status));
 }
 
-/** The answer of a run as ordered reasoning/message pieces. */
-export function answerPieces(run: Pick<NativeRun, "answer" | "answer_segments">): AnswerPiece[] {
-  if (run.answer_segments && run.answer_segments.length > 0) {
-    return run.answer_segments
-      .filter((segment) => segment.text.length > 0)
-      .map((segment) => ({ kind: segment.kind === "reasoning" ? "reasoning" : "message", text: segment.text }));
-  }
-  return run.answer ? splitThinkTags(run.answer) : [];
-}
-
-export function runToEvents(run: NativeRun): NativeEvent[] {
+/**
+ * @example
+ * runToItems({ id, status: "succeeded", answer: "<think>hm</think>Hi" })
+ * // run.started, message.delta "<think>hm</think>Hi", run.completed  (the reader splits the tags)
+ */
+export function runToItems(run: NativeRun): NativeStreamItem[] {
   const base = { run_id: run.id, created_at: run.created_at };
-  const events: NativeEvent[] = [
-    { event: "run.started", id: null, data: { ...base, status: "running" } as NativeEventData },
-  ];
-  for (const piece of answerPieces(run)) {
-    events.push({
-      event: piece.kind === "reasoning" ? "reasoning.delta" : "message.delta",
-      id: null,
-      data: { run_id: run.id, status: "running", delta: piece.text },
-    });
+  const items: NativeStreamItem[] = [{ event: "run.started", id: null, data: { ...base, status: "running" } }];
+  const status = String(run.status);
+  if (status === "succeeded" || status === "incomplete") {
+    const segments = run.answer_segments ?? [];
+    if (segments.length > 0) {
+      for (const segment of segments) {
+        if (!segment.text) continue;
+        const event = segment.kind === "reasoning" ? "reasoning.delta" : "message.delta";
+        items.push({ event, id: null, data: { run_id: run.id, status: "running", delta: segment.text } });
+      }
+    } else if (run.answer) {
+      items.push({ event: "message.delta", id: null, data: { run_id: run.id, status: "running", delta: run.answer } });
+    }
   }
-  const terminal: NativeEventData = {
-    ...base,
-    status: String(run.status),
-    answer: run.answer ?? null,
-    usage: run.usage ?? null,
-    error: run.error ?? null,
-  };
-  switch (run.status) {
+  const terminal: NativeEventData = { ...base, status, usage: run.usage ?? null, error: run.error ?? null };
+  switch (status) {
     case "succeeded":
-      events.push({ event: "run.completed", id: null, data: terminal });
+      items.push({ event: "run.completed", id: null, data: terminal });
       break;
     case "incomplete":
-      events.push({ event: "run.incomplete", id: null, data: terminal });
+      items.push({ event: "run.incomplete", id: null, data: terminal });
       break;
     case "failed":
-      events.push({ event: "run.failed", id: null, data: terminal });
+      items.push({ event: "run.failed", id: null, data: terminal });
       break;
     case "cancelled":
-      events.push({ event: "run.cancelled", id: null, data: terminal });
+      items.push({ event: "run.cancelled", id: null, data: terminal });
       break;
     case "waiting":
-      if (run.required_action) {
-        events.push({ event: "required_action", id: null, data: { ...terminal, required_action: run.required_action } });
-      }
+      items.push({ event: "required_action", id: null, data: { ...terminal, required_action: run.required_action ?? null } });
       break;
     default:
-      break;
+      items.push({ event: "fault", error: unfinished(run) });
   }
-  return events;
+  return items;
 }

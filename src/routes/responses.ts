@@ -7,60 +7,69 @@
  *   GET    /v1/responses/{id}/input_items      the run's recorded input, paginated
  *   POST   /v1/responses/{id}/cancel           native cancel
  *
- * Thin by design: parse → map (protocols/openai-responses) → call native → project → respond.
+ * Thin by design: parse → map (protocols/openai-responses) → call native → encode | accumulate.
  * The ownership claim happens when the native run id is first known and before any protocol event
- * reaches the client (ARCHITECTURE.md, "D1"): a chained request can never race it.
+ * reaches the client (ARCHITECTURE.md, "D1"): a chained request can never race it. A resume claims
+ * its new response id before resuming, so an index failure happens before the irreversible step.
  */
 import { Hono } from "hono";
-import { readJsonBody } from "../http/body";
 import { callerOf, type Caller, type GatewayContext, type GatewayEnv } from "../http/context";
-import { GatewayError, fromNativeError } from "../http/errors";
+import { fromNativeError, GatewayError } from "../http/errors";
 import { applyIdempotency, readIdempotency } from "../http/idempotency";
-import { IGNORED_PARAMS_HEADER, parseRequest, policyMode } from "../http/policy";
-import { projectToSse, sseResponse } from "../http/sse";
+import { ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";
 import { NativeError } from "../native/errors";
-import type { NativeStreamItem } from "../native/events";
-import { eventsToStream, resolveResumeTarget, resumeWithResults } from "../native/resume";
+import { itemsToStream, type NativeStreamItem } from "../native/events";
 import type { NativeRun } from "../native/schema";
-import { runToEvents } from "../native/synthesize";
-import {
-  getOwnedRun,
-  isNativeAbsence,
-  loadPreviousTurn,
-  reasoningEffortFor,
-  resolveItemReferences,
-  resolveOwnedRun,
-  resolvePreviousRunId,
-  responseNotFound,
-} from "../protocols/openai-responses/continuation";
-import { blockingResponse, blockingResponseFromStream, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
-import { parseResponseId } from "../protocols/openai-responses/ids";
+import { runToItems } from "../native/synthesize";
+import { isNativeAbsence, responseNotFound } from "../protocols/openai-responses/continuation";
+import { blockingResponse, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
+import { parseResponseId, responseIdFor } from "../protocols/openai-responses/ids";
 import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
 import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
+import { getOwnedRun, loadPreviousTurn, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
+import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, withCatalogReasoning } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 
-type StartHook = NonNullable<ResponsesProjectionContext["onStart"]>;
+/**
+ * The ownership claim of one create: started the moment the response id is known (`onStart`),
+ * awaited before any protocol event leaves the worker (stream) or before the answer is returned
+ * (blocking). `store: false` claims nothing.
+ */
+class OwnershipClaim {
+  private pending: Promise<void> | null = null;
 
-/** Records the run id for the request log and, unless `store:false`, claims the response id. */
-function claimHook(c: GatewayContext, caller: Caller, store: boolean): StartHook {
-  return async ({ runId, responseId }) => {
-    c.set("nativeRunId", runId);
-    if (store) await caller.index.claim(responseId, runId, await caller.fingerprint());
+  constructor(
+    private readonly c: GatewayContext,
+    private readonly caller: Caller,
+    private readonly store: boolean,
+  ) {}
+
+  readonly onStart = ({ runId, responseId }: { runId: string; responseId: string }): void => {
+    this.c.set("nativeRunId", runId);
+    if (!this.store || this.pending) return;
+    this.pending = this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
+    this.pending.catch(() => undefined); // awaited by `settled`; never an unhandled rejection
   };
+
+  /** Resolves once the claim is in D1 (or there is none); rejects as the claim did. */
+  settled(): Promise<void> {
+    return this.pending ?? Promise.resolve();
+  }
 }
 
 /**
- * Streams native items through the projector. The first item is read *before* answering, so that
- * the claim (or a native failure with no event at all) can still be an HTTP error: a 503 when the
- * index is down, a 502/504 when native's stream broke before its first event.
+ * Streams the answer. The first item is read *before* answering, so that the claim (or a native
+ * failure with no event at all) can still be an HTTP error: a 503 when the index is down, a 502/504
+ * when native's stream broke before its first event.
  */
 async function streamResponse(
   c: GatewayContext,
   items: ReadableStream<NativeStreamItem>,
   projector: ResponsesStreamProjector,
+  claim: OwnershipClaim,
   headers: Record<string, string>,
 ): Promise<Response> {
   const reader = items.getReader();
@@ -72,28 +81,21 @@ async function streamResponse(
   }
   if (first.done) throw fromNativeError(NativeError.cut());
   if (first.value.event === "fault") throw fromNativeError(first.value.error);
-  let initialFrames: readonly string[];
   try {
-    initialFrames = await projector.push(first.value);
+    await projector.push(first.value);
+    await claim.settled();
   } catch (error) {
     void items.cancel().catch(() => undefined);
     throw error;
   }
-  const body = projectToSse(items, projector, { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS }, initialFrames);
-  return sseResponse(body, headers);
-}
-
-/** A finished run record answered as a stream (resume replies JSON only, native-api.md §1.6). */
-function streamRecord(c: GatewayContext, run: NativeRun, projector: ResponsesStreamProjector, headers: Record<string, string>): Promise<Response> {
-  return streamResponse(c, eventsToStream<NativeStreamItem>(runToEvents(run)), projector, headers);
+  return sseAnswer(c, items, projector, headers);
 }
 
 responsesRoutes.post("/v1/responses", async (c) => {
   const caller = callerOf(c);
-  const config = c.get("config");
-  const body = await readJsonBody(c.req.raw, { maxBytes: config.MAX_BODY_BYTES, maxDecompressedBytes: config.MAX_DECOMPRESSED_BYTES });
+  const body = await readRequestBody(c, caller);
   const request = parseCreateRequest(body);
-  const mode = policyMode(config.PARAMETER_POLICY, c.req.raw.headers);
+  const mode = policyMode(caller.config.PARAMETER_POLICY, c.req.raw.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
   const idempotency = await readIdempotency(c.req.raw.headers, "responses", body);
   const items = await resolveItemReferences(caller, parseInputItems(request.input), Boolean(request.previous_response_id), ignored, mode);
@@ -102,10 +104,10 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const echo: ResponseEcho = echoFromRequest(request);
   const store = request.store !== false;
   const stream = request.stream === true;
+  const lookupRun = runLookup(caller);
   // The claim needs the key's SHA-256 the moment native's run id arrives; starting the digest now
   // overlaps it with native's response instead of adding it to the time to first byte.
   if (store) caller.fingerprint().catch(() => undefined);
-  const onStart = claimHook(c, caller, store);
 
   if (plan.kind === "resume") {
     // Tool outputs continue the native run that asked for them (a new response id: run + task).
@@ -119,40 +121,33 @@ responsesRoutes.post("/v1/responses", async (c) => {
         );
       }
     }
-    const target = await resolveResumeTarget(caller.native, plan.results, "input");
+    const { target, resumed } = await startResume(caller, plan.results, "input", async (found) => {
+      // Claimed before resuming: a D1 failure is a retryable 503 while nothing has happened yet.
+      if (store) await caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
+    });
     c.set("nativeRunId", target.runId);
-    const ignoredHeader = reportIgnored(ignored);
-    const run = await resumeWithResults(caller.native, target, plan.results, "input");
-    if (stream) {
-      const projector = new ResponsesStreamProjector({ echo, resumedTaskId: target.callbackTaskId, onStart });
-      return streamRecord(c, run, projector, ignoredHeader);
-    }
-    const folded = blockingResponse(run, echo, target.callbackTaskId);
-    await onStart({ runId: run.id, responseId: folded.responseId });
-    return c.json(folded.response, 200, ignoredHeader);
+    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, lookupRun };
+    if (stream) return sseAnswer(c, resumedItems(resumed), new ResponsesStreamProjector(context), ignoredParamsHeaders(ignored));
+    return jsonAnswer((await blockingResponse(resumedItems(resumed), context)).response, ignoredParamsHeaders(ignored));
   }
 
   const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id) : null;
-  const reasoningEffort = await reasoningEffortFor(caller, request.model, request.reasoning?.effort, ignored, mode);
-  const nativeRequest = applyIdempotency(toNativeRunRequest(request, { plan, tools, previous, reasoningEffort, traceId: caller.requestId }), idempotency);
-  const ignoredHeader = reportIgnored(ignored);
+  let nativeRequest = toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId });
+  if (request.reasoning?.effort) {
+    nativeRequest = await withCatalogReasoning(caller, nativeRequest, { effort: request.reasoning.effort }, { name: "reasoning.effort", param: "reasoning" }, mode, ignored);
+  }
+  nativeRequest = applyIdempotency(nativeRequest, idempotency);
+  const headers = ignoredParamsHeaders(ignored);
 
   // Native always streams; `stream` only chooses SSE or one folded Response (see from-native.ts).
   const nativeItems = await caller.native.streamRun(nativeRequest);
-  const projector = new ResponsesStreamProjector({
-    echo,
-    onStart,
-    // native-api.md §2.5: run.completed rarely carries usage; the run record aggregates it.
-    lookupUsage: async (runId) => (await caller.native.getRun(runId)).usage,
-  });
-  if (stream) return streamResponse(c, nativeItems, projector, ignoredHeader);
-  const folded = await blockingResponseFromStream(nativeItems, projector);
-  return c.json(folded.response, 200, ignoredHeader);
+  const claim = new OwnershipClaim(c, caller, store);
+  const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, lookupRun };
+  if (stream) return streamResponse(c, nativeItems, new ResponsesStreamProjector(context), claim, headers);
+  const folded = await blockingResponse(nativeItems, context);
+  await claim.settled();
+  return jsonAnswer(folded.response, headers);
 });
-
-function reportIgnored(ignored: readonly string[]): Record<string, string> {
-  return ignored.length > 0 ? { [IGNORED_PARAMS_HEADER]: ignored.join(", ") } : {};
-}
 
 /** The caller's run behind a lifecycle route's `{id}`, or the 404 every kind of absence gets. */
 async function ownedRun(caller: Caller, responseId: string): Promise<{ runId: string; resumedTaskId: string | undefined }> {
@@ -169,14 +164,14 @@ responsesRoutes.get("/v1/responses/:id", async (c) => {
   // GET rebuilds the Response from the native run record, never from edge storage (invariant 1).
   const run = await getOwnedRun(caller, runId, () => responseNotFound(id));
   const echo = echoFromRun(run);
+  const folded = foldRun(run, echo, resumedTaskId);
   if (c.req.query("stream") === "true") {
-    const folded = foldRun(run, echo, resumedTaskId);
     if (!folded.finished) {
       throw GatewayError.invalidRequest(`response '${id}' is still in progress; its events can be replayed once it has finished`, "stream");
     }
-    return streamRecord(c, run, new ResponsesStreamProjector({ echo, resumedTaskId }), {});
+    return sseAnswer(c, itemsToStream(runToItems(run)), new ResponsesStreamProjector({ echo, resumedTaskId }), {});
   }
-  return c.json(foldRun(run, echo, resumedTaskId).response);
+  return c.json(folded.response);
 });
 
 responsesRoutes.delete("/v1/responses/:id", async (c) => {

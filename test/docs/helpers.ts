@@ -8,7 +8,7 @@ import { SELF } from "cloudflare:test";
 import { expect } from "vitest";
 import * as z from "zod";
 import { EMULATOR_KEYS } from "../../emulator/script";
-import { openApiDocument, OPERATIONS, type OperationSpec } from "../../src/docs/openapi";
+import { openApiDocument, operations, type OperationSpec } from "../../src/docs/openapi";
 
 export const GATEWAY = "http://gw";
 export const MODEL = "1flowbase";
@@ -45,7 +45,7 @@ export function parseSse(text: string): SseFrame[] {
 }
 
 export function operation(operationId: string): OperationSpec {
-  const spec = OPERATIONS.find((candidate) => candidate.operationId === operationId);
+  const spec = operations().find((candidate) => candidate.operationId === operationId);
   if (!spec) throw new Error(`no documented operation ${operationId}`);
   return spec;
 }

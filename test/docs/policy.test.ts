@@ -13,7 +13,7 @@ import { CountTokensRequest, MessagesRequest } from "../../src/protocols/anthrop
 import { CHAT_PARAMETER_POLICY, ChatCompletionRequest } from "../../src/protocols/openai-chat/schema";
 import { RESPONSES_POLICY } from "../../src/protocols/openai-responses/policy";
 import { CreateResponseRequest } from "../../src/protocols/openai-responses/schema";
-import { openApiDocument, OPERATIONS } from "../../src/docs/openapi";
+import { openApiDocument, operations } from "../../src/docs/openapi";
 import { refName } from "./helpers";
 
 interface Operation {
@@ -89,14 +89,14 @@ describe("parameter policy tables", () => {
 
   it("count_tokens: the fields the estimate reads are the request schema's properties (no policy table: nothing is applied)", () => {
     expect([...COUNT_TOKENS_FIELDS].sort()).toEqual(Object.keys(CountTokensRequest.shape).sort());
-    expect(OPERATIONS.find((operation) => operation.operationId === "countMessageTokens")?.policy).toBeUndefined();
+    expect(operations().find((operation) => operation.operationId === "countMessageTokens")?.policy).toBeUndefined();
   });
 
   it("only operations with a request body carry a policy table, and every create operation does", () => {
-    for (const operation of OPERATIONS) {
+    for (const operation of operations()) {
       if (operation.policy) expect(operation.body, operation.operationId).toBeDefined();
     }
-    expect(OPERATIONS.filter((operation) => operation.policy).map((operation) => operation.operationId).sort()).toEqual(
+    expect(operations().filter((operation) => operation.policy).map((operation) => operation.operationId).sort()).toEqual(
       ["createChatCompletion", "createMessage", "createResponse"].sort(),
     );
   });

@@ -12,8 +12,7 @@
  *   `overloaded_error` (Claude Code shows "overloaded" and backs off; the SDKs retry it as ≥500).
  *   Sending 503 would reach them as a generic `api_error`.
  */
-import { GatewayError, toGatewayError } from "../../http/errors";
-import type { AnthropicErrorPayload } from "./schema";
+import { GatewayError, toGatewayError, type AnthropicErrorPayload } from "../../http/errors";
 
 export const OVERLOADED_STATUS = 529;
 

@@ -1,22 +1,24 @@
 /**
- * Blocking `/v1/messages`: a native run → one Anthropic `Message`.
+ * Blocking `/v1/messages`: a native answer → one Anthropic `Message`.
  *
- * Built by folding the stream projection (`stream.ts`) over native stream items — the run's native
- * stream for a new run, or the events a finished run's stream would have carried (`runToEvents`,
- * src/native/synthesize.ts) for a resumed one — accumulating them exactly the way the Anthropic SDK's
- * `MessageStream` does. So the blocking answer equals `stream.finalMessage()` by construction
- * (invariant 4), thinking blocks and `stop_sequence` included — 1flowbase's own adapter drops
- * thinking in blocking mode and omits `stop_sequence` (native-api.md §4.3).
+ * `MessageAccumulator` is the other `AnthropicEventWriter`: the same `AnthropicEncoder` that writes
+ * the stream's events writes into it, and it folds them exactly the way the Anthropic SDK's
+ * `MessageStream` does — so the blocking answer equals `stream.finalMessage()` by construction
+ * (invariant 4), thinking blocks and `stop_sequence` included (1flowbase's own adapter drops thinking
+ * in blocking mode and omits `stop_sequence`, native-api.md §4.3).
+ *
+ * A new run is folded over its *native stream*, not the blocking run record: a run that stops for
+ * client tools ends `waiting`, and native returns no `answer` for a waiting run (native-api.md §7),
+ * so the text and thinking before its tool calls exist only on the stream. A resumed run is folded
+ * over its record (`runToItems`), because native's resume replies JSON only (§1.6).
  *
  * A stream that ends in an `error` event is, in blocking mode, the same error as an HTTP response.
  */
-import { NativeError } from "../../native/errors";
-import { readNativeItemBatches, type NativeStreamItem } from "../../native/events";
-import type { NativeRun } from "../../native/schema";
-import { runToEvents } from "../../native/synthesize";
 import type { GatewayError } from "../../http/errors";
+import { NativeAnswerReader, readAnswer } from "../../native/answer";
+import type { NativeStreamItem } from "../../native/events";
 import type { AnthropicMessage, AnthropicStreamEvent } from "./schema";
-import { AnthropicStreamState, type AnthropicProjectionContext } from "./stream";
+import { AnthropicEncoder, type AnthropicEventWriter, type AnthropicProjectionContext } from "./stream";
 
 /**
  * Accumulates stream events into the final `Message`, mirroring ANT `MessageStream`
@@ -24,25 +26,25 @@ import { AnthropicStreamState, type AnthropicProjectionContext } from "./stream"
  * concatenated, tool input JSON is parsed when its block stops, `message_delta` sets the stop reason
  * and overwrites usage counters that are present.
  */
-export class MessageAccumulator {
+export class MessageAccumulator implements AnthropicEventWriter {
   message: AnthropicMessage | null = null;
   error: { type: string; message: string } | null = null;
   stopped = false;
   private readonly toolJson = new Map<number, string>();
 
   /**
-   * Appends a text or thinking delta to the block at `index`: what `apply` does with a
+   * Appends a text or thinking delta to the block at `index`: what `event` does with a
    * `content_block_delta` of that block's kind, without the event (the fold's per-token path).
    * Plain `+=` (V8 builds a rope, flattened once when the answer is serialised): collecting pieces
    * and joining them per block measured no faster on a 100k-delta answer.
    */
-  appendDelta(index: number, text: string): void {
+  delta(index: number, _kind: "text" | "thinking", text: string): void {
     const block = this.message?.content[index];
     if (block?.type === "text") block.text += text;
     else if (block?.type === "thinking") block.thinking += text;
   }
 
-  apply(event: AnthropicStreamEvent): void {
+  event(event: AnthropicStreamEvent): void {
     switch (event.type) {
       case "message_start":
         if (this.message) throw new Error("second message_start");
@@ -96,93 +98,20 @@ export class MessageAccumulator {
   }
 }
 
-/** A run that has not ended (native returned `queued`/`running`): there is nothing to answer with. */
-function unfinished(run: NativeRun): NativeError {
-  return new NativeError({
-    kind: "protocol",
-    status: 502,
-    code: "upstream_invalid_response",
-    message: `1flowbase returned a run that has not finished (status ${String(run.status)})`,
-  });
-}
-
-/** The native stream items of a finished run, ending with a fault when the run is not terminal. */
-export function runToItems(run: NativeRun): NativeStreamItem[] {
-  const items: NativeStreamItem[] = runToEvents(run);
-  const last = items[items.length - 1];
-  const terminal =
-    last !== undefined &&
-    (last.event === "run.completed" ||
-      last.event === "run.incomplete" ||
-      last.event === "run.failed" ||
-      last.event === "run.cancelled" ||
-      last.event === "required_action");
-  if (!terminal) items.push({ event: "fault", error: unfinished(run) });
-  return items;
-}
-
 export type BlockingOutcome = { ok: true; message: AnthropicMessage } | { ok: false; error: GatewayError };
 
 /**
- * Folds the projection over native stream items, a batch at a time (`nextBatch` yields null at the
- * end): the `Message`, or the error the stream ended with. A batch is folded synchronously; only a
- * terminal event whose usage is looked up on the run record makes `step` return a promise.
+ * A native answer (a new run's stream, or a record's items) → the `Message`, or the error the stream
+ * ended with.
+ *
+ * @example
+ * const outcome = await messageFrom(await native.streamRun(request), { model, lookupRun });
  */
-async function fold(
-  nextBatch: () => Promise<readonly NativeStreamItem[] | null>,
-  context: AnthropicProjectionContext,
-): Promise<BlockingOutcome> {
-  const state = new AnthropicStreamState(context);
+export async function messageFrom(items: ReadableStream<NativeStreamItem> | readonly NativeStreamItem[], context: AnthropicProjectionContext): Promise<BlockingOutcome> {
   const accumulator = new MessageAccumulator();
-  read: for (let batch = await nextBatch(); batch !== null; batch = await nextBatch()) {
-    for (const item of batch) {
-      // A delta continuing the open block (nearly every item) goes straight into it.
-      const text = state.continuedText(item);
-      if (text !== undefined) {
-        accumulator.appendDelta(state.openIndex, text);
-        continue;
-      }
-      const stepped = state.step(item);
-      const events = Array.isArray(stepped) ? stepped : await stepped;
-      for (const event of events) accumulator.apply(event);
-      if (state.done) break read;
-    }
-  }
-  if (state.failure) return { ok: false, error: state.failure };
-  if (!accumulator.message || !accumulator.stopped) {
-    // The native stream always ends with a terminal event or a fault, and `runToItems` too.
-    throw new Error("the projection ended without message_stop");
-  }
+  const encoder = new AnthropicEncoder(context, accumulator);
+  await readAnswer(items, new NativeAnswerReader(encoder, { lookupRun: context.lookupRun }));
+  if (encoder.failure) return { ok: false, error: encoder.failure };
+  if (!accumulator.message || !accumulator.stopped) throw new Error("the projection ended without message_stop");
   return { ok: true, message: accumulator.message };
-}
-
-/** Blocking answer for a finished run record (a resumed run: native resume replies JSON only). */
-export function messageFromRun(run: NativeRun, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
-  let items: NativeStreamItem[] | null = runToItems(run);
-  return fold(async () => {
-    const batch = items;
-    items = null;
-    return batch;
-  }, context);
-}
-
-/**
- * Blocking answer for a new run, folded over the *native stream* of that run.
- *
- * Why not the blocking native run record: a run that stops for client tools ends `waiting`, and
- * native returns no `answer`/`answer_segments` for a waiting run (native-api.md §7), so the text and
- * thinking the model produced before its tool calls would be missing from the blocking answer while
- * the stream carries them — blocking would no longer equal the streamed `finalMessage()`
- * (invariant 4). Folding the native stream keeps every delta, by construction.
- *
- * Read in batches (`readNativeItemBatches`): one stream read per native chunk rather than per event,
- * which in workerd is a promise round trip each — most of the cost of a long blocking answer.
- */
-export async function messageFromStream(items: ReadableStream<NativeStreamItem>, context: AnthropicProjectionContext): Promise<BlockingOutcome> {
-  const batches = readNativeItemBatches(items);
-  try {
-    return await fold(() => batches.read(), context);
-  } finally {
-    void batches.cancel().catch(() => undefined);
-  }
 }

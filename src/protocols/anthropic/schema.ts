@@ -1,6 +1,8 @@
 /**
- * Anthropic Messages wire shapes: zod schemas for what clients send, TypeScript types for what we
- * answer. Facts: client-protocols.md §5 (ANT `MessageCreateParamsBase`, `Message`, stream events).
+ * Anthropic Messages wire shapes, as zod: what clients send (validated at the trust boundary) and
+ * what we answer (`anthropicOutputSchemas`, declared once: the code uses the inferred types, the
+ * OpenAPI document and the doc tests the schemas; built on first use, so no request pays for them).
+ * Facts: client-protocols.md §5 (ANT `MessageCreateParamsBase`, `Message`, stream events).
  *
  * The request schemas are deliberately lenient where real clients vary (Claude Code sends
  * `cache_control` on system blocks, tools and messages, `anthropic-beta` features, `context_management`,
@@ -9,6 +11,7 @@
  * bad block gets a 400 naming `messages[i].content[j]` instead of a zod union error.
  */
 import * as z from "zod";
+import { errorEnvelopeSchemas } from "../../http/errors";
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -119,85 +122,94 @@ export const CountTokensRequest = z
 export type CountTokensRequest = z.infer<typeof CountTokensRequest>;
 
 // ---------------------------------------------------------------------------------------------
-// Response (what we emit; types only — we build them, clients validate them)
+// Response (what we emit; client-protocols.md §5.2, §5.3)
 // ---------------------------------------------------------------------------------------------
 
-export interface TextBlock {
-  type: "text";
-  text: string;
+function buildAnthropicOutputSchemas() {
+  const str = z.string();
+  const count = z.number().int().min(0);
+
+  const { AnthropicErrorPayload } = errorEnvelopeSchemas();
+  const TextBlock = z.strictObject({ type: z.literal("text"), text: str });
+  const ThinkingBlock = z.strictObject({
+    type: z.literal("thinking"),
+    thinking: str,
+    signature: str.describe("A constant marker: 1flowbase reasoning is not signed. Replayed blocks are dropped"),
+  });
+  const ToolUseBlock = z.strictObject({
+    type: z.literal("tool_use"),
+    id: str.describe("`toolu_…`: answer it with a `tool_result` block; it resumes the native run"),
+    name: str,
+    input: z.record(str, z.unknown()),
+  });
+  const ContentBlock = z.discriminatedUnion("type", [TextBlock, ThinkingBlock, ToolUseBlock]);
+  const StopReason = z.enum(["end_turn", "max_tokens", "stop_sequence", "tool_use"]);
+  const MessageUsage = z.strictObject({ input_tokens: count, output_tokens: count, cache_creation_input_tokens: count, cache_read_input_tokens: count });
+
+  const AnthropicMessage = z
+    .strictObject({
+      id: str.describe("`msg_<native run id hex>[_<callback task id hex>]`"),
+      type: z.literal("message"),
+      role: z.literal("assistant"),
+      model: str,
+      content: z.array(ContentBlock),
+      stop_reason: StopReason.nullable(),
+      stop_sequence: str.nullable(),
+      stop_details: z.null(),
+      usage: MessageUsage,
+    })
+    .describe("A finished message: what `MessageStream.finalMessage()` accumulates from the stream of the same run");
+
+  /** `message_delta.usage`: cumulative counts; cache counts only when native reported them. */
+  const MessageDeltaUsage = z
+    .strictObject({ input_tokens: count, output_tokens: count, cache_creation_input_tokens: count.optional(), cache_read_input_tokens: count.optional() })
+    .describe("Cumulative");
+
+  const ContentBlockDelta = z.discriminatedUnion("type", [
+    z.strictObject({ type: z.literal("text_delta"), text: str }),
+    z.strictObject({ type: z.literal("thinking_delta"), thinking: str }),
+    z.strictObject({ type: z.literal("signature_delta"), signature: str }),
+    z.strictObject({ type: z.literal("input_json_delta"), partial_json: str }),
+  ]);
+
+  const TokenCount = z.strictObject({ input_tokens: z.number().int().min(1).describe("An estimate: Σ ceil(characters / 4), images 1,600, +500 with tools") });
+
+  /** Each Anthropic stream event, keyed by its SSE `event:` name (equal to its `type`). */
+  const STREAM_EVENTS = {
+    message_start: z.strictObject({ type: z.literal("message_start"), message: AnthropicMessage.describe("`content: []`, zero usage") }),
+    content_block_start: z.strictObject({ type: z.literal("content_block_start"), index: count, content_block: ContentBlock }),
+    content_block_delta: z.strictObject({ type: z.literal("content_block_delta"), index: count, delta: ContentBlockDelta }),
+    content_block_stop: z.strictObject({ type: z.literal("content_block_stop"), index: count }),
+    message_delta: z.strictObject({
+      type: z.literal("message_delta"),
+      delta: z.strictObject({ stop_reason: StopReason, stop_sequence: str.nullable(), stop_details: z.null() }),
+      usage: MessageDeltaUsage,
+    }),
+    message_stop: z.strictObject({ type: z.literal("message_stop") }),
+    ping: z.strictObject({ type: z.literal("ping") }).describe("Keepalive while native is idle"),
+    error: z.strictObject({ type: z.literal("error"), error: AnthropicErrorPayload }).describe("A failure after the headers; the stream ends"),
+  } as const;
+
+  return { TextBlock, ThinkingBlock, ToolUseBlock, ContentBlock, StopReason, AnthropicMessage, MessageDeltaUsage, ContentBlockDelta, TokenCount, STREAM_EVENTS };
 }
 
-export interface ThinkingBlock {
-  type: "thinking";
-  thinking: string;
-  signature: string;
+let anthropicOutputs: ReturnType<typeof buildAnthropicOutputSchemas> | undefined;
+
+/** The Anthropic Messages response shapes, built once on first use. */
+export function anthropicOutputSchemas(): ReturnType<typeof buildAnthropicOutputSchemas> {
+  return (anthropicOutputs ??= buildAnthropicOutputSchemas());
 }
 
-export interface ToolUseBlock {
-  type: "tool_use";
-  id: string;
-  name: string;
-  input: Record<string, unknown>;
-}
-
-export type ContentBlock = TextBlock | ThinkingBlock | ToolUseBlock;
-
-export type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use";
-
-export interface MessageUsage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens: number;
-  cache_read_input_tokens: number;
-}
-
-/** ANT `Message` (client-protocols.md §5.2). */
-export interface AnthropicMessage {
-  id: string;
-  type: "message";
-  role: "assistant";
-  model: string;
-  content: ContentBlock[];
-  stop_reason: StopReason | null;
-  stop_sequence: string | null;
-  stop_details: null;
-  usage: MessageUsage;
-}
-
-/** `message_delta.usage`: cumulative counts; cache counts only when native reported them. */
-export interface MessageDeltaUsage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens?: number;
-  cache_read_input_tokens?: number;
-}
-
-export type ContentBlockDelta =
-  | { type: "text_delta"; text: string }
-  | { type: "thinking_delta"; thinking: string }
-  | { type: "signature_delta"; signature: string }
-  | { type: "input_json_delta"; partial_json: string };
-
-export interface AnthropicErrorPayload {
-  type: string;
-  message: string;
-}
-
-/** Every event our stream emits (client-protocols.md §5.3). */
-export type AnthropicStreamEvent =
-  | { type: "message_start"; message: AnthropicMessage }
-  | { type: "content_block_start"; index: number; content_block: ContentBlock }
-  | { type: "content_block_delta"; index: number; delta: ContentBlockDelta }
-  | { type: "content_block_stop"; index: number }
-  | {
-      type: "message_delta";
-      delta: { stop_reason: StopReason; stop_sequence: string | null; stop_details: null };
-      usage: MessageDeltaUsage;
-    }
-  | { type: "message_stop" }
-  | { type: "error"; error: AnthropicErrorPayload };
-
-/** `count_tokens` answer. */
-export interface TokenCount {
-  input_tokens: number;
-}
+type AnthropicOutputs = ReturnType<typeof buildAnthropicOutputSchemas>;
+type StreamEvents = AnthropicOutputs["STREAM_EVENTS"];
+export type TextBlock = z.infer<AnthropicOutputs["TextBlock"]>;
+export type ThinkingBlock = z.infer<AnthropicOutputs["ThinkingBlock"]>;
+export type ToolUseBlock = z.infer<AnthropicOutputs["ToolUseBlock"]>;
+export type ContentBlock = z.infer<AnthropicOutputs["ContentBlock"]>;
+export type StopReason = z.infer<AnthropicOutputs["StopReason"]>;
+export type AnthropicMessage = z.infer<AnthropicOutputs["AnthropicMessage"]>;
+export type MessageDeltaUsage = z.infer<AnthropicOutputs["MessageDeltaUsage"]>;
+export type ContentBlockDelta = z.infer<AnthropicOutputs["ContentBlockDelta"]>;
+export type TokenCount = z.infer<AnthropicOutputs["TokenCount"]>;
+/** Every event our stream emits but `ping` (client-protocols.md §5.3). */
+export type AnthropicStreamEvent = { [K in Exclude<keyof StreamEvents, "ping">]: z.infer<StreamEvents[K]> }[Exclude<keyof StreamEvents, "ping">];

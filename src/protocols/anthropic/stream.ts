@@ -1,10 +1,11 @@
 /**
- * Native run events → Anthropic Messages stream events (client-protocols.md §5.3).
+ * Answer parts → Anthropic Messages stream events (client-protocols.md §5.3).
  *
- * `AnthropicStreamState` is the whole projection: a per-request state machine that turns native
- * stream items into typed Anthropic events. `AnthropicStreamProjector` serialises them as SSE frames
- * for the shared pipeline; `from-native.ts` folds the very same events into the blocking `Message`,
- * so blocking equals `MessageStream.finalMessage()` by construction (invariant 4).
+ * `AnthropicEncoder` is the whole protocol side: it receives the parts of a native answer from the
+ * one answer reader (`src/native/answer.ts`) and writes typed Anthropic events to an
+ * `AnthropicEventWriter`. `AnthropicStreamProjector` (below) writes them as SSE frames; the blocking
+ * `MessageAccumulator` (`from-native.ts`) folds the very same events into the `Message` — so
+ * blocking equals `MessageStream.finalMessage()` by construction (invariant 4).
  *
  * Wire rules kept here (what the real clients validate):
  * - every frame has an `event:` line equal to its JSON `type` (ANT `Stream` drops frames without one);
@@ -19,21 +20,14 @@
  * Fixes over 1flowbase's own adapter (native-api.md §4.5): it has no `signature_delta`, no `ping`,
  * no `stop_sequence`, and reports a cancelled run as a normal end; see `fail()` for our choice.
  */
-import { canEncodeCallbackRef, encodeCallbackId } from "../../native/callback-ids";
-import { NativeError } from "../../native/errors";
-import type { NativeStreamItem } from "../../native/events";
-import type { NativeEventData, NativeRequiredAction, NativeUsage } from "../../native/schema";
-import { hasUsage, normalizeUsage } from "../../native/usage";
-import { GatewayError } from "../../http/errors";
-import { namedFrame, type StreamProjector } from "../projector";
+import type { GatewayError } from "../../http/errors";
+import { AnswerSseProjector, namedFrame } from "../../http/sse";
+import { NativeAnswerReader, type AnswerSink, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
+import { encodeCallbackId } from "../../native/callback-ids";
+import type { NativeRun } from "../../native/schema";
+import type { Usage } from "../../native/usage";
 import { streamErrorPayload, toAnthropicError } from "./errors";
-import type {
-  AnthropicMessage,
-  AnthropicStreamEvent,
-  ContentBlock,
-  MessageDeltaUsage,
-  StopReason,
-} from "./schema";
+import type { AnthropicStreamEvent, ContentBlock, MessageDeltaUsage, StopReason } from "./schema";
 
 /** Prefix of the tool_use ids we mint (`toolu_<44 chars>`, matches `^[A-Za-z0-9_-]{1,64}$`). */
 export const TOOL_USE_ID_PREFIX = "toolu";
@@ -58,12 +52,11 @@ export interface AnthropicProjectionContext {
    * Distinguishes the message of a resumed run from the run's first message (a native run resumed by
    * tool results keeps its id, ARCHITECTURE.md "Ids"): `msg_<run hex>_<suffix>`.
    */
-  messageIdSuffix?: string;
-  /**
-   * Reads usage from the run record when the terminal event carries none: native's `run.completed`
-   * usually has no usage; `GET /runs/{id}` aggregates it over nodes (native-api.md §2.5).
-   */
-  lookupUsage?: (runId: string) => Promise<NativeUsage | null | undefined>;
+  messageIdSuffix?: string | undefined;
+  /** `GET /runs/{id}`: usage of a terminal event without any, and the class of a failed run. */
+  lookupRun?: ((runId: string) => Promise<NativeRun>) | undefined;
+  /** Called once with the native run id (request log). */
+  onRunId?: ((runId: string) => void) | undefined;
 }
 
 /** `msg_<run uuid without hyphens>[_<suffix>]`. */
@@ -78,151 +71,62 @@ export function runIdOfMessage(messageId: string): string | undefined {
   return hex ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` : undefined;
 }
 
-/** Anthropic usage from native usage (native-api.md §4.4, the same mapping as 1flowbase's adapter). */
-export function anthropicUsage(usage: NativeUsage | null | undefined): MessageDeltaUsage {
-  const normalized = normalizeUsage(usage);
-  // `input_tokens` = native prompt tokens, as 1flowbase's adapter does. Anthropic's own
-  // `input_tokens` excludes cache reads, but native's `prompt_tokens` may be either (it is normalized
-  // from OpenAI- and Anthropic-style provider usage alike), so subtracting would double-count for
-  // Anthropic-backed flows; we keep native's number.
-  const out: MessageDeltaUsage = { input_tokens: normalized.inputTokens, output_tokens: normalized.outputTokens };
-  if (!usage) return out;
-  // Cache counts only when native reported them; `message_start` carries 0 for both.
-  if ([usage.cache_write_tokens, usage.cache_creation_input_tokens].some((v) => typeof v === "number")) {
-    out.cache_creation_input_tokens = normalized.cacheWriteTokens;
-  }
-  if ([usage.cache_read_tokens, usage.input_cache_hit_tokens, usage.cache_read_input_tokens].some((v) => typeof v === "number")) {
-    out.cache_read_input_tokens = normalized.cachedInputTokens;
-  }
+/**
+ * Anthropic usage from native usage (native-api.md §4.4, the same mapping as 1flowbase's adapter).
+ * `input_tokens` = native prompt tokens: Anthropic's own `input_tokens` excludes cache reads, but
+ * native's `prompt_tokens` may be either (it is normalized from OpenAI- and Anthropic-style provider
+ * usage alike), so subtracting would double-count for Anthropic-backed flows; we keep native's number.
+ * Cache counts only when native reported them (`message_start` carries 0 for both).
+ */
+export function anthropicUsage(usage: Usage | null): MessageDeltaUsage {
+  const out: MessageDeltaUsage = { input_tokens: usage?.inputTokens ?? 0, output_tokens: usage?.outputTokens ?? 0 };
+  if (usage?.reportedCacheWrite) out.cache_creation_input_tokens = usage.cacheWriteTokens;
+  if (usage?.reportedCacheRead) out.cache_read_input_tokens = usage.cachedInputTokens;
   return out;
 }
 
-/**
- * A native tool call's `arguments` → an Anthropic `input` object. Native records carry an object;
- * a JSON string that parses to an object is accepted too. Anything else (a non-JSON string from a
- * free-form tool, an array, a scalar) is wrapped as `{"input": value}` rather than dropped, because
- * Anthropic requires `input` to be an object.
- */
-export function toolInput(args: unknown): Record<string, unknown> {
-  if (args === undefined || args === null) return {};
-  if (typeof args === "object" && !Array.isArray(args)) return args as Record<string, unknown>;
-  if (typeof args === "string") {
-    if (args.trim() === "") return {};
-    try {
-      const parsed: unknown = JSON.parse(args);
-      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
-    } catch {
-      // not JSON: wrapped below
-    }
-  }
-  return { input: args };
+/** Where an `AnthropicEncoder` writes: the SSE projector, or the blocking accumulator. */
+export interface AnthropicEventWriter {
+  event(event: AnthropicStreamEvent): void;
+  /**
+   * Stands for `{type:"content_block_delta", index, delta: text_delta|thinking_delta}` of the open
+   * block at `index` — the hot path, one call per native delta, with no event object built.
+   */
+  delta(index: number, kind: "text" | "thinking", text: string): void;
 }
 
-type OpenBlock = "text" | "thinking" | null;
+type BlockKind = "text" | "thinking";
 
-/**
- * The projection state machine. `step` returns the Anthropic events for one native stream item; it
- * returns a promise only for a terminal event whose usage must be read from the run record.
- */
-export class AnthropicStreamState {
+const STOP_REASON: Readonly<Record<RunFinished["status"], StopReason>> = {
+  completed: "end_turn",
+  // Upstream 0.3 ends a run `incomplete` when the model stopped at its output limit (§7).
+  incomplete: "max_tokens",
+  tool_calls: "tool_use",
+};
+
+/** The Anthropic encoding of one answer: message id, content blocks and their indexes, the end. */
+export class AnthropicEncoder implements AnswerSink {
   private readonly context: AnthropicProjectionContext;
-  private started = false;
-  private finished = false;
-  private runId: string | null = null;
+  private readonly writer: AnthropicEventWriter;
   /** Number of content blocks opened so far; the next block's index. */
   private blockCount = 0;
-  private open: OpenBlock = null;
-  /** Last usage seen on a `usage.delta` (native 0.2 never sends one; harmless when absent). */
-  private lastUsage: NativeUsage | null = null;
-  /** Set when the stream ended with an error event: the blocking answer is this HTTP error. */
+  private open: BlockKind | null = null;
+  private started = false;
+  /** Set when the answer ended with an error event: what a blocking request answers as HTTP. */
   failure: GatewayError | null = null;
 
-  constructor(context: AnthropicProjectionContext) {
+  constructor(context: AnthropicProjectionContext, writer: AnthropicEventWriter) {
     this.context = context;
+    this.writer = writer;
   }
 
-  get done(): boolean {
-    return this.finished;
-  }
-
-  /** Kind of the content block open now (null between blocks and once finished). */
-  get openKind(): OpenBlock {
-    return this.open;
-  }
-
-  /** Index of the open content block (meaningful while `openKind` is not null). */
-  get openIndex(): number {
-    return this.blockCount - 1;
-  }
-
-  /**
-   * The delta text when `item` only continues the open block — a non-empty delta of the open block's
-   * kind — and undefined otherwise. Then `step(item)` would return exactly one `content_block_delta`
-   * at `openIndex` and change nothing else, so a caller may emit or fold that delta itself without
-   * calling `step` (one per token on a long answer; the projector and the blocking fold do). A block
-   * is only open between `message_start` and the end, so no other condition applies.
-   */
-  continuedText(item: NativeStreamItem): string | undefined {
-    const open = this.open;
-    if (open === null) return undefined;
-    if (item.event === (open === "text" ? "message.delta" : "reasoning.delta")) return item.data.delta || undefined;
-    return undefined;
-  }
-
-  step(item: NativeStreamItem): AnthropicStreamEvent[] | Promise<AnthropicStreamEvent[]> {
-    if (this.finished) return [];
-    if (item.event === "fault") return this.fail(item.error);
-
-    const out: AnthropicStreamEvent[] = [];
-    // A run can fail before it started (native sends only `run.failed`, §2.3): then the error event
-    // is the whole stream, without a `message_start` announcing a message that never existed.
-    const failsFirst = item.event === "run.failed" || item.event === "run.cancelled";
-    if (!this.started && !failsFirst) this.start(item.data.run_id, out);
-
-    switch (item.event) {
-      case "reasoning.delta":
-        if (item.data.delta) {
-          this.openBlock("thinking", out);
-          out.push({ type: "content_block_delta", index: this.blockCount - 1, delta: { type: "thinking_delta", thinking: item.data.delta } });
-        }
-        return out;
-      case "message.delta":
-        if (item.data.delta) {
-          this.openBlock("text", out);
-          out.push({ type: "content_block_delta", index: this.blockCount - 1, delta: { type: "text_delta", text: item.data.delta } });
-        }
-        return out;
-      case "usage.delta":
-        if (hasUsage(item.data.usage)) this.lastUsage = item.data.usage;
-        return out;
-      case "run.started":
-      case "workflow.event":
-        return out;
-      case "run.completed":
-        return this.finish("end_turn", item.data, out);
-      case "run.incomplete":
-        // Upstream 0.3 ends a run `incomplete` when the model stopped at its output limit (§7).
-        return this.finish("max_tokens", item.data, out);
-      case "required_action":
-        return this.requiredAction(item.data.required_action, item.data, out);
-      case "run.failed":
-        return [...out, ...this.fail(NativeError.fromRunError(item.data.error))];
-      case "run.cancelled":
-        // Anthropic has no "cancelled" stop reason; ending with `end_turn` (1flowbase's choice) would
-        // tell the client a truncated answer is complete. Someone stopped the run: say so.
-        return [...out, ...this.fail(NativeError.cancelled())];
-      default:
-        return out;
-    }
-  }
-
-  private start(runId: string, out: AnthropicStreamEvent[]): void {
+  start(run: RunStarted): void {
     this.started = true;
-    this.runId = runId;
-    out.push({
+    this.context.onRunId?.(run.runId);
+    this.writer.event({
       type: "message_start",
       message: {
-        id: messageIdFor(runId, this.context.messageIdSuffix),
+        id: messageIdFor(run.runId, this.context.messageIdSuffix),
         type: "message",
         role: "assistant",
         model: this.context.model,
@@ -236,112 +140,71 @@ export class AnthropicStreamState {
     });
   }
 
-  private openBlock(kind: "text" | "thinking", out: AnthropicStreamEvent[]): void {
-    if (this.open === kind) return;
-    this.closeBlock(out);
+  text(channel: TextChannel, text: string): void {
+    const kind: BlockKind = channel === "message" ? "text" : "thinking";
+    if (this.open !== kind) this.openBlock(kind);
+    this.writer.delta(this.blockCount - 1, kind, text);
+  }
+
+  toolCalls(task: ToolCallTask): void {
+    this.closeBlock();
+    for (const call of task.calls) {
+      const index = this.blockCount++;
+      const id = encodeCallbackId(TOOL_USE_ID_PREFIX, { runId: task.runId, callbackTaskId: task.callbackTaskId, index: call.position });
+      this.writer.event({ type: "content_block_start", index, content_block: { type: "tool_use", id, name: call.name, input: {} } });
+      const json = JSON.stringify(call.input);
+      // The whole input in one fragment (native has no argument deltas, §2.2); `{}` needs none.
+      if (json !== "{}") this.writer.event({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: json } });
+      this.writer.event({ type: "content_block_stop", index });
+    }
+  }
+
+  finish(end: RunFinished): void {
+    this.closeBlock();
+    if (this.blockCount === 0 && end.status !== "tool_calls") {
+      // An answer-less run still gets a text block: `MessageStream.finalText()` and clients that read
+      // `content[0].text` require one (1flowbase's adapter does the same).
+      this.writer.event({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+      this.writer.event({ type: "content_block_stop", index: 0 });
+      this.blockCount = 1;
+    }
+    this.writer.event({
+      type: "message_delta",
+      delta: { stop_reason: STOP_REASON[end.status], stop_sequence: null, stop_details: null },
+      usage: anthropicUsage(end.usage),
+    });
+    this.writer.event({ type: "message_stop" });
+  }
+
+  /**
+   * A failure is one `error` event. A cancelled run too: Anthropic has no "cancelled" stop reason,
+   * and ending with `end_turn` (1flowbase's choice) would tell the client a truncated answer is
+   * complete. A run that failed before it started gets no `message_start` for a message that never
+   * existed (native may send only `run.failed`, §2.3).
+   */
+  fail(failure: RunFailure): void {
+    if (!this.started && failure.runId !== null) this.context.onRunId?.(failure.runId);
+    this.open = null;
+    this.failure = toAnthropicError(failure.error);
+    this.writer.event({ type: "error", error: streamErrorPayload(this.failure) });
+  }
+
+  private openBlock(kind: BlockKind): void {
+    this.closeBlock();
     const block: ContentBlock = kind === "text" ? { type: "text", text: "" } : { type: "thinking", thinking: "", signature: "" };
-    out.push({ type: "content_block_start", index: this.blockCount, content_block: block });
+    this.writer.event({ type: "content_block_start", index: this.blockCount, content_block: block });
     this.blockCount += 1;
     this.open = kind;
   }
 
-  private closeBlock(out: AnthropicStreamEvent[]): void {
+  private closeBlock(): void {
     if (this.open === null) return;
     const index = this.blockCount - 1;
     if (this.open === "thinking") {
-      out.push({ type: "content_block_delta", index, delta: { type: "signature_delta", signature: THINKING_SIGNATURE } });
+      this.writer.event({ type: "content_block_delta", index, delta: { type: "signature_delta", signature: THINKING_SIGNATURE } });
     }
-    out.push({ type: "content_block_stop", index });
+    this.writer.event({ type: "content_block_stop", index });
     this.open = null;
-  }
-
-  private requiredAction(
-    action: NativeRequiredAction | null | undefined,
-    data: NativeEventData,
-    out: AnthropicStreamEvent[],
-  ): AnthropicStreamEvent[] | Promise<AnthropicStreamEvent[]> {
-    const payload = action?.payload;
-    const calls = payload?.tool_calls ?? [];
-    if (!payload || calls.length === 0) {
-      // `waiting_human` and non-tool callbacks have no Anthropic form (1flowbase: 409 too).
-      return [
-        ...out,
-        ...this.fail(
-          new GatewayError({
-            status: 409,
-            code: "required_action_not_supported",
-            message: `the 1flowbase run is waiting for an action this protocol cannot express (${action?.action_type ?? "unknown"})`,
-            headers: { "x-should-retry": "false" },
-          }),
-        ),
-      ];
-    }
-    const runId = this.runId ?? data.run_id;
-    if (!canEncodeCallbackRef(runId, payload.callback_task_id)) {
-      return [
-        ...out,
-        ...this.fail(
-          new NativeError({ kind: "protocol", status: 502, code: "upstream_invalid_response", message: "1flowbase sent a callback task whose ids are not UUIDs" }),
-        ),
-      ];
-    }
-    this.closeBlock(out);
-    calls.forEach((call, index) => {
-      const blockIndex = this.blockCount;
-      this.blockCount += 1;
-      out.push({
-        type: "content_block_start",
-        index: blockIndex,
-        content_block: {
-          type: "tool_use",
-          id: encodeCallbackId(TOOL_USE_ID_PREFIX, { runId, callbackTaskId: payload.callback_task_id, index }),
-          name: call.name,
-          input: {},
-        },
-      });
-      const json = JSON.stringify(toolInput(call.arguments));
-      // The whole input in one fragment (native has no argument deltas, §2.2); `{}` needs none.
-      if (json !== "{}") out.push({ type: "content_block_delta", index: blockIndex, delta: { type: "input_json_delta", partial_json: json } });
-      out.push({ type: "content_block_stop", index: blockIndex });
-    });
-    return this.finish("tool_use", data, out);
-  }
-
-  private finish(stopReason: StopReason, data: NativeEventData, out: AnthropicStreamEvent[]): AnthropicStreamEvent[] | Promise<AnthropicStreamEvent[]> {
-    this.closeBlock(out);
-    if (this.blockCount === 0 && stopReason !== "tool_use") {
-      // An answer-less run still gets a text block: `MessageStream.finalText()` and clients that read
-      // `content[0].text` require one (1flowbase's adapter does the same).
-      out.push({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
-      out.push({ type: "content_block_stop", index: 0 });
-      this.blockCount = 1;
-    }
-    this.finished = true;
-    const end = (usage: NativeUsage | null | undefined): AnthropicStreamEvent[] => {
-      out.push({
-        type: "message_delta",
-        delta: { stop_reason: stopReason, stop_sequence: null, stop_details: null },
-        usage: anthropicUsage(usage),
-      });
-      out.push({ type: "message_stop" });
-      return out;
-    };
-    const usage = hasUsage(data.usage) ? data.usage : this.lastUsage;
-    const lookup = this.context.lookupUsage;
-    if (usage || !lookup || !this.runId) return end(usage);
-    return lookup(this.runId).then(
-      (found) => end(found),
-      // Usage is not worth failing a finished answer over.
-      () => end(null),
-    );
-  }
-
-  private fail(error: unknown): AnthropicStreamEvent[] {
-    this.finished = true;
-    this.open = null;
-    const gatewayError = toAnthropicError(error);
-    this.failure = gatewayError;
-    return [{ type: "error", error: streamErrorPayload(gatewayError) }];
   }
 }
 
@@ -358,7 +221,7 @@ export const PING_FRAME = namedFrame("ping", '{"type":"ping"}');
  * `prefix + JSON.stringify(text) + suffix` is exactly `frameOf` of that event. Derived from `frameOf`
  * itself (the frame of an empty delta, split at its `""`), so the two cannot drift apart.
  */
-function deltaTemplate(kind: "text" | "thinking", index: number): { prefix: string; suffix: string } {
+function deltaTemplate(kind: BlockKind, index: number): { index: number; kind: BlockKind; prefix: string; suffix: string } {
   const frame = frameOf({
     type: "content_block_delta",
     index,
@@ -366,48 +229,35 @@ function deltaTemplate(kind: "text" | "thinking", index: number): { prefix: stri
   });
   // The delta's text is the last field of the frame: its `""` is the last one.
   const at = frame.lastIndexOf('""');
-  return { prefix: frame.slice(0, at), suffix: frame.slice(at + 2) };
+  return { index, kind, prefix: frame.slice(0, at), suffix: frame.slice(at + 2) };
 }
 
-/** The `StreamProjector` for `/v1/messages` with `stream: true`. */
-export class AnthropicStreamProjector implements StreamProjector {
-  readonly state: AnthropicStreamState;
+/** The SSE projector for `/v1/messages` with `stream: true`. */
+export class AnthropicStreamProjector extends AnswerSseProjector implements AnthropicEventWriter {
+  protected readonly reader: NativeAnswerReader;
   /**
-   * The delta frame template of the open block, built when the first delta of a block arrives. Per
-   * token only the text is serialised: no event objects, no whole-event `JSON.stringify` (the block
-   * index and kind are fixed while a block is open). Keyed by the block's index, which no two blocks
-   * share, so a stale template is never used.
+   * The delta frame template of the open block, built when its first delta arrives: per token only
+   * the text is serialised, no event object and no whole-event `JSON.stringify`. Keyed by the block's
+   * index, which no two blocks share, so a stale template is never used.
    */
-  private template: { index: number; prefix: string; suffix: string } | null = null;
+  private template: { index: number; kind: BlockKind; prefix: string; suffix: string } | null = null;
 
   constructor(context: AnthropicProjectionContext) {
-    this.state = new AnthropicStreamState(context);
-  }
-
-  get done(): boolean {
-    return this.state.done;
-  }
-
-  push(item: NativeStreamItem): readonly string[] | Promise<readonly string[]> {
-    const state = this.state;
-    const text = state.continuedText(item);
-    if (text !== undefined) {
-      const index = state.openIndex;
-      let template = this.template;
-      if (template?.index !== index) {
-        // Text came back, so a block is open: `openKind` is "text" or "thinking" here.
-        template = { index, ...deltaTemplate(state.openKind === "thinking" ? "thinking" : "text", index) };
-        this.template = template;
-      }
-      return [template.prefix + JSON.stringify(text) + template.suffix];
-    }
-    // Everything else — a block's first delta, block switches, tool use, the end, errors — takes the
-    // state machine's typed events.
-    const events = state.step(item);
-    return Array.isArray(events) ? events.map(frameOf) : events.then((resolved) => resolved.map(frameOf));
+    super();
+    this.reader = new NativeAnswerReader(new AnthropicEncoder(context, this), { lookupRun: context.lookupRun });
   }
 
   keepalive(): string {
     return PING_FRAME;
+  }
+
+  event(event: AnthropicStreamEvent): void {
+    this.out += frameOf(event);
+  }
+
+  delta(index: number, kind: BlockKind, text: string): void {
+    let template = this.template;
+    if (template?.index !== index || template.kind !== kind) this.template = template = deltaTemplate(kind, index);
+    this.out += template.prefix + JSON.stringify(text) + template.suffix;
   }
 }

@@ -12,16 +12,17 @@
  *   `thinking`/`redacted_thinking` dropped (1flowbase reasoning is unsigned and the flow re-thinks).
  * - `tools` (custom) → `inputs.tools[{name, source:"anthropic_compatible", description, input_schema}]`,
  *   `tool_choice` → `inputs.tool_choice`, `metadata.user_id` → `conversation.user`, request id →
- *   `metadata.trace_id`. `thinking` → reasoning parameters, resolved against the catalog by
- *   `reasoningFor` (it needs `GET /models`).
+ *   `metadata.trace_id`. `thinking` and `output_config.effort` → reasoning parameters, resolved
+ *   against the catalog by `applyThinking` (the route fetches `GET /models`).
  *
  * Every client mistake is a 400 naming the offending field (`messages[3].content[1].source`).
  */
 import { decodeCallbackId } from "../../native/callback-ids";
 import type { ToolResultInput } from "../../native/resume";
+import { decideReasoning } from "../../native/catalog";
 import type { NativeHistoryItem, NativeModelList, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import { GatewayError } from "../../http/errors";
-import { enforcePolicy, type PolicyMode } from "../../http/policy";
+import { enforcePolicy, ignoreOrReject, type PolicyMode } from "../../http/policy";
 import { isCustomTool, MESSAGES_POLICY } from "./policy";
 import type { ContentBlockParam, MessageParam, MessagesRequest, ThinkingParam } from "./schema";
 import { TOOL_USE_ID_PREFIX } from "./stream";
@@ -37,7 +38,7 @@ export type MessagesAction =
       kind: "run";
       request: NativeRunRequest;
       thinking: ThinkingParam | null;
-      /** `output_config.effort` (Claude Code's effort), only with adaptive thinking. */
+      /** `output_config.effort` (Claude Code's effort), unless thinking is disabled. */
       effort?: string | undefined;
     }
   | { kind: "resume"; results: ToolResultInput[] };
@@ -58,16 +59,9 @@ export interface MappingOptions {
 const invalid = (message: string, param: string): GatewayError => GatewayError.invalidRequest(message, param);
 const unsupported = (message: string, param: string): GatewayError => GatewayError.unsupported(message, param);
 
+/** The one strict-policy rule (src/http/policy.ts), with the field as its own param. */
 function ignoredOrStrict(field: string, why: string, mode: PolicyMode, ignored: string[]): void {
-  if (mode === "strict") {
-    throw new GatewayError({
-      status: 400,
-      message: `'${field}' would be ignored (${why}); strict parameter policy rejects it`,
-      param: field,
-      code: "unsupported_parameter",
-    });
-  }
-  ignored.push(field);
+  ignoreOrReject(ignored, field, field, why, mode);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,74 +391,57 @@ export function toNativePlan(body: MessagesRequest, options: MappingOptions): Me
   if (user) request.conversation = { user };
 
   const thinking = body.thinking && body.thinking.type !== "disabled" ? body.thinking : null;
-  const effort = requestedEffort(body.output_config, thinking, options.mode, ignored);
+  const effort = requestedEffort(body.output_config, body.thinking ?? null, options.mode, ignored);
   return { action: { kind: "run", request, thinking, effort }, stream, model: body.model, ignored };
 }
 
 /**
- * `output_config.effort`, kept when adaptive thinking can carry it to native as the reasoning effort
- * (Claude Code sends `thinking: {type: "adaptive"}` with `output_config: {effort}`). Anything else in
- * `output_config`, or an effort without adaptive thinking, is reported (400 in strict mode).
+ * `output_config.effort` (Claude Code sends it with `thinking: {type: "adaptive"}`): the reasoning
+ * effort, unless thinking is switched off. Anything else in `output_config` is reported (400 in
+ * strict mode): the flow decides it.
  */
 function requestedEffort(outputConfig: unknown, thinking: ThinkingParam | null, mode: PolicyMode, ignored: string[]): string | undefined {
   if (outputConfig === undefined || outputConfig === null) return undefined;
   const config = typeof outputConfig === "object" && !Array.isArray(outputConfig) ? (outputConfig as Record<string, unknown>) : null;
   const effort = typeof config?.["effort"] === "string" ? config["effort"] : undefined;
-  const usable = effort !== undefined && thinking?.type === "adaptive";
   const others = config === null || Object.keys(config).some((key) => key !== "effort");
-  if (!usable || others) {
-    ignoredOrStrict("output_config", "only output_config.effort, with adaptive thinking, maps to 1flowbase (the reasoning effort); the flow decides the rest", mode, ignored);
+  if (others || (effort !== undefined && thinking?.type === "disabled")) {
+    ignoredOrStrict("output_config", "only output_config.effort maps to 1flowbase (the reasoning effort, unless thinking is disabled); the flow decides the rest", mode, ignored);
   }
-  return usable ? effort : undefined;
-}
-
-/** Native reasoning parameters for `thinking`, or null when the model cannot take them. */
-export function reasoningFor(
-  thinking: ThinkingParam,
-  model: string,
-  catalog: NativeModelList,
-  effort?: string,
-): { effort?: string; budget_tokens?: number } | null {
-  const entry = catalog.data.find((candidate) => candidate.id === model);
-  if (!entry) return null;
-  const supports = entry.capabilities?.reasoning ?? entry.reasoning !== undefined;
-  if (!supports) return null;
-  if (thinking.type === "enabled" && thinking.budget_tokens !== undefined) {
-    // Native rejects a budget above the model's output limit (§1.4.1); Anthropic clients size the
-    // budget from their own max_tokens, so cap it rather than fail the request.
-    const cap = entry.max_output_tokens;
-    return { budget_tokens: cap !== undefined && cap > 0 ? Math.min(thinking.budget_tokens, cap) : thinking.budget_tokens };
-  }
-  if (thinking.type === "adaptive") {
-    // The client's effort when the model lists it (or lists none), else the model's default.
-    const supported = entry.reasoning?.supported_efforts ?? [];
-    if (effort !== undefined && (supported.length === 0 || supported.includes(effort))) return { effort };
-    const fallback = entry.reasoning?.default_effort;
-    return fallback ? { effort: fallback } : {};
-  }
-  return null;
+  return thinking?.type === "disabled" ? undefined : effort;
 }
 
 /**
- * Applies `thinking` to a run request given the catalog: sets `execution.model_parameters.reasoning`,
- * or reports `thinking` as ignored (400 in strict mode) when the model cannot reason.
+ * Applies `thinking` and `output_config.effort` to a run request given the catalog, by the one
+ * catalog rule every protocol uses (`decideReasoning`, src/native/catalog.ts): an `enabled` budget
+ * becomes `budget_tokens` (capped at the model's output limit), an effort becomes native's effort
+ * (Claude's `max` is native's `xhigh`); adaptive thinking falls back to the model's default effort
+ * when the asked one cannot be sent. What cannot reach native is reported (400 in strict mode).
  */
 export function applyThinking(
   request: NativeRunRequest,
-  thinking: ThinkingParam,
+  thinking: ThinkingParam | null,
   catalog: NativeModelList,
   mode: PolicyMode,
   ignored: string[],
   effort?: string,
 ): NativeRunRequest {
-  const reasoning = reasoningFor(thinking, request.model ?? "", catalog, effort);
-  if (!reasoning) {
-    ignoredOrStrict("thinking", `model '${request.model ?? ""}' has no reasoning support in this application's catalog`, mode, ignored);
-    if (effort !== undefined) ignoredOrStrict("output_config", "the model has no reasoning effort to set", mode, ignored);
+  const model = request.model ?? "";
+  if (thinking && thinking.type !== "enabled" && thinking.type !== "adaptive") {
+    ignoredOrStrict("thinking", `thinking of type '${thinking.type}' has no 1flowbase equivalent`, mode, ignored);
+    thinking = null;
+  }
+  if (!thinking && effort === undefined) return request;
+  const decision = decideReasoning(catalog, model, {
+    effort,
+    budgetTokens: thinking?.type === "enabled" ? thinking.budget_tokens : undefined,
+    fallbackToDefaultEffort: thinking?.type === "adaptive",
+  });
+  if (!decision.applied) {
+    if (thinking) ignoredOrStrict("thinking", decision.why, mode, ignored);
+    if (effort !== undefined) ignoredOrStrict("output_config", decision.why, mode, ignored);
     return request;
   }
-  if (effort !== undefined && reasoning.effort !== effort) {
-    ignoredOrStrict("output_config", `model '${request.model ?? ""}' does not list reasoning effort '${effort}'`, mode, ignored);
-  }
-  return { ...request, execution: { ...request.execution, model_parameters: { reasoning } } };
+  if (effort !== undefined && decision.effortNotApplied !== undefined) ignoredOrStrict("output_config", decision.effortNotApplied, mode, ignored);
+  return { ...request, execution: { ...request.execution, model_parameters: { reasoning: decision.reasoning } } };
 }

@@ -11,29 +11,44 @@
  * `created_at`, which native's `/models` does not expose), and a stable constant keeps the list
  * identical across calls instead of inventing a date that changes with each deploy.
  */
+import * as z from "zod";
 import type { NativeModel, NativeModelList } from "../../native/schema";
 
 export const MODEL_CREATED_UNKNOWN = 0;
 export const MODEL_OWNER = "1flowbase";
 
-export interface OpenAiModel {
-  id: string;
-  object: "model";
-  created: number;
-  owned_by: string;
-  name?: string;
-  context_window?: number;
-  max_context_window?: number;
-  max_output_tokens?: number;
-  auto_compact_token_limit?: number;
-  capabilities?: { reasoning?: boolean; tool_call?: boolean; multimodal?: boolean; structured_output?: boolean };
-  reasoning?: { default_effort?: string | null; supported_efforts?: string[] };
+function buildModelSchemas() {
+  const str = z.string();
+  const Model = z
+    .strictObject({
+      id: str,
+      object: z.literal("model"),
+      created: z.number().int().describe("Always 0: native publishes no per-model time"),
+      owned_by: str,
+      name: str.optional(),
+      context_window: z.number().optional(),
+      max_context_window: z.number().optional(),
+      max_output_tokens: z.number().optional(),
+      auto_compact_token_limit: z.number().optional(),
+      capabilities: z
+        .strictObject({ reasoning: z.boolean().optional(), tool_call: z.boolean().optional(), multimodal: z.boolean().optional(), structured_output: z.boolean().optional() })
+        .optional(),
+      reasoning: z.strictObject({ default_effort: str.nullable().optional(), supported_efforts: z.array(str).optional() }).optional(),
+    })
+    .describe("A published model of the 1flowbase application, with the catalog metadata native exposes");
+  const ModelList = z.strictObject({ object: z.literal("list"), data: z.array(Model) });
+  return { Model, ModelList };
 }
 
-export interface OpenAiModelList {
-  object: "list";
-  data: OpenAiModel[];
+let modelSchemas: ReturnType<typeof buildModelSchemas> | undefined;
+
+/** The OpenAI model shapes as zod (the API reference and its tests); built once on first use. */
+export function modelOutputSchemas(): ReturnType<typeof buildModelSchemas> {
+  return (modelSchemas ??= buildModelSchemas());
 }
+
+export type OpenAiModel = z.infer<ReturnType<typeof buildModelSchemas>["Model"]>;
+export type OpenAiModelList = z.infer<ReturnType<typeof buildModelSchemas>["ModelList"]>;
 
 const finite = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
 

@@ -6,7 +6,9 @@
  * (accepted-and-reported, or a 400 in strict mode). Unknown top-level fields pass through to the
  * policy (clients add fields constantly), which reports them.
  *
- * Response: plain TypeScript interfaces — the gateway builds these, it never parses them.
+ * Response: declared once, as zod (`chatOutputSchemas`): the code uses the inferred types, the
+ * OpenAPI document (`src/docs/openapi.ts`) and the doc tests the schemas. The schemas are built on
+ * first use — only the API reference needs them, so no request pays for building them.
  */
 import * as z from "zod";
 import { GatewayError } from "../../http/errors";
@@ -331,60 +333,94 @@ export function chatValidationError(error: z.ZodError): GatewayError {
 // Response (client-protocols.md §4.2, §4.3)
 // ---------------------------------------------------------------------------------------------
 
-export interface ChatUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  prompt_tokens_details: { cached_tokens: number };
-  completion_tokens_details: { reasoning_tokens: number };
+function buildChatOutputSchemas() {
+  const str = z.string();
+  const count = z.number().int().min(0);
+  const finishReason = z.enum(["stop", "length", "tool_calls"]).describe("`length`: the native run ended `incomplete`");
+
+  const ChatUsage = z.strictObject({
+    prompt_tokens: count,
+    completion_tokens: count,
+    total_tokens: count,
+    prompt_tokens_details: z.strictObject({ cached_tokens: count }),
+    completion_tokens_details: z.strictObject({ reasoning_tokens: count }),
+  });
+
+  const ChatToolCallOut = z.strictObject({
+    id: str.describe("`call_…`: answer it with a `tool` message carrying this `tool_call_id`; it resumes the native run"),
+    type: z.literal("function"),
+    function: z.strictObject({ name: str, arguments: str.describe("JSON text") }),
+  });
+
+  const ChatCompletionMessage = z.strictObject({
+    role: z.literal("assistant"),
+    content: str.nullable(),
+    refusal: z.null(),
+    reasoning_content: str.optional().describe("The run's reasoning (never `<think>` inside `content`)"),
+    tool_calls: z.array(ChatToolCallOut).optional(),
+  });
+
+  const ChatCompletion = z
+    .strictObject({
+      id: str.describe("`chatcmpl-<native run id>[-<callback task id>]`"),
+      object: z.literal("chat.completion"),
+      created: z.number().int(),
+      model: str,
+      choices: z
+        .array(z.strictObject({ index: z.literal(0), message: ChatCompletionMessage, logprobs: z.null(), finish_reason: finishReason }))
+        .length(1),
+      usage: ChatUsage,
+    })
+    .describe("A finished completion: the final snapshot of the stream of the same run");
+
+  const ChatToolCallDelta = z.strictObject({
+    index: count,
+    id: str.optional(),
+    type: z.literal("function").optional(),
+    function: z.strictObject({ name: str.optional(), arguments: str }),
+  });
+
+  const ChatDelta = z.strictObject({
+    role: z.literal("assistant").optional(),
+    content: str.optional(),
+    reasoning_content: str.optional(),
+    tool_calls: z
+      .array(ChatToolCallDelta)
+      .optional()
+      .describe("First fragment of a call: `id`, `type`, `function.name`; the next one: its `arguments`"),
+  });
+
+  const ChatCompletionChunk = z
+    .strictObject({
+      id: str,
+      object: z.literal("chat.completion.chunk"),
+      created: z.number().int(),
+      model: str,
+      choices: z
+        .array(z.strictObject({ index: z.literal(0), delta: ChatDelta, logprobs: z.null(), finish_reason: finishReason.nullable() }))
+        .max(1)
+        .describe("Empty only on the usage chunk"),
+      usage: ChatUsage.nullable().optional().describe("With `stream_options.include_usage`: `null`, then the totals on a last `choices: []` chunk"),
+    })
+    .describe("`data:` of one Chat Completions SSE frame");
+
+  const ChatStreamDone = z.literal("[DONE]").describe("The last frame of every Chat stream: `data: [DONE]`");
+
+  return { ChatUsage, ChatToolCallOut, ChatCompletionMessage, ChatCompletion, ChatToolCallDelta, ChatDelta, ChatCompletionChunk, ChatStreamDone, finishReason };
 }
 
-export type ChatFinishReason = "stop" | "length" | "tool_calls";
+let chatOutputs: ReturnType<typeof buildChatOutputSchemas> | undefined;
 
-export interface ChatToolCallDelta {
-  index: number;
-  id?: string;
-  type?: "function";
-  function: { name?: string; arguments: string };
+/** The Chat Completions response shapes, built once on first use. */
+export function chatOutputSchemas(): ReturnType<typeof buildChatOutputSchemas> {
+  return (chatOutputs ??= buildChatOutputSchemas());
 }
 
-export interface ChatDelta {
-  role?: "assistant";
-  content?: string;
-  reasoning_content?: string;
-  tool_calls?: ChatToolCallDelta[];
-}
-
-export interface ChatChunkChoice {
-  index: 0;
-  delta: ChatDelta;
-  logprobs: null;
-  finish_reason: ChatFinishReason | null;
-}
-
-export interface ChatCompletionChunk {
-  id: string;
-  object: "chat.completion.chunk";
-  created: number;
-  model: string;
-  choices: ChatChunkChoice[];
-  /** Present (null, then the totals on the last chunk) only with `stream_options.include_usage`. */
-  usage?: ChatUsage | null;
-}
-
-export interface ChatCompletionMessage {
-  role: "assistant";
-  content: string | null;
-  refusal: null;
-  reasoning_content?: string;
-  tool_calls?: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }>;
-}
-
-export interface ChatCompletion {
-  id: string;
-  object: "chat.completion";
-  created: number;
-  model: string;
-  choices: Array<{ index: 0; message: ChatCompletionMessage; logprobs: null; finish_reason: ChatFinishReason }>;
-  usage: ChatUsage;
-}
+type ChatOutputs = ReturnType<typeof buildChatOutputSchemas>;
+export type ChatUsage = z.infer<ChatOutputs["ChatUsage"]>;
+export type ChatFinishReason = z.infer<ChatOutputs["finishReason"]>;
+export type ChatToolCallDelta = z.infer<ChatOutputs["ChatToolCallDelta"]>;
+export type ChatDelta = z.infer<ChatOutputs["ChatDelta"]>;
+export type ChatCompletionChunk = z.infer<ChatOutputs["ChatCompletionChunk"]>;
+export type ChatCompletionMessage = z.infer<ChatOutputs["ChatCompletionMessage"]>;
+export type ChatCompletion = z.infer<ChatOutputs["ChatCompletion"]>;

@@ -9,13 +9,13 @@
  *   issued. The native run is waiting on a callback task; the ids we minted (`callback-ids.ts`) carry
  *   run, task and position, so the edge needs no state. Validation against the run is `resume.ts`'s.
  *
- * Pure: no I/O. The one decision that needs native data (does the model support `reasoning_effort`?)
- * is `decideReasoningEffort`, given the model catalog the route fetched.
+ * Pure: no I/O. The one decision that needs native data (does the model take `reasoning_effort`?)
+ * is the catalog's (`decideReasoning`, src/native/catalog.ts), made by the route.
  */
 import { GatewayError } from "../../http/errors";
 import { decodeCallbackId } from "../../native/callback-ids";
 import type { ToolResultInput } from "../../native/resume";
-import type { NativeHistoryItem, NativeModelList, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
+import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import type { ChatCompletionRequest, ChatContentPart, ChatMessage, ChatTool } from "./schema";
 
 /** Prefix of the tool call ids this protocol hands to clients: `call_<44 chars>` (OpenAI's own look). */
@@ -50,7 +50,7 @@ export interface ChatToNativeOptions {
  *
  * @example
  * const plan = chatToNative(parseChatRequest(body), { traceId: requestId });
- * if (plan.kind === "run") await native.createRun(plan.request);
+ * if (plan.kind === "run") await native.streamRun(plan.request);
  */
 export function chatToNative(request: ChatCompletionRequest, options: ChatToNativeOptions): ChatPlan {
   checkSingleTextChoice(request);
@@ -226,40 +226,4 @@ function withOptional<T extends object>(base: T, optional: Record<string, unknow
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) out[key] = value;
   return out as T;
-}
-
-// ---------------------------------------------------------------------------------------------
-// reasoning_effort
-// ---------------------------------------------------------------------------------------------
-
-export type ReasoningDecision = { applied: true; effort: string } | { applied: false; why: string };
-
-/**
- * Whether `reasoning_effort` can reach native for `modelId`. Native validates reasoning parameters
- * against the published catalog and answers 400 `invalid_model_parameters` for an unknown model, a
- * model without reasoning or an effort outside `supported_efforts` (native-api.md §1.4.1) — so the
- * gateway only sends what native will take, and reports the rest instead of failing the run.
- * OpenAI's `none` has no native spelling both versions accept (0.2 `enabled:false`, 0.3 `mode`).
- */
-export function decideReasoningEffort(effort: string, modelId: string, catalog: NativeModelList): ReasoningDecision {
-  if (effort === "none") return { applied: false, why: "native reasoning cannot be switched off per request" };
-  const model = catalog.data.find((entry) => entry.id === modelId);
-  if (!model) return { applied: false, why: `model '${modelId}' is not in the application's model list` };
-  if (!model.capabilities?.reasoning) return { applied: false, why: `model '${modelId}' does not support reasoning` };
-  const supported = model.reasoning?.supported_efforts ?? [];
-  if (supported.length > 0 && !supported.includes(effort)) {
-    return { applied: false, why: `model '${modelId}' supports reasoning efforts ${supported.join(", ")}` };
-  }
-  return { applied: true, effort };
-}
-
-/** The run request with `execution.model_parameters.reasoning.effort` set. */
-export function withReasoningEffort(request: NativeRunRequest, effort: string): NativeRunRequest {
-  return {
-    ...request,
-    execution: {
-      ...request.execution,
-      model_parameters: { ...request.execution?.model_parameters, reasoning: { ...request.execution?.model_parameters?.reasoning, effort } },
-    },
-  };
 }

@@ -1,23 +1,20 @@
 /**
- * The lookups a Responses request needs before it can be mapped: which native run a response id
- * names for this caller (the ownership index), what that run holds (`GET /runs/{id}`), and whether
- * the model's catalog entry takes a reasoning effort (`GET /models`).
+ * Continuing a Responses conversation, the pure part: what a `previous_response_id`'s run holds as
+ * native history, how `item_reference`s are replaced by the items they name, and the errors every
+ * kind of absence answers with. The lookups themselves (the ownership index, `GET /runs/{id}`) are
+ * the route's (`src/routes/responses-continuation.ts`).
  *
  * Ownership answers look like absence (ARCHITECTURE.md): a malformed id, an unknown id, a deleted
  * id, a `store:false` id and another key's id give the *same* error, and an unavailable index is a
- * 503 (`IndexUnavailableError` from the index), never a guess.
+ * 503, never a guess.
  */
-import type { Caller } from "../../http/context";
 import { GatewayError } from "../../http/errors";
-import type { PolicyMode } from "../../http/policy";
+import { ignoreOrReject, type PolicyMode } from "../../http/policy";
+import { recordText } from "../../native/answer";
 import { NativeError } from "../../native/errors";
 import { NativeHistoryItem, type NativeRun } from "../../native/schema";
-import { answerPieces } from "../../native/synthesize";
-import { echoFromRun, foldRun } from "./from-native";
-import { parseOutputItemId, parseResponseId } from "./ids";
-import { ignoreOrReject } from "./policy";
+import { parseOutputItemId } from "./ids";
 import type { InputItem, OutputItem } from "./schema";
-import type { PreviousTurn } from "./to-native";
 
 /** 400 for `previous_response_id` — identical for unknown, deleted, store:false and foreign ids. */
 export function previousResponseNotFound(id: string): GatewayError {
@@ -44,26 +41,6 @@ export function responseNotFound(id: string): GatewayError {
 /** Native says the run is not this key's (403) or does not exist (404): for the client, absence. */
 export function isNativeAbsence(error: unknown): boolean {
   return error instanceof NativeError && error.kind === "http" && (error.status === 403 || error.status === 404);
-}
-
-/**
- * The native run id behind `responseId` if the caller owns it, else null. Malformed ids are absent
- * without touching D1.
- */
-export async function resolveOwnedRun(caller: Caller, responseId: string): Promise<string | null> {
-  if (!parseResponseId(responseId)) return null;
-  const row = await caller.index.resolve(responseId, await caller.fingerprint());
-  return row?.nativeRunId ?? null;
-}
-
-/** Reads the run of an owned response; native's own 403/404 (a run gone since) is absence too. */
-export async function getOwnedRun(caller: Caller, runId: string, absent: () => GatewayError): Promise<NativeRun> {
-  try {
-    return await caller.native.getRun(runId);
-  } catch (error) {
-    if (isNativeAbsence(error)) throw absent();
-    throw error;
-  }
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -94,10 +71,7 @@ export function runTurns(run: NativeRun): NativeHistoryItem[] {
   // The fork's trailing "images of the current turn" entry already is the query turn (§4.1).
   const queryCarried = last?.role === "user" && last.content === query && last.content_blocks !== undefined;
   if (!queryCarried && query) turns.push({ role: "user", content: query });
-  const answer = answerPieces(run)
-    .filter((piece) => piece.kind === "message")
-    .map((piece) => piece.text)
-    .join("");
+  const answer = recordText(run).message;
   if (answer) turns.push({ role: "assistant", content: answer });
   return turns;
 }
@@ -107,51 +81,6 @@ export function runConversation(run: NativeRun): { user: string; id: string } | 
   const user = run.metadata?.external_user;
   const id = run.metadata?.external_conversation_id;
   return typeof user === "string" && user && typeof id === "string" && id ? { user, id } : null;
-}
-
-/** Resolves `previous_response_id` to the run it names (owner-checked) and what continuing needs. */
-export async function loadPreviousTurn(caller: Caller, previousResponseId: string): Promise<PreviousTurn> {
-  const runId = await resolveOwnedRun(caller, previousResponseId);
-  if (!runId) throw previousResponseNotFound(previousResponseId);
-  const run = await getOwnedRun(caller, runId, () => previousResponseNotFound(previousResponseId));
-  return { responseId: previousResponseId, runId, conversation: runConversation(run), turns: runTurns(run) };
-}
-
-/** Only `previous_response_id`'s run id (resuming needs no more than ownership). */
-export async function resolvePreviousRunId(caller: Caller, previousResponseId: string): Promise<string> {
-  const runId = await resolveOwnedRun(caller, previousResponseId);
-  if (!runId) throw previousResponseNotFound(previousResponseId);
-  return runId;
-}
-
-/** Efforts both native versions accept (native-api.md §1.4.1; 0.3 checks against the catalog). */
-const NATIVE_EFFORTS = new Set(["minimal", "low", "medium", "high", "xhigh"]);
-
-/**
- * `reasoning.effort` → native, only when the model's catalog entry supports reasoning and that
- * effort: native validates reasoning parameters against the catalog and would fail the whole run
- * otherwise (§1.4.1). Anything else is accepted and reported as ignored.
- */
-export async function reasoningEffortFor(
-  caller: Caller,
-  model: string,
-  effort: string | null | undefined,
-  ignored: string[],
-  mode: PolicyMode,
-): Promise<string | null> {
-  if (!effort) return null;
-  if (!NATIVE_EFFORTS.has(effort)) {
-    ignoreOrReject(ignored, "reasoning.effort", "reasoning", `1flowbase has no reasoning effort '${effort}'`, mode);
-    return null;
-  }
-  const catalog = await caller.native.listModels();
-  const entry = catalog.data.find((candidate) => candidate.id === model);
-  const supported = entry?.reasoning?.supported_efforts ?? [];
-  if (!entry || entry.capabilities?.reasoning === false || (supported.length > 0 && !supported.includes(effort))) {
-    ignoreOrReject(ignored, "reasoning.effort", "reasoning", `model '${model}' takes no reasoning effort '${effort}' in this application's catalog`, mode);
-    return null;
-  }
-  return effort;
 }
 
 /**
@@ -173,46 +102,36 @@ function referencedItem(item: OutputItem): InputItem[] {
 }
 
 /**
- * Replaces `item_reference`s to this gateway's output items with the items themselves, rebuilt from
- * their native runs (owner-checked like every other lookup). The Vercel AI SDK sends every earlier
- * assistant turn this way when `store` is on (its default), so without this a stateless multi-turn
- * conversation would lose all its answers.
- *
- * Not needed, and skipped, when chaining with `previous_response_id` (native history already holds
- * those turns) or when the input resumes a tool call (the native run holds its transcript). A
- * reference that cannot be recovered — another key's, deleted, too old, or an item a resumed run no
- * longer reports (a waiting run's calls are not in its record once resumed) — is skipped and
- * reported, never guessed.
+ * The responses whose outputs the `item_reference`s in `items` name, newest first, at most
+ * `MAX_REFERENCED_RESPONSES`. The Vercel AI SDK sends every earlier assistant turn this way when
+ * `store` is on (its default), so without resolving them a stateless multi-turn conversation would
+ * lose all its answers. None are needed when chaining with `previous_response_id` (native history
+ * holds those turns) or when the input resumes a tool call (the native run holds its transcript).
  */
-export async function resolveItemReferences(
-  caller: Caller,
-  items: InputItem[],
-  chained: boolean,
-  ignored: string[],
-  mode: PolicyMode,
-): Promise<InputItem[]> {
+export function referencedResponseIds(items: readonly InputItem[], chained: boolean): string[] {
   const references = items.filter((item): item is Extract<InputItem, { type: "item_reference" }> => item.type === "item_reference");
-  if (references.length === 0 || chained || items[items.length - 1]?.type === "function_call_output") return items;
-
+  if (references.length === 0 || chained || items[items.length - 1]?.type === "function_call_output") return [];
   const newestFirst = [...references].reverse().flatMap((reference) => {
     const parsed = parseOutputItemId(reference.id);
     return parsed ? [parsed.responseId] : [];
   });
-  const responseIds = [...new Set(newestFirst)].slice(0, MAX_REFERENCED_RESPONSES);
-  const outputs = new Map<string, OutputItem[]>();
-  await Promise.all(
-    responseIds.map(async (responseId) => {
-      const runId = await resolveOwnedRun(caller, responseId);
-      if (!runId) return;
-      try {
-        const run = await caller.native.getRun(runId);
-        outputs.set(responseId, foldRun(run, echoFromRun(run), parseResponseId(responseId)?.callbackTaskId).response.output);
-      } catch (error) {
-        if (!isNativeAbsence(error)) throw error;
-      }
-    }),
-  );
+  return [...new Set(newestFirst)].slice(0, MAX_REFERENCED_RESPONSES);
+}
 
+/**
+ * Replaces `item_reference`s with the items they name, from the outputs of the referenced responses
+ * (rebuilt from their native runs, owner-checked, by the route). A reference that cannot be
+ * recovered — another key's, deleted, too old, or an item a resumed run no longer reports (a waiting
+ * run's calls are not in its record once resumed) — is skipped and reported, never guessed.
+ */
+export function substituteItemReferences(
+  items: InputItem[],
+  outputs: ReadonlyMap<string, readonly OutputItem[]>,
+  chained: boolean,
+  ignored: string[],
+  mode: PolicyMode,
+): InputItem[] {
+  if (chained || items[items.length - 1]?.type === "function_call_output" || !items.some((item) => item.type === "item_reference")) return items;
   return items.flatMap((item) => {
     if (item.type !== "item_reference") return [item];
     const parsed = parseOutputItemId(item.id);

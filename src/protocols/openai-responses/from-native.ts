@@ -1,20 +1,22 @@
 /**
- * Native run records → Responses JSON: the blocking Response (create and resume), GET, cancel, and
+ * Native answers → Responses JSON: the blocking Response (create and resume), GET, cancel, and
  * `input_items`.
  *
- * Every Response here is the stream projector folded over `runToEvents(run)`, so a blocking answer
- * is exactly what a client accumulates from the stream of the same run (invariant 4), and GET
- * rebuilds the very same ids. Only named fields of `node_input_payload` are read (model, system,
- * tools, tool_choice, history, query); its `env` secrets never reach a client.
+ * Every Response here is the `ResponsesEncoder` fed by the one answer reader — over the native
+ * stream (a blocking create) or over the run record's items (`runToItems`: a resume, GET, cancel) —
+ * so a blocking answer is exactly what a client accumulates from the stream of the same run
+ * (invariant 4), and GET rebuilds the very same ids. Only named fields of `node_input_payload` are
+ * read (model, system, tools, tool_choice, history, query); its `env` secrets never reach a client.
  */
 import { fromNativeError, GatewayError } from "../../http/errors";
+import { NativeAnswerReader, readAnswer } from "../../native/answer";
 import { NativeError } from "../../native/errors";
-import { readNativeItemBatches, type NativeStreamItem } from "../../native/events";
+import type { NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
-import { runToEvents } from "../../native/synthesize";
+import { runToItems } from "../../native/synthesize";
 import { inputItemId } from "./ids";
 import type { InputItemList, InputItemResource, InputItemsQuery, ResponseEcho, ResponseObject } from "./schema";
-import { ResponsesStreamProjector } from "./stream";
+import { NO_EVENTS, ResponsesEncoder, type ResponsesProjectionContext } from "./stream";
 
 export interface FoldedResponse {
   responseId: string;
@@ -25,65 +27,42 @@ export interface FoldedResponse {
   finished: boolean;
 }
 
-/** Folds the projector over the run record (no claim, no usage lookup: the record has its usage). */
+function folded(encoder: ResponsesEncoder): FoldedResponse {
+  return { responseId: encoder.responseId, response: encoder.snapshot(), failure: encoder.failure, finished: encoder.done };
+}
+
+/**
+ * The Response a run record stands for (GET, cancel, `item_reference`s). A record that has not
+ * finished is an `in_progress` snapshot (`finished: false`), not an error.
+ */
 export function foldRun(run: NativeRun, echo: ResponseEcho, resumedTaskId?: string): FoldedResponse {
-  const projector = new ResponsesStreamProjector({ echo, resumedTaskId });
-  for (const event of runToEvents(run)) {
-    const frames = projector.push(event);
-    // Without onStart/lookupUsage the projector is synchronous; a promise here is a programming error.
-    if (!Array.isArray(frames)) throw new Error("the Responses projector went async while folding a run record");
+  const encoder = new ResponsesEncoder({ echo, resumedTaskId }, NO_EVENTS);
+  const reader = new NativeAnswerReader(encoder);
+  for (const item of runToItems(run)) {
+    // An unfinished record ends with a fault: the snapshot before it is the answer so far.
+    if (item.event === "fault") break;
+    // Without lookupRun the reader is synchronous.
+    reader.push(item);
+    if (reader.done) break;
   }
-  return { responseId: projector.responseId, response: projector.snapshot(), failure: projector.failure, finished: projector.done };
+  return folded(encoder);
 }
 
 /**
- * The blocking create/resume answer: the folded Response, or the HTTP error a failed or cancelled
- * run implies (upstream 0.3's `blocking_run_projection_error`, native-api.md §7).
+ * The blocking answer — over the native stream of a new run, or a resumed run's record items: the
+ * folded Response, or (thrown) the HTTP error a failed or cancelled run implies (upstream 0.3's
+ * `blocking_run_projection_error`, native-api.md §7).
+ *
+ * Folded over the *native stream* for a new run, not native's blocking mode: a run that stops for
+ * tool calls ends `waiting`, and native returns no answer for it (native-api.md §1.5, §7), so text
+ * streamed before the calls exists only on the stream.
  */
-export function blockingResponse(run: NativeRun, echo: ResponseEcho, resumedTaskId?: string): FoldedResponse {
-  const folded = foldRun(run, echo, resumedTaskId);
-  if (folded.failure) throw folded.failure;
-  if (!folded.finished) {
-    throw new GatewayError({
-      status: 502,
-      message: `1flowbase answered a blocking run in state '${String(run.status)}' with nothing to project`,
-      code: "upstream_invalid_response",
-      type: "server_error",
-      headers: { "x-should-retry": "false" },
-    });
-  }
-  return folded;
-}
-
-/**
- * The blocking create answer folded over the *native stream* (not native's blocking mode): a run
- * that stops for tool calls ends `waiting`, and native returns no answer for it (native-api.md §1.5,
- * §7), so text streamed before the calls exists only on the stream. Folding the same projector the
- * streaming route uses makes blocking == the stream's final snapshot by construction (invariant 4).
- */
-export async function blockingResponseFromStream(
-  items: ReadableStream<NativeStreamItem>,
-  projector: ResponsesStreamProjector,
-): Promise<FoldedResponse> {
-  // A batch per native chunk, not a read per event: each read is a promise round trip through the
-  // runtime, and a long answer is ~100k events (bench/FINDINGS.md, recommendation 4).
-  const batches = readNativeItemBatches(items);
-  try {
-    fold: for (let batch = await batches.read(); batch; batch = await batches.read()) {
-      for (const item of batch) {
-        const frames = projector.push(item);
-        // Only the ownership claim and the usage lookup make push async; await them before the next item.
-        if (!Array.isArray(frames)) await frames;
-        // Nothing after the terminal event: the rest of the batch and the stream are left unread.
-        if (projector.done) break fold;
-      }
-    }
-  } finally {
-    void batches.cancel().catch(() => undefined);
-  }
-  if (projector.failure) throw projector.failure;
-  if (!projector.done) throw fromNativeError(NativeError.cut());
-  return { responseId: projector.responseId, response: projector.snapshot(), failure: null, finished: true };
+export async function blockingResponse(items: ReadableStream<NativeStreamItem> | readonly NativeStreamItem[], context: ResponsesProjectionContext): Promise<FoldedResponse> {
+  const encoder = new ResponsesEncoder(context, NO_EVENTS);
+  await readAnswer(items, new NativeAnswerReader(encoder, { lookupRun: context.lookupRun }));
+  if (encoder.failure) throw encoder.failure;
+  if (!encoder.done) throw fromNativeError(NativeError.cut());
+  return folded(encoder);
 }
 
 type Json = Record<string, unknown>;

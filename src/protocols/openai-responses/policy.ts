@@ -7,11 +7,10 @@
  * (deployment or per-request header) turns every one of them into a 400.
  *
  * Some decisions depend on the value, not the field, and are made in to-native.ts through
- * `ignoreOrReject` (same reporting, same strict-mode rule): hosted and custom tools inside `tools`
+ * `ignoreOrReject` (src/http/policy.ts: same reporting, same strict-mode rule): hosted and custom tools inside `tools`
  * (accepted — Codex sends them — but a `tool_choice` forcing one is a 400), `reasoning.effort` for a
  * model whose catalog entry cannot take it, input item types native cannot carry.
  */
-import { GatewayError } from "../../http/errors";
 import type { ParameterPolicy, PolicyMode } from "../../http/policy";
 import { enforcePolicy } from "../../http/policy";
 
@@ -78,17 +77,4 @@ function isDefault(field: string, value: unknown): boolean {
 export function enforceResponsesPolicy(body: Record<string, unknown>, mode: PolicyMode): string[] {
   const effective = body.background === false ? { ...body, background: undefined } : body;
   return enforcePolicy(RESPONSES_POLICY, effective, mode, isDefault);
-}
-
-/** A value-level "accepted but not applied": reported in lenient mode, a 400 in strict mode. */
-export function ignoreOrReject(ignored: string[], name: string, param: string, why: string, mode: PolicyMode): void {
-  if (mode === "strict") {
-    throw new GatewayError({
-      status: 400,
-      message: `'${name}' would be ignored (${why}); strict parameter policy rejects it`,
-      param,
-      code: "unsupported_parameter",
-    });
-  }
-  if (!ignored.includes(name)) ignored.push(name);
 }

@@ -1,6 +1,8 @@
 /**
  * The OpenAI Responses wire format: the create request (zod, the trust boundary) and the Response /
- * item / list shapes the gateway emits (plain types: the gateway builds them, nothing parses them).
+ * item / list / stream event shapes the gateway emits (`responsesOutputSchemas`, declared once: the
+ * code uses the inferred types, the OpenAPI document and the doc tests the schemas; built on first
+ * use, so no request pays for them).
  *
  * Sources: client-protocols.md §1 (request, input items), §2 (Response object), §3 (stream), §3.7
  * (lifecycle routes). The request schema is lenient where real clients are (unknown top-level fields
@@ -259,104 +261,213 @@ export const InputItemsQuery = z.object({
 export type InputItemsQuery = z.infer<typeof InputItemsQuery>;
 
 // ---------------------------------------------------------------------------------------------
-// Emitted shapes (§2, §2.1, §3.7)
+// Emitted shapes (§2, §2.1, §3, §3.7)
 // ---------------------------------------------------------------------------------------------
 
-export interface OutputTextContent {
-  type: "output_text";
-  text: string;
-  annotations: never[];
-  logprobs: never[];
+function buildResponsesOutputSchemas() {
+  const str = z.string();
+  const int = z.number().int();
+  const count = z.number().int().min(0);
+  const nullableStr = str.nullable();
+  const nullableInt = int.nullable();
+  const itemStatus = z.enum(["in_progress", "completed", "incomplete"]);
+
+  const OutputTextContent = z.strictObject({
+    type: z.literal("output_text"),
+    text: str,
+    annotations: z.array(z.never()),
+    logprobs: z.array(z.never()),
+  });
+  const SummaryTextPart = z.strictObject({ type: z.literal("summary_text"), text: str });
+  const OutputMessage = z.strictObject({ id: str, type: z.literal("message"), status: itemStatus, role: z.literal("assistant"), content: z.array(OutputTextContent) });
+  const OutputReasoning = z.strictObject({ id: str, type: z.literal("reasoning"), summary: z.array(SummaryTextPart), status: itemStatus.optional() });
+  const OutputFunctionCall = z.strictObject({
+    id: str,
+    type: z.literal("function_call"),
+    status: itemStatus,
+    arguments: str,
+    call_id: str.describe("Answer it with a `function_call_output` item carrying this `call_id`; it resumes the native run"),
+    name: str,
+  });
+  const OutputItem = z.discriminatedUnion("type", [OutputMessage, OutputReasoning, OutputFunctionCall]);
+  const ResponseUsage = z.strictObject({
+    input_tokens: count,
+    input_tokens_details: z.strictObject({ cached_tokens: count }),
+    output_tokens: count,
+    output_tokens_details: z.strictObject({ reasoning_tokens: count }),
+    total_tokens: count,
+  });
+  const ResponseStatus = z.enum(["in_progress", "completed", "incomplete", "failed", "cancelled"]);
+
+  /** Request parameters a Response echoes (§2): from the request on create, from the run record on GET/cancel. */
+  const ResponseEcho = z.strictObject({
+    instructions: nullableStr,
+    max_output_tokens: nullableInt,
+    max_tool_calls: nullableInt,
+    model: str,
+    parallel_tool_calls: z.boolean(),
+    previous_response_id: nullableStr,
+    prompt_cache_key: nullableStr,
+    reasoning: z.strictObject({ effort: nullableStr, summary: nullableStr }),
+    safety_identifier: nullableStr,
+    service_tier: str,
+    store: z.boolean(),
+    temperature: z.number().nullable(),
+    text: z.record(str, z.unknown()),
+    tool_choice: z.unknown(),
+    tools: z.array(z.unknown()),
+    top_logprobs: nullableInt,
+    top_p: z.number().nullable(),
+    truncation: z.enum(["auto", "disabled"]),
+    user: nullableStr,
+    metadata: z.record(str, str),
+  });
+
+  const ResponseObject = z
+    .strictObject({
+      id: str.describe("`resp_<native run id hex>[<callback task id hex>]`: a resumed run answers with a new id"),
+      object: z.literal("response"),
+      created_at: int,
+      status: ResponseStatus,
+      background: z.literal(false),
+      completed_at: nullableInt,
+      error: z.strictObject({ code: str, message: str }).nullable(),
+      incomplete_details: z.strictObject({ reason: str }).nullable(),
+      ...ResponseEcho.shape,
+      output: z.array(OutputItem),
+      usage: ResponseUsage.nullable(),
+    })
+    .describe("The Response object, rebuilt from the native run (the worker stores no content)");
+
+  const DeletedResponse = z.strictObject({ id: str, object: z.literal("response"), deleted: z.literal(true) });
+
+  const InputItemResource = z.discriminatedUnion("type", [
+    z.strictObject({
+      id: str,
+      type: z.literal("message"),
+      role: z.enum(["user", "assistant"]),
+      status: z.literal("completed"),
+      content: z.array(
+        z.union([
+          z.strictObject({ type: z.enum(["input_text", "output_text"]), text: str }),
+          z.strictObject({ type: z.literal("input_image"), image_url: nullableStr, detail: str }),
+        ]),
+      ),
+    }),
+    z.strictObject({ id: str, type: z.literal("function_call"), status: z.literal("completed"), call_id: str, name: str, arguments: str }),
+    z.strictObject({ id: str, type: z.literal("function_call_output"), status: z.literal("completed"), call_id: str, output: str }),
+  ]);
+
+  const InputItemList = z
+    .strictObject({ object: z.literal("list"), data: z.array(InputItemResource), first_id: nullableStr, last_id: nullableStr, has_more: z.boolean() })
+    .describe("The run's recorded input, as items");
+
+  /** Fields every Responses stream event carries. */
+  const seq = { sequence_number: count.describe("0, 1, 2… across the whole stream") };
+  const at = { item_id: str, output_index: count };
+  const lifecycle = <const T extends string>(type: T) => z.strictObject({ type: z.literal(type), ...seq, response: ResponseObject });
+
+  /** Each Responses stream event, keyed by its SSE `event:` name (equal to its `type`). */
+  const STREAM_EVENTS = {
+    "response.created": lifecycle("response.created"),
+    "response.in_progress": lifecycle("response.in_progress"),
+    "response.output_item.added": z.strictObject({ type: z.literal("response.output_item.added"), ...seq, output_index: count, item: OutputItem }),
+    "response.content_part.added": z.strictObject({ type: z.literal("response.content_part.added"), ...seq, ...at, content_index: count, part: OutputTextContent }),
+    "response.output_text.delta": z.strictObject({
+      type: z.literal("response.output_text.delta"),
+      ...seq,
+      ...at,
+      content_index: count,
+      logprobs: z.array(z.never()),
+      delta: str,
+    }),
+    "response.output_text.done": z.strictObject({
+      type: z.literal("response.output_text.done"),
+      ...seq,
+      ...at,
+      content_index: count,
+      text: str,
+      logprobs: z.array(z.never()),
+    }),
+    "response.content_part.done": z.strictObject({ type: z.literal("response.content_part.done"), ...seq, ...at, content_index: count, part: OutputTextContent }),
+    "response.reasoning_summary_part.added": z.strictObject({
+      type: z.literal("response.reasoning_summary_part.added"),
+      ...seq,
+      ...at,
+      summary_index: count,
+      part: SummaryTextPart,
+    }),
+    "response.reasoning_summary_text.delta": z.strictObject({ type: z.literal("response.reasoning_summary_text.delta"), ...seq, ...at, summary_index: count, delta: str }),
+    "response.reasoning_summary_text.done": z.strictObject({ type: z.literal("response.reasoning_summary_text.done"), ...seq, ...at, summary_index: count, text: str }),
+    "response.reasoning_summary_part.done": z.strictObject({
+      type: z.literal("response.reasoning_summary_part.done"),
+      ...seq,
+      ...at,
+      summary_index: count,
+      part: SummaryTextPart,
+    }),
+    "response.function_call_arguments.delta": z.strictObject({ type: z.literal("response.function_call_arguments.delta"), ...seq, ...at, delta: str }),
+    "response.function_call_arguments.done": z.strictObject({
+      type: z.literal("response.function_call_arguments.done"),
+      ...seq,
+      ...at,
+      name: str,
+      arguments: str,
+    }),
+    "response.output_item.done": z.strictObject({ type: z.literal("response.output_item.done"), ...seq, output_index: count, item: OutputItem }),
+    "response.completed": lifecycle("response.completed"),
+    "response.incomplete": lifecycle("response.incomplete"),
+    error: z
+      .strictObject({
+        type: z.literal("error"),
+        ...seq,
+        code: str,
+        message: str,
+        param: z.null(),
+        error: z.strictObject({ type: str, code: str, message: str, param: z.null() }),
+      })
+      .describe("A failure after the headers; followed by `response.failed`"),
+    "response.failed": lifecycle("response.failed"),
+  } as const;
+
+  return {
+    OutputTextContent,
+    SummaryTextPart,
+    OutputMessage,
+    OutputReasoning,
+    OutputFunctionCall,
+    OutputItem,
+    ResponseUsage,
+    ResponseStatus,
+    ResponseEcho,
+    ResponseObject,
+    DeletedResponse,
+    InputItemResource,
+    InputItemList,
+    STREAM_EVENTS,
+  };
 }
 
-export interface OutputMessage {
-  id: string;
-  type: "message";
-  status: "in_progress" | "completed" | "incomplete";
-  role: "assistant";
-  content: OutputTextContent[];
+let responsesOutputs: ReturnType<typeof buildResponsesOutputSchemas> | undefined;
+
+/** The Responses response shapes, built once on first use. */
+export function responsesOutputSchemas(): ReturnType<typeof buildResponsesOutputSchemas> {
+  return (responsesOutputs ??= buildResponsesOutputSchemas());
 }
 
-export interface OutputReasoning {
-  id: string;
-  type: "reasoning";
-  summary: Array<{ type: "summary_text"; text: string }>;
-  status?: "in_progress" | "completed" | "incomplete";
-}
-
-export interface OutputFunctionCall {
-  id: string;
-  type: "function_call";
-  status: "in_progress" | "completed" | "incomplete";
-  arguments: string;
-  call_id: string;
-  name: string;
-}
-
-export type OutputItem = OutputMessage | OutputReasoning | OutputFunctionCall;
-
-export interface ResponseUsage {
-  input_tokens: number;
-  input_tokens_details: { cached_tokens: number };
-  output_tokens: number;
-  output_tokens_details: { reasoning_tokens: number };
-  total_tokens: number;
-}
-
-export type ResponseStatus = "in_progress" | "completed" | "incomplete" | "failed" | "cancelled";
-
-/**
- * Request parameters a Response echoes (§2). Built from the request on create, from the native run
- * record on GET/cancel.
- */
-export interface ResponseEcho {
-  instructions: string | null;
-  max_output_tokens: number | null;
-  max_tool_calls: number | null;
-  model: string;
-  parallel_tool_calls: boolean;
-  previous_response_id: string | null;
-  prompt_cache_key: string | null;
-  reasoning: { effort: string | null; summary: string | null };
-  safety_identifier: string | null;
-  service_tier: string;
-  store: boolean;
-  temperature: number | null;
-  text: Record<string, unknown>;
-  tool_choice: unknown;
-  tools: unknown[];
-  top_logprobs: number | null;
-  top_p: number | null;
-  truncation: "auto" | "disabled";
-  user: string | null;
-  metadata: Record<string, string>;
-}
-
-/** The Response object, with every field the SPEC marks required (§2): the echoed request
- *  parameters plus what the run produced. */
-export interface ResponseObject extends ResponseEcho {
-  id: string;
-  object: "response";
-  created_at: number;
-  status: ResponseStatus;
-  background: false;
-  completed_at: number | null;
-  error: { code: string; message: string } | null;
-  incomplete_details: { reason: string } | null;
-  output: OutputItem[];
-  usage: ResponseUsage | null;
-}
-
-/** Items `input_items` lists (every one has an `id`, §3.7). */
-export type InputItemResource =
-  | { id: string; type: "message"; role: "user" | "assistant"; status: "completed"; content: Array<{ type: "input_text" | "output_text"; text: string } | { type: "input_image"; image_url: string | null; detail: string }> }
-  | { id: string; type: "function_call"; status: "completed"; call_id: string; name: string; arguments: string }
-  | { id: string; type: "function_call_output"; status: "completed"; call_id: string; output: string };
-
-export interface InputItemList {
-  object: "list";
-  data: InputItemResource[];
-  first_id: string | null;
-  last_id: string | null;
-  has_more: boolean;
-}
+type ResponsesOutputs = ReturnType<typeof buildResponsesOutputSchemas>;
+type StreamEvents = ResponsesOutputs["STREAM_EVENTS"];
+export type OutputTextContent = z.infer<ResponsesOutputs["OutputTextContent"]>;
+export type OutputMessage = z.infer<ResponsesOutputs["OutputMessage"]>;
+export type OutputReasoning = z.infer<ResponsesOutputs["OutputReasoning"]>;
+export type OutputFunctionCall = z.infer<ResponsesOutputs["OutputFunctionCall"]>;
+export type OutputItem = z.infer<ResponsesOutputs["OutputItem"]>;
+export type ResponseUsage = z.infer<ResponsesOutputs["ResponseUsage"]>;
+export type ResponseStatus = z.infer<ResponsesOutputs["ResponseStatus"]>;
+export type ResponseEcho = z.infer<ResponsesOutputs["ResponseEcho"]>;
+export type ResponseObject = z.infer<ResponsesOutputs["ResponseObject"]>;
+export type InputItemResource = z.infer<ResponsesOutputs["InputItemResource"]>;
+export type InputItemList = z.infer<ResponsesOutputs["InputItemList"]>;
+export type ResponsesStreamEventType = keyof StreamEvents;
+/** Every event a Responses stream carries, typed by its `type` (client-protocols.md §3). */
+export type ResponsesStreamEvent = { [K in keyof StreamEvents]: z.infer<StreamEvents[K]> }[keyof StreamEvents];

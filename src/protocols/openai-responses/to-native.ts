@@ -1,6 +1,7 @@
 /**
  * Responses request → native run request. Pure: every lookup it needs (the previous response's run,
- * the model catalog) is resolved by continuation.ts and passed in.
+ * referenced items) is resolved by the route (src/routes/responses-continuation.ts) and passed in;
+ * `reasoning.effort` is applied by the route against the catalog (src/native/catalog.ts).
  *
  * Mapping (client-protocols.md §1, native-api.md §1.4, §3.4, §4.2 — where the fork's own adapter
  * loses context we do better):
@@ -20,7 +21,7 @@ import type { PolicyMode } from "../../http/policy";
 import type { ToolResultInput } from "../../native/resume";
 import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import { parseFunctionCallId } from "./ids";
-import { ignoreOrReject } from "./policy";
+import { ignoreOrReject } from "../../http/policy";
 import type {
   ContentPart,
   CreateResponseRequest,
@@ -291,8 +292,6 @@ export interface NativeRequestContext {
   plan: Extract<InputPlan, { kind: "run" }>;
   tools: ToolMapping;
   previous: PreviousTurn | null;
-  /** `reasoning.effort` when the model's catalog entry takes it (else null: reported as ignored). */
-  reasoningEffort: string | null;
   traceId: string;
 }
 
@@ -329,8 +328,6 @@ export function toNativeRunRequest(request: CreateResponseRequest, context: Nati
   if (context.tools.tools) inputs.tools = context.tools.tools;
   if (context.tools.toolChoice !== undefined) inputs.tool_choice = context.tools.toolChoice;
   if (Object.keys(inputs).length > 0) native.inputs = inputs;
-
-  if (context.reasoningEffort) native.execution = { model_parameters: { reasoning: { effort: context.reasoningEffort } } };
   return native;
 }
 
