@@ -292,7 +292,8 @@ export class NativeAnswerReader {
         return this.runFailed(item.data);
       case "run.cancelled":
         if (!this.note(item.data)) return;
-        return this.failWith(NativeError.cancelled(), readUsage(item.data.usage));
+        // Upstream 0.3 says why on the event (`run_cancelled`, "published run cancelled", §7); the fork says nothing (errata 9).
+        return this.failed(NativeError.cancelled(item.data.error?.message ?? undefined), item.data, false);
       case "fault":
         return this.failWith(item.error, null);
       default:
@@ -363,13 +364,22 @@ export class NativeAnswerReader {
   private runFailed(data: NativeEventData): void | Promise<void> {
     if (!this.note(data)) return;
     const error = data.error as RunErrorLike | null | undefined;
+    return this.failed(runFailedError(error), data, needsRunRecordForClass(error));
+  }
+
+  /**
+   * A failed or cancelled run. The record is read when the failure class is only there (a live
+   * `run.failed` always says `runtime_error`, errata 1) or when the event carries no usage (the
+   * Responses `response.failed` shows it).
+   */
+  private failed(error: NativeError, data: NativeEventData, classInRecord: boolean): void | Promise<void> {
     const usage = readUsage(data.usage) ?? this.lastUsage;
-    if (!needsRunRecordForClass(error) || !this.options.lookupRun) return this.failWith(runFailedError(error), usage);
+    const wantsRecord = classInRecord || (usage === null && this.options.wantsUsage !== false);
+    if (!wantsRecord || !this.options.lookupRun) return this.failWith(error, usage);
     this.finished = true;
-    // The live event says only `runtime_error`; the record keeps the class (errata 1).
     return this.runRecord(data.run_id).then((run) => {
-      const recorded = run?.status === "failed" && run.error ? (run.error as RunErrorLike) : error;
-      this.emitFailure(runFailedError(recorded), usage ?? (run ? readUsage(run.usage) : null));
+      const recorded = classInRecord && run?.status === "failed" && run.error ? runFailedError(run.error as RunErrorLike) : error;
+      this.emitFailure(recorded, usage ?? (run ? readUsage(run.usage) : null));
     });
   }
 

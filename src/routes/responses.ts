@@ -126,7 +126,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
       if (store) await caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
     });
     c.set("nativeRunId", target.runId);
-    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, lookupRun };
+    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, lookupRun };
     if (stream) return sseAnswer(c, resumedItems(resumed), new ResponsesStreamProjector(context), ignoredParamsHeaders(ignored));
     return jsonAnswer((await blockingResponse(resumedItems(resumed), context)).response, ignoredParamsHeaders(ignored));
   }

@@ -98,7 +98,7 @@ describe("a run that fails is an error, never a successful completion", () => {
 
     const limited = await caught(openai().chat.completions.create(ask(emu({ fail: { code: "rate_limited", message: "slow down", after_deltas: 0 } }))));
     expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
-    expect(limited.code).toBe("rate_limited");
+    expect(limited.code).toBe("rate_limit_exceeded");
   });
 
   it("streaming: deltas, then an OpenAI error chunk, then [DONE] (the SDK raises APIError)", async () => {

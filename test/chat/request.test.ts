@@ -14,12 +14,8 @@ import {
   isChatDefault,
   parseChatRequest,
 } from "../../src/protocols/openai-chat/schema";
-import {
-  chatToNative,
-  decideReasoningEffort,
-  withReasoningEffort,
-  type ChatPlan,
-} from "../../src/protocols/openai-chat/to-native";
+import { decideReasoning, withReasoning } from "../../src/native/catalog";
+import { chatToNative, type ChatPlan } from "../../src/protocols/openai-chat/to-native";
 
 const RUN = "0197a3c4-0000-7000-8000-000000000001";
 const TASK = "0197a3c4-0000-7000-8000-0000000000aa";
@@ -255,7 +251,7 @@ describe("chatToNative: tool results carry text only", () => {
   });
 });
 
-describe("reasoning_effort", () => {
+describe("reasoning_effort (decided by the one catalog rule, src/native/catalog.ts)", () => {
   const catalog: NativeModelList = {
     object: "list",
     data: [
@@ -273,11 +269,11 @@ describe("reasoning_effort", () => {
     ["low", "missing", false],
     ["none", "thinker", false],
   ])("%s on %s → applied %s", (effort, model, applied) => {
-    expect(decideReasoningEffort(effort, model, catalog).applied).toBe(applied);
+    expect(decideReasoning(catalog, model, { effort }).applied).toBe(applied);
   });
 
   it("sets execution.model_parameters.reasoning.effort and keeps the rest", () => {
-    expect(withReasoningEffort({ query: "q", execution: { idempotency_key: "k" } }, "high")).toEqual({
+    expect(withReasoning({ query: "q", execution: { idempotency_key: "k" } }, { effort: "high" })).toEqual({
       query: "q",
       execution: { idempotency_key: "k", model_parameters: { reasoning: { effort: "high" } } },
     });

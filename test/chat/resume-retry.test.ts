@@ -22,6 +22,6 @@ describe("retrying tool results after the resumed run failed", () => {
     expect(failed.status).toBe(429);
     const retried = await post("/v1/chat/completions", followUp);
     expect(retried.status).toBe(429);
-    expect(await retried.json()).toMatchObject({ error: { code: "rate_limited", message: "provider rate limited" } });
+    expect(await retried.json()).toMatchObject({ error: { code: "rate_limit_exceeded", message: "provider rate limited" } });
   });
 });

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { emu } from "../../emulator/script";
 import { PING_FRAME } from "../../src/protocols/anthropic/stream";
 import { openApiDocument, operations } from "../../src/docs/openapi";
-import { AnthropicError, OpenAiError } from "../../src/docs/schemas";
+import { errorEnvelopeSchemas } from "../../src/http/errors";
 import { EMULATOR_KEYS, expectDocumented, MODEL, operation, parseSse, refName, request, type SseFrame } from "./helpers";
 
 type Json = Record<string, unknown>;
@@ -98,6 +98,7 @@ async function expectError(operationId: string, response: Response, status: numb
   expect(spec.errors, `${operationId}: status ${status} is not documented`).toContain(status);
   const component = refName(documented(operationId).responses[String(status)]?.content?.["application/json"]?.schema);
   const body = JSON.parse(text) as Json;
+  const { AnthropicError, OpenAiError } = errorEnvelopeSchemas();
   expectDocumented(spec.family === "anthropic" ? AnthropicError : OpenAiError, component, body, `${operationId} ${status}`);
   seenErrors.add(component);
   return body;

@@ -1,15 +1,17 @@
 /**
  * The native SSE decoder (`src/native/events.ts`): framing rules (native-api.md §2.1), event
- * validation (§2.2), termination and cut detection (§2.3), 0.3 drift (§7), and the transport
- * guarantees of `readNativeStream` (never errors, idle timeout, prompt upstream cancel).
+ * validation (§2.2), termination and cut detection (§2.3), 0.3 drift (§7), the transport
+ * guarantees of `readNativeStream` (never errors, idle timeout, prompt upstream cancel), and the
+ * in-memory item streams (`itemsToStream`, `deferredItems`).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NativeError } from "../../src/native/errors";
 import {
-  NativeSseDecoder,
   NativeSseParser,
-  createNativeSseDecoder,
+  deferredItems,
+  itemsToStream,
+  readNativeItemBatches,
   readNativeStream,
 } from "../../src/native/events";
 import type { NativeStreamItem } from "../../src/native/events";
@@ -67,11 +69,6 @@ async function collect(stream: ReadableStream<NativeStreamItem>): Promise<Native
   }
 }
 
-/** Decodes through the TransformStream, as a `pipeThrough` consumer would. */
-function decode(chunks: readonly Chunk[]): Promise<NativeStreamItem[]> {
-  return collect(source(chunks).stream.pipeThrough(new NativeSseDecoder()));
-}
-
 /** Decodes with the synchronous parser (reference for the property tests). */
 function decodeSync(chunks: readonly Uint8Array[]): NativeStreamItem[] {
   const items: NativeStreamItem[] = [];
@@ -79,6 +76,17 @@ function decodeSync(chunks: readonly Uint8Array[]): NativeStreamItem[] {
   for (const chunk of chunks) if (parser.push(chunk)) break;
   parser.end();
   return items;
+}
+
+/**
+ * Decodes `chunks` both ways — the synchronous parser, and `readNativeStream` over a body that
+ * yields exactly these chunks — checks that they agree, and returns the items.
+ */
+async function decode(chunks: readonly Chunk[]): Promise<NativeStreamItem[]> {
+  const viaParser = decodeSync(chunks.map(bytes));
+  const viaStream = await collect(readNativeStream(source(chunks).stream, { idleMs: 5_000 }));
+  expect(viaStream).toEqual(viaParser);
+  return viaStream;
 }
 
 const started = { run_id: RUN, status: "running", created_at: "2026-06-26T14:52:53.101Z", conversation: {}, metadata: {} };
@@ -111,7 +119,7 @@ function expectFault(item: NativeStreamItem | undefined, kind: string, status: n
   expect(item.error.code).toBe(code);
 }
 
-describe("NativeSseDecoder framing (§2.1)", () => {
+describe("native SSE decoding: framing (§2.1)", () => {
   it("decodes LF frames with ids, names and JSON data", async () => {
     expect(await decode([basicStream()])).toEqual(basicExpected);
   });
@@ -223,13 +231,22 @@ describe("NativeSseDecoder framing (§2.1)", () => {
     expect(await decode([`${withoutBlank}\r`])).toEqual([{ event: "run.completed", id: null, data: completed }]);
   });
 
-  it("works through the factory form too", async () => {
-    const items = await collect(source([basicStream()]).stream.pipeThrough(createNativeSseDecoder()));
+  it("reads the same items in batches (readNativeItemBatches) as one at a time", async () => {
+    const chunks = [frame("run.started", started, `${RUN}:1`) + frame("message.delta", delta("Hel"), `${RUN}:9`), frame("message.delta", delta("lo"), `${RUN}:10`) + frame("run.completed", completed, `${RUN}:12`)];
+    const batches = readNativeItemBatches(readNativeStream(source(chunks).stream, { idleMs: 5_000 }));
+    const sizes: number[] = [];
+    const items: NativeStreamItem[] = [];
+    for (let batch = await batches.read(); batch !== null; batch = await batches.read()) {
+      sizes.push(batch.length);
+      items.push(...batch);
+    }
     expect(items).toEqual(basicExpected);
+    // One batch per native chunk: everything a chunk decoded comes at once.
+    expect(sizes).toEqual([2, 2]);
   });
 });
 
-describe("NativeSseDecoder events (§2.2, §7)", () => {
+describe("native SSE decoding: events (§2.2, §7)", () => {
   it("skips event names it does not know, including unnamed frames", async () => {
     const input =
       frame("run.progress", { run_id: RUN, whatever: [1, 2] }) +
@@ -288,11 +305,23 @@ describe("NativeSseDecoder events (§2.2, §7)", () => {
     expect(await decode([frame("required_action", waiting)])).toEqual([{ event: "required_action", id: null, data: waiting }]);
   });
 
-  it("faults on a required_action event without a usable required_action", async () => {
-    const items = await decode([frame("required_action", { run_id: RUN, status: "waiting", required_action: { type: "waiting_human", run_id: RUN } })]);
-    expectFault(items[0], "protocol", 502, "upstream_invalid_sse");
-    const missing = await decode([frame("required_action", { run_id: RUN, status: "waiting" })]);
-    expectFault(missing[0], "protocol", 502, "upstream_invalid_sse");
+  it("passes a required_action that is not a resumable task through as the terminal event (errata 5)", async () => {
+    // The fork's human-approval fallback `{type, run_id}` is a valid terminal event; what it means
+    // (an unsupported action) is the answer reader's decision, not a decoding fault.
+    const human = { run_id: RUN, status: "waiting", required_action: { type: "waiting_human", run_id: RUN } };
+    const late = frame("message.delta", delta("late"));
+    expect(await decode([frame("required_action", human) + late])).toEqual([{ event: "required_action", id: null, data: human }]);
+    const missing = { run_id: RUN, status: "waiting" };
+    expect(await decode([frame("required_action", missing), late])).toEqual([{ event: "required_action", id: null, data: missing }]);
+    const nulled = { run_id: RUN, status: "waiting", required_action: null };
+    expect(await decode([frame("required_action", nulled)])).toEqual([{ event: "required_action", id: null, data: nulled }]);
+  });
+
+  it("passes usage of any shape through on a terminal event (errata 6: read leniently later)", async () => {
+    for (const usage of [null, "n/a", [1, 2], { prompt_tokens: "3", cost: { usd: 0.1 }, completion_tokens: null }]) {
+      const done = { ...completed, usage };
+      expect(await decode([frame("run.completed", done)])).toEqual([{ event: "run.completed", id: null, data: done }]);
+    }
   });
 
   it("tolerates 0.3 drift: run.incomplete, status incomplete, operation_terminal, normalized usage", async () => {
@@ -308,14 +337,16 @@ describe("NativeSseDecoder events (§2.2, §7)", () => {
   });
 
   it("emits nothing after a terminal event and cancels the source", async () => {
-    const { stream, state } = source([frame("run.completed", completed) + frame("message.delta", delta("late")), frame("message.delta", delta("later"))], { close: false });
-    const items = await collect(stream.pipeThrough(new NativeSseDecoder()));
+    const chunks = [frame("run.completed", completed) + frame("message.delta", delta("late")), frame("message.delta", delta("later"))];
+    expect(decodeSync(chunks.map(bytes))).toEqual([{ event: "run.completed", id: null, data: completed }]);
+    const { stream, state } = source(chunks, { close: false });
+    const items = await collect(readNativeStream(stream, { idleMs: 5_000 }));
     expect(items).toEqual([{ event: "run.completed", id: null, data: completed }]);
     expect(state.cancelled).toBe(true);
   });
 });
 
-describe("NativeSseDecoder cut detection (§2.3)", () => {
+describe("native SSE decoding: cut detection (§2.3)", () => {
   it("ends with a cut fault when input ends without a terminal event", async () => {
     const items = await decode([frame("run.started", started) + frame("message.delta", delta("x"))]);
     expect(items).toHaveLength(3);
@@ -439,6 +470,121 @@ describe("readNativeStream transport guarantees", () => {
   });
 });
 
+describe("itemsToStream", () => {
+  it("yields the items in order, then closes", async () => {
+    const items: NativeStreamItem[] = basicExpected;
+    expect(await collect(itemsToStream(items))).toEqual(basicExpected);
+    expect(await collect(itemsToStream<NativeStreamItem>([]))).toEqual([]);
+  });
+
+  it("is read like a native stream: in batches, and it can be cancelled part way", async () => {
+    const batches = readNativeItemBatches(itemsToStream(basicExpected));
+    expect(await batches.read()).toEqual([basicExpected[0]]);
+    await batches.cancel();
+    expect(await batches.read()).toBeNull();
+  });
+
+  it("does not copy or freeze what it is given: each read hands out the same item", async () => {
+    const reader = itemsToStream(basicExpected).getReader();
+    expect((await reader.read()).value).toBe(basicExpected[0]);
+  });
+});
+
+/** A promise settled from outside, to watch what a stream does before and after. */
+function settleLater<T>(): { promise: Promise<T>; resolve(value: T): void; reject(reason: unknown): void } {
+  let resolve: (value: T) => void = () => undefined;
+  let reject: (reason: unknown) => void = () => undefined;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const tick = (ms = 20): Promise<"pending"> => new Promise((resolve) => setTimeout(() => resolve("pending"), ms));
+
+const resumeFault = (error: unknown): NativeError =>
+  new NativeError({ kind: "network", status: 502, code: "resume_failed", message: error instanceof Error ? error.message : String(error) });
+
+describe("deferredItems", () => {
+  it("yields toItems(result) in order once the promise resolves, then closes; toItems runs once", async () => {
+    let calls = 0;
+    const stream = deferredItems(Promise.resolve(3), (count) => {
+      calls++;
+      return basicExpected.slice(0, count);
+    }, resumeFault);
+    expect(await collect(stream)).toEqual(basicExpected.slice(0, 3));
+    expect(calls).toBe(1);
+  });
+
+  it("yields nothing before the promise settles, and its items right after", async () => {
+    const pending = settleLater<string>();
+    const reader = deferredItems(pending.promise, (answer) => [{ event: "run.completed", id: null, data: { ...completed, answer } }], resumeFault).getReader();
+    const first = reader.read();
+    expect(await Promise.race([first, tick()])).toBe("pending");
+    pending.resolve("late answer");
+    expect(await first).toEqual({ done: false, value: { event: "run.completed", id: null, data: { ...completed, answer: "late answer" } } });
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it("a rejected promise → exactly one fault item (from toFault), then the end", async () => {
+    const pending = settleLater<number>();
+    let toItemsCalls = 0;
+    const reasons: unknown[] = [];
+    const reader = deferredItems(
+      pending.promise,
+      () => {
+        toItemsCalls++;
+        return basicExpected;
+      },
+      (error) => {
+        reasons.push(error);
+        return resumeFault(error);
+      },
+    ).getReader();
+    const first = reader.read();
+    expect(await Promise.race([first, tick()])).toBe("pending");
+    const boom = new Error("resume exploded");
+    pending.reject(boom);
+    const fault = await first;
+    expectFault(fault.value, "network", 502, "resume_failed");
+    if (fault.value?.event === "fault") expect(fault.value.error.message).toBe("resume exploded");
+    expect((await reader.read()).done).toBe(true);
+    expect(reasons).toEqual([boom]);
+    expect(toItemsCalls).toBe(0);
+  });
+
+  it("a toItems that throws is one fault too", async () => {
+    const items = await collect(
+      deferredItems(
+        Promise.resolve("x"),
+        () => {
+          throw new TypeError("bad record");
+        },
+        resumeFault,
+      ),
+    );
+    expect(items).toHaveLength(1);
+    expectFault(items[0], "network", 502, "resume_failed");
+  });
+
+  it("a rejection nobody reads is not an unhandled rejection", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (event: PromiseRejectionEvent): void => {
+      unhandled.push(event.reason);
+    };
+    globalThis.addEventListener("unhandledrejection", onUnhandled);
+    try {
+      const stream = deferredItems(Promise.reject(new Error("nobody listens")), () => basicExpected, resumeFault);
+      await tick(50);
+      expect(unhandled).toEqual([]);
+      await stream.cancel();
+    } finally {
+      globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    }
+  });
+});
+
 // ------------------------------------------------------------------------------------------------
 // Property tests: any serialization of any event sequence, split anywhere, decodes to the source.
 // ------------------------------------------------------------------------------------------------
@@ -544,7 +690,7 @@ function split(all: Uint8Array, cuts: readonly number[]): Uint8Array[] {
 const expected = (frames: readonly SourceFrame[]): NativeStreamItem[] =>
   frames.filter((source) => source.known).map((source) => ({ event: source.event, id: source.id, data: source.data }) as NativeStreamItem);
 
-describe("NativeSseDecoder properties", () => {
+describe("native SSE decoding: properties", () => {
   it("decodes any serialization, split at any bytes, to the source sequence", async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -578,7 +724,8 @@ describe("NativeSseDecoder properties", () => {
     await fc.assert(
       fc.asyncProperty(bodyFrames, fc.array(lineStyle, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(100_000), { maxLength: 20 }), async (frames, styles, cuts) => {
         const chunks = split(serialize(frames, styles), cuts);
-        const items = await collect(source(chunks).stream.pipeThrough(new NativeSseDecoder()));
+        const items = await collect(readNativeStream(source(chunks).stream, { idleMs: 5_000 }));
+        expect(decodeSync(chunks)).toEqual(items);
         const faults = items.filter((item) => item.event === "fault");
         expect(faults).toHaveLength(1);
         expect(items.at(-1)).toBe(faults[0]);

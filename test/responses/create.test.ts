@@ -261,7 +261,7 @@ describe("reasoning, incomplete, failure, cut", () => {
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(APIError);
     expect((error as APIError).status).toBe(429);
-    expect((error as APIError).error).toMatchObject({ code: "rate_limited", type: "rate_limit_error" });
+    expect((error as APIError).error).toMatchObject({ code: "rate_limit_exceeded", type: "rate_limit_error" });
   });
 
   it("the SDK's stream helper surfaces a failed run as an APIError", async () => {

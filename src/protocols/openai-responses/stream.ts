@@ -46,6 +46,11 @@ export interface ResponsesProjectionContext {
   /** For an answer produced by resuming this callback task: part of the response id. */
   resumedTaskId?: string | undefined;
   /**
+   * The run, when it is known before native says anything (a resume): then even a failure before any
+   * native event (the resume call itself failed) is a Response of that run, not an anonymous error.
+   */
+  knownRunId?: string | undefined;
+  /**
    * Called once, synchronously, as soon as the run id (hence the response id) is known — before the
    * first protocol event is written. The route starts the ownership claim here and holds the first
    * write until it is done (ARCHITECTURE.md "D1").
@@ -241,7 +246,8 @@ export class ResponsesEncoder implements AnswerSink {
 
   fail(failure: RunFailure): void {
     if (!this.announced) {
-      if (failure.runId === null || !isEncodableRunId(failure.runId)) {
+      const runId = failure.runId ?? this.context.knownRunId ?? null;
+      if (runId === null || !isEncodableRunId(runId)) {
         // No native event named the run, so there is no response id: nothing can be announced.
         // Routes answer such a stream with an HTTP error before any header; this is the last resort.
         this.finished = true;
@@ -249,7 +255,7 @@ export class ResponsesEncoder implements AnswerSink {
         this.errorEvent(this.failureValue);
         return;
       }
-      this.announce(failure.runId, failure.createdAt);
+      this.announce(runId, failure.createdAt);
     }
     this.closeText("incomplete");
     const error = fromNativeError(failure.error);
