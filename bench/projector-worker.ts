@@ -13,8 +13,8 @@
  *                             projectToSse (SSE frames, TextEncoder, body writes) → consumed by the
  *                             runtime (`new Response(body).arrayBuffer()`), as a served body is;
  * - `blocking:<p>`            the blocking (non-streamed) answer: body ReadableStream → readNativeStream →
- *                             the route's fold (chatCompletionFromStream, messageFromStream,
- *                             blockingResponseFromStream) → the answer object, JSON.stringify'd;
+ *                             the route's fold (chatCompletionFrom, messageFrom, blockingResponse)
+ *                             → the answer object, JSON.stringify'd;
  * - `floor:utf8`, `floor:json` lower bounds of the decoder: TextDecoder over the chunks alone, and
  *                             JSON.parse of every frame's data alone (pre-extracted).
  *
@@ -22,15 +22,14 @@
  * advances). Every run streams ≥100k events (≥100 ms), and the median of several runs is reported.
  */
 import { readNativeStream, NativeSseParser, type NativeStreamItem } from "../src/native/events";
-import { projectToSse } from "../src/http/sse";
-import type { StreamProjector } from "../src/protocols/projector";
+import { projectToSse, type SseProjector } from "../src/http/sse";
 import { AnthropicStreamProjector } from "../src/protocols/anthropic/stream";
 import { ChatStreamProjector } from "../src/protocols/openai-chat/stream";
 import type { ResponseEcho } from "../src/protocols/openai-responses/schema";
 import { ResponsesStreamProjector } from "../src/protocols/openai-responses/stream";
-import { messageFromStream } from "../src/protocols/anthropic/from-native";
-import { chatCompletionFromStream } from "../src/protocols/openai-chat/from-native";
-import { blockingResponseFromStream } from "../src/protocols/openai-responses/from-native";
+import { messageFrom } from "../src/protocols/anthropic/from-native";
+import { chatCompletionFrom } from "../src/protocols/openai-chat/from-native";
+import { blockingResponse } from "../src/protocols/openai-responses/from-native";
 import { chunked, nativeEventCount, nativeStreamText, type WorkloadShape } from "./lib/workload";
 
 export type ProtocolName = "responses" | "chat" | "anthropic";
@@ -61,7 +60,7 @@ const ECHO: ResponseEcho = {
 };
 
 /** The projector each route builds for a plain streamed request (no usage lookup needed: the terminal carries usage). */
-function projectorFor(protocol: ProtocolName): StreamProjector {
+function projectorFor(protocol: ProtocolName): SseProjector {
   switch (protocol) {
     case "responses":
       return new ResponsesStreamProjector({ echo: ECHO });
@@ -145,9 +144,8 @@ async function runStage(stage: string, w: Workload): Promise<number> {
     const projector = projectorFor(arg as ProtocolName);
     let chars = 0;
     for (const item of w.items) {
-      const frames = projector.push(item);
-      if (!Array.isArray(frames)) throw new Error("projector went async");
-      for (const frame of frames as string[]) chars += frame.length;
+      if (projector.push(item)) throw new Error("projector went async");
+      chars += projector.take().length;
     }
     if (!projector.done) throw new Error("projector did not finish");
     return chars;
@@ -156,9 +154,8 @@ async function runStage(stage: string, w: Workload): Promise<number> {
     const projector = projectorFor(arg as ProtocolName);
     let chars = 0;
     const parser = new NativeSseParser((item) => {
-      const frames = projector.push(item);
-      if (!Array.isArray(frames)) throw new Error("projector went async");
-      for (const frame of frames as string[]) chars += frame.length;
+      if (projector.push(item)) throw new Error("projector went async");
+      chars += projector.take().length;
     });
     for (const chunk of w.chunks) parser.push(chunk);
     parser.end();
@@ -189,12 +186,12 @@ async function runStage(stage: string, w: Workload): Promise<number> {
   if (kind === "blocking") {
     const items = readNativeStream(bodyOf(w.chunks), { idleMs: 120_000 });
     let answer: unknown;
-    if (arg === "chat") answer = await chatCompletionFromStream(items, { model: "1flowbase" });
+    if (arg === "chat") answer = await chatCompletionFrom(items, { model: "1flowbase" });
     else if (arg === "anthropic") {
-      const outcome = await messageFromStream(items, { model: "1flowbase" });
+      const outcome = await messageFrom(items, { model: "1flowbase" });
       if (!outcome.ok) throw outcome.error;
       answer = outcome.message;
-    } else if (arg === "responses") answer = (await blockingResponseFromStream(items, new ResponsesStreamProjector({ echo: ECHO }))).response;
+    } else if (arg === "responses") answer = (await blockingResponse(items, { echo: ECHO })).response;
     else throw new Error(`unknown stage ${stage}`);
     return JSON.stringify(answer).length;
   }
