@@ -526,7 +526,9 @@ class Emulator implements RunnerHost {
     if (request.system !== null) nodeStart.system = request.system;
     nodeStart.files = request.attachments;
     Object.assign(nodeStart, request.inputs);
-    if (request.reasoning?.effort !== undefined) nodeStart.reasoning_effort = request.reasoning.effort;
+    // Whenever model_parameters were sent, the start node gets `reasoning_effort` — empty when no
+    // effort was given (run_input.rs:24-32, 47-69).
+    if (request.modelParameters !== null) nodeStart.reasoning_effort = request.reasoning?.effort ?? "";
     const sys: Record<string, unknown> = {};
     if (request.modelParameters !== null) sys.model_parameters = request.modelParameters;
     if (fingerprint !== null) sys.public_run_idempotency_fingerprint = fingerprint;

@@ -171,7 +171,8 @@ describe("blocking runs (native-api.md §1.5)", () => {
   it("reasoning parameters are frozen into the run input (§1.4.1)", async () => {
     const run = await blocking({ query: "x", model: "1flowbase", execution: { model_parameters: { reasoning: { effort: "high", budget_tokens: 1024 } } } });
     expect(run.node_input_payload["node-start"].reasoning_effort).toBe("high");
-    expect(run.node_input_payload.sys.model_parameters).toEqual({ reasoning: { effort: "high", budget_tokens: 1024 } });
+    // The frozen form always carries `enabled: true` (run_input.rs:204-215).
+    expect(run.node_input_payload.sys.model_parameters).toEqual({ reasoning: { enabled: true, effort: "high", budget_tokens: 1024 } });
   });
 
   it("cancel of a waiting run cancels its task", async () => {
