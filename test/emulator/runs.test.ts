@@ -62,16 +62,15 @@ describe("blocking runs (native-api.md §1.5)", () => {
     expect(data.answer).toBe(created.answer);
   });
 
-  it("wraps reasoning in <think> unless think_tags:false; segments keep both kinds", async () => {
+  it("wraps reasoning in <think> unless think_tags:false; segments come from the answer text", async () => {
     const tagged = await blocking({ query: emu({ segments: [{ kind: "reasoning", text: "r1" }, { kind: "message", text: "m1" }, { kind: "reasoning", text: "r2" }, { kind: "message", text: "m2" }] }) });
     expect(tagged.answer).toBe("<think>r1</think>m1<think>r2</think>m2");
     expect(tagged.answer_segments).toHaveLength(4);
+    // The answer node derives answer_segments from its text (llm_node_outputs.rs:10-38): without
+    // the tags the reasoning is gone from both.
     const plain = await blocking({ query: emu({ reasoning: ["r"], text: ["m"], think_tags: false }) });
     expect(plain.answer).toBe("m");
-    expect(plain.answer_segments).toEqual([
-      { kind: "reasoning", text: "r" },
-      { kind: "message", text: "m" },
-    ]);
+    expect(plain.answer_segments).toEqual([{ kind: "message", text: "m" }]);
     expect(plain.usage?.reasoning_tokens).toBe(1);
   });
 
@@ -80,12 +79,23 @@ describe("blocking runs (native-api.md §1.5)", () => {
     expect(run.usage).toEqual({ prompt_tokens: 11, completion_tokens: 4, total_tokens: 15, cache_read_tokens: 2 });
   });
 
-  it("a failed run is still 201 with status failed and error filled, answer null", async () => {
+  it("a failed run is still 201: error.code runtime_error, the class in details, the answer is the error text", async () => {
+    // Legacy `fail.code` with a provider class is a provider failure (failures.ts).
     const run = await blocking({ query: emu({ text: ["partial"], fail: { code: "provider_upstream_error", message: "boom", after_deltas: 1 } }) });
     expect(run.status).toBe("failed");
-    expect(run.error).toEqual({ code: "provider_upstream_error", message: "boom", details: {} });
-    expect(run.answer).toBeNull();
-    expect(run).not.toHaveProperty("answer_segments");
+    expect(run.error).toEqual({
+      code: "runtime_error",
+      message: "boom",
+      details: {
+        provider_instance_id: "0197a000-0000-7000-8000-0000000000e1",
+        provider_code: "emulator_provider",
+        protocol: "openai_compatible",
+        error_code: "provider_upstream_error",
+        message: "boom",
+      },
+    });
+    expect(run.answer).toBe("boom");
+    expect(run.answer_segments).toEqual([{ kind: "message", text: "boom" }]);
   });
 
   it("incomplete runs keep their answer", async () => {
@@ -113,8 +123,9 @@ describe("blocking runs (native-api.md §1.5)", () => {
     expect(data.status).toBe("queued");
   });
 
-  it("cancel during wait_ms: blocking create returns the cancelled run; cancelling again is invalid_state", async () => {
-    const pending = postRun({ query: emu({ wait_ms: 5000 }), title: "wait-blocking" });
+  it("cancel during wait_ms: the blocking create still holds until the node ends, then returns the cancelled run", async () => {
+    const t0 = Date.now();
+    const pending = postRun({ query: emu({ wait_ms: 800 }), title: "wait-blocking" });
     let runId: string | undefined;
     for (let i = 0; i < 50 && !runId; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -126,10 +137,14 @@ describe("blocking runs (native-api.md §1.5)", () => {
     const cancel = await api(`/runs/${runId}/cancel`, { method: "POST" });
     expect(cancel.status).toBe(200);
     const res = await pending;
+    // Native notices a cancel only between nodes (continuation/engine.rs:118): the LLM node runs out.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(780);
     expect(res.status).toBe(201);
     const { data } = (await res.json()) as { data: Run };
     expect(data.status).toBe("cancelled");
-    expect(data.error?.code).toBe("run_cancelled");
+    // A cancel keeps the row's (empty) error payload: no error (run_service.rs:223-234).
+    expect(data.error).toBeNull();
+    expect(data.answer).toBeNull();
     expect(await errorOf(await api(`/runs/${runId}/cancel`, { method: "POST" }))).toMatchObject({ status: 409, code: "invalid_state" });
   });
 
