@@ -607,10 +607,10 @@ class Emulator implements RunnerHost {
       // `env` holds application env vars (a secret the gateway must never forward, §1.5).
       nodeInput: { "node-start": nodeStart, env: { ...key.app.env }, sys },
       createMetadata: createMetadata(request, binding),
-      // Durable metadata on get/cancel/resume has fewer keys (§1.5).
+      // Durable metadata on get/cancel/resume has fewer keys (native.rs:605-621); `expand_id` is the row's external user.
       durableMetadata: {
         title,
-        expand_id: request.expandId,
+        expand_id: binding?.user ?? null,
         external_user: binding?.user ?? null,
         external_conversation_id: binding?.id ?? null,
         external_trace_id: request.traceId,
@@ -793,8 +793,13 @@ function conversationKey(apiKeyId: string, user: string, id: string): string {
   return `${apiKeyId}\u0000${user}\u0000${id}`;
 }
 
+/** `build_flow_run_title` (flow_run_title/mod.rs:7-32): trimmed title, else trimmed query, ≤255 chars, else "Untitled run". */
 function runTitle(request: NativeRequest): string {
-  return request.title ?? Array.from(request.query.trim()).slice(0, 255).join("");
+  const normalize = (value: string | null) => {
+    const trimmed = value?.trim() ?? "";
+    return trimmed === "" ? null : Array.from(trimmed).slice(0, 255).join("");
+  };
+  return normalize(request.title) ?? normalize(request.query) ?? "Untitled run";
 }
 
 /** Create-time metadata (control-plane native.rs:575-603), as the create and its replays see it. */
@@ -805,7 +810,8 @@ function createMetadata(request: NativeRequest, binding: { user: string; id: str
     execution: request.execution,
     metadata: request.metadata,
     title: runTitle(request),
-    expand_id: request.expandId,
+    // `expand_id` echoes the external user, whichever field bound it (native.rs:578-591).
+    expand_id: binding?.user ?? null,
     compatibility_mode: "native-v1",
     idempotency_key: request.idempotencyKey,
     external_user: binding?.user ?? null,

@@ -51,7 +51,8 @@ describe("blocking runs (native-api.md §1.5)", () => {
     const { data } = (await res.json()) as { data: Run };
     expect(data.metadata).toEqual({
       title: "q",
-      expand_id: null,
+      // The row's external user, whichever field bound it (control-plane native.rs:605-621).
+      expand_id: "u-get",
       external_user: "u-get",
       external_conversation_id: "conv-get",
       external_trace_id: null,
@@ -60,6 +61,14 @@ describe("blocking runs (native-api.md §1.5)", () => {
       request: { conversation: { id: "conv-get", user: "u-get" } },
     });
     expect(data.answer).toBe(created.answer);
+  });
+
+  it("metadata: expand_id echoes the bound user; title is trimmed, falls back to the query, then 'Untitled run' (flow_run_title/mod.rs:7-32)", async () => {
+    const bound = await blocking({ query: "q", conversation: { user: "u-meta" } });
+    expect(bound.metadata).toMatchObject({ expand_id: "u-meta", external_user: "u-meta" });
+    expect((await blocking({ query: "  the query  ", title: "   " })).metadata.title).toBe("the query");
+    expect((await blocking({ query: "   " })).metadata.title).toBe("Untitled run");
+    expect((await blocking({ query: "x", title: `  ${"t".repeat(300)}` })).metadata.title).toBe("t".repeat(255));
   });
 
   it("wraps reasoning in <think> unless think_tags:false; segments come from the answer text", async () => {
