@@ -11,7 +11,8 @@
  *          + (history.length ? ` [history: ${history.map(h => `${h.role}: ${h.content}`).join(" | ")}]` : "")
  *
  * (history = the explicit `history` the request sent, or the conversation history native rehydrated).
- * The answer is streamed as `message.delta` events of at most 8 characters each.
+ * The answer is streamed as `message.delta` events of at most 8 characters each. Without a directive
+ * the run still calls a tool when `inputs.tool_choice` forces one (emulator/tool-choice.ts).
  *
  * This file is shared by the emulator and the tests; it imports nothing from `src/`.
  */
