@@ -8,20 +8,13 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import {
-  type RunRecord,
-  type RunnerHost,
-  type TaskRecord,
-  cancelRun,
-  executePhase,
-  isTerminal,
-  replayStream,
-  runView,
-  waitUntilSettled,
-} from "./runs";
+import { ConversationStore, runConversationMessages } from "./conversations";
+import { type RunRecord, type RunnerHost, type TaskRecord, cancelRun, durableTerminalEvent, executeLeg, isTerminal, newEventLog, runView } from "./runs";
 import { EMULATOR_KEYS, type EmulatorScript, parseDirective } from "./script";
 import { type KeyName, type KeySeed, findKey } from "./seed";
-import { NullSink, SseWriter } from "./sse";
+import { SseWriter } from "./sse";
+import { NativeStream } from "./stream";
+import { forcedToolCalls } from "./tool-choice";
 import { type HistoryItem, type NativeRequest, checkReasoningAgainstCatalog, validateRunRequest } from "./validate";
 import { canonicalJson, conversationId, isPlainObject, now, parseUuid, sha256Hex, sleep, uuidv7 } from "./util";
 
@@ -34,6 +27,13 @@ export interface EmulatorOptions {
   keepaliveMs?: number;
   /** Print one line per request to stdout. */
   log?: boolean;
+  /**
+   * How often a live native stream reloads the durable run (the fork's `durable_terminal_check`,
+   * 500 ms, sse.rs:382-383). A cancel reaches a stream only through this poll.
+   */
+  durablePollMs?: number;
+  /** Request body limit of the body-reading routes; default axum 0.7's 2 MiB (no DefaultBodyLimit natively). */
+  bodyLimitBytes?: number;
 }
 
 export interface RunningEmulator {
@@ -79,19 +79,15 @@ export const NATIVE_ONLY_HEADERS: Readonly<Record<string, string>> = {
   "x-native-request-id": "emulator-internal-request-id",
 };
 
-/** axum 0.7's default body limit (no DefaultBodyLimit is configured natively, §1.3). */
-const BODY_LIMIT = 2 * 1024 * 1024;
+/**
+ * axum 0.7's default body limit: the fork configures no `DefaultBodyLimit` (`git grep` finds none
+ * in api/apps/api-server), so `Bytes`/`Json` extractors stop at 2 MiB (§1.3).
+ */
+const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 const MAX_RECORDED_REQUESTS = 1000;
 /** Settled runs kept in memory (oldest evicted first; their ids then answer 404). */
 const MAX_RUNS = 10_000;
-/** Conversation history rehydration limit (§3.4). */
-const REHYDRATE_LIMIT = 50;
 const NATIVE_PREFIX = "/api/agent/v1";
-
-interface ConversationTurn {
-  role: "user" | "assistant";
-  content: string;
-}
 
 interface BodyRead {
   tooLarge: boolean;
@@ -109,7 +105,12 @@ class HttpError {
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
-  const emulator = new Emulator(options.keepaliveMs ?? 15_000, options.log ?? false);
+  const emulator = new Emulator({
+    keepaliveMs: options.keepaliveMs ?? 15_000,
+    log: options.log ?? false,
+    durablePollMs: options.durablePollMs ?? 500,
+    bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+  });
   const server = createServer((req, res) => {
     emulator.handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { code: "internal_error", message: String(error) });
@@ -174,14 +175,14 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   sendJson(res, status, { code, message });
 }
 
-function readBody(req: IncomingMessage): Promise<BodyRead> {
+function readBody(req: IncomingMessage, limit: number): Promise<BodyRead> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = Number(req.headers["content-length"] ?? 0) > BODY_LIMIT;
+    let tooLarge = Number(req.headers["content-length"] ?? 0) > limit;
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > BODY_LIMIT) tooLarge = true;
+      if (size > limit) tooLarge = true;
       // Keep draining an oversized body (so the 413 can be delivered) but stop storing it.
       if (!tooLarge) chunks.push(chunk);
     });
@@ -190,6 +191,10 @@ function readBody(req: IncomingMessage): Promise<BodyRead> {
   });
 }
 
+/**
+ * axum-core 0.4.5 `BytesRejection::FailedToBufferBody(LengthLimitError)`: 413, plain text, the
+ * rejection's body text plus the `http_body_util::LengthLimitError` display.
+ */
 function sendTooLarge(res: ServerResponse): void {
   sendText(res, 413, "Failed to buffer the request body: length limit exceeded", { connection: "close" });
 }
@@ -205,15 +210,21 @@ class Emulator implements RunnerHost {
   private tasks = new Map<string, TaskRecord>();
   /** (api key id, idempotency key) → run (§1.4.2). */
   private idempotency = new Map<string, { fingerprint: string; runId: string }>();
-  /** (api key id, external user, conversation id) → turns (§3.2, §3.4). */
-  private conversations = new Map<string, ConversationTurn[]>();
+  /** Keyed by (api key id, external user, conversation id) (§3.2, §3.4). */
+  private conversations = new ConversationStore();
   private requests: RecordedRequest[] = [];
   private requestSeq = 0;
+  private readonly keepaliveMs: number;
+  private readonly log: boolean;
+  private readonly durablePollMs: number;
+  private readonly bodyLimit: number;
 
-  constructor(
-    private readonly keepaliveMs: number,
-    private readonly log: boolean,
-  ) {}
+  constructor(options: { keepaliveMs: number; log: boolean; durablePollMs: number; bodyLimitBytes: number }) {
+    this.keepaliveMs = options.keepaliveMs;
+    this.log = options.log;
+    this.durablePollMs = options.durablePollMs;
+    this.bodyLimit = options.bodyLimitBytes;
+  }
 
   shutdown(): void {
     this.closeController.abort();
@@ -223,12 +234,13 @@ class Emulator implements RunnerHost {
     this.tasks.set(task.id, task);
   }
 
-  onTurnFinished(run: RunRecord): void {
-    if (!run.binding) return;
-    const key = conversationKey(run.key.apiKeyId, run.binding.user, run.binding.id);
-    const turns = this.conversations.get(key) ?? [];
-    turns.push({ role: "user", content: run.request.query }, { role: "assistant", content: run.answer ?? "" });
-    this.conversations.set(key, turns);
+  /** A terminal run (re)stores its own turn in its conversation (conversations.ts). */
+  onRunSettled(run: RunRecord): void {
+    // A run forgotten by /__emulator/reset may still finish in the background: it stores nothing.
+    if (!run.binding || this.runs.get(run.id) !== run) return;
+    const startNode = run.nodeInput["node-start"];
+    const messages = runConversationMessages(isPlainObject(startNode) ? startNode : {}, run.output, run.errorPayload);
+    this.conversations.store(conversationKey(run.key.apiKeyId, run.binding.user, run.binding.id), run.id, run.createdAt, messages);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -345,7 +357,7 @@ class Emulator implements RunnerHost {
   }
 
   private async readRecordedBody(req: IncomingMessage, record: RecordedRequest): Promise<BodyRead> {
-    const body = await readBody(req);
+    const body = await readBody(req, this.bodyLimit);
     if (body.text !== "") {
       try {
         record.body = JSON.parse(body.text) as unknown;
@@ -371,8 +383,7 @@ class Emulator implements RunnerHost {
       return sendJson(res, 200, { requests: list });
     }
     if (path === "/__emulator/reset" && method === "POST") {
-      await readBody(req);
-      for (const run of this.runs.values()) if (!isTerminal(run.status)) run.cancel.abort();
+      await readBody(req, this.bodyLimit);
       this.runs.clear();
       this.tasks.clear();
       this.idempotency.clear();
@@ -384,7 +395,14 @@ class Emulator implements RunnerHost {
     if (runMatch && method === "GET") {
       const run = this.runs.get(runMatch[1]?.toLowerCase() ?? "");
       if (!run) return sendError(res, 404, "application_run_not_found", "run was not found");
-      return sendJson(res, 200, { data: runView(run, "durable"), meta: null, key: run.key.name, answer_truncated: run.answerTruncated });
+      return sendJson(res, 200, {
+        data: runView(run, run.durableMetadata),
+        meta: null,
+        key: run.key.name,
+        answer_truncated: run.answerTruncated,
+        // Flow executions started for this run: 1, plus one per idempotent replay while it was running.
+        executions: run.executions,
+      });
     }
     if (path === "/__emulator" && method === "GET") {
       return sendJson(res, 200, {
@@ -436,6 +454,8 @@ class Emulator implements RunnerHost {
       return sendJson(res, e.status, { code: e.code ?? "emulated_error", message: e.message ?? "emulated HTTP error" }, headers);
     }
 
+    // Conversation binding happens before the idempotency lookup (run_service.rs:106-108, 123-140).
+    const binding = this.bind(request);
     // Idempotency (§1.4.2): fingerprint of the canonical client body, before conversation binding.
     let fingerprint: string | null = null;
     if (request.idempotencyKey !== null) {
@@ -448,12 +468,12 @@ class Emulator implements RunnerHost {
         const run = this.runs.get(existing.runId);
         if (run) {
           record.run_id = run.id;
-          return this.replay(res, run, script);
+          return this.replay(res, run, request, script, createMetadata(request, binding));
         }
       }
     }
 
-    const run = this.newRun(key, request, script, directive.text, fingerprint);
+    const run = this.newRun(key, request, script, directive.text, fingerprint, binding);
     record.run_id = run.id;
     if (request.idempotencyKey !== null && fingerprint !== null) {
       this.idempotency.set(`${key.apiKeyId}\u0000${request.idempotencyKey}`, { fingerprint, runId: run.id });
@@ -462,29 +482,24 @@ class Emulator implements RunnerHost {
     if (script?.delay_ms) await sleep(script.delay_ms, [this.closing]);
     if (this.closing.aborted) return;
 
-    const phaseOptions = {
-      emitStarted: true,
-      defaultAnswer: () => echoAnswer(directive.text, run),
-      inputChars: inputChars(directive.text, run),
-      timing: { wait_ms: script?.wait_ms, delta_delay_ms: script?.delta_delay_ms, stall_ms: script?.stall_ms },
-    };
-
     if (request.responseMode === "streaming") {
-      const writer = new SseWriter(res, this.keepaliveMs, {
+      const stream = this.openStream(res, run, run.createMetadata, {
         drop_after: script?.drop_after,
         malformed: script?.malformed,
         end_without_terminal: script?.end_without_terminal,
       });
-      await executePhase(this, run, script, writer, phaseOptions);
-      await writer.end();
+      // Like the route, the execution runs on its own (native.rs:615-666): the response ends when
+      // the stream does, the run goes on.
+      void this.execute(run);
+      await stream.done;
       return;
     }
     if (request.responseMode !== "blocking") {
       // Any other mode creates the run without executing it (fork: status queued, §1.4).
       run.status = "queued";
-      return sendJson(res, 201, { data: runView(run, "create"), meta: null });
+      return sendJson(res, 201, { data: runView(run, run.createMetadata, "flow_run"), meta: null });
     }
-    await executePhase(this, run, script, new NullSink(), phaseOptions);
+    await this.execute(run);
     if (this.closing.aborted) return;
     // A blocking exchange has no events to count: `drop_after` resets the connection instead of
     // answering (native holds it for the whole run, §1.5, so that is where a reset hits).
@@ -493,32 +508,79 @@ class Emulator implements RunnerHost {
       return;
     }
     if (script?.malformed_body) return sendText(res, 201, '{"data": {"id": "not json after all', { "content-type": "application/json" });
-    sendJson(res, 201, { data: runView(run, "create"), meta: null });
+    sendJson(res, 201, { data: runView(run, run.createMetadata), meta: null });
   }
 
-  /** Same idempotency key + same body: the existing run, no new run (§1.4.2). */
-  private async replay(res: ServerResponse, run: RunRecord, script: EmulatorScript | null): Promise<void> {
-    await waitUntilSettled(run);
-    if (run.request.responseMode === "streaming") {
-      const writer = new SseWriter(res, this.keepaliveMs, {});
-      await replayStream(run, writer);
-      await writer.end();
+  /** One execution of the flow from its start (`start_published_flow_run`). */
+  private execute(run: RunRecord): Promise<void> {
+    run.executions += 1;
+    const script = run.script;
+    return executeLeg(this, run, script, {
+      emitStarted: true,
+      defaultAnswer: () => echoAnswer(run.userText, run),
+      inputChars: inputChars(run.userText, run),
+      timing: { wait_ms: script?.wait_ms, delta_delay_ms: script?.delta_delay_ms, stall_ms: script?.stall_ms },
+      forcedToolCalls: forcedToolCalls(run.request.inputs),
+    }).catch((error: unknown) => {
+      console.error(`emulator: execution of run ${run.id} failed`, error);
+    });
+  }
+
+  /** An SSE response subscribed to the run's event log (`start_native_run_stream`, native.rs:591-679). */
+  private openStream(res: ServerResponse, run: RunRecord, metadata: Record<string, unknown>, faults: ConstructorParameters<typeof SseWriter>[2]): NativeStream {
+    run.log.reopenIfClosed();
+    const writer = new SseWriter(res, this.keepaliveMs, faults);
+    const stream = new NativeStream(writer, {
+      runId: run.id,
+      metadata,
+      workflowEvents: run.request.workflowEvents,
+      pollMs: this.durablePollMs,
+      durableTerminal: () => durableTerminalEvent(run),
+    });
+    stream.start(run.log);
+    return stream;
+  }
+
+  /**
+   * Same idempotency key + same body (§1.4.2): the existing run comes back, and the route then
+   * calls `start_published_flow_run` on it (native.rs:548-571). That *executes the run again* while
+   * it is `running` (orchestration_runtime.rs:597-617, 664-670): a second concurrent execution
+   * whose events interleave with the first one's on every stream of the run. A run in any other
+   * status is returned as it is (lines 620-626). A streaming replay subscribes from sequence 0
+   * (replaying what the log retained) and otherwise relies on the durable fallback; a blocking one
+   * answers with the durable run once its execution — if any — has ended.
+   */
+  private async replay(res: ServerResponse, run: RunRecord, request: NativeRequest, script: EmulatorScript | null, metadata: Record<string, unknown>): Promise<void> {
+    const reexecute = run.status === "running";
+    if (request.responseMode === "streaming") {
+      const stream = this.openStream(res, run, metadata, {});
+      if (reexecute) void this.execute(run);
+      await stream.done;
       return;
     }
+    if (request.responseMode !== "blocking") return sendJson(res, 201, { data: runView(run, metadata, "flow_run"), meta: null });
+    if (reexecute) await this.execute(run);
     if (script?.malformed_body) return sendText(res, 201, '{"data": {"id": "not json after all', { "content-type": "application/json" });
-    sendJson(res, 201, { data: runView(run, "create"), meta: null });
+    sendJson(res, 201, { data: runView(run, metadata), meta: null });
   }
 
-  private newRun(key: KeySeed, request: NativeRequest, script: EmulatorScript | null, userText: string, fingerprint: string | null): RunRecord {
-    const id = uuidv7();
-    // Conversation binding (§3.4): only with an external user; expand_id wins over conversation.user.
-    const nonEmpty = (v: unknown): string | null => (typeof v === "string" && v.trim() !== "" ? v : null);
-    const externalUser = nonEmpty(request.expandId) ?? nonEmpty(request.conversation?.user);
-    const clientConversationId = typeof request.conversation?.id === "string" ? request.conversation.id : null;
-    const binding = externalUser !== null ? { user: externalUser, id: clientConversationId ?? conversationId() } : null;
+  /**
+   * Conversation binding (run_service.rs:492-541): any string `expand_id`, else any string
+   * `conversation.user`, binds — an empty string too; the id is the client's or a new `conv_…`.
+   */
+  private bind(request: NativeRequest): { user: string; id: string } | null {
+    const user = request.expandId ?? (typeof request.conversation?.user === "string" ? request.conversation.user : null);
+    if (user === null) return null;
+    const clientId = request.conversation?.id;
+    return { user, id: typeof clientId === "string" ? clientId : conversationId() };
+  }
 
-    // Rehydration happens only when the request carries no history (§3.4).
-    const history: HistoryItem[] = request.history.length === 0 && binding ? this.rehydrate(key, binding) : request.history;
+  private newRun(key: KeySeed, request: NativeRequest, script: EmulatorScript | null, userText: string, fingerprint: string | null, binding: { user: string; id: string } | null): RunRecord {
+    const id = uuidv7();
+    // Rehydration happens only when the request sent no history at all — decided before system
+    // items are hoisted out of it (run_service.rs:524-539).
+    const history: HistoryItem[] =
+      request.sentHistoryLength === 0 && binding ? this.conversations.history(conversationKey(key.apiKeyId, binding.user, binding.id)) : request.history;
 
     const nodeStart: Record<string, unknown> = { query: request.query };
     if (request.model !== null) nodeStart.model = request.model;
@@ -526,21 +588,14 @@ class Emulator implements RunnerHost {
     if (request.system !== null) nodeStart.system = request.system;
     nodeStart.files = request.attachments;
     Object.assign(nodeStart, request.inputs);
-    if (request.reasoning?.effort !== undefined) nodeStart.reasoning_effort = request.reasoning.effort;
+    // Whenever model_parameters were sent, the start node gets `reasoning_effort` — empty when no
+    // effort was given (run_input.rs:24-32, 47-69).
+    if (request.modelParameters !== null) nodeStart.reasoning_effort = request.reasoning?.effort ?? "";
     const sys: Record<string, unknown> = {};
     if (request.modelParameters !== null) sys.model_parameters = request.modelParameters;
     if (fingerprint !== null) sys.public_run_idempotency_fingerprint = fingerprint;
 
-    const conversationPayload = binding ? { ...(request.conversation ?? {}), id: binding.id, user: binding.user } : (request.conversation ?? {});
-    const title = request.title ?? Array.from(request.query.trim()).slice(0, 255).join("");
-    const common = {
-      expand_id: request.expandId,
-      external_user: binding?.user ?? null,
-      external_conversation_id: binding?.id ?? null,
-      external_trace_id: request.traceId,
-      compatibility_mode: "native-v1",
-      idempotency_key: request.idempotencyKey,
-    };
+    const title = runTitle(request);
     const run: RunRecord = {
       id,
       key,
@@ -551,44 +606,25 @@ class Emulator implements RunnerHost {
       userText,
       // `env` holds application env vars (a secret the gateway must never forward, §1.5).
       nodeInput: { "node-start": nodeStart, env: { ...key.app.env }, sys },
-      // Create-time metadata (§1.5).
-      createMetadata: {
-        model: request.model,
-        execution: request.execution,
-        metadata: request.metadata,
-        title,
-        expand_id: common.expand_id,
-        compatibility_mode: common.compatibility_mode,
-        idempotency_key: common.idempotency_key,
-        external_user: common.external_user,
-        external_conversation_id: common.external_conversation_id,
-        external_trace_id: common.external_trace_id,
-        request: { conversation: conversationPayload, response_mode: request.responseMode, stream_options: request.streamOptions ?? {} },
-      },
-      // Durable metadata on get/cancel/resume has fewer keys (§1.5).
+      createMetadata: createMetadata(request, binding),
+      // Durable metadata on get/cancel/resume has fewer keys (native.rs:605-621); `expand_id` is the row's external user.
       durableMetadata: {
         title,
-        expand_id: common.expand_id,
-        external_user: common.external_user,
-        external_conversation_id: common.external_conversation_id,
-        external_trace_id: common.external_trace_id,
-        compatibility_mode: common.compatibility_mode,
-        idempotency_key: common.idempotency_key,
+        expand_id: binding?.user ?? null,
+        external_user: binding?.user ?? null,
+        external_conversation_id: binding?.id ?? null,
+        external_trace_id: request.traceId,
+        compatibility_mode: "native-v1",
+        idempotency_key: request.idempotencyKey,
         request: { conversation: { id: binding?.id ?? null, user: binding?.user ?? null } },
       },
-      conversationPayload,
       binding,
-      answer: null,
-      segments: null,
-      requiredAction: null,
-      toolCalls: null,
-      usage: null,
-      error: null,
-      pendingTask: null,
-      phase: null,
-      seq: 0,
-      cancel: new AbortController(),
-      waiters: [],
+      output: {},
+      errorPayload: null,
+      nodeUsage: null,
+      tasks: [],
+      log: newEventLog(),
+      executions: 0,
       usageAcc: { prompt: 0, completion: 0, reasoning: 0 },
       answerTruncated: false,
     };
@@ -608,20 +644,6 @@ class Emulator implements RunnerHost {
     }
   }
 
-  /** Previous turns of the bound conversation, normalised as native does (§3.4). */
-  private rehydrate(key: KeySeed, binding: { user: string; id: string }): HistoryItem[] {
-    const turns = this.conversations.get(conversationKey(key.apiKeyId, binding.user, binding.id)) ?? [];
-    const out: HistoryItem[] = [];
-    for (const turn of turns.slice(-REHYDRATE_LIMIT)) {
-      const content = stripHistoryMarkup(turn.content);
-      if (content === "") continue;
-      const previous = out[out.length - 1];
-      if (turn.role === "user" && previous?.role === "user" && previous.content === content) continue;
-      out.push({ role: turn.role, content });
-    }
-    return out;
-  }
-
   /** Path id → run owned by this key, or the documented error (§1.6, §3.2). */
   private ownedRun(req: IncomingMessage, rawId: string, record: RecordedRequest): { run: RunRecord; key: KeySeed } {
     const key = requireKey(req);
@@ -637,7 +659,7 @@ class Emulator implements RunnerHost {
   private async getRun(req: IncomingMessage, res: ServerResponse, rawId: string, record: RecordedRequest): Promise<void> {
     if (!pathUuidOk(res, rawId)) return;
     const { run } = this.ownedRun(req, rawId, record);
-    sendJson(res, 200, { data: runView(run, "durable"), meta: null });
+    sendJson(res, 200, { data: runView(run, run.durableMetadata), meta: null });
   }
 
   private async cancel(req: IncomingMessage, res: ServerResponse, rawId: string, record: RecordedRequest): Promise<void> {
@@ -646,8 +668,13 @@ class Emulator implements RunnerHost {
     const { run } = this.ownedRun(req, rawId, record);
     // Cancellable from queued/running/waiting; terminal → invalid_state (§1.6).
     if (isTerminal(run.status)) return sendError(res, 409, "invalid_state", "run is not in a valid state for this operation");
-    cancelRun(run);
-    sendJson(res, 200, { data: runView(run, "durable"), meta: null });
+    // cancel_race: the run completes between the cancel's read and its conditional update, which
+    // then matches nothing; the route answers 200 with the row it read (run_service.rs:223-234,
+    // `unwrap_or_else(|| flow_run.clone())`) — still `running` — and the run finishes normally.
+    if (!(run.script?.cancel_race && run.status === "running")) cancelRun(this, run);
+    // The cancel answer is `native_result_from_flow_run` (native.rs:525-528): no required action,
+    // no aggregated node usage.
+    sendJson(res, 200, { data: runView(run, run.durableMetadata, "flow_run"), meta: null });
   }
 
   private async resume(req: IncomingMessage, res: ServerResponse, rawId: string, record: RecordedRequest): Promise<void> {
@@ -694,7 +721,7 @@ class Emulator implements RunnerHost {
       return sendJson(res, 200, { data: task.result, meta: null });
     }
     if (task.state === "cancelled") return sendError(res, 409, "callback_task_not_pending", "callback task is not pending");
-    if (run.status !== "waiting" || run.pendingTask !== task) {
+    if (run.status !== "waiting" || task.state !== "pending") {
       return sendError(res, 409, "flow_run_not_waiting_callback", "flow run is not waiting for a callback");
     }
 
@@ -703,18 +730,19 @@ class Emulator implements RunnerHost {
 
     task.state = "resuming";
     task.payloadFingerprint = payloadFingerprint;
-    run.pendingTask = null;
-    run.requiredAction = null;
-    run.toolCalls = null;
+    run.status = "running";
     const rendered = results.map((r) => `${r.tool_call_id}=${typeof r.content === "string" ? r.content : JSON.stringify(r.content)}`);
     if (run.script?.resume_delay_ms) await sleep(run.script.resume_delay_ms, [this.closing]);
-    await executePhase(this, run, run.script?.after_tools ?? null, new NullSink(), {
+    // After the tool results the model answers: a forced tool_choice is not forced again (only a
+    // scripted `after_tools.tool_calls` asks for tools again), so a client's tool loop ends.
+    await executeLeg(this, run, run.script?.after_tools ?? null, {
       emitStarted: false,
       defaultAnswer: () => `Tool results: ${rendered.join(", ")}`,
       inputChars: rendered.join("").length,
       timing: {},
+      forcedToolCalls: null,
     });
-    const data = runView(run, "durable");
+    const data = runView(run, run.durableMetadata);
     task.state = "completed";
     task.result = data;
     // Resume is JSON only, never SSE, whatever response_mode says (§1.6).
@@ -765,16 +793,32 @@ function conversationKey(apiKeyId: string, user: string, id: string): string {
   return `${apiKeyId}\u0000${user}\u0000${id}`;
 }
 
-/** Strips `<think>`, `<system-reminder>`, `<tool_call>` blocks and keeps text after the beautified marker (§3.4). */
-function stripHistoryMarkup(text: string): string {
-  let out = text
-    .replace(/<think>[\s\S]*?<\/think>/g, "")
-    .replace(/<system-reminder>[\s\S]*?<\/system-reminder>/g, "")
-    .replace(/<tool_call>[\s\S]*?<\/tool_call>/g, "");
-  const marker = "下面是美化后内容";
-  const at = out.indexOf(marker);
-  if (at >= 0) out = out.slice(at + marker.length);
-  return out.trim();
+/** `build_flow_run_title` (flow_run_title/mod.rs:7-32): trimmed title, else trimmed query, ≤255 chars, else "Untitled run". */
+function runTitle(request: NativeRequest): string {
+  const normalize = (value: string | null) => {
+    const trimmed = value?.trim() ?? "";
+    return trimmed === "" ? null : Array.from(trimmed).slice(0, 255).join("");
+  };
+  return normalize(request.title) ?? normalize(request.query) ?? "Untitled run";
+}
+
+/** Create-time metadata (control-plane native.rs:575-603), as the create and its replays see it. */
+function createMetadata(request: NativeRequest, binding: { user: string; id: string } | null): Record<string, unknown> {
+  const conversation = binding ? { ...(request.conversation ?? {}), id: binding.id, user: binding.user } : (request.conversation ?? {});
+  return {
+    model: request.model,
+    execution: request.execution,
+    metadata: request.metadata,
+    title: runTitle(request),
+    // `expand_id` echoes the external user, whichever field bound it (native.rs:578-591).
+    expand_id: binding?.user ?? null,
+    compatibility_mode: "native-v1",
+    idempotency_key: request.idempotencyKey,
+    external_user: binding?.user ?? null,
+    external_conversation_id: binding?.id ?? null,
+    external_trace_id: request.traceId,
+    request: { conversation, response_mode: request.responseMode, stream_options: request.streamOptions ?? {} },
+  };
 }
 
 function runHistory(run: RunRecord): HistoryItem[] {

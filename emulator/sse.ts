@@ -4,36 +4,12 @@
  *   id: <run_uuid>:<seq>\nevent: <name>\ndata: <one-line JSON>\n\n
  *
  * with axum's `KeepAlive::default()` comment `:\n\n` after `keepaliveMs` without a write. Transport
- * faults from the script (drop_after, malformed, end_without_terminal) are applied here; run timing
- * (wait/stall/delta delays) is the runner's business and reaches us only through `pause`.
+ * faults from the script (drop_after, malformed, end_without_terminal) are applied here; what to
+ * send is the business of stream.ts (the projection of runtime events).
  */
 import type { ServerResponse } from "node:http";
-import { sleep } from "./util";
 
 export type EventKind = "started" | "delta" | "terminal" | "other";
-
-/** Where a run's events go: an SSE response, or nowhere (blocking requests, resumes). */
-export interface EventSink {
-  /** True while events are actually being written to a client. */
-  readonly live: boolean;
-  send(name: string, id: string, data: object, kind: EventKind): Promise<void>;
-  /**
-   * Idle time. `run` pauses model the run itself (wait_ms) and always elapse; `transport` pauses
-   * (stall_ms, delta_delay_ms) are skipped once the client has gone — nobody is there to see them.
-   */
-  pause(ms: number, what: "run" | "transport", signals: AbortSignal[]): Promise<void>;
-  /** Terminates the exchange cleanly (stream end). */
-  end(): Promise<void>;
-}
-
-export class NullSink implements EventSink {
-  readonly live = false;
-  async send(): Promise<void> {}
-  async pause(ms: number, _what: "run" | "transport", signals: AbortSignal[]): Promise<void> {
-    await sleep(ms, signals);
-  }
-  async end(): Promise<void> {}
-}
 
 export interface SseFaults {
   drop_after?: number;
@@ -44,8 +20,9 @@ export interface SseFaults {
 /** Frames are coalesced up to this size before a socket write (1M-delta answers stay fast). */
 const COALESCE_BYTES = 64 * 1024;
 
-export class SseWriter implements EventSink {
+export class SseWriter {
   private buffer = "";
+  private readonly closeListeners: Array<() => void> = [];
   private closed = false;
   private events = 0;
   private malformedSent = false;
@@ -62,6 +39,7 @@ export class SseWriter implements EventSink {
     res.on("close", () => {
       this.closed = true;
       this.clearKeepalive();
+      for (const listener of this.closeListeners.splice(0)) listener();
     });
     if (faults.drop_after === 0) this.drop();
     else this.armKeepalive();
@@ -96,10 +74,10 @@ export class SseWriter implements EventSink {
     if (this.buffer.length >= COALESCE_BYTES) await this.flush();
   }
 
-  async pause(ms: number, what: "run" | "transport", signals: AbortSignal[]): Promise<void> {
-    await this.flush();
-    if (what === "transport" && this.closed) return;
-    await sleep(ms, signals);
+  /** Called once when the response closes (ended by us, or the client went away). */
+  onClose(listener: () => void): void {
+    if (this.res.destroyed || this.res.writableFinished) listener();
+    else this.closeListeners.push(listener);
   }
 
   async end(): Promise<void> {

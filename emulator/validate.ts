@@ -3,7 +3,7 @@
  * of the fork's field-type pre-validation (§1.4): the emulator is deliberately the *stricter* of the
  * two versions so a gateway that passes against it works against both.
  */
-import type { AppSeed, NativeModel } from "./seed";
+import { type AppSeed, type NativeModel, REASONING_EFFORTS } from "./seed";
 import { isPlainObject } from "./util";
 
 export interface ValidationError {
@@ -18,8 +18,12 @@ export interface HistoryItem {
   [key: string]: unknown;
 }
 
+/**
+ * The reasoning parameters both server versions accept. The fork takes `enabled|effort|budget_tokens`
+ * (run_service/run_input.rs:110-116), 0.3 takes `mode|effort|budget_tokens` (native-api.md §7): the
+ * emulator accepts only what both accept, so `enabled` and `mode` are rejected.
+ */
 export interface ReasoningParameters {
-  mode?: "adaptive" | "enabled" | "disabled";
   effort?: string;
   budget_tokens?: number;
 }
@@ -34,6 +38,11 @@ export interface NativeRequest {
   inputs: Record<string, unknown>;
   /** History without the hoisted system items. */
   history: HistoryItem[];
+  /**
+   * Length of `history` as sent, before system items were hoisted: native decides on rehydration
+   * from the raw list (run_service.rs:524 runs before the input mapper hoists system items).
+   */
+  sentHistoryLength: number;
   attachments: unknown[];
   conversation: Record<string, unknown> | null;
   expandId: string | null;
@@ -43,6 +52,7 @@ export interface NativeRequest {
   execution: Record<string, unknown> | null;
   idempotencyKey: string | null;
   reasoning: ReasoningParameters | null;
+  /** `execution.model_parameters` as native freezes it into `sys.model_parameters` (run_input.rs:204-215). */
   modelParameters: Record<string, unknown> | null;
   metadata: Record<string, unknown> | null;
   traceId: string | null;
@@ -201,6 +211,7 @@ export function validateRunRequest(body: unknown): Result<NativeRequest> {
       model,
       inputs,
       history: rest,
+      sentHistoryLength: history.value.length,
       attachments,
       conversation,
       expandId,
@@ -278,7 +289,7 @@ const modelParamError = (field: string): { ok: false; error: ValidationError } =
   error: { status: 400, code: "invalid_model_parameters", message: `invalid native request model parameter field: ${field}` },
 });
 
-/** `execution` (§1.4.1, §7): idempotency_key, operation, model_parameters.reasoning{mode,effort,budget_tokens}. */
+/** `execution` (§1.4.1, §7): idempotency_key, operation, model_parameters.reasoning{effort,budget_tokens}. */
 function validateExecution(value: unknown, present: boolean): Result<ExecutionParts> {
   const empty: ExecutionParts = { execution: null, idempotencyKey: null, reasoning: null, modelParameters: null };
   if (!present) return { ok: true, value: empty };
@@ -302,29 +313,31 @@ function validateExecution(value: unknown, present: boolean): Result<ExecutionPa
   let modelParameters: Record<string, unknown> | null = null;
   if ("model_parameters" in value) {
     const mp = value.model_parameters;
+    // Only `reasoning` (run_input.rs:88-100; the fork rejects e.g. 0.3's `max_output_tokens`).
     if (!isPlainObject(mp)) return modelParamError("execution.model_parameters");
     for (const key of Object.keys(mp)) if (key !== "reasoning") return modelParamError("execution.model_parameters");
-    modelParameters = mp;
+    // Without `reasoning` native freezes `{}` and checks nothing (run_input.rs:101-103).
+    modelParameters = {};
     if ("reasoning" in mp) {
       const r = mp.reasoning;
       const base = "execution.model_parameters.reasoning";
       if (!isPlainObject(r)) return modelParamError(base);
-      // 0.3 dropped the fork's `enabled` key: it is an unknown field now (§7).
-      for (const key of Object.keys(r)) if (!["mode", "effort", "budget_tokens"].includes(key)) return modelParamError(`${base}.${key}`);
+      // The fork names the object, not the key, for an unknown key (run_input.rs:110-116).
+      for (const key of Object.keys(r)) if (key !== "effort" && key !== "budget_tokens") return modelParamError(base);
       reasoning = {};
-      if ("mode" in r) {
-        if (r.mode !== "adaptive" && r.mode !== "enabled" && r.mode !== "disabled") return modelParamError(`${base}.mode`);
-        reasoning.mode = r.mode;
-      }
       if ("effort" in r) {
-        if (typeof r.effort !== "string" || Buffer.byteLength(r.effort) > 128) return modelParamError(`${base}.effort`);
-        reasoning.effort = r.effort;
+        // Trimmed, non-empty, and one of the closed set, before any catalog check (run_input.rs:129-148).
+        const effort = typeof r.effort === "string" ? r.effort.trim() : "";
+        if (!(REASONING_EFFORTS as readonly string[]).includes(effort)) return modelParamError(`${base}.effort`);
+        reasoning.effort = effort;
       }
       if ("budget_tokens" in r) {
         const b = r.budget_tokens;
-        if (typeof b !== "number" || !Number.isInteger(b) || b <= 0) return modelParamError(`${base}.budget_tokens`);
+        if (typeof b !== "number" || !Number.isSafeInteger(b) || b <= 0) return modelParamError(`${base}.budget_tokens`);
         reasoning.budget_tokens = b;
       }
+      // The frozen form always carries `enabled` (default true) — run_input.rs:204-211.
+      modelParameters = { reasoning: { enabled: true, ...reasoning } };
     }
   }
   return {
@@ -339,23 +352,23 @@ function validateExecution(value: unknown, present: boolean): Result<ExecutionPa
 }
 
 /**
- * Catalog checks for reasoning parameters (§1.4.1). `mode` defaults to enabled, so even
- * `{"reasoning":{}}` requires a reasoning-capable catalog model; `mode:"disabled"` alone does not.
+ * Catalog checks for reasoning parameters (run_input.rs:160-202). `enabled` defaults to true, so any
+ * `reasoning` object — even `{}` — requires a reasoning-capable catalog model.
  */
 export function checkReasoningAgainstCatalog(req: NativeRequest, app: AppSeed): ValidationError | null {
   const r = req.reasoning;
   if (!r) return null;
-  const active = r.mode !== "disabled" || r.effort !== undefined || r.budget_tokens !== undefined;
-  if (!active) return null;
   const err = (field: string): ValidationError => ({
     status: 400,
     code: "invalid_model_parameters",
     message: `invalid native request model parameter field: ${field}`,
   });
-  const model: NativeModel | undefined = req.model === null ? undefined : app.models.find((m) => m.id === req.model);
+  const modelId = req.model?.trim() ?? "";
+  const model: NativeModel | undefined = modelId === "" ? undefined : app.models.find((m) => m.id === modelId);
   if (!model) return err("model");
-  if (!model.capabilities.reasoning) return err("execution.model_parameters.reasoning");
   const efforts = model.reasoning?.supported_efforts ?? [];
+  const supportsReasoning = model.capabilities.reasoning || model.reasoning?.default_effort !== undefined || efforts.length > 0;
+  if (!supportsReasoning) return err("execution.model_parameters.reasoning");
   if (r.effort !== undefined && efforts.length > 0 && !efforts.includes(r.effort)) return err("execution.model_parameters.reasoning.effort");
   if (r.budget_tokens !== undefined && model.max_output_tokens !== undefined && r.budget_tokens > model.max_output_tokens) {
     return err("execution.model_parameters.reasoning.budget_tokens");

@@ -169,21 +169,34 @@ describe("request strictness, upstream 0.3 (native-api.md §7, §1.4)", () => {
     expect((await rejected({ query: "x", inputs: { history: [] } })).code).toBe("invalid_mapping");
   });
 
-  it("execution.model_parameters: only reasoning{mode,effort,budget_tokens}, checked against the catalog", async () => {
+  it("execution.model_parameters: only reasoning{effort,budget_tokens}, a closed effort set, checked against the catalog", async () => {
     const mp = (model_parameters: unknown, model?: string) => rejected({ query: "x", ...(model ? { model } : {}), execution: { model_parameters } });
-    expect(await mp({ context_window: 1 }, "1flowbase")).toEqual({
-      status: 400,
-      code: "invalid_model_parameters",
-      message: "invalid native request model parameter field: execution.model_parameters",
-    });
-    expect((await mp({ reasoning: { enabled: true } }, "1flowbase")).message).toContain("reasoning.enabled");
-    expect((await mp({ reasoning: { effort: "high" } })).message).toContain(": model");
-    expect((await mp({ reasoning: { effort: "high" } }, "nope")).code).toBe("invalid_model_parameters");
-    expect((await mp({ reasoning: {} }, "emu-plain")).code).toBe("invalid_model_parameters");
-    expect((await mp({ reasoning: { effort: "extreme" } }, "1flowbase")).message).toContain("reasoning.effort");
-    expect((await mp({ reasoning: { budget_tokens: 99999 } }, "1flowbase")).message).toContain("reasoning.budget_tokens");
-    await blocking({ query: "x", model: "1flowbase", execution: { model_parameters: { reasoning: { mode: "adaptive", effort: "minimal" } } } });
-    await blocking({ query: "x", model: "emu-plain", execution: { model_parameters: { reasoning: { mode: "disabled" } } } });
+    const field = (name: string) => ({ status: 400, code: "invalid_model_parameters", message: `invalid native request model parameter field: ${name}` });
+    expect(await mp({ context_window: 1 }, "1flowbase")).toEqual(field("execution.model_parameters"));
+    // The fork rejects 0.3's max_output_tokens (run_input.rs:94-100).
+    expect(await mp({ max_output_tokens: 1024 }, "1flowbase")).toEqual(field("execution.model_parameters"));
+    // `enabled` is gone in 0.3, `mode` never existed in the fork: both are rejected.
+    expect(await mp({ reasoning: { enabled: true } }, "1flowbase")).toEqual(field("execution.model_parameters.reasoning"));
+    expect(await mp({ reasoning: { mode: "adaptive" } }, "1flowbase")).toEqual(field("execution.model_parameters.reasoning"));
+    expect(await mp({ reasoning: { effort: "high" } })).toEqual(field("model"));
+    expect(await mp({ reasoning: { effort: "high" } }, "nope")).toEqual(field("model"));
+    expect(await mp({ reasoning: {} }, "emu-plain")).toEqual(field("execution.model_parameters.reasoning"));
+    // Closed set minimal|low|medium|high|xhigh, checked before the catalog (run_input.rs:129-148).
+    for (const effort of ["extreme", "max", "none", "", "  ", "HIGH", 3]) {
+      expect(await mp({ reasoning: { effort } }, "1flowbase")).toEqual(field("execution.model_parameters.reasoning.effort"));
+    }
+    expect(await mp({ reasoning: { budget_tokens: 99999 } }, "1flowbase")).toEqual(field("execution.model_parameters.reasoning.budget_tokens"));
+    expect(await mp({ reasoning: { budget_tokens: 0 } }, "1flowbase")).toEqual(field("execution.model_parameters.reasoning.budget_tokens"));
+    for (const effort of ["minimal", "low", "medium", "high", "xhigh", " high "]) {
+      const run = await blocking({ query: "x", model: "1flowbase", execution: { model_parameters: { reasoning: { effort } } } });
+      expect(run.node_input_payload["node-start"].reasoning_effort).toBe(effort.trim());
+    }
+  });
+
+  it("model_parameters without reasoning freezes {} and an empty reasoning_effort (run_input.rs:24-32)", async () => {
+    const run = await blocking({ query: "x", model: "emu-plain", execution: { model_parameters: {} } });
+    expect(run.node_input_payload.sys.model_parameters).toEqual({});
+    expect(run.node_input_payload["node-start"].reasoning_effort).toBe("");
   });
 
   it("execution: unknown keys and non-string idempotency keys are rejected", async () => {

@@ -51,7 +51,8 @@ describe("blocking runs (native-api.md §1.5)", () => {
     const { data } = (await res.json()) as { data: Run };
     expect(data.metadata).toEqual({
       title: "q",
-      expand_id: null,
+      // The row's external user, whichever field bound it (control-plane native.rs:605-621).
+      expand_id: "u-get",
       external_user: "u-get",
       external_conversation_id: "conv-get",
       external_trace_id: null,
@@ -62,16 +63,23 @@ describe("blocking runs (native-api.md §1.5)", () => {
     expect(data.answer).toBe(created.answer);
   });
 
-  it("wraps reasoning in <think> unless think_tags:false; segments keep both kinds", async () => {
+  it("metadata: expand_id echoes the bound user; title is trimmed, falls back to the query, then 'Untitled run' (flow_run_title/mod.rs:7-32)", async () => {
+    const bound = await blocking({ query: "q", conversation: { user: "u-meta" } });
+    expect(bound.metadata).toMatchObject({ expand_id: "u-meta", external_user: "u-meta" });
+    expect((await blocking({ query: "  the query  ", title: "   " })).metadata.title).toBe("the query");
+    expect((await blocking({ query: "   " })).metadata.title).toBe("Untitled run");
+    expect((await blocking({ query: "x", title: `  ${"t".repeat(300)}` })).metadata.title).toBe("t".repeat(255));
+  });
+
+  it("wraps reasoning in <think> unless think_tags:false; segments come from the answer text", async () => {
     const tagged = await blocking({ query: emu({ segments: [{ kind: "reasoning", text: "r1" }, { kind: "message", text: "m1" }, { kind: "reasoning", text: "r2" }, { kind: "message", text: "m2" }] }) });
     expect(tagged.answer).toBe("<think>r1</think>m1<think>r2</think>m2");
     expect(tagged.answer_segments).toHaveLength(4);
+    // The answer node derives answer_segments from its text (llm_node_outputs.rs:10-38): without
+    // the tags the reasoning is gone from both.
     const plain = await blocking({ query: emu({ reasoning: ["r"], text: ["m"], think_tags: false }) });
     expect(plain.answer).toBe("m");
-    expect(plain.answer_segments).toEqual([
-      { kind: "reasoning", text: "r" },
-      { kind: "message", text: "m" },
-    ]);
+    expect(plain.answer_segments).toEqual([{ kind: "message", text: "m" }]);
     expect(plain.usage?.reasoning_tokens).toBe(1);
   });
 
@@ -80,12 +88,23 @@ describe("blocking runs (native-api.md §1.5)", () => {
     expect(run.usage).toEqual({ prompt_tokens: 11, completion_tokens: 4, total_tokens: 15, cache_read_tokens: 2 });
   });
 
-  it("a failed run is still 201 with status failed and error filled, answer null", async () => {
+  it("a failed run is still 201: error.code runtime_error, the class in details, the answer is the error text", async () => {
+    // Legacy `fail.code` with a provider class is a provider failure (failures.ts).
     const run = await blocking({ query: emu({ text: ["partial"], fail: { code: "provider_upstream_error", message: "boom", after_deltas: 1 } }) });
     expect(run.status).toBe("failed");
-    expect(run.error).toEqual({ code: "provider_upstream_error", message: "boom", details: {} });
-    expect(run.answer).toBeNull();
-    expect(run).not.toHaveProperty("answer_segments");
+    expect(run.error).toEqual({
+      code: "runtime_error",
+      message: "boom",
+      details: {
+        provider_instance_id: "0197a000-0000-7000-8000-0000000000e1",
+        provider_code: "emulator_provider",
+        protocol: "openai_compatible",
+        error_code: "provider_upstream_error",
+        message: "boom",
+      },
+    });
+    expect(run.answer).toBe("boom");
+    expect(run.answer_segments).toEqual([{ kind: "message", text: "boom" }]);
   });
 
   it("incomplete runs keep their answer", async () => {
@@ -113,8 +132,9 @@ describe("blocking runs (native-api.md §1.5)", () => {
     expect(data.status).toBe("queued");
   });
 
-  it("cancel during wait_ms: blocking create returns the cancelled run; cancelling again is invalid_state", async () => {
-    const pending = postRun({ query: emu({ wait_ms: 5000 }), title: "wait-blocking" });
+  it("cancel during wait_ms: the blocking create still holds until the node ends, then returns the cancelled run", async () => {
+    const t0 = Date.now();
+    const pending = postRun({ query: emu({ wait_ms: 800 }), title: "wait-blocking" });
     let runId: string | undefined;
     for (let i = 0; i < 50 && !runId; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -126,10 +146,14 @@ describe("blocking runs (native-api.md §1.5)", () => {
     const cancel = await api(`/runs/${runId}/cancel`, { method: "POST" });
     expect(cancel.status).toBe(200);
     const res = await pending;
+    // Native notices a cancel only between nodes (continuation/engine.rs:118): the LLM node runs out.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(780);
     expect(res.status).toBe(201);
     const { data } = (await res.json()) as { data: Run };
     expect(data.status).toBe("cancelled");
-    expect(data.error?.code).toBe("run_cancelled");
+    // A cancel keeps the row's (empty) error payload: no error (run_service.rs:223-234).
+    expect(data.error).toBeNull();
+    expect(data.answer).toBeNull();
     expect(await errorOf(await api(`/runs/${runId}/cancel`, { method: "POST" }))).toMatchObject({ status: 409, code: "invalid_state" });
   });
 
@@ -171,7 +195,8 @@ describe("blocking runs (native-api.md §1.5)", () => {
   it("reasoning parameters are frozen into the run input (§1.4.1)", async () => {
     const run = await blocking({ query: "x", model: "1flowbase", execution: { model_parameters: { reasoning: { effort: "high", budget_tokens: 1024 } } } });
     expect(run.node_input_payload["node-start"].reasoning_effort).toBe("high");
-    expect(run.node_input_payload.sys.model_parameters).toEqual({ reasoning: { effort: "high", budget_tokens: 1024 } });
+    // The frozen form always carries `enabled: true` (run_input.rs:204-215).
+    expect(run.node_input_payload.sys.model_parameters).toEqual({ reasoning: { enabled: true, effort: "high", budget_tokens: 1024 } });
   });
 
   it("cancel of a waiting run cancels its task", async () => {

@@ -34,7 +34,7 @@ describe("native SSE (native-api.md §2)", () => {
     expect(evs.at(-1)?.event).toBe("run.completed");
   });
 
-  it("synthesized_deltas: no live deltas, fallback deltas :1,:2 then terminal :0 (§2.3/§2.4)", async () => {
+  it("synthesized_deltas: no live deltas; deltas :1,:2 synthesized from the live terminal, which keeps its own id (sse.rs:396-412)", async () => {
     const res = await postRun({ query: emu({ reasoning: ["think"], text: ["answer"], synthesized_deltas: true }), response_mode: "streaming" });
     const evs = events(await res.text());
     const run = evs[0]?.data.run_id as string;
@@ -42,7 +42,7 @@ describe("native SSE (native-api.md §2)", () => {
       ["run.started", `${run}:1`],
       ["reasoning.delta", `${run}:1`],
       ["message.delta", `${run}:2`],
-      ["run.completed", `${run}:0`],
+      ["run.completed", `${run}:3`],
     ]);
   });
 
@@ -99,12 +99,12 @@ describe("native SSE (native-api.md §2)", () => {
     expect(sse).toContain("event: run.completed");
   });
 
-  it("fail after_deltas → run.failed with the durable error (§2.2, §7)", async () => {
+  it("fail after_deltas → run.failed always says runtime_error, with the provider message and no details (sse.rs:239-267)", async () => {
     const res = await postRun({ query: emu({ text: ["a", "b", "c"], fail: { code: "rate_limited", message: "slow down", after_deltas: 1 } }), response_mode: "streaming" });
     const evs = events(await res.text());
     expect(evs.map((e) => e.event)).toEqual(["run.started", "message.delta", "run.failed"]);
     expect(evs[2]?.data.status).toBe("failed");
-    expect(evs[2]?.data.error).toEqual({ code: "rate_limited", message: "slow down", details: {} });
+    expect(evs[2]?.data.error).toEqual({ code: "runtime_error", message: "slow down" });
   });
 
   it("incomplete → run.incomplete with status incomplete (0.3, §7)", async () => {
@@ -126,7 +126,7 @@ describe("native SSE (native-api.md §2)", () => {
     });
   });
 
-  it("cancel during wait_ms → run.cancelled on the live stream", async () => {
+  it("cancel during wait_ms → run.cancelled (:0, no error) arrives with the durable poll", async () => {
     const res = await postRun({ query: emu({ wait_ms: 5000 }), response_mode: "streaming" });
     const reader = new SseReader(res);
     const started = await reader.nextEvent();
@@ -137,9 +137,13 @@ describe("native SSE (native-api.md §2)", () => {
     const cancel = await api(`/runs/${runId}/cancel`, { method: "POST" });
     expect(cancel.status).toBe(200);
     expect(((await cancel.json()) as { data: Run }).data.status).toBe("cancelled");
+    const t0 = Date.now();
     const terminal = await reader.nextEvent();
+    expect(Date.now() - t0).toBeLessThan(900);
     expect(terminal?.event).toBe("run.cancelled");
-    expect(terminal?.data).toMatchObject({ status: "cancelled", error: { code: "run_cancelled", message: "published run cancelled" } });
+    expect(terminal?.id).toBe(`${runId}:0`);
+    expect(terminal?.data).toMatchObject({ status: "cancelled" });
+    expect(terminal?.data).not.toHaveProperty("error");
     expect(await reader.next()).toBeNull();
   });
 
