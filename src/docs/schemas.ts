@@ -8,6 +8,7 @@
  * Nothing on a request path calls this: the schemas are built on first use by `GET /openapi.json`,
  * `GET /docs` and the doc tests (`test/docs/responses.test.ts` validates real answers against them).
  */
+import { lazily } from "../lazy";
 import * as z from "zod";
 import { errorEnvelopeSchemas } from "../http/errors";
 import { anthropicOutputSchemas } from "../protocols/anthropic/schema";
@@ -44,11 +45,7 @@ function buildDocumentedSchemas() {
   };
 }
 
-let documented: ReturnType<typeof buildDocumentedSchemas> | undefined;
-
-/** The documented answer schemas, built once on first use. */
-export function documentedSchemas(): ReturnType<typeof buildDocumentedSchemas> {
-  return (documented ??= buildDocumentedSchemas());
-}
+/** The documented answer schemas, built on first use (`lazily`). */
+export const documentedSchemas = lazily(buildDocumentedSchemas);
 
 export type StreamEventTable = Readonly<Record<string, z.ZodType>>;

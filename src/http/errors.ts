@@ -6,6 +6,7 @@
  * `{type:"error",error:{type,message},request_id}`. Both always `Content-Type: application/json`
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
+import { lazily } from "../lazy";
 import * as z from "zod";
 import { IndexUnavailableError } from "../index-store";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
@@ -200,12 +201,8 @@ function buildErrorEnvelopeSchemas() {
   return { OpenAiError, AnthropicErrorPayload, AnthropicError };
 }
 
-let envelopes: ReturnType<typeof buildErrorEnvelopeSchemas> | undefined;
-
-/** The two error envelopes as zod (the API reference and its tests); built once on first use. */
-export function errorEnvelopeSchemas(): ReturnType<typeof buildErrorEnvelopeSchemas> {
-  return (envelopes ??= buildErrorEnvelopeSchemas());
-}
+/** The two error envelopes as zod (the API reference and its tests), built on first use (`lazily`). */
+export const errorEnvelopeSchemas = lazily(buildErrorEnvelopeSchemas);
 
 type Envelopes = ReturnType<typeof buildErrorEnvelopeSchemas>;
 export type OpenAiErrorBody = z.infer<Envelopes["OpenAiError"]>;

@@ -264,6 +264,7 @@ export class NativeAnswerReader {
     switch (item.event) {
       case "message.delta":
         if (!this.started && !this.begin(item.data)) return;
+        if (item.data.delta === "") return;
         this.sawText = true;
         this.think.push(item.data.delta, this.sink);
         return;

@@ -57,6 +57,14 @@ export function findModel(catalog: NativeModelList, modelId: string): NativeMode
   return catalog.data.find((entry) => entry.id === modelId);
 }
 
+/** The model's `default_effort` when native would take it as an effort for that model, else null. */
+function defaultEffort(model: NativeModel): string | null {
+  const fallback = model.reasoning?.default_effort ?? null;
+  if (fallback === null || nativeEffort(fallback) !== fallback) return null;
+  const supported = model.reasoning?.supported_efforts ?? [];
+  return supported.length === 0 || supported.includes(fallback) ? fallback : null;
+}
+
 /** native's `supports_reasoning` (run_input.rs ~170–175). */
 export function supportsReasoning(model: NativeModel): boolean {
   const reasoning = model.reasoning;
@@ -87,20 +95,25 @@ export function decideReasoning(catalog: NativeModelList, modelId: string, ask: 
       effortNotApplied = `model '${modelId}' supports reasoning efforts ${supported.join(", ")}`;
     } else reasoning.effort = effort;
     if (effortNotApplied !== undefined) {
-      const fallback = model.reasoning?.default_effort ?? null;
-      if (ask.fallbackToDefaultEffort && fallback !== null && nativeEffort(fallback) === fallback) reasoning.effort = fallback;
+      const fallback = ask.fallbackToDefaultEffort ? defaultEffort(model) : null;
+      if (fallback !== null) reasoning.effort = fallback;
       else if (!ask.fallbackToDefaultEffort && ask.budgetTokens === undefined) return { applied: false, why: effortNotApplied };
     }
   }
   if (ask.effort === undefined && ask.fallbackToDefaultEffort) {
-    const fallback = model.reasoning?.default_effort ?? null;
-    if (fallback !== null && nativeEffort(fallback) === fallback) reasoning.effort = fallback;
+    const fallback = defaultEffort(model);
+    if (fallback !== null) reasoning.effort = fallback;
   }
   if (ask.budgetTokens !== undefined) {
-    // Native rejects a budget above the model's output limit; Anthropic clients size the budget from
-    // their own max_tokens, so it is capped rather than failing the request.
+    // Native rejects a budget above the model's output limit (a limit of 0 included: `Some(0)`);
+    // Anthropic clients size the budget from their own max_tokens, so it is capped rather than failing
+    // the request — and left out when no positive budget fits.
     const cap = model.max_output_tokens;
-    reasoning.budget_tokens = cap !== undefined && cap > 0 ? Math.min(ask.budgetTokens, cap) : ask.budgetTokens;
+    const budget = cap !== undefined ? Math.min(ask.budgetTokens, Math.floor(cap)) : ask.budgetTokens;
+    if (budget >= 1) reasoning.budget_tokens = budget;
+    else if (reasoning.effort === undefined && ask.effort === undefined && !ask.fallbackToDefaultEffort) {
+      return { applied: false, why: `model '${modelId}' allows no reasoning budget (max_output_tokens ${String(cap)})` };
+    }
   }
   return effortNotApplied === undefined ? { applied: true, reasoning } : { applied: true, reasoning, effortNotApplied };
 }

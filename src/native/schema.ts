@@ -22,7 +22,7 @@ export const NativeToolCall = z.object({
   id: z.string(),
   name: z.string(),
   /** Object in the fork's records; we send the parsed object when the JSON parses, else the raw string. */
-  arguments: z.unknown(),
+  arguments: z.unknown().optional(),
 });
 export type NativeToolCall = z.infer<typeof NativeToolCall>;
 
@@ -110,7 +110,8 @@ export const NativeRequiredAction = z
         flow_run_id: z.string().optional().nullable(),
         node_run_id: z.string().optional().nullable(),
         request_payload: z.unknown().optional(),
-        tool_calls: z.array(NativeToolCall.loose()).optional().nullable(),
+        /** Each call is validated by the answer reader (`readToolCallTask`): a bad call is a 502, not a parse failure. */
+        tool_calls: z.array(z.unknown()).optional().nullable(),
       })
       .loose(),
   })
@@ -139,7 +140,7 @@ export const NativeRun = z
     answer_segments: z.array(NativeAnswerSegment).nullable().optional(),
     /** Read with `parseRequiredAction`: a human-approval wait carries `null` (errata 5). */
     required_action: z.unknown().optional(),
-    tool_calls: z.array(NativeToolCall.loose()).nullable().optional(),
+    tool_calls: z.array(z.unknown()).nullable().optional(),
     /** Read with `readUsage` (usage.ts): the flow's output usage, any shape (errata 6). */
     usage: z.unknown().optional(),
     error: NativeRunError.nullable().optional(),

@@ -54,7 +54,6 @@ export async function withCatalogReasoning(
     return request;
   }
   if (decision.effortNotApplied !== undefined) ignoreOrReject(ignored, field.name, field.param, decision.effortNotApplied, mode);
-  if (decision.reasoning.effort === undefined && decision.reasoning.budget_tokens === undefined) return request;
   return withReasoning(request, decision.reasoning);
 }
 

@@ -4,6 +4,7 @@
  * count_tokens estimate.
  */
 import { describe, expect, it } from "vitest";
+import { thrownGatewayError } from "../support/errors";
 import { GatewayError } from "../../src/http/errors";
 import { encodeCallbackId } from "../../src/native/callback-ids";
 import type { NativeModelList } from "../../src/native/schema";
@@ -27,15 +28,7 @@ function runRequest(body: Record<string, unknown>) {
   return action.request;
 }
 
-function gatewayError(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
-  throw new Error("expected a GatewayError");
-}
+const gatewayError = thrownGatewayError;
 
 describe("request → native run", () => {
   it("joins system blocks and hoists system-role messages", () => {

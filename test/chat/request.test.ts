@@ -4,6 +4,7 @@
  * the fork's gaps fixed: `developer` is system, not user).
  */
 import { describe, expect, it } from "vitest";
+import { thrownGatewayError } from "../support/errors";
 import { GatewayError } from "../../src/http/errors";
 import { enforcePolicy } from "../../src/http/policy";
 import { encodeCallbackId } from "../../src/native/callback-ids";
@@ -31,15 +32,7 @@ function runRequest(body: Record<string, unknown>) {
   return result.request;
 }
 
-function error(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (caught) {
-    if (caught instanceof GatewayError) return caught;
-    throw caught;
-  }
-  throw new Error("expected a GatewayError");
-}
+const error = thrownGatewayError;
 
 describe("parseChatRequest", () => {
   it.each([

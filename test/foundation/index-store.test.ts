@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { GatewayError, toGatewayError } from "../../src/http/errors";
 import { createOwnershipIndex, IndexUnavailableError } from "../../src/index-store";
 
 const OWNER_A = "a".repeat(64);
@@ -50,8 +51,38 @@ describe("ownership index (D1)", () => {
       },
     } as unknown as D1Database;
     const index = createOwnershipIndex(broken, 3600);
+    const failures = [
+      await index.resolve("resp_x", OWNER_A).catch((error: unknown) => error),
+      await index.claim("resp_x", "run", OWNER_A).catch((error: unknown) => error),
+      await index.remove("resp_x", OWNER_A).catch((error: unknown) => error),
+    ];
+    for (const failure of failures) {
+      expect(failure).toBeInstanceOf(IndexUnavailableError);
+      // The index knows no HTTP: src/http/errors.ts answers its error as a retryable 503.
+      expect(failure).not.toBeInstanceOf(GatewayError);
+      expect((failure as IndexUnavailableError).cause).toBeInstanceOf(Error);
+      const answered = toGatewayError(failure);
+      expect(answered).toBeInstanceOf(GatewayError);
+      expect({ status: answered.status, code: answered.code, type: answered.type }).toEqual({ status: 503, code: "index_unavailable", type: "server_error" });
+      expect(answered.headers["x-should-retry"]).toBe("true");
+      expect(answered.message).toBe("the response index is unavailable; try again shortly");
+    }
+  });
+
+  it("fails closed when a D1 statement rejects (not only when prepare throws)", async () => {
+    const rejecting = {
+      prepare() {
+        const statement = {
+          bind: () => statement,
+          run: () => Promise.reject(new Error("D1_ERROR: network connection lost")),
+          first: () => Promise.reject(new Error("D1_ERROR: network connection lost")),
+        };
+        return statement;
+      },
+    } as unknown as D1Database;
+    const index = createOwnershipIndex(rejecting, 3600);
     await expect(index.resolve("resp_x", OWNER_A)).rejects.toBeInstanceOf(IndexUnavailableError);
-    await expect(index.claim("resp_x", "run", OWNER_A)).rejects.toMatchObject({ status: 503 });
-    await expect(index.remove("resp_x", OWNER_A)).rejects.toMatchObject({ status: 503 });
+    await expect(index.claim("resp_x", "run", OWNER_A)).rejects.toBeInstanceOf(IndexUnavailableError);
+    await expect(index.remove("resp_x", OWNER_A)).rejects.toBeInstanceOf(IndexUnavailableError);
   });
 });

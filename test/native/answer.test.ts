@@ -10,6 +10,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { cutAt } from "../support/cuts";
 import {
   NativeAnswerReader,
   ThinkTagSplitter,
@@ -178,17 +179,7 @@ function mergedText(sink: RecordingSink): Array<{ channel: TextChannel; text: st
 }
 
 /** Cuts `text` at the given offsets into deltas (empty deltas included, as native may send them). */
-function cutInto(text: string, cuts: readonly number[]): string[] {
-  const points = cuts.map((cut) => cut % (text.length + 1)).sort((a, b) => a - b);
-  const deltas: string[] = [];
-  let previous = 0;
-  for (const point of points) {
-    deltas.push(text.slice(previous, point));
-    previous = point;
-  }
-  deltas.push(text.slice(previous));
-  return deltas;
-}
+const cutInto = (text: string, cuts: readonly number[]): string[] => cutAt(text, cuts, (from, to) => text.slice(from, to), true);
 
 /** Text rich in tags, partial tags and near-misses. */
 const thinkText = fc
@@ -416,7 +407,7 @@ describe("NativeAnswerReader (c): usage", () => {
     const options = { ...record, wantsUsage: false };
     expect((await read([started(), message("x"), completed()], options)).finished().usage).toBeNull();
     expect((await read([started(), incomplete()], options)).finished().usage).toBeNull();
-    expect((await read([started(), waiting(toolTask([{ id: "c1", name: "f" }]))], options)).finished().usage).toBeNull();
+    expect((await read([started(), waiting(toolTask([{ id: "c1", name: "f", arguments: {} }]))], options)).finished().usage).toBeNull();
     expect((await read([started(), cancelled()], options)).failure().usage).toBeNull();
     expect((await read([started(), failed({ error: { code: "invalid_prompt", message: "x" } })], options)).failure().usage).toBeNull();
     expect(record.calls).toEqual([]);
@@ -571,7 +562,7 @@ describe("NativeAnswerReader (e): tool calls", () => {
       expect(task).toMatchObject({ callbackTaskId: TASK, calls: [{ position: 0, nativeId: "call_r", name: "search", input: { q: "x" } }] });
     }
     // payload.tool_calls wins when it has calls.
-    const both = readToolCallTask(RUN, toolTask([{ id: "p", name: "p" }], { request_payload: { tool_calls: [{ id: "r", name: "r" }] } }));
+    const both = readToolCallTask(RUN, toolTask([{ id: "p", name: "p", arguments: {} }], { request_payload: { tool_calls: [{ id: "r", name: "r" }] } }));
     expect(both).toMatchObject({ calls: [{ nativeId: "p" }] });
   });
 
@@ -604,17 +595,25 @@ describe("NativeAnswerReader (e): tool calls", () => {
   });
 
   it("a task id that is not a UUID (the callback id cannot carry it) → the same failure", async () => {
-    const sink = await read([started(), waiting(toolTask([{ id: "c", name: "f" }], { callback_task_id: "task-1" }))]);
+    const sink = await read([started(), waiting(toolTask([{ id: "c", name: "f", arguments: {} }], { callback_task_id: "task-1" }))]);
     expect(sink.kinds()).toEqual(["start", "fail"]);
     expectNativeError(sink.failure().error, { kind: "protocol", status: 502, code: "upstream_invalid_response" });
   });
 
-  it("a call without a string id and name → the same failure", async () => {
+  it("a call without a string id and name → the same failure, in payload.tool_calls and in the request_payload fallback", async () => {
     for (const bad of [{ id: "c", name: "" }, { id: 1, name: "f" }, { name: "f" }, "call"]) {
-      const task = readToolCallTask(RUN, toolTask([{ id: "ok", name: "f" }, bad]));
-      expect(task).toBeInstanceOf(NativeError);
-      if (task instanceof NativeError) expectNativeError(task, { kind: "protocol", status: 502, code: "upstream_invalid_response" });
+      for (const payload of [{ tool_calls: [{ id: "ok", name: "f" }, bad] }, { request_payload: { tool_calls: [{ id: "ok", name: "f" }, bad] } }]) {
+        const task = readToolCallTask(RUN, toolTask(null, payload));
+        expect(task).toBeInstanceOf(NativeError);
+        if (task instanceof NativeError) expectNativeError(task, { kind: "protocol", status: 502, code: "upstream_invalid_response" });
+      }
     }
+  });
+
+  it("a call without arguments is a call with no arguments, not an approval wait", () => {
+    const task = readToolCallTask(RUN, toolTask([{ id: "c1", name: "now" }]));
+    expect(task).not.toBeInstanceOf(NativeError);
+    if (!(task instanceof NativeError)) expect(task.calls[0]).toMatchObject({ nativeId: "c1", name: "now", argumentsJson: "{}", input: {} });
   });
 
   it("the human-approval fallback {type, run_id} → fail unsupported_action 409, no tool calls (errata 5)", async () => {
@@ -679,6 +678,10 @@ describe("NativeAnswerReader (g): the terminal's answer", () => {
       { channel: "message", text: "Hello" },
     ]);
     expect((await read([started(), incomplete({ answer: "partial", usage: USAGE })])).textOf("message")).toBe("partial");
+  });
+
+  it("an empty message delta is not text: the terminal's answer is still read", async () => {
+    expect((await read([started(), message(""), completed({ answer: "Hello", usage: USAGE })])).textOf("message")).toBe("Hello");
   });
 
   it("is not read again when deltas were streamed", async () => {

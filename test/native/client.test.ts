@@ -13,7 +13,7 @@ import { EMULATOR_KEYS, emu } from "../../emulator/script";
 import type { NativeTimeouts } from "../../src/config";
 import { createNativeClient } from "../../src/native/client";
 import type { NativeClient, NativeClientOptions } from "../../src/native/client";
-import { NativeError } from "../../src/native/errors";
+import { NativeError, runFailureClass } from "../../src/native/errors";
 import type { NativeStreamItem } from "../../src/native/events";
 import { parseRequiredAction } from "../../src/native/schema";
 import type { NativeRun } from "../../src/native/schema";
@@ -127,9 +127,13 @@ describe("native client: endpoints", () => {
   it("returns failed and incomplete runs as data, not errors", async () => {
     const native = client();
     const failed = await runToEnd(native, scripted({ text: ["partial"], fail: { code: "provider_upstream_error", message: "boom" } }));
-    expect(failed.items.at(-1)?.event).toBe("run.failed");
+    const live = failed.items.at(-1);
+    expect(live?.event).toBe("run.failed");
     expect(failed.run.status).toBe("failed");
-    expect(failed.run.error?.code).toBe("provider_upstream_error");
+    // Errata 1: the live event and the record both say runtime_error; the class is the record's details.
+    if (live?.event === "run.failed") expect(live.data.error?.code).toBe("runtime_error");
+    expect(failed.run.error?.code).toBe("runtime_error");
+    expect(runFailureClass(failed.run.error)).toBe("provider_upstream_error");
     const incomplete = await runToEnd(native, scripted({ text: ["cut short"], incomplete: true }));
     expect(incomplete.run.status).toBe("incomplete");
     expect(incomplete.run.answer).toBe("cut short");
@@ -197,7 +201,7 @@ describe("native client: endpoints", () => {
     const last = items.at(-1);
     expect(last?.event).toBe("required_action");
     const action = last?.event === "required_action" ? parseRequiredAction(last.data.required_action) : null;
-    expect(action?.payload.tool_calls?.[0]?.name).toBe("lookup");
+    expect(action?.payload.tool_calls?.[0]).toMatchObject({ name: "lookup" });
   });
 
   it("streams 0.3's run.incomplete and a failed run's run.failed", async () => {

@@ -6,6 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { cutAt } from "../support/cuts";
 import { NativeError } from "../../src/native/errors";
 import {
   NativeSseParser,
@@ -675,17 +676,7 @@ function serialize(frames: readonly SourceFrame[], styles: readonly { eol: Eol; 
 }
 
 /** Splits bytes at the given offsets (any byte, including mid-character). */
-function split(all: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((cut) => cut % (all.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let previous = 0;
-  for (const point of points) {
-    chunks.push(all.subarray(previous, point));
-    previous = point;
-  }
-  chunks.push(all.subarray(previous));
-  return chunks;
-}
+const split = (all: Uint8Array, cuts: readonly number[]): Uint8Array[] => cutAt(all, cuts, (from, to) => all.subarray(from, to));
 
 const expected = (frames: readonly SourceFrame[]): NativeStreamItem[] =>
   frames.filter((source) => source.known).map((source) => ({ event: source.event, id: source.id, data: source.data }) as NativeStreamItem);

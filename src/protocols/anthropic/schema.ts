@@ -10,6 +10,7 @@
  * (`policy.ts`), not rejected here. Content blocks are validated by `to-native.ts` one by one so a
  * bad block gets a 400 naming `messages[i].content[j]` instead of a zod union error.
  */
+import { lazily } from "../../lazy";
 import * as z from "zod";
 import { errorEnvelopeSchemas } from "../../http/errors";
 
@@ -193,12 +194,8 @@ function buildAnthropicOutputSchemas() {
   return { TextBlock, ThinkingBlock, ToolUseBlock, ContentBlock, StopReason, AnthropicMessage, MessageDeltaUsage, ContentBlockDelta, TokenCount, STREAM_EVENTS };
 }
 
-let anthropicOutputs: ReturnType<typeof buildAnthropicOutputSchemas> | undefined;
-
-/** The Anthropic Messages response shapes, built once on first use. */
-export function anthropicOutputSchemas(): ReturnType<typeof buildAnthropicOutputSchemas> {
-  return (anthropicOutputs ??= buildAnthropicOutputSchemas());
-}
+/** The Anthropic Messages response shapes, built on first use (`lazily`). */
+export const anthropicOutputSchemas = lazily(buildAnthropicOutputSchemas);
 
 type AnthropicOutputs = ReturnType<typeof buildAnthropicOutputSchemas>;
 type StreamEvents = AnthropicOutputs["STREAM_EVENTS"];

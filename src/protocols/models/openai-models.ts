@@ -11,6 +11,7 @@
  * `created_at`, which native's `/models` does not expose), and a stable constant keeps the list
  * identical across calls instead of inventing a date that changes with each deploy.
  */
+import { lazily } from "../../lazy";
 import * as z from "zod";
 import type { NativeModel, NativeModelList } from "../../native/schema";
 
@@ -40,12 +41,8 @@ function buildModelSchemas() {
   return { Model, ModelList };
 }
 
-let modelSchemas: ReturnType<typeof buildModelSchemas> | undefined;
-
-/** The OpenAI model shapes as zod (the API reference and its tests); built once on first use. */
-export function modelOutputSchemas(): ReturnType<typeof buildModelSchemas> {
-  return (modelSchemas ??= buildModelSchemas());
-}
+/** The OpenAI model shapes as zod (the API reference and its tests), built on first use (`lazily`). */
+export const modelOutputSchemas = lazily(buildModelSchemas);
 
 export type OpenAiModel = z.infer<ReturnType<typeof buildModelSchemas>["Model"]>;
 export type OpenAiModelList = z.infer<ReturnType<typeof buildModelSchemas>["ModelList"]>;

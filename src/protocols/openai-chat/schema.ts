@@ -10,6 +10,7 @@
  * OpenAPI document (`src/docs/openapi.ts`) and the doc tests the schemas. The schemas are built on
  * first use — only the API reference needs them, so no request pays for building them.
  */
+import { lazily } from "../../lazy";
 import * as z from "zod";
 import { GatewayError } from "../../http/errors";
 import { formatPath, type ParameterPolicy } from "../../http/policy";
@@ -409,12 +410,8 @@ function buildChatOutputSchemas() {
   return { ChatUsage, ChatToolCallOut, ChatCompletionMessage, ChatCompletion, ChatToolCallDelta, ChatDelta, ChatCompletionChunk, ChatStreamDone, finishReason };
 }
 
-let chatOutputs: ReturnType<typeof buildChatOutputSchemas> | undefined;
-
-/** The Chat Completions response shapes, built once on first use. */
-export function chatOutputSchemas(): ReturnType<typeof buildChatOutputSchemas> {
-  return (chatOutputs ??= buildChatOutputSchemas());
-}
+/** The Chat Completions response shapes, built on first use (`lazily`). */
+export const chatOutputSchemas = lazily(buildChatOutputSchemas);
 
 type ChatOutputs = ReturnType<typeof buildChatOutputSchemas>;
 export type ChatUsage = z.infer<ChatOutputs["ChatUsage"]>;

@@ -11,6 +11,7 @@
  * limits). Unknown *input item* types are tolerated (Codex and the Agents SDK send hosted-tool and
  * custom-tool items); unknown *content part* types are not, because dropping content is lossy.
  */
+import { lazily } from "../../lazy";
 import * as z from "zod";
 import { formatPath } from "../../http/policy";
 import { GatewayError } from "../../http/errors";
@@ -448,12 +449,8 @@ function buildResponsesOutputSchemas() {
   };
 }
 
-let responsesOutputs: ReturnType<typeof buildResponsesOutputSchemas> | undefined;
-
-/** The Responses response shapes, built once on first use. */
-export function responsesOutputSchemas(): ReturnType<typeof buildResponsesOutputSchemas> {
-  return (responsesOutputs ??= buildResponsesOutputSchemas());
-}
+/** The Responses response shapes, built on first use (`lazily`). */
+export const responsesOutputSchemas = lazily(buildResponsesOutputSchemas);
 
 type ResponsesOutputs = ReturnType<typeof buildResponsesOutputSchemas>;
 type StreamEvents = ResponsesOutputs["STREAM_EVENTS"];
