@@ -7,6 +7,7 @@
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "../native/errors";
+import { UPSTREAM_DEADLINE_EXCEEDED } from "../native/events";
 
 export type ProtocolFamily = "openai" | "anthropic";
 
@@ -115,10 +116,11 @@ export function fromNativeError(error: NativeError): GatewayError {
   }
   // SDKs retry 408/409/429/5xx unless told otherwise. Transport faults and 503/429 are worth a retry,
   // and so is a replayed idempotency key whose first attempt is still running; a run that failed
-  // deterministically or a native 4xx is not.
+  // deterministically or a native 4xx is not. Nor is the request's own deadline: the retry would run
+  // the same run for as long again.
   const retryable =
     error.kind === "network" ||
-    error.kind === "timeout" ||
+    (error.kind === "timeout" && error.code !== UPSTREAM_DEADLINE_EXCEEDED) ||
     error.kind === "cut" ||
     status === 503 ||
     status === 429 ||
