@@ -12,6 +12,9 @@ export default defineConfig({
       miniflare: {
         bindings: {
           NATIVE_API_BASE_URL: inject("emulatorUrl"),
+          // Test-only: the fault matrix's misbehaving native, and the fuzz seed (`FUZZ_SEED=… npm test`).
+          FAULT_NATIVE_URL: inject("faultNativeUrl"),
+          FUZZ_SEED: process.env.FUZZ_SEED ?? "",
           // Request log lines are tested directly; keep test output readable.
           LOG_LEVEL: "off",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
