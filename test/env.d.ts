@@ -15,6 +15,7 @@ declare global {
       TEST_MIGRATIONS: D1Migration[];
       FAULT_NATIVE_URL: string;
       FUZZ_SEED: string;
+      FUZZ_RUNS: string;
     }
   }
 }
