@@ -12,6 +12,10 @@ export default defineConfig({
       miniflare: {
         bindings: {
           NATIVE_API_BASE_URL: inject("emulatorUrl"),
+          // Test-only: the fault matrix's misbehaving native, and the fuzz seed and run multiplier (`FUZZ_SEED=… FUZZ_RUNS=… npm test`).
+          FAULT_NATIVE_URL: inject("faultNativeUrl"),
+          FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+          FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
           // Request log lines are tested directly; keep test output readable.
           LOG_LEVEL: "off",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),

@@ -16,6 +16,10 @@ export interface Env {
   NATIVE_HEADERS_TIMEOUT_MS?: string;
   NATIVE_BLOCKING_TIMEOUT_MS?: string;
   NATIVE_IDLE_TIMEOUT_MS?: string;
+  NATIVE_FIRST_EVENT_TIMEOUT_MS?: string;
+  NATIVE_PROGRESS_TIMEOUT_MS?: string;
+  REQUEST_DEADLINE_MS?: string;
+  NATIVE_MAX_RECORD_BYTES?: string;
   KEEPALIVE_INTERVAL_MS?: string;
   RESPONSE_INDEX_TTL_SECONDS?: string;
   PARAMETER_POLICY?: string;
@@ -54,6 +58,36 @@ const ConfigSchema = z.object({
   NATIVE_BLOCKING_TIMEOUT_MS: intVar(600_000, 100, 3_600_000),
   /** Longest silence tolerated on a native stream (native keepalives every 15 s reset it). */
   NATIVE_IDLE_TIMEOUT_MS: intVar(120_000, 100, 3_600_000),
+  /**
+   * From native's stream headers to its first event (`run.started`, or `run.failed` when the flow
+   * cannot start). Native emits `run.started` as the flow starts (native-api.md §2.2), so this is far
+   * shorter than the progress limit: a native that accepted the run and then sends only keepalives (or
+   * nothing) is noticed in seconds, not minutes. Keepalives and unknown events do not count.
+   */
+  NATIVE_FIRST_EVENT_TIMEOUT_MS: intVar(30_000, 100, 3_600_000),
+  /**
+   * Longest wait for the next native event while the gateway waits for one. Keepalive comments,
+   * unknown events and bytes of an unfinished line do NOT reset it (a native that only keeps the
+   * connection warm, or trickles bytes, makes no progress). Generous, because a flow node that does not
+   * stream (a slow tool, a reasoning model that hides its thinking) is legitimately silent for minutes;
+   * 300 s is also Codex's stream idle timeout.
+   */
+  NATIVE_PROGRESS_TIMEOUT_MS: intVar(300_000, 100, 3_600_000),
+  /**
+   * Wall-clock bound of one gateway request's native work: every native call and stream of the request
+   * ends by then, whatever native does (a stream that makes slow but steady progress forever included).
+   * 30 min: three times the OpenAI and Anthropic SDKs' default 10 min request timeout, so only runaway
+   * runs hit it.
+   */
+  REQUEST_DEADLINE_MS: intVar(1_800_000, 100, 86_400_000),
+  /**
+   * Cap on a native JSON run record (GET/cancel/resume replies, a replayed create) and the model list,
+   * enforced while reading. A record carries the whole answer (`answer` and `answer_segments`), the
+   * frozen input (native takes at most 2 MiB per request, native-api.md errata 3) and the tool-call
+   * payload; 16 MiB holds a maximal input plus a 128k-token answer several times over, and stays far
+   * from the isolate's 128 MB once decoded and parsed. Error bodies have a fixed 64 KiB cap.
+   */
+  NATIVE_MAX_RECORD_BYTES: intVar(16 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024),
   /** Keepalive cadence towards clients while native is idle (≤ 15 s, client-protocols.md §3.1). */
   KEEPALIVE_INTERVAL_MS: intVar(10_000, 10, 15_000),
   /** How long a response id stays chainable/retrievable. Default 30 days. */
@@ -88,11 +122,17 @@ export function loadConfig(env: Env): ConfigResult {
   return result;
 }
 
-/** The timeouts the native client needs, from config. */
+/** The timeouts the native client needs, from config. The optional ones are off when absent. */
 export interface NativeTimeouts {
   headersMs: number;
   blockingMs: number;
   idleMs: number;
+  /** Stream headers → first native event (keepalives do not count). */
+  firstEventMs?: number;
+  /** Longest wait for the next native event (keepalives and unknown events do not count). */
+  progressMs?: number;
+  /** Everything the client does (one client per gateway request), from its creation. */
+  deadlineMs?: number;
 }
 
 export function nativeTimeouts(config: Config): NativeTimeouts {
@@ -100,5 +140,8 @@ export function nativeTimeouts(config: Config): NativeTimeouts {
     headersMs: config.NATIVE_HEADERS_TIMEOUT_MS,
     blockingMs: config.NATIVE_BLOCKING_TIMEOUT_MS,
     idleMs: config.NATIVE_IDLE_TIMEOUT_MS,
+    firstEventMs: config.NATIVE_FIRST_EVENT_TIMEOUT_MS,
+    progressMs: config.NATIVE_PROGRESS_TIMEOUT_MS,
+    deadlineMs: config.REQUEST_DEADLINE_MS,
   };
 }

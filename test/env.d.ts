@@ -3,6 +3,7 @@ import type { D1Migration } from "cloudflare:test";
 declare module "vitest" {
   export interface ProvidedContext {
     emulatorUrl: string;
+    faultNativeUrl: string;
   }
 }
 
@@ -12,6 +13,9 @@ declare global {
       NATIVE_API_BASE_URL: string;
       RESPONSE_INDEX: D1Database;
       TEST_MIGRATIONS: D1Migration[];
+      FAULT_NATIVE_URL: string;
+      FUZZ_SEED: string;
+      FUZZ_RUNS: string;
     }
   }
 }

@@ -1,15 +1,20 @@
 /**
  * vitest globalSetup: starts the embedded native API emulator (a Node server) on a free loopback
  * port. vitest.config.ts injects its URL into the worker as NATIVE_API_BASE_URL. A short keepalive
- * interval keeps the keepalive tests fast.
+ * interval keeps the keepalive tests fast. Next to it, a misbehaving fake native server for the fault
+ * matrix (test/reliability/fault-native.ts).
  */
 import type { TestProject } from "vitest/node";
 import { startEmulator } from "../emulator/server";
+import { startFaultNative } from "./reliability/fault-native";
 
 export default async function setup({ provide }: TestProject): Promise<() => Promise<void>> {
   const emulator = await startEmulator({ port: 0, keepaliveMs: 200 });
   provide("emulatorUrl", emulator.url);
+  // A misbehaving native for the fault matrix (test/reliability/fault-matrix.test.ts).
+  const faultNative = await startFaultNative();
+  provide("faultNativeUrl", faultNative.url);
   return async () => {
-    await emulator.close();
+    await Promise.all([emulator.close(), faultNative.close()]);
   };
 }

@@ -46,6 +46,7 @@ export function callerOf(c: GatewayContext): Caller {
       apiKey,
       requestId,
       timeouts: nativeTimeouts(config),
+      maxRecordBytes: config.NATIVE_MAX_RECORD_BYTES,
       signal: c.req.raw.signal,
     }),
     index: createOwnershipIndex(config.RESPONSE_INDEX, config.RESPONSE_INDEX_TTL_SECONDS),

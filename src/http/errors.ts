@@ -6,10 +6,11 @@
  * `{type:"error",error:{type,message},request_id}`. Both always `Content-Type: application/json`
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
-import { lazily } from "../lazy";
 import * as z from "zod";
 import { IndexUnavailableError } from "../index-store";
+import { lazily } from "../lazy";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
+import { UPSTREAM_DEADLINE_EXCEEDED } from "../native/events";
 
 export type ProtocolFamily = "openai" | "anthropic";
 
@@ -126,11 +127,12 @@ export function fromNativeError(error: NativeError): GatewayError {
   }
   // SDKs retry 408/409/429/5xx unless told otherwise. Transport faults and 503/429 are worth a retry,
   // and so is a replayed idempotency key whose first attempt is still running; a run that failed
-  // deterministically or a native 4xx is not. A failed run says itself (its failure class).
+  // deterministically or a native 4xx is not, nor is the request's own deadline (the retry would run
+  // as long again). A failed run says itself (its failure class).
   const retryable =
     error.retryable ??
     (error.kind === "network" ||
-      error.kind === "timeout" ||
+      (error.kind === "timeout" && error.code !== UPSTREAM_DEADLINE_EXCEEDED) ||
       error.kind === "cut" ||
       status === 503 ||
       status === 429 ||

@@ -13,11 +13,18 @@
  * - §1.5/§6: blocking create and resume hold the connection for the whole run → own, long timeout.
  * - §1.6: resume uses axum's `Json` extractor, so `content-type: application/json` is mandatory.
  * - §2.1: streaming answers 200 `text/event-stream`; errors before that are ordinary JSON errors.
+ * - Native never redirects (no 3xx route, §1.1); a 3xx comes from something in between. Following it
+ *   would re-send the run body (prompt, history, the caller's key) to another origin and pass that
+ *   origin's answer off as a 1flowbase run, so every call uses `redirect: "manual"` and a 3xx is a
+ *   protocol error (`upstream_redirect`).
+ * - Every body is read under a byte cap while it arrives: error bodies 64 KiB (native's are a few
+ *   hundred bytes), run records `maxRecordBytes`; a record over its cap is a 502, never a 200 MB read.
+ * - One client serves one gateway request: `timeouts.deadlineMs` bounds all of its calls together.
  */
 import type { z } from "zod";
 import type { NativeTimeouts } from "../config";
 import { IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "./errors";
-import { clientDisconnectedError, itemsToStream, readNativeStream } from "./events";
+import { clientDisconnectedError, itemsToStream, readNativeStream, upstreamDeadlineError } from "./events";
 import type { NativeStreamItem } from "./events";
 import {
   NativeErrorBody,
@@ -38,6 +45,8 @@ export interface NativeClientOptions {
   /** Forwarded as `x-request-id` for correlation in native's logs. */
   requestId?: string;
   timeouts: NativeTimeouts;
+  /** Cap on a JSON success body (run record, model list), in bytes. Default `DEFAULT_MAX_RECORD_BYTES`. */
+  maxRecordBytes?: number;
   /** The gateway client's disconnect: aborts in-flight calls and cancels a native stream. */
   signal?: AbortSignal;
   /** Replaces the global `fetch` (tests, service bindings). */
@@ -63,8 +72,33 @@ export interface NativeClient {
 }
 
 const API_PREFIX = "/api/agent/v1";
-/** Longest plain-text error body carried into a `NativeError` message. */
-const PLAIN_TEXT_LIMIT = 500;
+/** Longest native error `message` carried into a `NativeError` (native's are one sentence). */
+const ERROR_MESSAGE_LIMIT = 2_000;
+/** Error bodies are read up to this many bytes; the rest is not read (native's are tiny JSON). */
+export const ERROR_BODY_LIMIT_BYTES = 64 * 1024;
+/** `NATIVE_MAX_RECORD_BYTES`'s default (config.ts explains the number). */
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
+/** `NativeError.code` of a 3xx from native (never followed). */
+export const UPSTREAM_REDIRECT = "upstream_redirect";
+/** `NativeError.code` of a success body over its cap. */
+export const UPSTREAM_BODY_TOO_LARGE = "upstream_body_too_large";
+
+/** The request's deadline, shared by every exchange of one client. */
+class Deadline {
+  private readonly at: number;
+  constructor(readonly totalMs: number | undefined) {
+    this.at = totalMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + totalMs;
+  }
+
+  /** Milliseconds left (Infinity without a deadline; ≤ 0 once reached). */
+  remaining(): number {
+    return this.at - Date.now();
+  }
+
+  error(): NativeError {
+    return upstreamDeadlineError(this.totalMs ?? 0);
+  }
+}
 
 
 /**
@@ -75,18 +109,29 @@ const PLAIN_TEXT_LIMIT = 500;
 class Exchange {
   readonly controller = new AbortController();
   private readonly callerSignal: AbortSignal | undefined;
+  private readonly deadline: Deadline;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timedOut = false;
+  /** The request's deadline, not this call's own timeout, is what the timer stands for. */
+  private deadlineBound = false;
   private callerAborted = false;
   private readonly onCallerAbort = (): void => {
     this.callerAborted = true;
     this.controller.abort();
   };
 
-  constructor(timeoutMs: number, callerSignal: AbortSignal | undefined) {
+  constructor(timeoutMs: number, callerSignal: AbortSignal | undefined, deadline: Deadline) {
     this.callerSignal = callerSignal;
+    this.deadline = deadline;
     if (callerSignal?.aborted) {
       this.callerAborted = true;
+      this.controller.abort();
+      return;
+    }
+    const left = deadline.remaining();
+    this.deadlineBound = left <= timeoutMs;
+    if (left <= 0) {
+      this.timedOut = true;
       this.controller.abort();
       return;
     }
@@ -94,7 +139,18 @@ class Exchange {
     this.timer = setTimeout(() => {
       this.timedOut = true;
       this.controller.abort();
-    }, timeoutMs);
+    }, Math.min(timeoutMs, left));
+  }
+
+  /** Throws the timeout this exchange stands for when it already ran out (before anything is sent). */
+  check(): void {
+    if (this.callerAborted) throw clientDisconnectedError();
+    if (this.timedOut) throw this.timeoutError();
+  }
+
+  private timeoutError(): NativeError {
+    if (this.deadlineBound) return this.deadline.error();
+    return new NativeError({ kind: "timeout", status: 504, code: "upstream_timeout", message: "1flowbase did not answer in time" });
   }
 
   /** Stops the timer and unlinks the caller's signal (the exchange is over, or a stream took over). */
@@ -108,9 +164,7 @@ class Exchange {
   failure(error: unknown, phase: "connect" | "body"): NativeError {
     if (error instanceof NativeError) return error;
     if (this.callerAborted) return clientDisconnectedError();
-    if (this.timedOut) {
-      return new NativeError({ kind: "timeout", status: 504, code: "upstream_timeout", message: "1flowbase did not answer in time" });
-    }
+    if (this.timedOut) return this.timeoutError();
     const detail = error instanceof Error && error.message ? `: ${error.message}` : "";
     return phase === "connect"
       ? new NativeError({ kind: "network", status: 502, code: "upstream_unreachable", message: `1flowbase is unreachable${detail}` })
@@ -127,31 +181,71 @@ function invalidResponse(message: string): NativeError {
   return new NativeError({ kind: "protocol", status: 502, code: "upstream_invalid_response", message });
 }
 
+/** Native's error codes are snake_case identifiers; anything else is not a native error body. */
+const NATIVE_ERROR_CODE = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** `retry-after`: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); it is passed on as a header. */
+const RETRY_AFTER = /^(?:\d{1,10}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$/;
+
+/**
+ * `<media type>` of a content-type header, for messages: the part before `;`, lowercased, when it is
+ * a well-formed `type/subtype` of reasonable length; never the raw header.
+ */
+function describeContentType(contentType: string | null): string {
+  if (contentType === null || contentType.trim() === "") return "no content-type";
+  const media = contentType.split(";", 1)[0]?.trim().toLowerCase() ?? "";
+  return /^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$/.test(media) ? media : "unrecognised content-type";
+}
+
 /**
  * A non-2xx answer → `NativeError` kind `http` with native's status. JSON `{code,message}` keeps
- * native's code (§1.3); anything else (axum's plain-text extractor errors, a proxy's HTML page) gets
- * `upstream_http_<status>` and the trimmed text.
+ * native's code and message (§1.3); anything else (axum's plain-text extractor errors, a proxy's HTML
+ * page, a body too large to be one of native's) gets `upstream_http_<status>` and a message that says
+ * only what arrived — `1flowbase answered HTTP 502 (text/html)` — never the body's own text, which is
+ * not native's to say and may be a whole HTML page. `retry-after` is kept only when well-formed (it
+ * becomes a client-facing header).
  */
-function httpError(status: number, text: string, retryAfter: string | null): NativeError {
-  const retry = retryAfter ?? undefined;
+function httpError(status: number, text: string | null, headers: Headers): NativeError {
+  const raw = headers.get("retry-after")?.trim();
+  const retryAfter = raw !== undefined && RETRY_AFTER.test(raw) ? raw : undefined;
   let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
+  if (text !== null) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
   }
   const body = json === undefined ? undefined : NativeErrorBody.safeParse(json);
-  if (body?.success) {
-    const message = body.data.message || `1flowbase answered HTTP ${status} (${body.data.code})`;
-    return new NativeError({ kind: "http", status, code: body.data.code, message, retryAfter: retry });
+  if (body?.success && NATIVE_ERROR_CODE.test(body.data.code)) {
+    const message = body.data.message.trim().slice(0, ERROR_MESSAGE_LIMIT) || `1flowbase answered HTTP ${status} (${body.data.code})`;
+    return new NativeError({ kind: "http", status, code: body.data.code, message, retryAfter });
   }
-  const trimmed = text.trim().slice(0, PLAIN_TEXT_LIMIT);
+  const what = describeContentType(headers.get("content-type"));
   return new NativeError({
     kind: "http",
     status,
     code: `upstream_http_${status}`,
-    message: trimmed || `1flowbase answered HTTP ${status}`,
-    retryAfter: retry,
+    message: `1flowbase answered HTTP ${status} (${text === null ? `${what}, body over ${ERROR_BODY_LIMIT_BYTES} bytes, not read` : what})`,
+    retryAfter,
+  });
+}
+
+/** A 3xx: never followed (see the module comment); the Location is not repeated to the client. */
+function redirectError(status: number): NativeError {
+  return new NativeError({
+    kind: "protocol",
+    status: 502,
+    code: UPSTREAM_REDIRECT,
+    message: `1flowbase answered HTTP ${status} (a redirect); the gateway never follows redirects from 1flowbase — NATIVE_API_BASE_URL must name the api-server origin itself`,
+  });
+}
+
+function bodyTooLarge(status: number, limitBytes: number): NativeError {
+  return new NativeError({
+    kind: "protocol",
+    status: 502,
+    code: UPSTREAM_BODY_TOO_LARGE,
+    message: `1flowbase answered HTTP ${status} with a body over ${limitBytes} bytes (NATIVE_MAX_RECORD_BYTES); the gateway stopped reading it`,
   });
 }
 
@@ -206,6 +300,8 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
   // Called as a plain function: workerd rejects `fetch` invoked as a method of another object.
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => fetch(input, init));
   const { timeouts, signal } = options;
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  const deadline = new Deadline(timeouts.deadlineMs);
 
   function headers(accept: string, hasBody: boolean): Headers {
     const result = new Headers({ accept, authorization: `Bearer ${options.apiKey}` });
@@ -215,31 +311,81 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
   }
 
   /** Sends a request; resolves with the response (headers received) or throws a NativeError. */
+  /**
+   * Sends a request; resolves with the response (headers received) or throws a NativeError. A 3xx is
+   * thrown here, for every call, before anything of it is read.
+   */
   async function open(exchange: Exchange, method: string, path: string, accept: string, body: unknown): Promise<Response> {
-    const init: RequestInit = { method, headers: headers(accept, body !== undefined), signal: exchange.controller.signal };
+    exchange.check();
+    const init: RequestInit = { method, headers: headers(accept, body !== undefined), signal: exchange.controller.signal, redirect: "manual" };
     if (body !== undefined) init.body = JSON.stringify(body);
+    let response: Response;
     try {
-      return await doFetch(base + path, init);
+      response = await doFetch(base + path, init);
     } catch (error) {
       throw exchange.failure(error, "connect");
     }
+    // workerd hands a manual redirect over as the 3xx itself; browsers as an opaque one (status 0).
+    if ((response.status >= 300 && response.status < 400) || (response.type as string) === "opaqueredirect") {
+      await response.body?.cancel().catch(() => undefined);
+      throw redirectError(response.status);
+    }
+    return response;
   }
 
-  async function readText(exchange: Exchange, response: Response): Promise<string> {
+  /**
+   * The body as text, reading at most `limitBytes`: `null` when it is longer (the rest is not read,
+   * the body is cancelled). A declared content-length over the cap is refused without reading.
+   */
+  async function readCapped(exchange: Exchange, response: Response, limitBytes: number): Promise<string | null> {
+    const body = response.body;
+    if (body === null) return "";
+    const declared = Number(response.headers.get("content-length") ?? "");
+    if (Number.isFinite(declared) && declared > limitBytes) {
+      await body.cancel().catch(() => undefined);
+      return null;
+    }
+    const reader = body.getReader();
+    const utf8 = new TextDecoder();
+    const parts: string[] = [];
+    let total = 0;
     try {
-      return await response.text();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > limitBytes) {
+          await reader.cancel().catch(() => undefined);
+          return null;
+        }
+        parts.push(utf8.decode(value, { stream: true }));
+      }
     } catch (error) {
       throw exchange.failure(error, "body");
     }
+    parts.push(utf8.decode());
+    return parts.join("");
+  }
+
+  /** A non-2xx answer as its NativeError (the body read under the error cap). */
+  async function failed(exchange: Exchange, response: Response): Promise<NativeError> {
+    return httpError(response.status, await readCapped(exchange, response, ERROR_BODY_LIMIT_BYTES), response.headers);
+  }
+
+  /** A 2xx JSON body under the record cap (502 `upstream_body_too_large` over it). */
+  async function readRecord(exchange: Exchange, response: Response): Promise<string> {
+    const text = await readCapped(exchange, response, maxRecordBytes);
+    if (text === null) throw bodyTooLarge(response.status, maxRecordBytes);
+    return text;
   }
 
   /** A JSON call: the timeout covers headers *and* body; returns schema-validated data. */
   async function call<T>(method: string, path: string, timeoutMs: number, schema: z.ZodType<T>, body?: unknown): Promise<T> {
-    const exchange = new Exchange(timeoutMs, signal);
+    const exchange = new Exchange(timeoutMs, signal, deadline);
     try {
       const response = await open(exchange, method, path, "application/json", body);
-      const text = await readText(exchange, response);
-      if (!response.ok) throw httpError(response.status, text, response.headers.get("retry-after"));
+      if (!response.ok) throw await failed(exchange, response);
+      const text = await readRecord(exchange, response);
       let json: unknown;
       try {
         json = JSON.parse(text);
@@ -263,28 +409,33 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
   return {
     async streamRun(request) {
       const body = NativeRunRequest.parse({ ...request, response_mode: "streaming" });
-      const exchange = new Exchange(timeouts.headersMs, signal);
+      const exchange = new Exchange(timeouts.headersMs, signal, deadline);
       let handedOver = false;
       try {
         const response = await open(exchange, "POST", "/runs", "text/event-stream", body);
-        if (!response.ok) {
-          const text = await readText(exchange, response);
-          throw httpError(response.status, text, response.headers.get("retry-after"));
-        }
+        if (!response.ok) throw await failed(exchange, response);
         const contentType = response.headers.get("content-type") ?? "";
         if (body.execution?.idempotency_key !== undefined && /^\s*application\/json\b/i.test(contentType)) {
-          const run = parseRunRecord(await readText(exchange, response), response.status);
+          const run = parseRunRecord(await readRecord(exchange, response), response.status);
           return replayRecord(run);
         }
         if (!/^\s*text\/event-stream\b/i.test(contentType) || response.body === null) {
           await response.body?.cancel().catch(() => undefined);
           throw invalidResponse(`1flowbase answered a streaming run with HTTP ${response.status} ${contentType || "(no content-type)"}, not text/event-stream`);
         }
-        // Headers are in: the headers timeout and our signal link end here; the idle timeout and
-        // the caller's signal are enforced by readNativeStream from now on.
+        // Headers are in: the headers timeout and our signal link end here; the stream's own limits
+        // (idle, first event, progress, what is left of the deadline) and the caller's signal are
+        // enforced by readNativeStream from now on.
         exchange.release();
         handedOver = true;
-        return readNativeStream(response.body, { idleMs: timeouts.idleMs, signal });
+        return readNativeStream(response.body, {
+          idleMs: timeouts.idleMs,
+          firstEventMs: timeouts.firstEventMs,
+          progressMs: timeouts.progressMs,
+          deadlineMs: deadline.totalMs === undefined ? undefined : Math.max(0, deadline.remaining()),
+          deadlineTotalMs: deadline.totalMs,
+          signal,
+        });
       } finally {
         if (!handedOver) exchange.release();
       }

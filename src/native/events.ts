@@ -85,6 +85,42 @@ export function upstreamIdleTimeoutError(idleMs: number): NativeError {
   });
 }
 
+/** `NativeError.code` of the four ways a native exchange runs out of time (all kind `timeout`, 504). */
+export const UPSTREAM_FIRST_EVENT_TIMEOUT = "upstream_first_event_timeout";
+export const UPSTREAM_PROGRESS_TIMEOUT = "upstream_progress_timeout";
+/** The request's own deadline: retrying the same run would only hit it again (not retryable). */
+export const UPSTREAM_DEADLINE_EXCEEDED = "upstream_deadline_exceeded";
+
+/** Native answered the streaming create (headers) but sent no event for `ms` (§2.2: `run.started` comes first). */
+export function upstreamFirstEventTimeoutError(ms: number): NativeError {
+  return new NativeError({
+    kind: "timeout",
+    status: 504,
+    code: UPSTREAM_FIRST_EVENT_TIMEOUT,
+    message: `1flowbase accepted the run but sent no event for ${ms} ms (keepalives and unknown events do not count; NATIVE_FIRST_EVENT_TIMEOUT_MS)`,
+  });
+}
+
+/** Native sent no run event for `ms` while the gateway waited for one (keepalives, unknown events, partial lines do not count). */
+export function upstreamProgressTimeoutError(ms: number): NativeError {
+  return new NativeError({
+    kind: "timeout",
+    status: 504,
+    code: UPSTREAM_PROGRESS_TIMEOUT,
+    message: `1flowbase made no progress for ${ms} ms: no run event arrived (keepalives and unknown events do not count; NATIVE_PROGRESS_TIMEOUT_MS)`,
+  });
+}
+
+/** The gateway request reached its deadline (`REQUEST_DEADLINE_MS`) before native finished. */
+export function upstreamDeadlineError(ms: number): NativeError {
+  return new NativeError({
+    kind: "timeout",
+    status: 504,
+    code: UPSTREAM_DEADLINE_EXCEEDED,
+    message: `the request reached its ${ms} ms deadline before 1flowbase finished the run (REQUEST_DEADLINE_MS)`,
+  });
+}
+
 /**
  * The error used when the *caller's* signal aborted (the gateway's client disconnected). Nobody is
  * usually left to read it; it exists so that "every stream ends with a terminal or a fault" and
@@ -324,10 +360,25 @@ export class NativeSseParser {
   }
 }
 
-/** Options of `readNativeStream`. */
+/** Options of `readNativeStream`. The optional limits are off when absent. */
 export interface ReadNativeStreamOptions {
   /** Longest silence tolerated from native (§2.1 keepalives arrive every 15 s, so > 15 000). */
   idleMs: number;
+  /**
+   * Longest time from the call (native's headers are in) to native's first event. Keepalives, unknown
+   * events and partial lines do not count. Shorter than `progressMs`: `run.started` comes at once.
+   */
+  firstEventMs?: number | undefined;
+  /**
+   * Longest wait for the next native event once one arrived, counted only while the consumer is
+   * waiting (a slow consumer is not a stuck upstream). Keepalives, unknown events and partial lines do
+   * not reset it, so a native that only keeps the connection warm or trickles bytes still ends.
+   */
+  progressMs?: number | undefined;
+  /** Time left until the request's deadline; the stream ends then, whatever native does. */
+  deadlineMs?: number | undefined;
+  /** The deadline's configured length, for the fault's message (default `deadlineMs`). */
+  deadlineTotalMs?: number | undefined;
   /** The gateway client's disconnect: aborting cancels native's body at once. */
   signal?: AbortSignal | undefined;
 }
@@ -340,11 +391,16 @@ export interface ReadNativeStreamOptions {
  * - clean end without a terminal event → `cut` fault (§2.3);
  * - body read error (reset mid-stream) → `network` fault (`upstream_connection_reset`);
  * - no byte for `idleMs` while the consumer is waiting → `timeout` fault (`upstream_idle_timeout`);
+ * - no event within `firstEventMs` of the call → `timeout` fault (`upstream_first_event_timeout`);
+ * - no event for `progressMs` while the consumer is waiting → `timeout` fault (`upstream_progress_timeout`);
+ * - `deadlineMs` elapsed → `timeout` fault (`upstream_deadline_exceeded`);
  * - `signal` aborted → `network` fault (`client_disconnected`, status 499).
  *
  * After the last item the body is cancelled (no draining of trailing bytes). Cancelling the returned
- * stream cancels the body immediately. The idle clock only runs while a read is outstanding, so a
- * slow consumer (backpressure) is never mistaken for a silent upstream.
+ * stream cancels the body immediately. The idle and progress clocks only run while the consumer waits
+ * for native, so a slow consumer (backpressure) is never mistaken for a silent or stuck upstream.
+ * "An event" is an item the parser emits: keepalive comments, events of unknown names and the bytes
+ * of an unfinished line are not one, so they keep the idle clock quiet but not the other two.
  *
  * @example
  * const items = readNativeStream(response.body!, { idleMs: 120_000, signal: c.req.raw.signal });
@@ -354,13 +410,23 @@ export function readNativeStream(
   options: ReadNativeStreamOptions,
 ): ReadableStream<NativeStreamItem> {
   const { idleMs, signal } = options;
+  const firstEventMs = limit(options.firstEventMs);
+  const progressMs = limit(options.progressMs);
+  const deadlineMs = options.deadlineMs === undefined ? undefined : Math.max(0, options.deadlineMs);
   const bodyReader = openBodyReader(body);
   const reader = bodyReader.reader;
   let controller: ReadableStreamDefaultController<NativeStreamItem> | undefined;
   // Items decoded but not yet handed to the stream (or to `readNativeItemBatches`).
   let queue: NativeStreamItem[] = [];
+  /** The parser emitted something: the first-event limit is met, the progress limit takes over. */
+  let sawEvent = false;
   const parser = new NativeSseParser((item) => {
     queue.push(item);
+    if (!sawEvent) {
+      sawEvent = true;
+      if (firstEventTimer !== undefined) clearTimeout(firstEventTimer);
+      firstEventTimer = undefined;
+    }
   });
 
   /** Input side over: a terminal event or fault was decoded, or the consumer cancelled. */
@@ -375,10 +441,23 @@ export function readNativeStream(
   let readSeq = 0;
   let armedSeq = -1;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // The progress clock works like the idle one, per wait for an item (`fill`) instead of per read:
+  // keepalive-only reads finish, but the wait they belong to goes on.
+  let filling = false;
+  let fillStartedAt = 0;
+  let fillSeq = 0;
+  let progressArmedSeq = -1;
+  let progressTimer: ReturnType<typeof setTimeout> | undefined;
+  // One-shot timers: the first event (cleared by it) and the request's deadline.
+  let firstEventTimer: ReturnType<typeof setTimeout> | undefined;
+  let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
 
   const cleanup = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
+    for (const pending of [timer, progressTimer, firstEventTimer, deadlineTimer]) if (pending !== undefined) clearTimeout(pending);
     timer = undefined;
+    progressTimer = undefined;
+    firstEventTimer = undefined;
+    deadlineTimer = undefined;
     signal?.removeEventListener("abort", onAbort);
   };
 
@@ -409,6 +488,22 @@ export function readNativeStream(
     arm(Math.max(1, idleMs - (Date.now() - readStartedAt)));
   }
 
+  const armProgress = (ms: number): void => {
+    progressArmedSeq = fillSeq;
+    progressTimer = setTimeout(onProgressTimer, ms);
+  };
+
+  function onProgressTimer(): void {
+    progressTimer = undefined;
+    if (finished || !filling || progressMs === undefined) return;
+    // Same rule as the idle timer: the very wait it was armed for is still on → no event came.
+    if (fillSeq === progressArmedSeq) {
+      finish(upstreamProgressTimeoutError(progressMs));
+      return;
+    }
+    armProgress(Math.max(1, progressMs - (Date.now() - fillStartedAt)));
+  }
+
   function onAbort(): void {
     finish(clientDisconnectedError());
   }
@@ -418,6 +513,19 @@ export function readNativeStream(
    * nothing, so this may take several reads.
    */
   const fill = async (): Promise<void> => {
+    if (finished || queue.length > 0) return;
+    filling = true;
+    fillStartedAt = Date.now();
+    fillSeq++;
+    if (sawEvent && progressMs !== undefined && progressTimer === undefined) armProgress(progressMs);
+    try {
+      await readUntilItem();
+    } finally {
+      filling = false;
+    }
+  };
+
+  const readUntilItem = async (): Promise<void> => {
     while (!finished && queue.length === 0) {
       let result: ReadableStreamReadResult<Uint8Array>;
       reading = true;
@@ -461,8 +569,25 @@ export function readNativeStream(
     {
       start(started) {
         controller = started;
-        if (signal?.aborted) finish(clientDisconnectedError());
-        else signal?.addEventListener("abort", onAbort);
+        if (signal?.aborted) {
+          finish(clientDisconnectedError());
+          return;
+        }
+        signal?.addEventListener("abort", onAbort);
+        if (deadlineMs !== undefined) {
+          const total = options.deadlineTotalMs ?? deadlineMs;
+          if (deadlineMs === 0) {
+            finish(upstreamDeadlineError(total));
+            return;
+          }
+          deadlineTimer = setTimeout(() => finish(upstreamDeadlineError(total)), deadlineMs);
+        }
+        if (firstEventMs !== undefined) {
+          firstEventTimer = setTimeout(() => {
+            firstEventTimer = undefined;
+            if (!sawEvent) finish(upstreamFirstEventTimeoutError(firstEventMs));
+          }, firstEventMs);
+        }
       },
       async pull(pulled) {
         // One pull per native chunk: everything it decoded is enqueued at once. The stream is closed
@@ -498,6 +623,11 @@ export function readNativeStream(
   );
   INTERNALS.set(stream, { queuedInStream: () => Math.max(0, -(controller?.desiredSize ?? 0)), nextDecoded });
   return stream;
+}
+
+/** A configured limit, or undefined when off (absent, not finite, or not positive). */
+function limit(ms: number | undefined): number | undefined {
+  return ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
 /** Bytes per read of native's body when it is a byte stream (a fetch body is). */

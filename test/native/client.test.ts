@@ -351,13 +351,20 @@ describe("native client: native errors (§1.3)", () => {
     expectError(mapping, "http", 400, "invalid_mapping");
   });
 
-  it("plain-text (axum) errors keep the status and carry the trimmed text", async () => {
+  it("plain-text (axum) and HTML errors keep the status; the message names status and media type, never the body's text", async () => {
     const e400 = await nativeError(client().streamRun(scripted({ http_error: { status: 400, plain_text: "  Failed to parse the request body as JSON  \n" } })));
     expectError(e400, "http", 400, "upstream_http_400");
-    expect(e400.message).toBe("Failed to parse the request body as JSON");
+    expect(e400.message).toBe("1flowbase answered HTTP 400 (text/plain)");
     const e502 = await nativeError(client().streamRun(scripted({ http_error: { status: 502, plain_text: `<html>${"x".repeat(2_000)}</html>` } })));
     expectError(e502, "http", 502, "upstream_http_502");
-    expect(e502.message).toHaveLength(500);
+    expect(e502.message).toBe("1flowbase answered HTTP 502 (text/plain)");
+    const html = client({ fetch: fixedFetch(() => new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", { status: 502, headers: { "content-type": "text/html; charset=utf-8" } })) });
+    const page = await nativeError(html.getRun(UNKNOWN_RUN));
+    expectError(page, "http", 502, "upstream_http_502");
+    expect(page.message).toBe("1flowbase answered HTTP 502 (text/html)");
+    // A hostile content-type is not echoed either.
+    const odd = client({ fetch: fixedFetch(() => new Response("x", { status: 500, headers: { "content-type": `text/<script>${"a".repeat(300)}` } })) });
+    expect((await nativeError(odd.listModels())).message).toBe("1flowbase answered HTTP 500 (unrecognised content-type)");
     // A non-UUID run id is rejected by axum's Path<Uuid> extractor in plain text (§1.3).
     expectError(await nativeError(client().getRun("not-a-uuid")), "http", 400, "upstream_http_400");
     // Resume's Json extractor rejects a task id that is not a UUID in plain text too (§1.6).
