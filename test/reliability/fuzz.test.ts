@@ -41,6 +41,7 @@ type Family = "openai" | "anthropic";
 
 const familyOf = (path: string): Family => (path.startsWith("/v1/messages") ? "anthropic" : "openai");
 const encoder = new TextEncoder();
+const IGNORED_PARAMS = "x-1flowbase-ignored-params";
 const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------------------------------------
@@ -184,10 +185,7 @@ function mutate(root: Json, mutation: Mutation): Json {
     if (root === null || typeof root !== "object" || Array.isArray(root)) return root;
     return { ...root, [mutation.key]: mutation.value };
   }
-  // Discriminators (`type`) are not rewritten here: a client string in a `type` reaches a response
-  // header today (issue 17 item 1); the property for that is below, skipped until item 1 lands.
   const candidates = paths(root).filter((path) => {
-    if (path[path.length - 1] === "type") return false;
     const target = at(root, path);
     if (mutation.kind === "text") return typeof target === "string";
     if (mutation.kind === "number") return typeof target === "number";
@@ -351,8 +349,15 @@ async function exchange(sent: Sent, overrides: Record<string, string> = {}): Pro
     expect(value, `control character in response header ${name} ${context}`).not.toMatch(/[\u0000-\u001f\u007f]/);
     expect(value.length, `response header ${name} is ${value.length} characters ${context}`).toBeLessThanOrEqual(MAX_HEADER_CHARS);
     expect(value, `a credential in response header ${name} ${context}`).not.toContain(KEY_MARK);
-    if (value.includes(MARK)) {
-      // The only client string a header may carry: a request id that passed the request-id check.
+    if (name === IGNORED_PARAMS) {
+      // The ignored-params report names request fields, some of them the client's own (unknown keys,
+      // tool and item types): only as normalised names — each one `[A-Za-z0-9_.-]{1,64}`, at most 32,
+      // then `...` — so no client text reaches the header as is (http/policy.ts `ignoredParamsHeaders`).
+      const names = value.split(", ");
+      expect(names.length, `too many names in ${name} ${context}`).toBeLessThanOrEqual(33);
+      for (const entry of names) expect(entry, `an entry of ${name} that is not a normalised name ${context}`).toMatch(/^(?:[A-Za-z0-9_.-]{1,64}|\.\.\.)$/);
+    } else if (value.includes(MARK)) {
+      // The only client string another header may carry: a request id that passed the request-id check.
       const echoed = (name === "x-request-id" || name === "request-id") && value === sentRequestId && SANE_REQUEST_ID.test(value);
       expect(echoed, `fuzzed input in response header ${name}: ${value.slice(0, 120)} ${context}`).toBe(true);
     }
@@ -466,11 +471,11 @@ describe(`fuzz (seed ${SEED})`, () => {
     );
   }, 120_000);
 
-  // issue 17 item 1: a client string in `tools[].type` or `input[].type` (Responses), or an unknown
-  // top-level key (all three protocols' ignored-params report), is copied into `x-1flowbase-ignored-params`
-  // as is: a control character there throws `TypeError: Invalid header value` after the native run
-  // completed → 500 internal_error; a plain one puts fuzzed text into a response header.
-  it.skip("client strings that reach a response header today (tools[].type, input[].type, unknown keys)", async () => {
+  // A client string in `tools[].type` or `input[].type` (Responses), or an unknown top-level key (all
+  // three protocols' ignored-params report), used to be copied into `x-1flowbase-ignored-params` as
+  // is: a control character threw `Invalid header value` after the native run completed (500). The
+  // report is normalised now (http/policy.ts `ignoredParamsHeaders`).
+  it("client strings never reach a response header (tools[].type, input[].type, unknown keys)", async () => {
     const injection = fc.constantFrom(...POST_ROUTES).chain((route) =>
       fc.tuple(fc.constantFrom(...route.seeds), fuzzText, fc.constantFrom("tools-type", "input-type", "unknown-key")).map(([seed, text, where]) => {
         const body = structuredClone(seed) as Record<string, Json>;
