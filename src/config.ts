@@ -20,6 +20,7 @@ export interface Env {
   NATIVE_PROGRESS_TIMEOUT_MS?: string;
   REQUEST_DEADLINE_MS?: string;
   NATIVE_MAX_RECORD_BYTES?: string;
+  NATIVE_MAX_REQUEST_BYTES?: string;
   KEEPALIVE_INTERVAL_MS?: string;
   RESPONSE_INDEX_TTL_SECONDS?: string;
   PARAMETER_POLICY?: string;
@@ -88,6 +89,14 @@ const ConfigSchema = z.object({
    * from the isolate's 128 MB once decoded and parsed. Error bodies have a fixed 64 KiB cap.
    */
   NATIVE_MAX_RECORD_BYTES: intVar(16 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024),
+  /**
+   * Largest request body the 1flowbase api-server accepts: the fork configures no body limit, so
+   * axum's default 2 MiB applies (native-api.md errata 3; plain-text 413 above it). The gateway checks
+   * the *mapped* native body against it before sending — mapping can make a body larger — and
+   * answers a clear 413 (Responses with `truncation: "auto"` drops the oldest turns instead). Raise it
+   * only together with the api-server's own limit.
+   */
+  NATIVE_MAX_REQUEST_BYTES: intVar(2 * 1024 * 1024, 1024, 256 * 1024 * 1024),
   /** Keepalive cadence towards clients while native is idle (≤ 15 s, client-protocols.md §3.1). */
   KEEPALIVE_INTERVAL_MS: intVar(10_000, 10, 15_000),
   /** How long a response id stays chainable/retrievable. Default 30 days. */

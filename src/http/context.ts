@@ -47,6 +47,7 @@ export function callerOf(c: GatewayContext): Caller {
       requestId,
       timeouts: nativeTimeouts(config),
       maxRecordBytes: config.NATIVE_MAX_RECORD_BYTES,
+      maxRequestBytes: config.NATIVE_MAX_REQUEST_BYTES,
       signal: c.req.raw.signal,
     }),
     index: createOwnershipIndex(config.RESPONSE_INDEX, config.RESPONSE_INDEX_TTL_SECONDS),

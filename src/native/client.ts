@@ -47,6 +47,8 @@ export interface NativeClientOptions {
   timeouts: NativeTimeouts;
   /** Cap on a JSON success body (run record, model list), in bytes. Default `DEFAULT_MAX_RECORD_BYTES`. */
   maxRecordBytes?: number;
+  /** Largest request body native accepts (`NATIVE_MAX_REQUEST_BYTES`; default `DEFAULT_MAX_REQUEST_BYTES`). */
+  maxRequestBytes?: number;
   /** The gateway client's disconnect: aborts in-flight calls and cancels a native stream. */
   signal?: AbortSignal;
   /** Replaces the global `fetch` (tests, service bindings). */
@@ -76,6 +78,37 @@ const API_PREFIX = "/api/agent/v1";
 const ERROR_MESSAGE_LIMIT = 2_000;
 /** Error bodies are read up to this many bytes; the rest is not read (native's are tiny JSON). */
 export const ERROR_BODY_LIMIT_BYTES = 64 * 1024;
+/**
+ * `NATIVE_MAX_REQUEST_BYTES`'s default: the fork configures no body limit, so axum 0.7's default
+ * 2 MiB applies to `POST /runs` and `/resume` (native-api.md errata 3; plain-text 413 above it).
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+
+/** UTF-8 length of `text` without encoding it (a conversation can be megabytes). */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+/**
+ * The native `POST /runs` body of `request` as the client sends it (streaming), and its size: what
+ * the native body limit applies to. Routes use it to fit a conversation under the limit (Responses
+ * `truncation: "auto"`).
+ */
+export function nativeRunBody(request: NativeRunRequest): { json: string; bytes: number } {
+  const json = JSON.stringify(NativeRunRequest.parse({ ...request, response_mode: "streaming" }));
+  return { json, bytes: utf8Length(json) };
+}
+
 /** `NATIVE_MAX_RECORD_BYTES`'s default (config.ts explains the number). */
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 /** `NativeError.code` of a 3xx from native (never followed). */
@@ -301,6 +334,7 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => fetch(input, init));
   const { timeouts, signal } = options;
   const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const deadline = new Deadline(timeouts.deadlineMs);
 
   function headers(accept: string, hasBody: boolean): Headers {
@@ -310,15 +344,23 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
     return result;
   }
 
-  /** Sends a request; resolves with the response (headers received) or throws a NativeError. */
   /**
    * Sends a request; resolves with the response (headers received) or throws a NativeError. A 3xx is
-   * thrown here, for every call, before anything of it is read.
+   * thrown here, for every call, before anything of it is read; a body over native's limit is never
+   * sent (native would answer a plain-text 413).
    */
   async function open(exchange: Exchange, method: string, path: string, accept: string, body: unknown): Promise<Response> {
     exchange.check();
     const init: RequestInit = { method, headers: headers(accept, body !== undefined), signal: exchange.controller.signal, redirect: "manual" };
-    if (body !== undefined) init.body = JSON.stringify(body);
+    if (body !== undefined) {
+      const json = JSON.stringify(body);
+      // Quick bound first: at most 3 UTF-8 bytes per UTF-16 unit.
+      if (json.length * 3 > maxRequestBytes) {
+        const bytes = utf8Length(json);
+        if (bytes > maxRequestBytes) throw NativeError.tooLarge(bytes, maxRequestBytes);
+      }
+      init.body = json;
+    }
     let response: Response;
     try {
       response = await doFetch(base + path, init);

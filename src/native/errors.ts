@@ -24,7 +24,9 @@ export type NativeErrorKind =
   /** The run was cancelled. */
   | "run_cancelled"
   /** The run waits for something a client protocol cannot answer (a human approval, a generic callback). */
-  | "unsupported_action";
+  | "unsupported_action"
+  /** The request, mapped to native, is larger than native accepts; it was not sent. */
+  | "too_large";
 
 /** Native's 409 for a reused `execution.idempotency_key` with a different body (native-api.md §1.3). */
 export const IDEMPOTENCY_CONFLICT = "idempotency_conflict";
@@ -80,6 +82,23 @@ export class NativeError extends Error {
   /** A tool callback the gateway cannot hand to a client (too many calls, ids that are not UUIDs). */
   static invalidToolCalls(message: string): NativeError {
     return new NativeError({ kind: "protocol", status: 502, code: "upstream_invalid_response", message, retryable: false });
+  }
+
+  /**
+   * The mapped native request is over the native body limit (`NATIVE_MAX_REQUEST_BYTES`, default the
+   * fork's axum 2 MiB, errata 3): refused before sending, so it never becomes native's plain-text 413
+   * deep inside a run.
+   */
+  static tooLarge(bytes: number, limitBytes: number): NativeError {
+    return new NativeError({
+      kind: "too_large",
+      status: 413,
+      code: "native_request_too_large",
+      message:
+        `the request maps to a ${bytes}-byte 1flowbase run request, over the ${limitBytes}-byte limit of the 1flowbase api-server ` +
+        "(NATIVE_MAX_REQUEST_BYTES): shorten the conversation or its attachments, or raise the limit on both the api-server and the gateway",
+      retryable: false,
+    });
   }
 
   /** A waiting state no client protocol can answer (native-api.md errata 5: human approval). */
