@@ -4,7 +4,7 @@
  *   2. request log line (after the response)
  *   3. config validation (a clear 500 naming the setting; `/healthz` reports instead)
  *   4. CORS (off unless CORS_ALLOW_ORIGINS lists origins)
- *   5. routes: health, OpenAI Chat + models, OpenAI Responses, Anthropic Messages, API reference
+ *   5. routes: health (liveness) and readiness, OpenAI Chat + models, OpenAI Responses, Anthropic Messages, API reference
  *   6. JSON 404 and error rendering in the family's envelope
  */
 import { Hono } from "hono";
@@ -21,6 +21,7 @@ import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { messagesRoutes } from "./routes/messages";
 import { modelRoutes } from "./routes/models";
+import { readinessRoutes } from "./routes/readiness";
 import { responsesRoutes } from "./routes/responses";
 
 /** Anthropic clients get Anthropic envelopes; everything else speaks OpenAI. */
@@ -90,6 +91,7 @@ export function createApp(): Hono<GatewayEnv> {
   });
 
   app.route("/", healthRoutes);
+  app.route("/", readinessRoutes);
   app.route("/", modelRoutes);
   app.route("/", chatRoutes);
   app.route("/", responsesRoutes);
