@@ -8,10 +8,10 @@
  *   6. JSON 404 and error rendering in the family's envelope
  */
 import { Hono } from "hono";
-import { cors } from "hono/cors";
 import { routePath } from "hono/route";
 import { loadConfig } from "./config";
 import type { GatewayEnv } from "./http/context";
+import { corsFor } from "./http/cors";
 import { registerExtraEncodings } from "./http/encodings";
 import { errorResponse, GatewayError, toGatewayError, type ProtocolFamily } from "./http/errors";
 import { logRequest } from "./http/log";
@@ -82,12 +82,8 @@ export function createApp(): Hono<GatewayEnv> {
     // No config only on the docs routes of a misconfigured deployment: no CORS there.
     const origins = c.get("config")?.CORS_ALLOW_ORIGINS ?? [];
     if (origins.length === 0) return next();
-    return cors({
-      origin: origins.includes("*") ? "*" : origins,
-      allowHeaders: ["authorization", "x-api-key", "content-type", "anthropic-version", "anthropic-beta", "x-request-id", "idempotency-key"],
-      exposeHeaders: ["x-request-id", "request-id", "x-1flowbase-ignored-params"],
-      maxAge: 600,
-    })(c, next);
+    // What the official SDKs send and read from a browser: src/http/cors.ts.
+    return corsFor(origins)(c, next);
   });
 
   app.route("/", healthRoutes);
