@@ -14,7 +14,7 @@
  * Needs Chromium at /usr/bin/chromium (Debian: `apt-get install -y chromium`) or CHROMIUM_PATH.
  * Nothing here needs the internet; wrangler's telemetry is switched off.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer } from "node:net";
@@ -120,13 +120,13 @@ async function main(): Promise<number> {
   const otherPage = await startPageServer(bundle);
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
   // The temporary state starts empty: apply the index migrations to it, as `npm run dev` does.
-  const migrate = await run(
-    join("node_modules", ".bin", "wrangler"),
-    ["d1", "migrations", "apply", "RESPONSE_INDEX", "--local", "--persist-to", state],
+  // Quiet unless it fails: its output says nothing the test needs.
+  const migrate = spawnSync(join("node_modules", ".bin", "wrangler"), ["d1", "migrations", "apply", "RESPONSE_INDEX", "--local", "--persist-to", state], {
     env,
-  );
-  if (migrate !== 0) {
-    console.error("[test:browser] local D1 migrations failed");
+    encoding: "utf8",
+  });
+  if (migrate.status !== 0) {
+    console.error(`[test:browser] local D1 migrations failed:\n${migrate.stdout}${migrate.stderr}`);
     return 1;
   }
   const wrangler = spawn(
