@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Builds the worker bundle with `wrangler deploy --dry-run` for the top-level config and every
-# [env.<tenant>] in wrangler.toml, and enforces the bundle budget (150 KiB gzipped).
+# The deploy path, checked without a Cloudflare account (CI):
+#   - the top-level config (local development) builds with `wrangler deploy --dry-run`;
+#   - every [env.<tenant>] of wrangler.toml goes through `npm run deploy -- --env <tenant> --dry-run`
+#     (the one-command deploy: remote migrations are skipped in a dry run, wrangler builds the bundle);
+#   - every bundle stays within the budget (150 KiB gzipped);
+#   - scripts/check-deploy.ts: routes cover every documented path, workers_dev is explicit, the
+#     retention cron and the D1 binding are there, and a bare `npm run deploy` / `npm run build`
+#     refuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget_bytes=$((150 * 1024))
@@ -11,8 +17,11 @@ for env in "${envs[@]}"; do
     echo "-- dry-run: top level"
     npx wrangler deploy --dry-run --outdir "$out" >"$out.log" 2>&1 || { cat "$out.log"; exit 1; }
   else
-    echo "-- dry-run: env $env"
-    npx wrangler deploy --dry-run --env "$env" --outdir "$out" >"$out.log" 2>&1 || { cat "$out.log"; exit 1; }
+    echo "-- dry-run: npm run deploy -- --env $env --dry-run"
+    npm run --silent deploy -- --env "$env" --dry-run --outdir "$out" >"$out.log" 2>&1 || { cat "$out.log"; exit 1; }
+    grep -q "skipping \`wrangler d1 migrations apply RESPONSE_INDEX --remote --env $env\`" "$out.log" || {
+      cat "$out.log"; echo "the deploy of $env does not apply its remote migrations first" >&2; exit 1;
+    }
   fi
   bundle=$(ls "$out"/*.js | head -n 1)
   raw=$(wc -c <"$bundle")
@@ -24,3 +33,4 @@ for env in "${envs[@]}"; do
   fi
 done
 echo "bundles ok"
+npx tsx scripts/check-deploy.ts

@@ -4,14 +4,14 @@
  *   2. request log line (after the response)
  *   3. config validation (a clear 500 naming the setting; `/healthz` reports instead)
  *   4. CORS (off unless CORS_ALLOW_ORIGINS lists origins)
- *   5. routes: health, OpenAI Chat + models, OpenAI Responses, Anthropic Messages, API reference
+ *   5. routes: health (liveness) and readiness, OpenAI Chat + models, OpenAI Responses, Anthropic Messages, API reference
  *   6. JSON 404 and error rendering in the family's envelope
  */
 import { Hono } from "hono";
-import { cors } from "hono/cors";
 import { routePath } from "hono/route";
 import { loadConfig } from "./config";
 import type { GatewayEnv } from "./http/context";
+import { corsFor } from "./http/cors";
 import { registerExtraEncodings } from "./http/encodings";
 import { errorResponse, GatewayError, toGatewayError, type ProtocolFamily } from "./http/errors";
 import { logRequest } from "./http/log";
@@ -21,6 +21,7 @@ import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { messagesRoutes } from "./routes/messages";
 import { modelRoutes } from "./routes/models";
+import { readinessRoutes } from "./routes/readiness";
 import { responsesRoutes } from "./routes/responses";
 
 /** Anthropic clients get Anthropic envelopes; everything else speaks OpenAI. */
@@ -81,15 +82,12 @@ export function createApp(): Hono<GatewayEnv> {
     // No config only on the docs routes of a misconfigured deployment: no CORS there.
     const origins = c.get("config")?.CORS_ALLOW_ORIGINS ?? [];
     if (origins.length === 0) return next();
-    return cors({
-      origin: origins.includes("*") ? "*" : origins,
-      allowHeaders: ["authorization", "x-api-key", "content-type", "anthropic-version", "anthropic-beta", "x-request-id", "idempotency-key"],
-      exposeHeaders: ["x-request-id", "request-id", "x-1flowbase-ignored-params"],
-      maxAge: 600,
-    })(c, next);
+    // What the official SDKs send and read from a browser: src/http/cors.ts.
+    return corsFor(origins)(c, next);
   });
 
   app.route("/", healthRoutes);
+  app.route("/", readinessRoutes);
   app.route("/", modelRoutes);
   app.route("/", chatRoutes);
   app.route("/", responsesRoutes);

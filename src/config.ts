@@ -23,6 +23,8 @@ export interface Env {
   NATIVE_MAX_REQUEST_BYTES?: string;
   KEEPALIVE_INTERVAL_MS?: string;
   RESPONSE_INDEX_TTL_SECONDS?: string;
+  RESPONSE_INDEX_PURGE_BATCH_ROWS?: string;
+  RESPONSE_INDEX_PURGE_MAX_BATCHES?: string;
   PARAMETER_POLICY?: string;
   CORS_ALLOW_ORIGINS?: string;
   LOG_LEVEL?: string;
@@ -101,6 +103,16 @@ const ConfigSchema = z.object({
   KEEPALIVE_INTERVAL_MS: intVar(10_000, 10, 15_000),
   /** How long a response id stays chainable/retrievable. Default 30 days. */
   RESPONSE_INDEX_TTL_SECONDS: intVar(30 * 24 * 3600, 60, 400 * 24 * 3600),
+  /**
+   * Retention (the Cron Trigger in wrangler.toml): rows deleted per DELETE statement. Each batch is
+   * its own short write, so live claims interleave with a purge instead of queueing behind it.
+   */
+  RESPONSE_INDEX_PURGE_BATCH_ROWS: intVar(1000, 1, 10_000),
+  /**
+   * Retention: most batches per cron run, so one run stays bounded (D1 allows 50 queries per
+   * invocation on the Free plan, 1,000 on Paid). A run that hits the bound logs a warning.
+   */
+  RESPONSE_INDEX_PURGE_MAX_BATCHES: intVar(20, 1, 1000),
   /** `lenient` (default): accepted-but-ignored params are reported in a header; `strict`: they are 400. */
   PARAMETER_POLICY: z.enum(["lenient", "strict"]).optional().transform((value) => value ?? "lenient"),
   /** Comma-separated CORS origins; empty = CORS off. */

@@ -240,9 +240,21 @@ function buildOperations(): readonly OperationSpec[] {
       operationId: "health",
       tag: "Operations",
       summary: "Health",
-      description: "Whether the configuration is valid. Needs no API key and does not call native.",
+      description: "Liveness: the worker runs and its configuration is valid. Needs no API key and calls nothing (neither native nor D1).",
       json: doc.Health,
       errors: [],
+    },
+    {
+      method: "get",
+      paths: ["/readyz"],
+      operationId: "readiness",
+      tag: "Operations",
+      summary: "Readiness",
+      description:
+        "Whether the deployment can serve runs: the D1 ownership index answers with its schema, and 1flowbase's `GET /health` answers ok. " +
+        "For uptime monitors: needs no API key; each isolate probes at most once every 5 s and shares that result, so the route cannot flood native or D1.",
+      json: doc.Readiness,
+      errors: [500],
     },
     {
       method: "get",
@@ -315,6 +327,7 @@ function responseComponents(): Array<readonly [string, z.ZodType]> {
     ["AnthropicError", doc.AnthropicError],
     ["Health", doc.Health],
     ["HealthProblem", doc.HealthProblem],
+    ["Readiness", doc.Readiness],
     ["ChatCompletion", doc.ChatCompletion],
     ["ChatCompletionChunk", doc.ChatCompletionChunk],
     ["ChatUsage", doc.ChatUsage],
@@ -468,6 +481,9 @@ function errorResponses(spec: OperationSpec): Json {
   }
   if (spec.operationId === "health") {
     out["500"] = { description: "Misconfigured", content: { "application/json": { schema: ref("HealthProblem") } } };
+  }
+  if (spec.operationId === "readiness") {
+    out["503"] = { description: "Not ready: a check failed (`checks` says which)", content: { "application/json": { schema: ref("Readiness") } } };
   }
   return out;
 }

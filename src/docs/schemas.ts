@@ -18,8 +18,19 @@ import { responsesOutputSchemas } from "../protocols/openai-responses/schema";
 
 function buildDocumentedSchemas() {
   const Health = z
-    .strictObject({ status: z.literal("ok"), native_api_base_url: z.string(), parameter_policy: z.enum(["lenient", "strict"]) })
-    .describe("The configuration is valid. Native is not called: a probe must not load 1flowbase");
+    .strictObject({ status: z.literal("ok") })
+    .describe("Liveness: the worker runs and its configuration is valid. Calls nothing, reveals nothing about the deployment");
+  const checkState = (states: readonly [string, ...string[]], text: string) => z.enum(states).describe(text);
+  const Readiness = z
+    .strictObject({
+      status: z.enum(["ready", "not_ready"]),
+      checks: z.strictObject({
+        index: checkState(["ok", "schema_missing", "unavailable"], "The D1 ownership index: `schema_missing` = the migrations were not applied"),
+        native: checkState(["ok", "unhealthy", "unreachable", "timeout"], "1flowbase's `GET /health`: `unhealthy` = it answered, but not 2xx with `status: \"ok\"`"),
+      }),
+      checked_at: z.string().describe("When this isolate ran the checks; answers within 5 s reuse them"),
+    })
+    .describe("Readiness: both checks `ok` → 200 `ready`, else 503 `not_ready`. Details of a failure go to the log, not the answer");
   const HealthProblem = z
     .strictObject({ status: z.literal("misconfigured"), problems: z.array(z.string()).describe("One line per invalid or missing setting") })
     .describe("A setting is missing or malformed; every other route answers a 500 naming it");
@@ -29,6 +40,7 @@ function buildDocumentedSchemas() {
   return {
     ...errorEnvelopeSchemas(),
     Health,
+    Readiness,
     HealthProblem,
     ...chat,
     ...modelOutputSchemas(),

@@ -92,3 +92,51 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
       }),
   };
 }
+
+/** One retention batch: ?1 = now (unix seconds), ?2 = most rows. */
+export const PURGE_EXPIRED_SQL =
+  "DELETE FROM response_index WHERE response_id IN (SELECT response_id FROM response_index WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
+
+/** What one retention run did. */
+export interface PurgeReport {
+  /** Rows deleted. */
+  deleted: number;
+  /** DELETE statements run. */
+  batches: number;
+  /** False when the run stopped at `maxBatches` with expired rows possibly left for the next run. */
+  complete: boolean;
+}
+
+/**
+ * Deletes expired rows (`expires_at <= now`, exactly the rows `resolve` already treats as absent) in
+ * bounded batches: at most `batchRows` rows per statement and `maxBatches` statements per call.
+ *
+ * Each batch is a separate statement, not one `db.batch()` transaction: D1 serialises writes, and a
+ * short DELETE between live `claim`s delays them far less than one long one. The inner SELECT walks
+ * the `response_index_expiry` index, so a batch costs its own rows, not a table scan. A row's expiry
+ * was fixed when it was claimed; lowering the TTL does not shorten the life of existing rows.
+ *
+ * D1 errors propagate: the caller (the scheduled handler) logs them and fails the cron run, so the
+ * failure is visible in the Cron Events of the dashboard.
+ *
+ * @example
+ * const report = await purgeExpiredRows(env.RESPONSE_INDEX, { batchRows: 1000, maxBatches: 20 });
+ * // { deleted: 1234, batches: 2, complete: true }
+ */
+export async function purgeExpiredRows(
+  db: D1Database,
+  options: { batchRows: number; maxBatches: number; now?: number },
+): Promise<PurgeReport> {
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  const statement = db.prepare(PURGE_EXPIRED_SQL);
+  let deleted = 0;
+  let batches = 0;
+  while (batches < options.maxBatches) {
+    const result = await statement.bind(now, options.batchRows).run();
+    batches += 1;
+    const changes = result.meta.changes ?? 0;
+    deleted += changes;
+    if (changes < options.batchRows) return { deleted, batches, complete: true };
+  }
+  return { deleted, batches, complete: false };
+}

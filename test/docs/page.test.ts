@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { SELF } from "cloudflare:test";
-import { openApiDocument } from "../../src/docs/openapi";
+import { openApiDocument, operations as documentedOperations } from "../../src/docs/openapi";
 import { markdown } from "../../src/docs/page";
 import { GATEWAY } from "./helpers";
 
@@ -45,15 +45,22 @@ describe("GET /docs", () => {
     expect(html).not.toMatch(/<link\b/i);
   });
 
-  it("lists every operation with method, path and summary, and renders the policy tables", async () => {
+  it("lists every operation once, its aliases inside it, with method, path, summary and example, and renders the policy tables", async () => {
     const html = await (await SELF.fetch(`${GATEWAY}/docs`)).text();
+    const document = openApiDocument().paths as Record<string, Record<string, { "x-alias-of"?: string }>>;
     for (const operation of operations()) {
-      expect(html, operation.operationId).toContain(`data-op="${operation.method.toUpperCase()} ${operation.path}"`);
+      const key = `${operation.method.toUpperCase()} ${operation.path}`;
+      const aliasOf = document[operation.path]?.[operation.method]?.["x-alias-of"];
+      // A canonical path is an entry of its own; an alias is listed in its canonical entry, not repeated.
+      expect(html.split(aliasOf ? `data-alias="${key}"` : `data-op="${key}"`).length - 1, key).toBe(aliasOf ? 1 : 2); // article + nav link
       expect(html, operation.operationId).toContain(`id="op-${operation.operationId}"`);
       expect(html).toContain(operation.summary);
     }
-    // Three create operations × their aliases carry a rendered policy table.
-    expect(html.match(/<table class="policy">/g)?.length).toBe(5);
+    expect(html.match(/<article class="op"/g)?.length).toBe(documentedOperations().length);
+    expect(html.match(/<div class="ex">/g)?.length).toBe(documentedOperations().length);
+    // The three create operations carry their rendered policy table (folded), once each.
+    expect(html.match(/<table class="policy">/g)?.length).toBe(3);
+    expect(html.match(/<details class="policy"><summary>Parameter policy: \d+ mapped · \d+ accepted · \d+ rejected<\/summary>/g)?.length).toBe(3);
     expect(html).toContain("<td><code>temperature</code></td><td>accepted</td>");
     // Both auth schemes and both error envelopes are on the page.
     expect(html).toContain("x-api-key");

@@ -7,12 +7,15 @@
  * The last tests check coverage the other way round: every documented JSON answer and every
  * documented stream event type was actually produced by some request here.
  */
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
 import { emu } from "../../emulator/script";
 import { PING_FRAME } from "../../src/protocols/anthropic/stream";
 import { openApiDocument, operations } from "../../src/docs/openapi";
+import { documentedSchemas } from "../../src/docs/schemas";
 import { errorEnvelopeSchemas } from "../../src/http/errors";
-import { EMULATOR_KEYS, expectDocumented, MODEL, operation, parseSse, refName, request, type SseFrame } from "./helpers";
+import { EMULATOR_KEYS, expectDocumented, GATEWAY, MODEL, operation, parseSse, refName, request, type SseFrame } from "./helpers";
 
 type Json = Record<string, unknown>;
 
@@ -282,6 +285,18 @@ describe("Anthropic Messages answers match the document", () => {
 describe("operations answers match the document", () => {
   it("GET /healthz", async () => {
     await expectJson("health", await request("GET", "/healthz", undefined, { authorization: "" }));
+  });
+
+  it("GET /readyz: ready (200) and not ready (503, the documented Readiness body)", async () => {
+    const ready = await expectJson("readiness", await request("GET", "/readyz", undefined, { authorization: "" }));
+    expect(ready.status).toBe("ready");
+    // Native unhealthy: a fresh configuration (its own readiness cache) whose `/health` is a 404.
+    const down = await createApp().fetch(new Request(`${GATEWAY}/readyz`), { ...env, NATIVE_API_BASE_URL: `${env.NATIVE_API_BASE_URL}/not-1flowbase` });
+    expect(down.status).toBe(503);
+    const body = (await down.json()) as Json;
+    const component = refName(documented("readiness").responses["503"]?.content?.["application/json"]?.schema);
+    expectDocumented(documentedSchemas().Readiness, component, body, "readiness 503");
+    expect(body).toMatchObject({ status: "not_ready", checks: { index: "ok", native: "unhealthy" } });
   });
 });
 

@@ -48,6 +48,7 @@ describe("routes ⇄ document", () => {
       "POST /v1/messages",
       "POST /v1/messages/count_tokens",
       "GET /healthz",
+      "GET /readyz",
       "GET /openapi.json",
       "GET /docs",
     ]) {
@@ -76,7 +77,7 @@ describe("routes ⇄ document", () => {
     expect(schemes.apiKeyAuth).toMatchObject({ type: "apiKey", in: "header", name: "x-api-key" });
     for (const [path, item] of Object.entries(document.paths as Record<string, Record<string, { security: unknown[] }>>)) {
       for (const operation of Object.values(item)) {
-        const open = ["/healthz", "/openapi.json", "/docs"].includes(path);
+        const open = ["/healthz", "/readyz", "/openapi.json", "/docs"].includes(path);
         expect(operation.security, path).toEqual(open ? [] : [{ bearerAuth: [] }, { apiKeyAuth: [] }]);
       }
     }
