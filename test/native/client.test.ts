@@ -370,14 +370,14 @@ describe("native client: native errors (§1.3)", () => {
     // Resume's Json extractor rejects a task id that is not a UUID in plain text too (§1.6).
     const resume = await nativeError(client().resumeRun(UNKNOWN_RUN, { callback_task_id: "not-a-uuid", response_payload: { tool_results: [] } }));
     expectError(resume, "http", 422, "upstream_http_422");
-    expect(resume.message).toMatch(/^Failed to deserialize the JSON body/);
+    expect(resume.message).toBe("1flowbase answered HTTP 422 (text/plain)");
   });
 
   it("an empty error body still says what happened", async () => {
     const native = client({ fetch: fixedFetch(() => new Response(null, { status: 503 })) });
     const error = await nativeError(native.getRun(UNKNOWN_RUN));
     expectError(error, "http", 503, "upstream_http_503");
-    expect(error.message).toBe("1flowbase answered HTTP 503");
+    expect(error.message).toBe("1flowbase answered HTTP 503 (no content-type)");
   });
 
   it("JSON error bodies keep native's code and message, and retry-after is passed on", async () => {
