@@ -21,6 +21,7 @@ export interface Env {
   REQUEST_DEADLINE_MS?: string;
   NATIVE_MAX_RECORD_BYTES?: string;
   NATIVE_MAX_REQUEST_BYTES?: string;
+  IDEMPOTENCY_TTL_SECONDS?: string;
   KEEPALIVE_INTERVAL_MS?: string;
   RESPONSE_INDEX_TTL_SECONDS?: string;
   RESPONSE_INDEX_PURGE_BATCH_ROWS?: string;
@@ -101,6 +102,11 @@ const ConfigSchema = z.object({
   NATIVE_MAX_REQUEST_BYTES: intVar(2 * 1024 * 1024, 1024, 256 * 1024 * 1024),
   /** Keepalive cadence towards clients while native is idle (≤ 15 s, client-protocols.md §3.1). */
   KEEPALIVE_INTERVAL_MS: intVar(10_000, 10, 15_000),
+  /**
+   * How long an `Idempotency-Key` names the run its first attempt started (a retry within it attaches
+   * to that run). Default 24 h, the convention (Stripe); at least the clients' whole retry window.
+   */
+  IDEMPOTENCY_TTL_SECONDS: intVar(24 * 3600, 60, 30 * 24 * 3600),
   /** How long a response id stays chainable/retrievable. Default 30 days. */
   RESPONSE_INDEX_TTL_SECONDS: intVar(30 * 24 * 3600, 60, 400 * 24 * 3600),
   /**

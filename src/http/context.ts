@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import type { Config, Env } from "../config";
 import { nativeTimeouts } from "../config";
 import { createOwnershipIndex, type OwnershipIndex } from "../index-store";
+import { createIdempotencyStore, type IdempotencyStore } from "../index-store/idempotency";
 import { createNativeClient, type NativeClient } from "../native/client";
 import { extractApiKey, keyFingerprint } from "./auth";
 import type { ProtocolFamily } from "./errors";
@@ -25,10 +26,19 @@ export interface Caller {
   readonly apiKey: string;
   readonly requestId: string;
   readonly config: Config;
+  /** Native, on the caller's behalf: its calls end when the client goes away. */
   readonly native: NativeClient;
   readonly index: OwnershipIndex;
+  readonly idempotency: IdempotencyStore;
   /** SHA-256 of the key (computed once, lazily). */
   fingerprint(): Promise<string>;
+  /**
+   * Native for work that must outlive the client (cancelling the run of a client that went away):
+   * not tied to the request's abort signal, still bounded by the request deadline.
+   */
+  detachedNative(): NativeClient;
+  /** Keeps `work` running after the response (`ctx.waitUntil`); its failure is logged, never thrown. */
+  background(work: Promise<unknown>): void;
 }
 
 /** Authenticates the request (401 when no key) and builds the caller's clients. */
@@ -37,20 +47,33 @@ export function callerOf(c: GatewayContext): Caller {
   const config = c.get("config");
   const requestId = c.get("requestId");
   let fingerprint: Promise<string> | undefined;
+  let detached: NativeClient | undefined;
+  const nativeOptions = {
+    baseUrl: config.NATIVE_API_BASE_URL,
+    apiKey,
+    requestId,
+    timeouts: nativeTimeouts(config),
+    maxRecordBytes: config.NATIVE_MAX_RECORD_BYTES,
+    maxRequestBytes: config.NATIVE_MAX_REQUEST_BYTES,
+  };
   return {
     apiKey,
     requestId,
     config,
-    native: createNativeClient({
-      baseUrl: config.NATIVE_API_BASE_URL,
-      apiKey,
-      requestId,
-      timeouts: nativeTimeouts(config),
-      maxRecordBytes: config.NATIVE_MAX_RECORD_BYTES,
-      maxRequestBytes: config.NATIVE_MAX_REQUEST_BYTES,
-      signal: c.req.raw.signal,
-    }),
+    native: createNativeClient({ ...nativeOptions, signal: c.req.raw.signal }),
     index: createOwnershipIndex(config.RESPONSE_INDEX, config.RESPONSE_INDEX_TTL_SECONDS),
+    idempotency: createIdempotencyStore(config.RESPONSE_INDEX, config.IDEMPOTENCY_TTL_SECONDS),
     fingerprint: () => (fingerprint ??= keyFingerprint(apiKey)),
+    detachedNative: () => (detached ??= createNativeClient(nativeOptions)),
+    background: (work) => {
+      const logged = work.catch((error: unknown) => {
+        console.warn(JSON.stringify({ level: "warn", msg: "background task failed", requestId, error: String(error) }));
+      });
+      try {
+        c.executionCtx.waitUntil(logged);
+      } catch {
+        // No execution context (app.request() in tests): the promise runs on by itself.
+      }
+    },
   };
 }

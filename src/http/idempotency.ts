@@ -39,6 +39,20 @@ export interface Idempotency {
   readonly key: string;
   /** The `metadata.trace_id` every attempt of this request sends (`idem-<32 hex>`). */
   readonly traceId: string;
+  /** The route (the same key on two routes never collides). */
+  readonly scope: IdempotencyScope;
+}
+
+/**
+ * The reservation key of `idempotency` for one owner (index-store/idempotency.ts): a SHA-256 of the
+ * owner's key fingerprint, the route and the client's key — never the key itself. Keys are scoped to
+ * their owner, as native scopes `execution.idempotency_key` to (application, API key) (§1.4.2).
+ */
+export async function idempotencyKeyHash(idempotency: Idempotency, ownerFingerprint: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${ownerFingerprint}\u0000${idempotency.scope}\u0000${idempotency.key}`));
+  let hex = "";
+  for (const byte of new Uint8Array(digest)) hex += byte.toString(16).padStart(2, "0");
+  return hex;
 }
 
 /**
@@ -59,7 +73,7 @@ export async function readIdempotency(headers: Headers, scope: IdempotencyScope,
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${scope}\u0000${key}\u0000${canonicalJson(body)}`));
   let hex = "";
   for (const byte of new Uint8Array(digest).subarray(0, 16)) hex += byte.toString(16).padStart(2, "0");
-  return { key, traceId: `idem-${hex}` };
+  return { key, traceId: `idem-${hex}`, scope };
 }
 
 /**

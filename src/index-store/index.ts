@@ -105,6 +105,8 @@ export interface PurgeReport {
   batches: number;
   /** False when the run stopped at `maxBatches` with expired rows possibly left for the next run. */
   complete: boolean;
+  /** Expired Idempotency-Key reservations deleted too (the scheduled run purges both tables). */
+  idempotencyKeysDeleted?: number;
 }
 
 /**
@@ -119,16 +121,18 @@ export interface PurgeReport {
  * D1 errors propagate: the caller (the scheduled handler) logs them and fails the cron run, so the
  * failure is visible in the Cron Events of the dashboard.
  *
+ * `sql` purges another table the same way (the Idempotency-Key reservations, `PURGE_EXPIRED_KEYS_SQL`).
+ *
  * @example
  * const report = await purgeExpiredRows(env.RESPONSE_INDEX, { batchRows: 1000, maxBatches: 20 });
  * // { deleted: 1234, batches: 2, complete: true }
  */
 export async function purgeExpiredRows(
   db: D1Database,
-  options: { batchRows: number; maxBatches: number; now?: number },
+  options: { batchRows: number; maxBatches: number; now?: number; sql?: string },
 ): Promise<PurgeReport> {
   const now = options.now ?? Math.floor(Date.now() / 1000);
-  const statement = db.prepare(PURGE_EXPIRED_SQL);
+  const statement = db.prepare(options.sql ?? PURGE_EXPIRED_SQL);
   let deleted = 0;
   let batches = 0;
   while (batches < options.maxBatches) {

@@ -55,6 +55,19 @@ export interface NativeClientOptions {
   fetch?: typeof fetch;
 }
 
+/** Options of `streamRun`. */
+export interface StreamRunOptions {
+  /**
+   * When the caller gives up on the create before native's headers arrive (the headers timeout, the
+   * deadline, the client going away), keep the request going instead of aborting it, and hand over
+   * the run id native then reports (null when it reports none). For an idempotent create: native
+   * may have created the run anyway, and a retry must find that run rather than start it again (the
+   * fork re-executes a running run on a replayed key, native-api.md errata 2). The caller keeps the
+   * promise alive (`ctx.waitUntil`).
+   */
+  onAbandoned?: ((runId: Promise<string | null>) => void) | undefined;
+}
+
 /** Typed access to the native run API. Every failure is a thrown `NativeError`. */
 export interface NativeClient {
   /**
@@ -62,7 +75,7 @@ export interface NativeClient {
    * `text/event-stream` (failures before that throw); the stream then never errors — see
    * `readNativeStream` for its faults.
    */
-  streamRun(request: NativeRunRequest): Promise<ReadableStream<NativeStreamItem>>;
+  streamRun(request: NativeRunRequest, options?: StreamRunOptions): Promise<ReadableStream<NativeStreamItem>>;
   /** `GET /runs/{id}` (same key only, else 403/404, §1.6). */
   getRun(runId: string): Promise<NativeRun>;
   /** `POST /runs/{id}/cancel` (409 `invalid_state` when already terminal). */
@@ -143,6 +156,8 @@ class Exchange {
   readonly controller = new AbortController();
   private readonly callerSignal: AbortSignal | undefined;
   private readonly deadline: Deadline;
+  /** When set, the timer and the caller's signal call this instead of aborting the fetch. */
+  private readonly onGiveUp: (() => void) | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timedOut = false;
   /** The request's deadline, not this call's own timeout, is what the timer stands for. */
@@ -150,12 +165,13 @@ class Exchange {
   private callerAborted = false;
   private readonly onCallerAbort = (): void => {
     this.callerAborted = true;
-    this.controller.abort();
+    this.stop();
   };
 
-  constructor(timeoutMs: number, callerSignal: AbortSignal | undefined, deadline: Deadline) {
+  constructor(timeoutMs: number, callerSignal: AbortSignal | undefined, deadline: Deadline, onGiveUp?: () => void) {
     this.callerSignal = callerSignal;
     this.deadline = deadline;
+    this.onGiveUp = onGiveUp;
     if (callerSignal?.aborted) {
       this.callerAborted = true;
       this.controller.abort();
@@ -171,8 +187,18 @@ class Exchange {
     callerSignal?.addEventListener("abort", this.onCallerAbort);
     this.timer = setTimeout(() => {
       this.timedOut = true;
-      this.controller.abort();
+      this.stop();
     }, Math.min(timeoutMs, left));
+  }
+
+  /** The exchange is over for the caller: abort the fetch, or (give-up mode) let it run on. */
+  private stop(): void {
+    if (this.onGiveUp) {
+      this.release();
+      this.onGiveUp();
+    } else {
+      this.controller.abort();
+    }
   }
 
   /** Throws the timeout this exchange stands for when it already ran out (before anything is sent). */
@@ -320,6 +346,36 @@ function replayRecord(run: NativeRun): ReadableStream<NativeStreamItem> {
   return itemsToStream(runToItems(run));
 }
 
+/** Bounds the read of an abandoned create's first event (it only names the run). */
+const LATE_FIRST_EVENT_MS = 60_000;
+
+/**
+ * The run an abandoned create started, read from native's late answer: the first event of its
+ * stream (or the record, for a JSON replay); null for an error or anything else. The rest of the
+ * body is not read.
+ */
+async function lateRunId(response: Response): Promise<string | null> {
+  const body = response.body;
+  if (!response.ok || body === null) {
+    await body?.cancel().catch(() => undefined);
+    return null;
+  }
+  if (/^\s*application\/json\b/i.test(response.headers.get("content-type") ?? "")) {
+    try {
+      return NativeRunEnvelope.parse(await response.json()).data.id;
+    } catch {
+      return null;
+    }
+  }
+  const reader = readNativeStream(body, { idleMs: LATE_FIRST_EVENT_MS, firstEventMs: LATE_FIRST_EVENT_MS }).getReader();
+  try {
+    const { value } = await reader.read();
+    return value && value.event !== "fault" ? value.data.run_id : null;
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+}
+
 /**
  * Creates a native client bound to one caller (key, request id, disconnect signal).
  *
@@ -449,12 +505,28 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
   const runPath = (runId: string): string => `/runs/${encodeURIComponent(runId)}`;
 
   return {
-    async streamRun(request) {
+    async streamRun(request, runOptions = {}) {
       const body = NativeRunRequest.parse({ ...request, response_mode: "streaming" });
-      const exchange = new Exchange(timeouts.headersMs, signal, deadline);
+      const onAbandoned = runOptions.onAbandoned;
+      // Give-up mode (see StreamRunOptions): the caller hears the timeout or disconnect at once, while
+      // the request runs on until native's headers say which run it created.
+      let giveUp: ((error: NativeError) => void) | undefined;
+      const gaveUp = onAbandoned ? new Promise<never>((_, reject) => (giveUp = reject)) : undefined;
+      gaveUp?.catch(() => undefined);
+      const exchange: Exchange = new Exchange(timeouts.headersMs, signal, deadline, onAbandoned ? () => giveUp?.(exchange.failure(new Error("abandoned"), "connect")) : undefined);
       let handedOver = false;
       try {
-        const response = await open(exchange, "POST", "/runs", "text/event-stream", body);
+        const opening = open(exchange, "POST", "/runs", "text/event-stream", body);
+        let response: Response;
+        try {
+          response = gaveUp ? await Promise.race([opening, gaveUp]) : await opening;
+        } catch (error) {
+          if (onAbandoned && error instanceof NativeError && (error.kind === "timeout" || error.code === "client_disconnected")) {
+            handedOver = true;
+            onAbandoned(opening.then((late) => lateRunId(late), () => null));
+          }
+          throw error;
+        }
         if (!response.ok) throw await failed(exchange, response);
         const contentType = response.headers.get("content-type") ?? "";
         if (body.execution?.idempotency_key !== undefined && /^\s*application\/json\b/i.test(contentType)) {

@@ -31,8 +31,11 @@ export const READINESS_CACHE_MS = 5_000;
 /** Each check's own deadline: an uptime monitor's timeout is typically 10 s or more. */
 export const READINESS_CHECK_TIMEOUT_MS = 3_000;
 
-/** Every column the gateway reads or writes: a missing one is as fatal as a missing table. */
-const SCHEMA_PROBE_SQL = "SELECT response_id, native_run_id, owner_fingerprint, created_at, expires_at FROM response_index LIMIT 0";
+/** Every column the gateway reads or writes, in both tables: a missing one is as fatal as a missing table. */
+const SCHEMA_PROBE_SQL = [
+  "SELECT response_id, native_run_id, owner_fingerprint, created_at, expires_at FROM response_index LIMIT 0",
+  "SELECT key_hash, request_fingerprint, attempt, native_run_id, created_at, expires_at FROM idempotency_keys LIMIT 0",
+];
 
 interface CheckOutcome<T extends string> {
   state: T;
@@ -52,7 +55,7 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
 
 async function checkIndex(db: D1Database): Promise<CheckOutcome<IndexCheck>> {
   try {
-    await withDeadline(db.prepare(SCHEMA_PROBE_SQL).all(), READINESS_CHECK_TIMEOUT_MS);
+    await withDeadline(db.batch(SCHEMA_PROBE_SQL.map((sql) => db.prepare(sql))), READINESS_CHECK_TIMEOUT_MS);
     return { state: "ok" };
   } catch (error) {
     const detail = String(error);

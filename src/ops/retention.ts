@@ -12,6 +12,7 @@
  */
 import { loadConfig, type Env } from "../config";
 import { purgeExpiredRows, type PurgeReport } from "../index-store";
+import { PURGE_EXPIRED_KEYS_SQL } from "../index-store/idempotency";
 import { logOps } from "./log";
 
 /**
@@ -32,11 +33,11 @@ export async function runIndexRetention(env: Env, controller: Pick<ScheduledCont
   const now = Math.floor(Date.now() / 1000);
   let report: PurgeReport;
   try {
-    report = await purgeExpiredRows(config.RESPONSE_INDEX, {
-      batchRows: config.RESPONSE_INDEX_PURGE_BATCH_ROWS,
-      maxBatches: config.RESPONSE_INDEX_PURGE_MAX_BATCHES,
-      now,
-    });
+    const limits = { batchRows: config.RESPONSE_INDEX_PURGE_BATCH_ROWS, maxBatches: config.RESPONSE_INDEX_PURGE_MAX_BATCHES, now };
+    report = await purgeExpiredRows(config.RESPONSE_INDEX, limits);
+    // Expired Idempotency-Key reservations go by the same bounds (index-store/idempotency.ts).
+    const keys = await purgeExpiredRows(config.RESPONSE_INDEX, { ...limits, sql: PURGE_EXPIRED_KEYS_SQL });
+    report = { ...report, idempotencyKeysDeleted: keys.deleted, complete: report.complete && keys.complete };
   } catch (error) {
     logOps("error", "index retention", { cron: controller.cron, error: String(error), durationMs: Date.now() - started }, config.LOG_LEVEL);
     throw error;

@@ -17,7 +17,7 @@ import { chatCompletionFrom } from "../protocols/openai-chat/from-native";
 import { CHAT_PARAMETER_POLICY, isChatDefault, parseChatRequest } from "../protocols/openai-chat/schema";
 import { ChatStreamProjector } from "../protocols/openai-chat/stream";
 import { chatToNative } from "../protocols/openai-chat/to-native";
-import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, withCatalogReasoning } from "./run-steps";
+import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
 
 export const chatRoutes = new Hono<GatewayEnv>();
 
@@ -55,8 +55,12 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
   nativeRequest = applyIdempotency(nativeRequest, idempotency);
 
   // Blocking answers are folded over the native stream too (see from-native.ts): the model's text
-  // before a tool call exists only there.
-  const items = await caller.native.streamRun(nativeRequest);
-  if (!stream) return jsonAnswer(await chatCompletionFrom(items, { model: request.model, lookupRun, onRunId }), ignoredParamsHeaders(ignored));
-  return sseAnswer(c, items, new ChatStreamProjector({ model: request.model, includeUsage, lookupRun, onRunId }), ignoredParamsHeaders(ignored));
+  // before a tool call exists only there. A retried key answers the first attempt's run (run-steps.ts).
+  const run = await startRun(c, caller, nativeRequest, idempotency);
+  const onStarted = (runId: string) => {
+    onRunId(runId);
+    run.onRunId(runId);
+  };
+  if (!stream) return jsonAnswer(await chatCompletionFrom(run.items, { model: request.model, lookupRun, onRunId: onStarted }), ignoredParamsHeaders(ignored));
+  return sseAnswer(c, run.items, new ChatStreamProjector({ model: request.model, includeUsage, lookupRun, onRunId: onStarted }), ignoredParamsHeaders(ignored));
 }

@@ -19,7 +19,7 @@ import { messageFrom } from "../protocols/anthropic/from-native";
 import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/schema";
 import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
-import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume } from "./run-steps";
+import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun } from "./run-steps";
 
 export const messagesRoutes = new Hono<GatewayEnv>();
 
@@ -62,11 +62,19 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   request = applyIdempotency(request, idempotency);
   const headers = responseHeaders(caller.requestId, plan.ignored);
 
-  // Folded over the native stream even when blocking (see from-native.ts).
-  const items = await caller.native.streamRun(request);
-  const context: AnthropicProjectionContext = { model: plan.model, lookupRun, onRunId };
-  if (!plan.stream) return blockingMessage(items, context, headers);
-  return sseAnswer(c, items, new AnthropicStreamProjector(context), headers);
+  // Folded over the native stream even when blocking (see from-native.ts). A retried key answers the
+  // first attempt's run (run-steps.ts).
+  const run = await startRun(c, caller, request, idempotency);
+  const context: AnthropicProjectionContext = {
+    model: plan.model,
+    lookupRun,
+    onRunId: (runId) => {
+      onRunId(runId);
+      run.onRunId(runId);
+    },
+  };
+  if (!plan.stream) return blockingMessage(run.items, context, headers);
+  return sseAnswer(c, run.items, new AnthropicStreamProjector(context), headers);
 }
 
 async function countTokens(c: GatewayContext): Promise<Response> {

@@ -29,7 +29,7 @@ import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, loadPreviousTurn, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
-import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, withCatalogReasoning } from "./run-steps";
+import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 
@@ -45,10 +45,12 @@ class OwnershipClaim {
     private readonly c: GatewayContext,
     private readonly caller: Caller,
     private readonly store: boolean,
+    private readonly onRunId: (runId: string) => void = () => undefined,
   ) {}
 
   readonly onStart = ({ runId, responseId }: { runId: string; responseId: string }): void => {
     this.c.set("nativeRunId", runId);
+    this.onRunId(runId);
     if (!this.store || this.pending) return;
     this.pending = this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
     this.pending.catch(() => undefined); // awaited by `settled`; never an unhandled rejection
@@ -139,12 +141,20 @@ responsesRoutes.post("/v1/responses", async (c) => {
   nativeRequest = applyIdempotency(nativeRequest, idempotency);
   const headers = ignoredParamsHeaders(ignored);
 
-  // Native always streams; `stream` only chooses SSE or one folded Response (see from-native.ts).
-  const nativeItems = await caller.native.streamRun(nativeRequest);
-  const claim = new OwnershipClaim(c, caller, store);
+  // Native always streams; `stream` only chooses SSE or one folded Response (see from-native.ts). A
+  // retried key answers the first attempt's run (run-steps.ts).
+  const run = await startRun(c, caller, nativeRequest, idempotency);
+  const claim = new OwnershipClaim(c, caller, store, run.onRunId);
   const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, lookupRun };
-  if (stream) return streamResponse(c, nativeItems, new ResponsesStreamProjector(context), claim, headers);
-  const folded = await blockingResponse(nativeItems, context);
+  if (run.attachedRunId !== null) {
+    // The first attempt's response: claimed (again, idempotently) before its events go out, which
+    // come from the run's record once it has ended — no first event to wait for before the headers.
+    claim.onStart({ runId: run.attachedRunId, responseId: responseIdFor({ runId: run.attachedRunId }) });
+    await claim.settled();
+    if (stream) return sseAnswer(c, run.items, new ResponsesStreamProjector({ ...context, knownRunId: run.attachedRunId }), headers);
+  }
+  if (stream) return streamResponse(c, run.items, new ResponsesStreamProjector(context), claim, headers);
+  const folded = await blockingResponse(run.items, context);
   await claim.settled();
   return jsonAnswer(folded.response, headers);
 });

@@ -10,14 +10,16 @@
  */
 import type { Caller, GatewayContext } from "../http/context";
 import { readJsonBody } from "../http/body";
+import { GatewayError } from "../http/errors";
+import { idempotencyKeyHash, type Idempotency } from "../http/idempotency";
 import { ignoreOrReject, type PolicyMode } from "../http/policy";
 import { projectToSse, sseResponse, type SseProjector } from "../http/sse";
 import { decideReasoning, withReasoning, type ReasoningAsk } from "../native/catalog";
-import { NativeError, ToolResultsError } from "../native/errors";
+import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
 import { deferredItems, type NativeStreamItem } from "../native/events";
 import { resolveResumeTarget, resumeWithResults, type ResumeTarget, type ToolResultInput } from "../native/resume";
 import type { NativeRun, NativeRunRequest } from "../native/schema";
-import { runToItems } from "../native/synthesize";
+import { isSettledRun, runToItems } from "../native/synthesize";
 
 /** The request body, size-capped and decoded (413/415/400 in the route's envelope). */
 export function readRequestBody(c: GatewayContext, caller: Caller): Promise<unknown> {
@@ -109,4 +111,148 @@ export function sseAnswer(c: GatewayContext, items: ReadableStream<NativeStreamI
 /** A JSON body with extra headers (status 200). */
 export function jsonAnswer(body: unknown, headers: Record<string, string>): Response {
   return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", ...headers } });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting a run: idempotent retries attach, a client that goes away cancels
+// ---------------------------------------------------------------------------------------------
+
+/** A create's native side: a new run's stream, or the settled record of the run an earlier attempt started. */
+export interface StartedRun {
+  items: ReadableStream<NativeStreamItem>;
+  /** The run an earlier attempt with the same `Idempotency-Key` started (this request attaches to it), else null. */
+  attachedRunId: string | null;
+  /** To be called with the run id the first native event names: recorded for retries, cancelled if the client leaves. */
+  onRunId(runId: string): void;
+}
+
+/** How long a retry waits for the first attempt to learn its run id before answering "in progress". */
+const ATTACH_WAIT_MS = 10_000;
+/** Polls of a reservation (its run id) and of an attached run (its end). */
+const POLL_FIRST_MS = 250;
+const POLL_MAX_MS = 2_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function inProgress(): GatewayError {
+  return new GatewayError({
+    status: 409,
+    code: IDEMPOTENT_REQUEST_IN_PROGRESS,
+    message: "a request with this Idempotency-Key is still being processed; retry it shortly",
+    headers: { "x-should-retry": "true", "retry-after": "2" },
+  });
+}
+
+function keyConflict(): GatewayError {
+  return new GatewayError({
+    status: 409,
+    code: IDEMPOTENCY_CONFLICT,
+    message: "this Idempotency-Key was already used with a different request body: a retry must repeat the request exactly, and a new request needs a new key",
+    headers: { "x-should-retry": "false" },
+  });
+}
+
+/** The run's record once it has ended (or waits for the client), polling `GET /runs/{id}` within the request's deadline. */
+async function settledRun(caller: Caller, runId: string): Promise<NativeRun> {
+  let wait = POLL_FIRST_MS;
+  for (;;) {
+    const run = await caller.native.getRun(runId);
+    if (isSettledRun(run)) return run;
+    await sleep(wait);
+    wait = Math.min(POLL_MAX_MS, wait * 2);
+  }
+}
+
+/**
+ * The answer of an attached retry: the run's own events, from its record once it has ended. The
+ * stream exists at once, so an SSE answer starts (and keeps the client alive) while the first
+ * attempt's execution finishes — the retry never starts the run again.
+ */
+export function attachedItems(caller: Caller, runId: string): ReadableStream<NativeStreamItem> {
+  return deferredItems(settledRun(caller, runId), runToItems, asFault);
+}
+
+/**
+ * Cancels the native run when the client goes away before the answer is over (a run nobody reads
+ * costs the application its model calls). Not with an `Idempotency-Key`: the client is expected to
+ * retry, and the retry attaches to this very run.
+ */
+function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => string | null): void {
+  const signal = c.req.raw.signal;
+  const cancel = (): void => {
+    const id = runId();
+    if (id === null) return;
+    caller.background(
+      caller
+        .detachedNative()
+        .cancelRun(id)
+        .catch((error: unknown) => {
+          // Already over (409 invalid_state): nothing to cancel.
+          if (error instanceof NativeError && error.kind === "http" && error.status === 409) return;
+          throw error;
+        }),
+    );
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener("abort", cancel, { once: true });
+}
+
+/**
+ * Starts the native run of a create, honouring `Idempotency-Key` without ever executing a run twice:
+ *
+ * - no key: one `POST /runs`; the run is cancelled if the client goes away;
+ * - first attempt of a key: the key is reserved in D1 (index-store/idempotency.ts), then native is
+ *   asked (with `execution.idempotency_key` too), and the run id is recorded as soon as native names
+ *   it — even when this attempt gave up waiting for native's headers (the request runs on in the
+ *   background just to learn it). A native error before any run existed releases the key;
+ * - a retry: it attaches to the recorded run — no second `POST` (the fork would start a running run
+ *   again, native-api.md errata 2) — and answers from the run's record once it has ended. While the
+ *   first attempt has not learnt its run id yet the retry waits for it (up to 10 s), then answers a
+ *   retryable 409; a first attempt that never learnt one within its own time limits is taken over;
+ * - the same key with another body: 409 `idempotency_conflict`, before native is called.
+ */
+export async function startRun(c: GatewayContext, caller: Caller, request: NativeRunRequest, idempotency: Idempotency | null): Promise<StartedRun> {
+  let knownRunId: string | null = null;
+  if (!idempotency) {
+    cancelWhenClientLeaves(c, caller, () => knownRunId);
+    return { items: await caller.native.streamRun(request), attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId) };
+  }
+  const keyHash = await idempotencyKeyHash(idempotency, await caller.fingerprint());
+  const store = caller.idempotency;
+  let reservation = await store.reserve(keyHash, idempotency.traceId);
+  if (reservation.kind === "conflict") throw keyConflict();
+  if (reservation.kind === "existing") {
+    let runId = reservation.runId;
+    for (let waited = 0; runId === null && waited < ATTACH_WAIT_MS; waited += POLL_FIRST_MS) {
+      await sleep(POLL_FIRST_MS);
+      runId = await store.runIdOf(keyHash);
+    }
+    if (runId !== null) return { items: attachedItems(caller, runId), attachedRunId: runId, onRunId: () => undefined };
+    // The first attempt never learnt its run within the longest it can take (its headers timeout and
+    // first-event limit): it is gone, and this attempt takes over (native's own key dedupes a run
+    // that did get created and has finished).
+    const limits = caller.config.NATIVE_HEADERS_TIMEOUT_MS + caller.config.NATIVE_FIRST_EVENT_TIMEOUT_MS;
+    const attempt = await store.takeOver(keyHash, Math.floor((Date.now() - limits) / 1000));
+    if (attempt === null) throw inProgress();
+    reservation = { kind: "reserved", attempt };
+  }
+  const attempt = reservation.attempt;
+  const record = (runId: string | null): Promise<void> => (runId === null ? Promise.resolve() : store.recordRun(keyHash, attempt, runId));
+  let items: ReadableStream<NativeStreamItem>;
+  try {
+    items = await caller.native.streamRun(request, { onAbandoned: (late) => caller.background(late.then(record)) });
+  } catch (error) {
+    // Native answered an error before any run existed: the key is free again for a corrected retry.
+    if (error instanceof NativeError && (error.kind === "http" || error.kind === "too_large")) caller.background(store.release(keyHash, attempt));
+    throw error;
+  }
+  return {
+    items,
+    attachedRunId: null,
+    onRunId: (runId) => {
+      if (knownRunId !== null) return;
+      knownRunId = runId;
+      caller.background(record(runId));
+    },
+  };
 }

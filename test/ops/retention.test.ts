@@ -97,6 +97,17 @@ describe("the scheduled handler (Cron Trigger)", () => {
     expect(await countRows("cron_live")).toBe(2);
   });
 
+  it("also purges expired Idempotency-Key reservations, and keeps live ones", async () => {
+    const t = now();
+    const statement = env.RESPONSE_INDEX.prepare(
+      "INSERT INTO idempotency_keys (key_hash, request_fingerprint, attempt, native_run_id, created_at, expires_at) VALUES (?1, 'idem-x', 'a', NULL, ?2, ?3)",
+    );
+    await env.RESPONSE_INDEX.batch([statement.bind("retention_key_old", t - 7200, t - 3600), statement.bind("retention_key_live", t - 60, t + 3600)]);
+    await worker.scheduled(createScheduledController({ cron: "23 * * * *", scheduledTime: Date.now() }), env);
+    const left = await env.RESPONSE_INDEX.prepare("SELECT key_hash FROM idempotency_keys WHERE key_hash LIKE 'retention_key_%' ORDER BY key_hash").all<{ key_hash: string }>();
+    expect(left.results.map((row) => row.key_hash)).toEqual(["retention_key_live"]);
+  });
+
   it("takes its bounds from the settings and logs one line with the figures, a warning when it hit the bound", async () => {
     const t = now();
     await insertRows("bounded", 5, t - 3600);

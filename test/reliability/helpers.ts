@@ -112,6 +112,12 @@ export async function nativeCreatesWith(marker: string): Promise<RecordedNativeR
   );
 }
 
+/** How many times the emulator started the run (1 + re-executions of a replayed running run, errata 2). */
+export async function emulatorExecutions(runId: string): Promise<number> {
+  const response = await fetch(`${env.NATIVE_API_BASE_URL}/__emulator/runs/${runId}`);
+  return ((await response.json()) as { executions: number }).executions;
+}
+
 /** A fresh nonce for tests that must find their own native requests in the shared emulator log. */
 export function nonce(): string {
   return crypto.randomUUID().replace(/-/g, "").slice(0, 16);

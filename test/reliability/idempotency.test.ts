@@ -49,7 +49,7 @@ describe("the SDKs' retry loops reuse the key, so a retried create is the same r
       { headers: { "Idempotency-Key": `sdk-${marker}` } },
     );
     expect(completion.choices[0]?.message.content).toBe(`sdk ${marker}`);
-    await expectOneRun(marker, 2);
+    await expectOneRun(marker);
   });
 
   it("anthropic: messages.create with an Idempotency-Key survives a first-attempt timeout", async () => {
@@ -60,7 +60,7 @@ describe("the SDKs' retry loops reuse the key, so a retried create is the same r
       { headers: { "Idempotency-Key": `sdk-${marker}` } },
     );
     expect(message.content).toEqual([{ type: "text", text: `sdk ${marker}` }]);
-    await expectOneRun(marker, 2);
+    await expectOneRun(marker);
   });
 });
 
@@ -85,7 +85,7 @@ describe("readIdempotency / applyIdempotency", () => {
 
   it("sets execution.idempotency_key and metadata.trace_id, keeping every other field", () => {
     const request = { query: "q", metadata: { trace_id: "req_1" }, execution: { model_parameters: { reasoning: { effort: "low" } } } };
-    expect(applyIdempotency(request, { key: "k", traceId: "idem-1" })).toEqual({
+    expect(applyIdempotency(request, { key: "k", traceId: "idem-1", scope: "chat" })).toEqual({
       query: "q",
       metadata: { trace_id: "idem-1" },
       execution: { idempotency_key: "k", model_parameters: { reasoning: { effort: "low" } } },
