@@ -62,5 +62,5 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
     run.onRunId(runId);
   };
   if (!stream) return jsonAnswer(await chatCompletionFrom(run.items, { model: request.model, lookupRun, onRunId: onStarted }), ignoredParamsHeaders(ignored));
-  return sseAnswer(c, run.items, new ChatStreamProjector({ model: request.model, includeUsage, lookupRun, onRunId: onStarted }), ignoredParamsHeaders(ignored));
+  return sseAnswer(c, run.items, new ChatStreamProjector({ model: request.model, includeUsage, lookupRun, onRunId: onStarted }), ignoredParamsHeaders(ignored), run);
 }

@@ -74,7 +74,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
     },
   };
   if (!plan.stream) return blockingMessage(run.items, context, headers);
-  return sseAnswer(c, run.items, new AnthropicStreamProjector(context), headers);
+  return sseAnswer(c, run.items, new AnthropicStreamProjector(context), headers, run);
 }
 
 async function countTokens(c: GatewayContext): Promise<Response> {

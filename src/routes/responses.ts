@@ -29,7 +29,7 @@ import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, loadPreviousTurn, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
-import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
+import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 
@@ -73,6 +73,7 @@ async function streamResponse(
   projector: ResponsesStreamProjector,
   claim: OwnershipClaim,
   headers: Record<string, string>,
+  run: StartedRun,
 ): Promise<Response> {
   const reader = items.getReader();
   let first: ReadableStreamReadResult<NativeStreamItem>;
@@ -90,7 +91,7 @@ async function streamResponse(
     void items.cancel().catch(() => undefined);
     throw error;
   }
-  return sseAnswer(c, items, projector, headers);
+  return sseAnswer(c, items, projector, headers, run);
 }
 
 responsesRoutes.post("/v1/responses", async (c) => {
@@ -153,7 +154,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
     await claim.settled();
     if (stream) return sseAnswer(c, run.items, new ResponsesStreamProjector({ ...context, knownRunId: run.attachedRunId }), headers);
   }
-  if (stream) return streamResponse(c, run.items, new ResponsesStreamProjector(context), claim, headers);
+  if (stream) return streamResponse(c, run.items, new ResponsesStreamProjector(context), claim, headers, run);
   const folded = await blockingResponse(run.items, context);
   await claim.settled();
   return jsonAnswer(folded.response, headers);

@@ -103,9 +103,20 @@ export function resumedItems(resumed: Promise<NativeRun>): ReadableStream<Native
   return deferredItems(resumed, runToItems, asFault);
 }
 
-/** The SSE response of `items` through `projector` (frames it already holds go first). */
-export function sseAnswer(c: GatewayContext, items: ReadableStream<NativeStreamItem>, projector: SseProjector, headers: Record<string, string>): Response {
-  return sseResponse(projectToSse(items, projector, { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS }), headers);
+/**
+ * The SSE response of `items` through `projector` (frames it already holds go first). `run`, when
+ * given, hears that the client went away before the terminal frame (the body's writes failed — the
+ * request's abort signal says it too, where the runtime has one).
+ */
+export function sseAnswer(
+  c: GatewayContext,
+  items: ReadableStream<NativeStreamItem>,
+  projector: SseProjector,
+  headers: Record<string, string>,
+  run?: Pick<StartedRun, "clientLeft">,
+): Response {
+  const onEnd = run ? (outcome: "completed" | "client_closed" | "error") => outcome === "client_closed" && run.clientLeft() : undefined;
+  return sseResponse(projectToSse(items, projector, { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS, onEnd }), headers);
 }
 
 /** A JSON body with extra headers (status 200). */
@@ -124,6 +135,8 @@ export interface StartedRun {
   attachedRunId: string | null;
   /** To be called with the run id the first native event names: recorded for retries, cancelled if the client leaves. */
   onRunId(runId: string): void;
+  /** The client went away before the answer was over: cancel the run (not with an `Idempotency-Key`). */
+  clientLeft(): void;
 }
 
 /** How long a retry waits for the first attempt to learn its run id before answering "in progress". */
@@ -177,11 +190,12 @@ export function attachedItems(caller: Caller, runId: string): ReadableStream<Nat
  * costs the application its model calls). Not with an `Idempotency-Key`: the client is expected to
  * retry, and the retry attaches to this very run.
  */
-function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => string | null): void {
-  const signal = c.req.raw.signal;
+function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => string | null): () => void {
+  let cancelled = false;
   const cancel = (): void => {
     const id = runId();
-    if (id === null) return;
+    if (id === null || cancelled) return;
+    cancelled = true;
     caller.background(
       caller
         .detachedNative()
@@ -193,8 +207,10 @@ function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => 
         }),
     );
   };
+  const signal = c.req.raw.signal;
   if (signal.aborted) cancel();
   else signal.addEventListener("abort", cancel, { once: true });
+  return cancel;
 }
 
 /**
@@ -214,8 +230,8 @@ function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => 
 export async function startRun(c: GatewayContext, caller: Caller, request: NativeRunRequest, idempotency: Idempotency | null): Promise<StartedRun> {
   let knownRunId: string | null = null;
   if (!idempotency) {
-    cancelWhenClientLeaves(c, caller, () => knownRunId);
-    return { items: await caller.native.streamRun(request), attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId) };
+    const clientLeft = cancelWhenClientLeaves(c, caller, () => knownRunId);
+    return { items: await caller.native.streamRun(request), attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId), clientLeft };
   }
   const keyHash = await idempotencyKeyHash(idempotency, await caller.fingerprint());
   const store = caller.idempotency;
@@ -227,7 +243,7 @@ export async function startRun(c: GatewayContext, caller: Caller, request: Nativ
       await sleep(POLL_FIRST_MS);
       runId = await store.runIdOf(keyHash);
     }
-    if (runId !== null) return { items: attachedItems(caller, runId), attachedRunId: runId, onRunId: () => undefined };
+    if (runId !== null) return { items: attachedItems(caller, runId), attachedRunId: runId, onRunId: () => undefined, clientLeft: () => undefined };
     // The first attempt never learnt its run within the longest it can take (its headers timeout and
     // first-event limit): it is gone, and this attempt takes over (native's own key dedupes a run
     // that did get created and has finished).
@@ -254,5 +270,7 @@ export async function startRun(c: GatewayContext, caller: Caller, request: Nativ
       knownRunId = runId;
       caller.background(record(runId));
     },
+    // With a key the client is expected to retry, and the retry attaches to this run: keep it.
+    clientLeft: () => undefined,
   };
 }
