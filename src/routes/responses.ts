@@ -27,7 +27,7 @@ import { parseResponseId, responseIdFor } from "../protocols/openai-responses/id
 import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
 import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
-import { echoFromRequest, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
+import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, loadPreviousTurn, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
 import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
@@ -135,7 +135,12 @@ responsesRoutes.post("/v1/responses", async (c) => {
   }
 
   const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id) : null;
-  let nativeRequest = toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId });
+  // The mapped request must fit native's body limit; Responses' `truncation` says how (to-native.ts).
+  let nativeRequest = fitToNativeLimit(
+    toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }),
+    request.truncation ?? "disabled",
+    caller.config.NATIVE_MAX_REQUEST_BYTES,
+  );
   if (request.reasoning?.effort) {
     nativeRequest = await withCatalogReasoning(caller, nativeRequest, { effort: request.reasoning.effort }, { name: "reasoning.effort", param: "reasoning" }, mode, ignored);
   }

@@ -21,7 +21,7 @@ const WEATHER = {
 };
 
 describe("previous_response_id", () => {
-  it("a three-turn chain gives turn 3 the content of turns 1 and 2 (native rehydration, no history sent)", async () => {
+  it("a three-turn chain gives native every earlier turn as explicit history (its memory keeps only query + answer)", async () => {
     const client = openai();
     const first = await client.responses.create({ model: MODEL, input: "My name is Ada.", instructions: "Turn-1 instructions" });
     const firstNative = await lastNativeCreate();
@@ -32,17 +32,91 @@ describe("previous_response_id", () => {
 
     expect(new Set([first.id, second.id, third.id]).size).toBe(3);
     expect(third.previous_response_id).toBe(second.id);
-    expect(third.output_text).toBe(
-      "You said: What do you know about me? [history: user: My name is Ada. | assistant: You said: My name is Ada. [system: Turn-1 instructions] | user: I like tea. | assistant: You said: I like tea. [history: user: My name is Ada. | assistant: You said: My name is Ada. [system: Turn-1 instructions]]]",
-    );
-    // Same native conversation on every turn; the conversation carries the turns, not the gateway.
+    // The whole chain, in order, rebuilt from the native run records — not left to native's
+    // rehydration, which would drop any turn that arrived as explicit history (errata 4).
+    expect(secondNative.history).toEqual([
+      { role: "user", content: "My name is Ada." },
+      { role: "assistant", content: first.output_text },
+    ]);
+    expect(thirdNative.history).toEqual([
+      { role: "user", content: "My name is Ada." },
+      { role: "assistant", content: first.output_text },
+      { role: "user", content: "I like tea." },
+      { role: "assistant", content: second.output_text },
+    ]);
+    expect(third.output_text).toContain("user: My name is Ada.");
+    expect(third.output_text).toContain("user: I like tea.");
+    // Same native conversation on every turn (1flowbase shows one conversation).
     expect(secondNative.conversation).toEqual(thirdNative.conversation);
     expect((secondNative.conversation as { id?: string }).id).toMatch(/^conv_/);
-    expect(secondNative.history).toBeUndefined();
-    expect(thirdNative.history).toBeUndefined();
     // instructions are not carried over by previous_response_id (as in OpenAI).
     expect(secondNative.system).toBeUndefined();
     expect(firstNative.system).toBe("Turn-1 instructions");
+  });
+
+  it("a first turn's explicit history survives the chain: turns 2 and 3 reach native with all of it, in order", async () => {
+    const client = openai();
+    const first = await client.responses.create({
+      model: MODEL,
+      input: [
+        { role: "user", content: "My name is Ada." },
+        { role: "assistant", content: "Noted." },
+        { role: "user", content: "What is 2+2?" },
+      ],
+    });
+    const second = await client.responses.create({ model: MODEL, input: "And 3+3?", previous_response_id: first.id });
+    const third = await client.responses.create({ model: MODEL, input: "What is my name?", previous_response_id: second.id });
+    const thirdNative = await lastNativeCreate();
+    expect(thirdNative.history).toEqual([
+      { role: "user", content: "My name is Ada." },
+      { role: "assistant", content: "Noted." },
+      { role: "user", content: "What is 2+2?" },
+      { role: "assistant", content: first.output_text },
+      { role: "user", content: "And 3+3?" },
+      { role: "assistant", content: second.output_text },
+    ]);
+    expect(third.output_text).toContain("user: My name is Ada.");
+  });
+
+  it("a failed turn's error text is never fed back as the assistant's answer", async () => {
+    const client = openai();
+    const first = await client.responses.create({ model: MODEL, input: "Remember 7." });
+    const failed = await client.responses
+      .create({ model: MODEL, input: emu({ fail: { error_code: "provider_upstream_error", message: "upstream exploded" } }, "then fail"), previous_response_id: first.id })
+      .catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(APIError);
+    // The failed response is not chainable as a completed one; chain from the first answer instead.
+    await client.responses.create({ model: MODEL, input: "What number?", previous_response_id: first.id });
+    const native = await lastNativeCreate();
+    expect(JSON.stringify(native.history)).not.toContain("upstream exploded");
+  });
+
+  it("over native's body limit: truncation auto drops the oldest turns, disabled is a 400 naming the way out", async () => {
+    const client = openai();
+    const filler = "x".repeat(900);
+    const input = [
+      { role: "user" as const, content: `old question ${filler}` },
+      { role: "assistant" as const, content: `old answer ${filler}` },
+      { role: "user" as const, content: "new question" },
+    ];
+    const limited = (truncation: "auto" | "disabled") =>
+      createApp().fetch(
+        new Request("http://gw/v1/responses", {
+          method: "POST",
+          headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: MODEL, input, truncation }),
+        }),
+        { ...env, NATIVE_MAX_REQUEST_BYTES: "1500" },
+      );
+    const refused = await limited("disabled");
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { code: "context_length_exceeded", param: "input", message: expect.stringContaining('truncation: "auto"') } });
+    const truncated = await limited("auto");
+    expect(truncated.status, await truncated.clone().text()).toBe(200);
+    const native = await lastNativeCreate();
+    expect(native.query).toBe("new question");
+    expect(native.history).toBeUndefined();
+    expect(client).toBeDefined();
   });
 
   it("streams a chained turn and chains from a streamed turn (the claim precedes response.created)", async () => {

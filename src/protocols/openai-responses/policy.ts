@@ -34,7 +34,7 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   include: { kind: "accepted", why: "no encrypted reasoning, logprobs or hosted-tool results exist to include" },
   parallel_tool_calls: { kind: "accepted", why: FLOW_DECIDES },
   text: { kind: "accepted", why: "output format and verbosity are decided by the flow" },
-  truncation: { kind: "accepted", why: "native manages the context window" },
+  truncation: { kind: "mapped", to: "gateway: fitting the 1flowbase request body limit — auto drops the oldest turns, disabled answers 400 context_length_exceeded" },
   temperature: { kind: "accepted", why: FLOW_DECIDES },
   top_p: { kind: "accepted", why: FLOW_DECIDES },
   top_logprobs: { kind: "accepted", why: "native does not report logprobs" },
@@ -52,8 +52,6 @@ function isDefault(field: string, value: unknown): boolean {
   switch (field) {
     case "parallel_tool_calls":
       return value === true;
-    case "truncation":
-      return value === "disabled";
     case "include":
     case "tools":
       return Array.isArray(value) && value.length === 0;

@@ -19,6 +19,7 @@
 import { GatewayError } from "../../http/errors";
 import type { PolicyMode } from "../../http/policy";
 import type { ToolResultInput } from "../../native/resume";
+import { nativeRunBody, utf8Length } from "../../native/client";
 import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import { parseFunctionCallId } from "./ids";
 import { ignoreOrReject } from "../../http/policy";
@@ -298,11 +299,14 @@ export interface NativeRequestContext {
 /**
  * Builds the native run request.
  *
- * Chaining (`previous`): the run joins the previous run's native conversation. If the new input is
- * just the new turn, no `history` is sent and native rehydrates every earlier turn (§3.4). If it
- * carries more (earlier messages, tool turns, images), native would skip rehydration, so the history
- * is sent explicitly: the previous run's turns, then the new items — nothing is lost either way
- * (unlike the fork's adapter, which keeps only the previous answer, native-api.md §4.2).
+ * Chaining (`previous`): native's conversation memory keeps only each run's own query and answer —
+ * never the explicit `history` a run was sent — and rehydrates only when `history` is empty (fork
+ * `application_run_log_methods.rs` ~611–658, `run_service.rs` ~524–539; native-api.md errata 4).
+ * Relying on it would lose every earlier turn that arrived as explicit input. So the whole chain is
+ * always sent as explicit history: the previous run's turns as its record holds them (its own
+ * explicit history — which, built the same way, is the chain before it — its query, its answer),
+ * then the new items. The run still joins the previous run's native conversation, so 1flowbase
+ * shows one conversation. The edge stores no content: the chain lives in the native run records.
  */
 export function toNativeRunRequest(request: CreateResponseRequest, context: NativeRequestContext): NativeRunRequest {
   const { plan, previous } = context;
@@ -311,13 +315,10 @@ export function toNativeRunRequest(request: CreateResponseRequest, context: Nati
   const system = [request.instructions?.trim() ?? "", ...plan.systemParts].filter((part) => part.length > 0).join("\n\n");
   if (system) native.system = system;
 
-  if (previous?.conversation) {
-    native.conversation = { user: previous.conversation.user, id: previous.conversation.id };
-    if (plan.history.length > 0) native.history = [...previous.turns, ...plan.history];
-  } else if (previous) {
-    // The previous run has no native conversation (created elsewhere): carry its turns explicitly.
-    native.history = [...previous.turns, ...plan.history];
-    native.conversation = { user: request.user ?? DEFAULT_CONVERSATION_USER };
+  if (previous) {
+    const history = [...previous.turns, ...plan.history];
+    if (history.length > 0) native.history = history;
+    native.conversation = previous.conversation ? { user: previous.conversation.user, id: previous.conversation.id } : { user: request.user ?? DEFAULT_CONVERSATION_USER };
   } else {
     if (plan.history.length > 0) native.history = plan.history;
     // store:false responses can never be chained, so they need no native conversation.
@@ -329,6 +330,49 @@ export function toNativeRunRequest(request: CreateResponseRequest, context: Nati
   if (context.tools.toolChoice !== undefined) inputs.tool_choice = context.tools.toolChoice;
   if (Object.keys(inputs).length > 0) native.inputs = inputs;
   return native;
+}
+
+/**
+ * Fits the native request under native's body limit (`NATIVE_MAX_REQUEST_BYTES`, the fork's axum
+ * 2 MiB, errata 3) by Responses' own `truncation` rule: `auto` drops the oldest turns of the history
+ * (a whole turn at a time: a user message with the assistant messages, tool calls and outputs that
+ * follow it, so no tool output loses its call) until it fits; `disabled` (OpenAI's default) refuses
+ * with 400 `context_length_exceeded`, as OpenAI does for an input over the context window. What
+ * still does not fit with no history left is the client's own input: the same 400.
+ *
+ * @example
+ * const fitted = fitToNativeLimit(native, request.truncation ?? "disabled", 2 * 1024 * 1024);
+ */
+export function fitToNativeLimit(native: NativeRunRequest, truncation: "auto" | "disabled", limitBytes: number): NativeRunRequest {
+  let bytes = nativeRunBody(native).bytes;
+  if (bytes <= limitBytes) return native;
+  const history = [...(native.history ?? [])];
+  if (truncation === "auto") {
+    while (bytes > limitBytes && history.length > 0) {
+      // One turn: the first item and everything up to the next user message.
+      let end = 1;
+      while (end < history.length && history[end]?.role !== "user") end++;
+      for (const item of history.splice(0, end)) bytes -= utf8Length(JSON.stringify(item)) + 1;
+    }
+    if (bytes <= limitBytes) {
+      const fitted: NativeRunRequest = { ...native };
+      if (history.length > 0) fitted.history = history;
+      else delete fitted.history;
+      // Exact size of what will be sent (the running count skipped commas at the array's ends).
+      if (nativeRunBody(fitted).bytes <= limitBytes) return fitted;
+    }
+  }
+  throw new GatewayError({
+    status: 400,
+    code: "context_length_exceeded",
+    param: "input",
+    message:
+      `the conversation is ${bytes} bytes as a 1flowbase run request, over the ${limitBytes}-byte limit of the 1flowbase api-server` +
+      (truncation === "auto"
+        ? ", even with every earlier turn dropped: shorten the input itself"
+        : `: send truncation: "auto" to drop the oldest turns, shorten the input, or raise NATIVE_MAX_REQUEST_BYTES together with the api-server's own limit`),
+    headers: { "x-should-retry": "false" },
+  });
 }
 
 /** The request parameters every Response of this request echoes (client-protocols.md §2). */
