@@ -20,7 +20,7 @@ import { ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";
 import { NativeError } from "../native/errors";
 import { itemsToStream, type NativeStreamItem } from "../native/events";
 import type { NativeRun } from "../native/schema";
-import { runToItems } from "../native/synthesize";
+import { isSettledRun, runToItems } from "../native/synthesize";
 import { isNativeAbsence, responseNotFound } from "../protocols/openai-responses/continuation";
 import { blockingResponse, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
 import { parseResponseId, responseIdFor } from "../protocols/openai-responses/ids";
@@ -229,5 +229,26 @@ responsesRoutes.post("/v1/responses/:id/cancel", async (c) => {
     }
     throw error;
   }
-  return c.json(foldRun(run, echoFromRun(run), resumedTaskId).response);
+  return c.json(foldRun(await settledAfterCancel(caller, run), echoFromRun(run), resumedTaskId).response);
 });
+
+/** How long the cancel route waits for a cancelled run to say what it became, and how often it asks. */
+const CANCEL_SETTLE_MS = 3_000;
+const CANCEL_POLL_MS = 200;
+
+/**
+ * What the run really became after a cancel. Native's cancel only updates the run row and answers
+ * it (control-plane `native.rs` ~457–529, errata 9); when the run finished while the cancel was in
+ * flight, the row still says `running` (`run_service.rs` ~223–234) and the run goes on to complete.
+ * So a row that is not terminal yet is read again until it is (bounded): the answer is `cancelled`,
+ * or the `completed` response the run turned into — never a `cancelled` it is not.
+ */
+async function settledAfterCancel(caller: Caller, run: NativeRun): Promise<NativeRun> {
+  const started = Date.now();
+  let current = run;
+  while (!isSettledRun(current) && Date.now() - started < CANCEL_SETTLE_MS) {
+    await new Promise((resolve) => setTimeout(resolve, CANCEL_POLL_MS));
+    current = await caller.native.getRun(run.id);
+  }
+  return current;
+}

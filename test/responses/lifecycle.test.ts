@@ -162,6 +162,16 @@ describe("POST /v1/responses/{id}/cancel", () => {
     expect((await openai().responses.retrieve(id)).status).toBe("cancelled");
   });
 
+  it("a run that completes while the cancel is in flight is answered as what it became (completed), not as cancelled", async () => {
+    const response = await call("POST", "/responses", { model: MODEL, input: emu({ text: ["made it"], wait_ms: 400, cancel_race: true }, "race"), stream: true });
+    const { reader, match, text } = await readUntil(response.body!, (event) => event.data.type === "response.in_progress");
+    const id = (match.data.response as { id: string }).id;
+    const answered = await openai().responses.cancel(id);
+    expect(answered).toMatchObject({ id, status: "completed", output: [expect.objectContaining({ type: "message" })] });
+    const final = checkEventOrder(parseSse(await readRest(reader, text)));
+    expect(final).toMatchObject({ status: "completed" });
+  });
+
   it("a finished response cannot be cancelled: 400, not a 5xx", async () => {
     const created = await openai().responses.create({ model: MODEL, input: "done already" });
     const response = await call("POST", `/responses/${created.id}/cancel`);
