@@ -15,6 +15,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { loadEsbuild, loadMiniflare, loadWebSocket, ROOT } from "./lib/deps";
+import { serverPort } from "./lib/proc";
 import type { GatewaySnapshot } from "./lib/snapshot";
 import { median } from "./lib/stats";
 import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, selfTimes, type CpuProfile } from "./lib/workerd";
@@ -136,7 +137,8 @@ export async function startupProfile(outdir: string, files: string[]): Promise<{
       },
       ...modules,
     ],
-    inspectorPort: 0,
+    inspectorPort: await serverPort(),
+    port: await serverPort(),
   });
   try {
     await mf.ready;

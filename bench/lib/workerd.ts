@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadEsbuild, loadMiniflare, loadWebSocket, ROOT } from "./deps";
+import { serverPort } from "./proc";
 
 /** The gateway's compatibility settings (wrangler.toml), so the bench isolate behaves like the gateway's. */
 export const COMPATIBILITY_DATE = "2026-04-20";
@@ -61,9 +62,9 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     modulesRoot: path.dirname(scriptPath),
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: COMPATIBILITY_FLAGS,
-    inspectorPort: 0,
+    inspectorPort: await serverPort(),
     host: "127.0.0.1",
-    port: 0,
+    port: await serverPort(),
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const inspectorUrl = async (): Promise<string> => new URL(`/core:user:${name}`, (await mf.getInspectorURL()).href).href;
