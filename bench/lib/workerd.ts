@@ -100,6 +100,8 @@ export interface CpuProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
+  /** Self-time samples by 1-based source line of this function (V8 reports them per node). */
+  positionTicks?: Array<{ line: number; ticks: number }>;
 }
 
 export interface CpuProfile {
