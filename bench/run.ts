@@ -2,21 +2,28 @@
  * `npm run bench`: every benchmark of the gateway in one run, side by side, written to
  * bench/RESULTS.md (and bench/results.json) and printed.
  *
- *   1. size      bundle size (wrangler deploy --dry-run) and startup cost in workerd
- *   2. micro     projector cost per native event inside workerd (bench/projector-worker.ts) + profiles
- *   3. e2e       loopback load: emulator direct vs pass-through worker vs gateway (bench/e2e.ts)
- *   4. memory    worker RSS while streaming 10k and 1M deltas through the gateway (bench/memory.ts)
+ *   1. size       bundle size (wrangler deploy --dry-run), startup CPU in ≥ 20 fresh workerd
+ *                 isolates, and where it goes by top-level statement (bench/size.ts)
+ *   2. micro      projector cost per native event inside workerd (bench/projector-worker.ts) + profiles
+ *   3. e2e        loopback load: emulator direct vs pass-through worker vs gateway (bench/e2e.ts)
+ *   4. memory     worker RSS while streaming 10k and 1M deltas through the gateway (bench/memory.ts)
+ *   5. coldstart  the first request on fresh isolates vs the pass-through worker (bench/coldstart.ts)
+ *   6. d1latency  TTFB of every Responses lifecycle call under a production-latency D1 (bench/d1latency.ts;
+ *                 BENCH_D1_PRIMARY_MS / BENCH_D1_REPLICA_MS / BENCH_D1_LAG_MS change the model)
  *
- * Options: `--phases=size,micro,e2e,memory` (default all), `--quick` (small counts, for a smoke
- * test; its numbers are not the reference), `--no-write` (print only), `--report-only` (re-render
- * RESULTS.md from the last bench/results.json, e.g. after editing bench/FINDINGS.md). Takes several minutes; every
- * request and wait is bounded, and the whole run stops itself after BENCH_DEADLINE_MIN (default 60).
- * Not part of `npm test`.
+ * Options: `--phases=size,micro,e2e,memory,coldstart,d1latency` (default all), `--quick` (small
+ * counts, for a smoke test; its numbers are not the reference), `--no-write` (print only),
+ * `--report-only` (re-render RESULTS.md from the last bench/results.json, e.g. after editing
+ * bench/FINDINGS.md). BENCH_PORTS=38700-38799 keeps its servers on a private port range. Takes
+ * ~20 minutes; every request and wait is bounded, and the whole run stops itself after
+ * BENCH_DEADLINE_MIN (default 60). Not part of `npm test`.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULT_E2E, migrateLocalD1, runE2E, startE2eEnvironment, type E2eOptions, type E2eResult } from "./e2e";
+import { runColdStart } from "./coldstart";
+import { d1ModelFromArgs, runD1Latency } from "./d1latency";
+import { DEFAULT_E2E, migrateLocalD1, requestFor, runE2E, startE2eEnvironment, type E2eOptions, type E2eResult } from "./e2e";
 import { ROOT } from "./lib/deps";
 import { codeVersion, conditions, machineInfo } from "./lib/machine";
 import { startEmulatorProcess } from "./lib/proc";
@@ -25,6 +32,7 @@ import { DEFAULT_MICRO, runMicro, type MicroOptions } from "./micro";
 import { renderBudgetLines, renderMarkdown, type BenchResults } from "./report";
 import { runSize } from "./size";
 import { buildGatewaySnapshot } from "./lib/snapshot";
+import { emulatorDirective } from "./lib/workload";
 
 const args = process.argv.slice(2);
 
@@ -37,7 +45,9 @@ if (args.includes("--report-only")) {
 }
 const flag = (name: string): boolean => args.includes(`--${name}`);
 const option = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
-const phases = new Set((option("phases") ?? "size,micro,e2e,memory").split(","));
+const ALL_PHASES = ["size", "micro", "e2e", "memory", "coldstart", "d1latency"];
+const phases = new Set((option("phases") ?? ALL_PHASES.join(",")).split(","));
+for (const phase of phases) if (!ALL_PHASES.includes(phase)) throw new Error(`unknown phase ${phase}; phases: ${ALL_PHASES.join(",")}`);
 const quick = flag("quick");
 const write = !flag("no-write") && !quick;
 
@@ -63,6 +73,9 @@ const results: BenchResults = {
   e2e: null,
   memory: null,
   size: null,
+  coldStart: null,
+  d1Latency: null,
+  longRequestBytes: null,
   notes: [],
 };
 log(`bench: ${results.machine.cpuModel}, ${results.machine.cores} cores, node ${results.machine.node}, workerd ${results.machine.workerd}`);
@@ -78,8 +91,9 @@ log(`  ${snapshot.dir}`);
 
 if (phases.has("size")) {
   log("\n== size: bundle, startup in workerd");
-  results.size = await runSize(snapshot, quick ? 3 : 7);
-  log(`  gzip ${results.size.wranglerGzipKiB ?? "?"} KiB, startup CPU ${results.size.startup.cpuMsMedian.toFixed(1)} ms`);
+  results.size = await runSize(snapshot, quick ? 3 : 21, quick ? 2 : 7);
+  log(`  gzip ${results.size.wranglerGzipKiB ?? "?"} KiB, startup CPU ${results.size.startup.cpuMsMedian.toFixed(1)} ms (median of ${results.size.startup.runs})`);
+  for (const row of results.size.startupMap?.statements.slice(0, 5) ?? []) log(`  startup ${row.ms.toFixed(2).padStart(7)} ms  ${row.where}`);
 }
 
 if (phases.has("micro")) {
@@ -110,6 +124,7 @@ if (phases.has("e2e")) {
     }
   }
   results.e2e = { cells, shape: DEFAULT_E2E.shape, wranglerReadyMs: readyMs };
+  results.longRequestBytes = Buffer.byteLength(requestFor("chat", emulatorDirective(DEFAULT_E2E.shape)).body);
 }
 
 if (phases.has("memory")) {
@@ -135,6 +150,16 @@ if (phases.has("memory")) {
       await emulator.stop();
     }
   }
+}
+
+if (phases.has("coldstart")) {
+  log("\n== coldstart: the first request on fresh isolates");
+  results.coldStart = await runColdStart({ rounds: quick ? 3 : 21, snapshot, log });
+}
+
+if (phases.has("d1latency")) {
+  log("\n== d1latency: TTFB under a production-latency D1");
+  results.d1Latency = await runD1Latency({ rounds: quick ? 3 : 30, model: d1ModelFromArgs([]), log });
 }
 
 results.endedAt = conditions();
