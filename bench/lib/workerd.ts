@@ -19,7 +19,7 @@ export async function bundleWorker(entry: string): Promise<string> {
   const outfile = path.join(outdir, "worker.js");
   await loadEsbuild().build({
     entryPoints: [path.resolve(ROOT, entry)],
-    // Bare imports (zod, hono) resolve from the repo's node_modules even for a tree outside it (bench/ab.ts).
+    // Bare imports (zod, hono) resolve from the repo's node_modules even for a tree outside it (bench/investigations/ab.ts).
     nodePaths: [path.join(ROOT, "node_modules")],
     outfile,
     bundle: true,
@@ -50,7 +50,7 @@ export interface WorkerdSession {
   dispose(): Promise<void>;
 }
 
-/** `extra`: more Miniflare options, e.g. `{ d1Databases: ["RESPONSE_INDEX"] }` (bench/request.ts). */
+/** `extra`: more Miniflare options, e.g. `{ d1Databases: ["RESPONSE_INDEX"] }` (bench/investigations/request.ts). */
 export async function startWorkerd(scriptPath: string, name = "bench", extra: Record<string, unknown> = {}): Promise<WorkerdSession> {
   const { Miniflare } = loadMiniflare();
   const mf = new Miniflare({

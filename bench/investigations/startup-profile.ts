@@ -8,13 +8,13 @@
  *      node:* modules and who imports them, V8's compile and GC);
  *   4. self time by module (which library code the statements spend their time in).
  *
- *   npx tsx bench/startup-profile.ts [--runs=7] [--top=25] [--entry=src/index.ts]
+ *   npx tsx bench/investigations/startup-profile.ts [--runs=7] [--top=25] [--entry=src/index.ts]
  */
-import { attributeStartup, instrumentedBuild, type StartupCost } from "./lib/startup-attribution";
+import { attributeStartup, instrumentedBuild, type StartupCost } from "../lib/startup-attribution";
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
-  console.log("npx tsx bench/startup-profile.ts [--runs=7] [--top=25] [--entry=src/index.ts]");
+  console.log("npx tsx bench/investigations/startup-profile.ts [--runs=7] [--top=25] [--entry=src/index.ts]");
   process.exit(0);
 }
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
