@@ -173,11 +173,12 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
       const list = samples.get(subject) ?? [];
       const cold = list.map((entry) => entry.cold).filter((sample) => sample.ok);
       const warm = list.flatMap((entry) => entry.warm).filter((sample) => sample.ok);
-      const failed = list.flatMap((entry) => [entry.cold, ...entry.warm]).find((sample) => !sample.ok);
+      const failures = list.flatMap((entry) => [entry.cold, ...entry.warm]).filter((sample) => !sample.ok);
+      const failed = failures[0];
       return {
         ...subject,
         rounds: list.length,
-        errors: list.length - cold.length + (list.length * 3 - warm.length),
+        errors: failures.length,
         ...(failed?.error ? { firstError: failed.error } : {}),
         coldTtfbP50: median(cold.map((sample) => sample.ttfbMs)),
         coldTtfbP90: percentile(cold.map((sample) => sample.ttfbMs), 90),

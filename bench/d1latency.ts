@@ -302,7 +302,8 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
       // Work the gateway left for after its Response (a claim in waitUntil) lands in these traces too.
       await sleep(model.primaryRttMs + model.lagMaxMs + 50);
       for (const [label, list] of ids) {
-        const answer = await fetch(`${originOf({ gateway: label } as D1LatencyCase)}/__bench/d1/trace?ids=${list.join(",")}`, { signal: AbortSignal.timeout(10_000) });
+        const origin = gateways.get(label)?.url ?? tree.url;
+        const answer = await fetch(`${origin}/__bench/d1/trace?ids=${list.join(",")}`, { signal: AbortSignal.timeout(10_000) });
         for (const [id, trace] of Object.entries((await answer.json()) as Record<string, D1RequestTrace | null>)) traces.set(`${label}:${id}`, trace);
       }
       await fetch(`${emulator.url}/__emulator/reset`, { method: "POST", body: "{}", signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer());
