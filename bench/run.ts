@@ -13,6 +13,7 @@
  *
  * Options: `--phases=size,micro,e2e,memory,coldstart,d1latency` (default all), `--quick` (small
  * counts, for a smoke test; its numbers are not the reference), `--no-write` (print only),
+ * `--merge` (re-take the named phases into the last bench/results.json, keeping the others),
  * `--report-only` (re-render RESULTS.md from the last bench/results.json, e.g. after editing
  * bench/FINDINGS.md). BENCH_PORTS=38700-38799 keeps its servers on a private port range. Takes
  * ~20 minutes; every request and wait is bounded, and the whole run stops itself after
@@ -63,7 +64,7 @@ function log(line: string): void {
 }
 
 const started = Date.now();
-const results: BenchResults = {
+const fresh: BenchResults = {
   machine: machineInfo(),
   code: codeVersion(ROOT),
   startedAt: conditions(),
@@ -78,10 +79,20 @@ const results: BenchResults = {
   longRequestBytes: null,
   notes: [],
 };
-log(`bench: ${results.machine.cpuModel}, ${results.machine.cores} cores, node ${results.machine.node}, workerd ${results.machine.workerd}`);
-log(`bench: load ${results.startedAt.loadAverage.map((v) => v.toFixed(2)).join(" ")}, other vitest processes: ${results.startedAt.otherVitestProcesses}`);
-if (results.startedAt.otherVitestProcesses > 0) {
-  results.notes.push(`${results.startedAt.otherVitestProcesses} other vitest processes were running when the benchmark started: numbers include their competition for the CPU.`);
+log(`bench: ${fresh.machine.cpuModel}, ${fresh.machine.cores} cores, node ${fresh.machine.node}, workerd ${fresh.machine.workerd}`);
+log(`bench: load ${fresh.startedAt.loadAverage.map((v) => v.toFixed(2)).join(" ")}, other vitest processes: ${fresh.startedAt.otherVitestProcesses}`);
+// `--merge`: re-take only the phases named in --phases, keeping the others from bench/results.json
+// (the notes say which figures come from which run).
+const merge = flag("merge");
+const results: BenchResults = merge ? (JSON.parse(readFileSync(path.join(ROOT, "bench", "results.json"), "utf8")) as BenchResults) : fresh;
+if (merge) {
+  results.notes.push(
+    `Phases ${[...phases].join(", ")} re-taken at ${fresh.startedAt.at} on commit ${fresh.code.commit}${fresh.code.dirtySrc ? " (uncommitted src/ changes)" : ""}, ` +
+      `load ${fresh.startedAt.loadAverage.map((v) => v.toFixed(2)).join(" / ")}; the other phases are from the run above.`,
+  );
+}
+if (fresh.startedAt.otherVitestProcesses > 0) {
+  results.notes.push(`${fresh.startedAt.otherVitestProcesses} other vitest processes were running when ${merge ? "the re-taken phases" : "the benchmark"} started: numbers include their competition for the CPU.`);
 }
 if (quick) results.notes.push("`--quick` run: reduced counts, not a reference measurement.");
 
@@ -162,8 +173,10 @@ if (phases.has("d1latency")) {
   results.d1Latency = await runD1Latency({ rounds: quick ? 3 : 30, model: d1ModelFromArgs([]), log });
 }
 
-results.endedAt = conditions();
-results.durationS = (Date.now() - started) / 1000;
+if (!merge) {
+  results.endedAt = conditions();
+  results.durationS = (Date.now() - started) / 1000;
+}
 const markdown = renderMarkdown(results);
 log(`\n${markdown}`);
 log("== budgets");
