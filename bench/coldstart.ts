@@ -15,7 +15,8 @@
  * own socket: a warm-up worker first opens the process's connections to the emulator and wakes the
  * local D1 (so neither is charged to whichever subject goes first), then every subject gets its
  * first request on a new connection, in an order rotated per round, then three more (the warm
- * TTFB, for contrast).
+ * TTFB, for contrast). Beside each TTFB: the CPU workerd's main thread spent across that request
+ * (schedstat), which a loaded machine does not stretch the way it stretches wall time.
  *
  *   npx tsx bench/coldstart.ts [--rounds=21]        (the bundle is built with wrangler first)
  */
@@ -26,7 +27,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { migrateLocalD1, oneRequest, requestFor, type Sample, type TargetKind } from "./e2e";
 import { loadMiniflare } from "./lib/deps";
-import { serverPort, startEmulatorProcess } from "./lib/proc";
+import { descendantsNamed, serverPort, startEmulatorProcess } from "./lib/proc";
+import { mainThreadCpuMs } from "./lib/startup";
 import { buildGatewaySnapshot, type GatewaySnapshot } from "./lib/snapshot";
 import { median, percentile } from "./lib/stats";
 import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "./lib/workerd";
@@ -56,6 +58,12 @@ export interface ColdStartRow extends ColdStartSubject {
   coldTotalP50: number;
   /** Requests 2–4 on the same isolate. */
   warmTtfbP50: number;
+  /**
+   * CPU of workerd's main thread across the first request (schedstat): the isolate's work, which
+   * other processes competing for the cores do not inflate the way they stretch a TTFB.
+   */
+  coldCpuMsP50: number;
+  warmCpuMsP50: number;
 }
 
 export interface ColdStartResult {
@@ -110,7 +118,7 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
     const gatewayBundle = path.join(options.snapshot.dir, "index.js");
     const key = requestFor("responses", PROMPT).headers.authorization?.replace(/^Bearer /, "") ?? "";
     const bindings = { NATIVE_API_BASE_URL: emulator.url, LOG_LEVEL: "off" };
-    const samples = new Map<ColdStartSubject, Array<{ cold: Sample; warm: Sample[] }>>(COLD_START_SUBJECTS.map((subject) => [subject, []]));
+    const samples = new Map<ColdStartSubject, Array<{ cold: Sample; coldCpuMs: number; warm: Sample[]; warmCpuMs: number[] }>>(COLD_START_SUBJECTS.map((subject) => [subject, []]));
     for (let round = 0; round < options.rounds; round++) {
       const ports = new Map<ColdStartSubject, number>();
       for (const subject of COLD_START_SUBJECTS) ports.set(subject, await serverPort());
@@ -128,6 +136,7 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
           unsafeDirectSockets: [{ host: "127.0.0.1", port: ports.get(subject) ?? 0 }],
         };
       });
+      const workerdsBefore = new Set(descendantsNamed(process.pid, "workerd"));
       const mf = new Miniflare({
         host: "127.0.0.1",
         port: await serverPort(),
@@ -148,6 +157,14 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
       });
       try {
         await mf.ready;
+        const workerd = descendantsNamed(process.pid, "workerd").filter((pid) => !workerdsBefore.has(pid));
+        if (workerd.length !== 1) throw new Error(`expected one new workerd for the cold-start round, found ${workerd.length}`);
+        const pid = workerd[0] as number;
+        const timed = async (agent: http.Agent, url: string, spec: ReturnType<typeof requestFor>): Promise<{ sample: Sample; cpuMs: number }> => {
+          const before = mainThreadCpuMs(pid);
+          const sample = await oneRequest(agent, url, spec, 60_000);
+          return { sample, cpuMs: mainThreadCpuMs(pid) - before };
+        };
         const urlOf = async (name: string): Promise<string> => (await mf.unsafeGetDirectURL(name)).toString().replace(/\/$/, "");
         const warmAgent = new http.Agent({ keepAlive: false });
         const warm = await oneRequest(warmAgent, await urlOf("warm-up"), { method: "GET", path: "/", headers: {}, body: "", terminal: "warm" }, 30_000);
@@ -157,12 +174,12 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
           const url = await urlOf(`subject-${COLD_START_SUBJECTS.indexOf(subject)}`);
           const spec = requestFor(subject.kind, PROMPT);
           // A new connection for the first request, as a new client of a new isolate opens one.
-          const cold = await oneRequest(new http.Agent({ keepAlive: false }), url, spec, 60_000);
+          const cold = await timed(new http.Agent({ keepAlive: false }), url, spec);
           const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-          const warmSamples: Sample[] = [];
-          for (let i = 0; i < 3; i++) warmSamples.push(await oneRequest(agent, url, spec, 60_000));
+          const warm: Array<{ sample: Sample; cpuMs: number }> = [];
+          for (let i = 0; i < 3; i++) warm.push(await timed(agent, url, spec));
           agent.destroy();
-          samples.get(subject)?.push({ cold, warm: warmSamples });
+          samples.get(subject)?.push({ cold: cold.sample, coldCpuMs: cold.cpuMs, warm: warm.map((w) => w.sample), warmCpuMs: warm.map((w) => w.cpuMs) });
         }
       } finally {
         await mf.dispose();
@@ -184,11 +201,13 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
         coldTtfbP90: percentile(cold.map((sample) => sample.ttfbMs), 90),
         coldTotalP50: median(cold.map((sample) => sample.totalMs)),
         warmTtfbP50: median(warm.map((sample) => sample.ttfbMs)),
+        coldCpuMsP50: median(list.map((entry) => entry.coldCpuMs)),
+        warmCpuMsP50: median(list.flatMap((entry) => entry.warmCpuMs)),
       };
     });
     for (const row of rows) {
       options.log(
-        `  ${row.name.padEnd(40)} first request TTFB p50 ${row.coldTtfbP50.toFixed(1).padStart(6)} ms  p90 ${row.coldTtfbP90.toFixed(1).padStart(6)} ms   warm ${row.warmTtfbP50.toFixed(1)} ms` +
+        `  ${row.name.padEnd(40)} first request TTFB p50 ${row.coldTtfbP50.toFixed(1).padStart(6)} ms  p90 ${row.coldTtfbP90.toFixed(1).padStart(6)} ms  CPU ${row.coldCpuMsP50.toFixed(1)} ms   warm ${row.warmTtfbP50.toFixed(1)} ms, CPU ${row.warmCpuMsP50.toFixed(2)} ms` +
           (row.errors ? `  ERRORS ${row.errors}: ${row.firstError ?? ""}` : ""),
       );
     }

@@ -386,12 +386,12 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
       `bench/coldstart.ts: ${cold.rounds} rounds, each a fresh workerd process with one new isolate per subject (the deployable bundle for the gateway rows, bench/passthrough-worker.ts ` +
         `for the reference), each loaded behind a two-line entry that imports the worker on its first request — so that request pays module evaluation as a new edge isolate's first request does ` +
         `(workerd itself evaluates a main module before any request). A warm-up worker opens the process's connections to the emulator and wakes the local D1 first; subjects go in an order ` +
-        `rotated per round, each first request on a new connection; "warm" = requests 2–4 on the same isolate. Not included: script compile and isolate creation before the request reaches JS.\n`,
+        `rotated per round, each first request on a new connection; "warm" = requests 2–4 on the same isolate. CPU = workerd's main thread across the request (schedstat): the isolate's own work, which a loaded machine stretches far less than a TTFB. Not included: script compile and isolate creation before the request reaches JS.\n`,
     );
     const reference = cold.rows.find((row) => row.bundle === "pass-through");
     parts.push(
       table(
-        ["Subject", "n", "first request TTFB p50 ms", "p90 ms", "Δ p50 vs pass-through ms", "first request total p50 ms", "warm TTFB p50 ms", "errors"],
+        ["Subject", "n", "first request TTFB p50 ms", "p90 ms", "Δ p50 vs pass-through ms", "first request total p50 ms", "first request CPU p50 ms", "warm TTFB p50 ms", "warm CPU p50 ms", "errors"],
         cold.rows.map((row) => [
           row.name,
           String(row.rounds),
@@ -399,10 +399,12 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
           fmt(row.coldTtfbP90, 1),
           reference && row !== reference ? `${row.coldTtfbP50 - reference.coldTtfbP50 >= 0 ? "+" : ""}${fmt(row.coldTtfbP50 - reference.coldTtfbP50, 1)}` : "",
           fmt(row.coldTotalP50, 1),
+          row.coldCpuMsP50 === undefined ? "–" : fmt(row.coldCpuMsP50, 1),
           fmt(row.warmTtfbP50, 2),
+          row.warmCpuMsP50 === undefined ? "–" : fmt(row.warmCpuMsP50, 2),
           row.errors ? `${row.errors}: ${row.firstError ?? ""}` : "0",
         ]),
-        ["l", "r", "r", "r", "r", "r", "r", "l"],
+        ["l", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
       ),
     );
     parts.push(`\nBudget: each gateway row's first-request TTFB p50 within +${COLD_TTFB_BUDGET_MS} ms of the pass-through's.`);

@@ -77,6 +77,11 @@ function processCpuMs(pid: number): { main: number; all: number } {
   return { main: main / 1e6, all: all / 1e6 };
 }
 
+/** CPU time (ms) the main thread of process `pid` has run (where workerd runs its isolates' JS). */
+export function mainThreadCpuMs(pid: number): number {
+  return processCpuMs(pid).main;
+}
+
 const STARTUP_HARNESS = `export default {
   async fetch(request) {
     if (new URL(request.url).pathname === "/noop") return new Response("0");
