@@ -29,7 +29,17 @@ export interface BenchResults {
   d1Latency?: D1LatencyResult | null;
   /** The long stream's request body, bytes (its TTFB budget is "a 94 KB request"). */
   longRequestBytes?: number | null;
+  /** When and on what code each phase ran (a `--merge` run re-takes some phases into an earlier run). */
+  phaseRuns?: Record<string, PhaseRun>;
   notes: string[];
+}
+
+export interface PhaseRun {
+  commit: string;
+  dirtySrc: boolean;
+  at: string;
+  loadAverage: [number, number, number];
+  endLoadAverage: [number, number, number];
 }
 
 /**
@@ -159,6 +169,18 @@ export function budgets(results: BenchResults): Budget[] {
   return out;
 }
 
+/** One row per phase run: which phases, on which commit, when, under what load (1-min load at start → end). */
+function phaseProvenance(results: BenchResults): string[][] {
+  const runs = results.phaseRuns;
+  if (!runs || Object.keys(runs).length === 0) return [];
+  const groups = new Map<string, string[]>();
+  for (const [name, run] of Object.entries(runs)) {
+    const key = `commit ${run.commit}${run.dirtySrc ? " + uncommitted src/" : ""}, ${run.at.slice(0, 16).replace("T", " ")} UTC, load ${fmt(run.loadAverage[0], 2)} → ${fmt(run.endLoadAverage[0], 2)}`;
+    groups.set(key, [...(groups.get(key) ?? []), name]);
+  }
+  return [...groups.entries()].map(([key, names]) => [`Phases ${names.join(", ")}`, key]);
+}
+
 function ms(value: number, digits = 1): string {
   return fmt(value, digits);
 }
@@ -187,6 +209,7 @@ export function renderMarkdown(results: BenchResults): string {
         ["Load average at start (1/5/15 min)", startedAt.loadAverage.map((v) => fmt(v, 2)).join(" / ")],
         ["Load average at end", endedAt ? endedAt.loadAverage.map((v) => fmt(v, 2)).join(" / ") : "–"],
         ["Other vitest processes at start / end", `${startedAt.otherVitestProcesses} / ${endedAt?.otherVitestProcesses ?? "–"}`],
+        ...phaseProvenance(results),
       ],
       ["l", "l"],
     ),

@@ -85,6 +85,12 @@ log(`bench: load ${fresh.startedAt.loadAverage.map((v) => v.toFixed(2)).join(" "
 // (the notes say which figures come from which run).
 const merge = flag("merge");
 const results: BenchResults = merge ? (JSON.parse(readFileSync(path.join(ROOT, "bench", "results.json"), "utf8")) as BenchResults) : fresh;
+if (merge && !results.phaseRuns) {
+  // An earlier run without per-phase records: its phases ran on its commit, from its start.
+  const earlier = { commit: results.code.commit, dirtySrc: results.code.dirtySrc, at: results.startedAt.at, loadAverage: results.startedAt.loadAverage, endLoadAverage: results.endedAt?.loadAverage ?? results.startedAt.loadAverage };
+  const present = { size: results.size, micro: results.micro, e2e: results.e2e, memory: results.memory, coldstart: results.coldStart, d1latency: results.d1Latency };
+  results.phaseRuns = Object.fromEntries(Object.entries(present).filter(([, value]) => value).map(([name]) => [name, earlier]));
+}
 if (merge) {
   results.notes.push(
     `Phases ${[...phases].join(", ")} re-taken at ${fresh.startedAt.at} on commit ${fresh.code.commit}${fresh.code.dirtySrc ? " (uncommitted src/ changes)" : ""}, ` +
@@ -100,21 +106,39 @@ log("\n== build: wrangler deploy --dry-run (the gateway snapshot every phase mea
 const snapshot = buildGatewaySnapshot();
 log(`  ${snapshot.dir}`);
 
-if (phases.has("size")) {
-  log("\n== size: bundle, startup in workerd");
+/**
+ * Runs one phase, recording when and on what code it ran. A phase that throws is reported (in the
+ * notes, so RESULTS.md shows it, and by the exit code) and the run goes on: one broken phase does not
+ * cost the others' figures.
+ */
+const failedPhases: string[] = [];
+async function phase(name: string, title: string, work: () => Promise<void>): Promise<void> {
+  if (!phases.has(name)) return;
+  log(`\n== ${name}: ${title}`);
+  const at = conditions();
+  try {
+    await work();
+    results.phaseRuns = { ...(results.phaseRuns ?? {}), [name]: { commit: fresh.code.commit, dirtySrc: fresh.code.dirtySrc, at: at.at, loadAverage: at.loadAverage, endLoadAverage: conditions().loadAverage } };
+  } catch (error) {
+    failedPhases.push(name);
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    console.error(`phase ${name} failed:\n${message}`);
+    results.notes.push(`Phase **${name} failed** (${at.at}): ${(error instanceof Error ? error.message : String(error)).split("\n").slice(0, 4).join(" / ")}`);
+  }
+}
+
+await phase("size", "bundle, startup in workerd", async () => {
   results.size = await runSize(snapshot, quick ? 3 : 21, quick ? 2 : 7);
   log(`  gzip ${results.size.wranglerGzipKiB ?? "?"} KiB, startup CPU ${results.size.startup.cpuMsMedian.toFixed(1)} ms (median of ${results.size.startup.runs})`);
   for (const row of results.size.startupMap?.statements.slice(0, 5) ?? []) log(`  startup ${row.ms.toFixed(2).padStart(7)} ms  ${row.where}`);
-}
+});
 
-if (phases.has("micro")) {
-  log("\n== micro: projector cost inside workerd");
+await phase("micro", "projector cost inside workerd", async () => {
   const options: MicroOptions = quick ? { ...DEFAULT_MICRO, reps: 2, warmup: 1, log } : { ...DEFAULT_MICRO, log };
   results.micro = await runMicro(options);
-}
+});
 
-if (phases.has("e2e")) {
-  log("\n== e2e: loopback load");
+await phase("e2e", "loopback load", async () => {
   const cells: E2eResult["cells"] = [];
   let readyMs: E2eResult["wranglerReadyMs"] = null;
   for (const runtime of ["wrangler dev", "workerd, no devtools"] as const) {
@@ -136,17 +160,16 @@ if (phases.has("e2e")) {
   }
   results.e2e = { cells, shape: DEFAULT_E2E.shape, wranglerReadyMs: readyMs };
   results.longRequestBytes = Buffer.byteLength(requestFor("chat", emulatorDirective(DEFAULT_E2E.shape)).body);
-}
+});
 
-if (phases.has("memory")) {
-  log("\n== memory: worker RSS (and the live heap, in workerd) while streaming");
-  results.memory = [];
+await phase("memory", "worker RSS (and the live heap, in workerd) while streaming", async () => {
+  const measurements: NonNullable<BenchResults["memory"]> = [];
   for (const runtime of ["wrangler dev", "workerd, no devtools"] as const) {
     const emulator = await startEmulatorProcess();
     try {
       const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-memory-"));
       migrateLocalD1(snapshot, persistDir);
-      results.memory.push(
+      measurements.push(
         ...(await runMemory({
           runtime,
           snapshot,
@@ -161,17 +184,16 @@ if (phases.has("memory")) {
       await emulator.stop();
     }
   }
-}
+  results.memory = measurements;
+});
 
-if (phases.has("coldstart")) {
-  log("\n== coldstart: the first request on fresh isolates");
+await phase("coldstart", "the first request on fresh isolates", async () => {
   results.coldStart = await runColdStart({ rounds: quick ? 3 : 21, snapshot, log });
-}
+});
 
-if (phases.has("d1latency")) {
-  log("\n== d1latency: TTFB under a production-latency D1");
+await phase("d1latency", "TTFB under a production-latency D1", async () => {
   results.d1Latency = await runD1Latency({ rounds: quick ? 3 : 30, model: d1ModelFromArgs([]), log });
-}
+});
 
 if (!merge) {
   results.endedAt = conditions();
@@ -187,4 +209,5 @@ if (write) {
   log("\nwrote bench/RESULTS.md and bench/results.json");
 }
 clearTimeout(watchdog);
-process.exit(0);
+if (failedPhases.length > 0) console.error(`bench: phases failed: ${failedPhases.join(", ")} (the others are written)`);
+process.exit(failedPhases.length > 0 ? 1 : 0);
