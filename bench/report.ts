@@ -198,7 +198,12 @@ export function renderMarkdown(results: BenchResults): string {
     table(
       ["", ""],
       [
-        ["Code measured", `commit ${results.code.commit}${results.code.dirtySrc ? " **plus uncommitted changes in src/**" : ""}`],
+        [
+          "Code measured",
+          new Set(Object.values(results.phaseRuns ?? {}).map((run) => run.commit)).size > 1
+            ? "**differs by phase** (rows below: phases re-taken with `--merge`)"
+            : `commit ${results.code.commit}${results.code.dirtySrc ? " **plus uncommitted changes in src/**" : ""}`,
+        ],
         ["CPU", machine.cpuModel],
         ["Cores", String(machine.cores)],
         ["Memory", `${fmt(machine.memoryBytes / 1024 ** 3, 1)} GiB`],
