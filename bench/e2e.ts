@@ -40,45 +40,64 @@ export interface Target {
 }
 
 export interface RequestSpec {
+  /** Default POST. */
+  method?: string;
   path: string;
   headers: Record<string, string>;
+  /** Empty: no body (GET, DELETE). */
   body: string;
   /** The body is complete only if this protocol's terminal marker appears in it. */
   terminal: string;
+  /** The status a success answers with; default 200 (native's blocking create is a 201). */
+  status?: number;
 }
 
-/** The streamed request each protocol's client sends for `prompt`. */
-export function requestFor(kind: TargetKind, prompt: string): RequestSpec {
+export interface RequestOptions {
+  /** Default true: the SSE stream; false: the blocking answer. */
+  stream?: boolean;
+  /** Responses `store` (default: left out, which means true). */
+  store?: boolean;
+  /** Responses `previous_response_id`. */
+  previousResponseId?: string;
+}
+
+/** The request each protocol's client sends for `prompt` (streamed unless `stream: false`). */
+export function requestFor(kind: TargetKind, prompt: string, options: RequestOptions = {}): RequestSpec {
+  const stream = options.stream ?? true;
   const bearer = { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" };
   switch (kind) {
     case "native":
-      return {
-        path: "/api/agent/v1/runs",
-        headers: { ...bearer, accept: "text/event-stream" },
-        body: JSON.stringify({ query: prompt, response_mode: "streaming" }),
-        terminal: "event: run.completed",
-      };
-    case "responses":
-      return {
-        path: "/v1/responses",
-        headers: bearer,
-        body: JSON.stringify({ model: "1flowbase", input: prompt, stream: true }),
-        terminal: "event: response.completed",
-      };
+      return stream
+        ? {
+            path: "/api/agent/v1/runs",
+            headers: { ...bearer, accept: "text/event-stream" },
+            body: JSON.stringify({ query: prompt, response_mode: "streaming" }),
+            terminal: "event: run.completed",
+          }
+        : { path: "/api/agent/v1/runs", headers: bearer, body: JSON.stringify({ query: prompt, response_mode: "blocking" }), terminal: '"status":"succeeded"', status: 201 };
+    case "responses": {
+      const body: Record<string, unknown> = { model: "1flowbase", input: prompt };
+      if (stream) body.stream = true;
+      if (options.store !== undefined) body.store = options.store;
+      if (options.previousResponseId) body.previous_response_id = options.previousResponseId;
+      return { path: "/v1/responses", headers: bearer, body: JSON.stringify(body), terminal: stream ? "event: response.completed" : '"status":"completed"' };
+    }
     case "chat":
       // What the OpenAI and Vercel AI SDKs send when they want usage (the common case).
-      return {
-        path: "/v1/chat/completions",
-        headers: bearer,
-        body: JSON.stringify({ model: "1flowbase", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: prompt }] }),
-        terminal: "data: [DONE]",
-      };
+      return stream
+        ? {
+            path: "/v1/chat/completions",
+            headers: bearer,
+            body: JSON.stringify({ model: "1flowbase", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: prompt }] }),
+            terminal: "data: [DONE]",
+          }
+        : { path: "/v1/chat/completions", headers: bearer, body: JSON.stringify({ model: "1flowbase", messages: [{ role: "user", content: prompt }] }), terminal: '"finish_reason"' };
     case "anthropic":
       return {
         path: "/v1/messages",
         headers: { "x-api-key": EMULATOR_KEYS.demo, "anthropic-version": "2023-06-01", "content-type": "application/json" },
-        body: JSON.stringify({ model: "1flowbase", max_tokens: 64000, stream: true, messages: [{ role: "user", content: prompt }] }),
-        terminal: "event: message_stop",
+        body: JSON.stringify({ model: "1flowbase", max_tokens: 64000, ...(stream ? { stream: true } : {}), messages: [{ role: "user", content: prompt }] }),
+        terminal: stream ? "event: message_stop" : '"stop_reason"',
       };
   }
 }
@@ -141,10 +160,10 @@ export function oneRequest(agent: http.Agent, origin: string, spec: RequestSpec,
       {
         host: url.hostname,
         port: url.port,
-        method: "POST",
+        method: spec.method ?? "POST",
         path: spec.path,
         agent,
-        headers: { ...spec.headers, "content-length": Buffer.byteLength(spec.body) },
+        headers: spec.body ? { ...spec.headers, "content-length": Buffer.byteLength(spec.body) } : spec.headers,
       },
       (response) => {
         status = response.statusCode ?? 0;
@@ -157,7 +176,7 @@ export function oneRequest(agent: http.Agent, origin: string, spec: RequestSpec,
         });
         response.on("end", () => {
           const totalMs = performance.now() - started;
-          if (status !== 200) return fail(`HTTP ${status}: ${tail.slice(-200)}`);
+          if (status !== (spec.status ?? 200)) return fail(`HTTP ${status}: ${tail.slice(-200)}`);
           if (!terminal.found) return fail(`stream ended without ${spec.terminal}: …${tail.slice(-120)}`);
           settle({ ok: true, status, ttfbMs: ttfb, totalMs, bytes });
         });
@@ -170,7 +189,8 @@ export function oneRequest(agent: http.Agent, origin: string, spec: RequestSpec,
       request.destroy(new Error("timeout"));
     }, timeoutMs);
     request.on("error", (error) => fail(String(error)));
-    request.end(spec.body);
+    if (spec.body) request.end(spec.body);
+    else request.end();
   });
 }
 
@@ -470,13 +490,6 @@ export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_
   for (const concurrency of options.concurrencies) await runInterleaved("long", concurrency, options.longRequests(concurrency));
   for (const concurrency of options.shortConcurrencies) await runInterleaved("short", concurrency, options.shortRequests(concurrency));
   return { cells, shape: options.shape, wranglerReadyMs: env.readyMs };
-}
-
-/** Gateway ÷ pass-through for one cell (same workload and concurrency). */
-export function versusPassthrough(cells: readonly CellResult[], cell: CellResult): { rps: number; ttfbDeltaMs: number; totalRatio: number } | null {
-  const reference = cells.find((c) => c.runtime === cell.runtime && c.target === "pass-through worker" && c.workload === cell.workload && c.concurrency === cell.concurrency);
-  if (!reference) return null;
-  return { rps: cell.rps / reference.rps, ttfbDeltaMs: cell.ttfbP50 - reference.ttfbP50, totalRatio: cell.totalP50 / reference.totalP50 };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import { loadMiniflare } from "./deps";
-import { descendantsNamed } from "./proc";
+import { descendantsNamed, serverPort } from "./proc";
 import type { GatewaySnapshot } from "./snapshot";
 import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "./workerd";
 
@@ -28,7 +28,7 @@ async function start(scriptPath: string, bindings: Record<string, string>, d1Per
   const before = new Set(descendantsNamed(process.pid, "workerd"));
   const mf = new Miniflare({
     name: WORKER_NAME,
-    ...(inspect ? { inspectorPort: 0 } : {}),
+    ...(inspect ? { inspectorPort: await serverPort() } : {}),
     modules: true,
     scriptPath,
     modulesRoot: path.dirname(scriptPath),
@@ -37,7 +37,7 @@ async function start(scriptPath: string, bindings: Record<string, string>, d1Per
     bindings,
     ...(d1Persist ? { d1Databases: { RESPONSE_INDEX: "00000000-0000-0000-0000-000000000000" }, d1Persist } : {}),
     host: "127.0.0.1",
-    port: 0,
+    port: await serverPort(),
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const started = descendantsNamed(process.pid, "workerd").filter((pid) => !before.has(pid));

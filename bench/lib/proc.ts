@@ -33,17 +33,59 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released; good enough on a quiet loopback). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * `BENCH_PORTS=38700-38799`: the loopback ports this benchmark may listen on. On a machine shared
+ * with other people's test servers, an ephemeral port the kernel hands out can be one another
+ * process is about to bind; a private range avoids that. Unset: any free port (kernel's choice).
+ */
+export function benchPortRange(): { first: number; last: number } | null {
+  const spec = process.env.BENCH_PORTS;
+  if (!spec) return null;
+  const match = /^(\d+)-(\d+)$/.exec(spec.trim());
+  if (!match) throw new Error(`BENCH_PORTS must look like 38700-38799, got ${JSON.stringify(spec)}`);
+  const first = Number(match[1]);
+  const last = Number(match[2]);
+  if (!(first > 0 && last >= first && last < 65536)) throw new Error(`BENCH_PORTS: bad range ${spec}`);
+  return { first, last };
+}
+
+function tryListen(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.once("error", () => resolve(null));
+    server.listen(port, "127.0.0.1", () => {
       const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
+      const bound = typeof address === "object" && address ? address.port : null;
+      server.close(() => resolve(bound));
     });
   });
+}
+
+/** Round-robin through the range, so two callers in a row never get the same port before either binds it. */
+let nextInRange = 0;
+
+/**
+ * A free TCP port on 127.0.0.1 (bound and released; good enough on a quiet loopback): from
+ * BENCH_PORTS when set, else any free port.
+ */
+export async function freePort(): Promise<number> {
+  const range = benchPortRange();
+  if (!range) {
+    const port = await tryListen(0);
+    if (port === null) throw new Error("no free loopback port");
+    return port;
+  }
+  const size = range.last - range.first + 1;
+  for (let attempt = 0; attempt < size; attempt++) {
+    const port = range.first + (nextInRange++ % size);
+    if ((await tryListen(port)) !== null) return port;
+  }
+  throw new Error(`no free port in BENCH_PORTS=${process.env.BENCH_PORTS}`);
+}
+
+/** A port to hand a server that can pick its own: one from BENCH_PORTS when set, else 0 (its choice). */
+export async function serverPort(): Promise<number> {
+  return benchPortRange() ? freePort() : 0;
 }
 
 /** `VmRSS` of a process in bytes, or null when it is gone. */
@@ -307,9 +349,10 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
 /** The emulator in its own Node process (bench/emulator-process.ts), so it never shares an event loop with the driver. */
 export async function startEmulatorProcess(timeoutMs = 60_000): Promise<{ url: string; child: ChildProcess; pid: number; stop(): Promise<void> }> {
   // `node --import tsx`: one process (the tsx CLI would add a second one around it).
+  const port = await serverPort();
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", "emulator-process.ts")], {
     cwd: ROOT,
-    env: process.env,
+    env: { ...process.env, BENCH_EMULATOR_PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

@@ -14,7 +14,3 @@ export function fmt(value: number, digits = 1): string {
   if (!Number.isFinite(value)) return "–";
   return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
-
-export function mib(bytes: number, digits = 1): string {
-  return `${fmt(bytes / (1024 * 1024), digits)} MiB`;
-}

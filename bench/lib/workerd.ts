@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadEsbuild, loadMiniflare, loadWebSocket, ROOT } from "./deps";
+import { serverPort } from "./proc";
 
 /** The gateway's compatibility settings (wrangler.toml), so the bench isolate behaves like the gateway's. */
 export const COMPATIBILITY_DATE = "2026-04-20";
@@ -18,7 +19,7 @@ export async function bundleWorker(entry: string): Promise<string> {
   const outfile = path.join(outdir, "worker.js");
   await loadEsbuild().build({
     entryPoints: [path.resolve(ROOT, entry)],
-    // Bare imports (zod, hono) resolve from the repo's node_modules even for a tree outside it (bench/ab.ts).
+    // Bare imports (zod, hono) resolve from the repo's node_modules even for a tree outside it (bench/investigations/ab.ts).
     nodePaths: [path.join(ROOT, "node_modules")],
     outfile,
     bundle: true,
@@ -49,7 +50,7 @@ export interface WorkerdSession {
   dispose(): Promise<void>;
 }
 
-/** `extra`: more Miniflare options, e.g. `{ d1Databases: ["RESPONSE_INDEX"] }` (bench/request.ts). */
+/** `extra`: more Miniflare options, e.g. `{ d1Databases: ["RESPONSE_INDEX"] }` (bench/investigations/request.ts). */
 export async function startWorkerd(scriptPath: string, name = "bench", extra: Record<string, unknown> = {}): Promise<WorkerdSession> {
   const { Miniflare } = loadMiniflare();
   const mf = new Miniflare({
@@ -61,9 +62,9 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     modulesRoot: path.dirname(scriptPath),
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: COMPATIBILITY_FLAGS,
-    inspectorPort: 0,
+    inspectorPort: await serverPort(),
     host: "127.0.0.1",
-    port: 0,
+    port: await serverPort(),
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const inspectorUrl = async (): Promise<string> => new URL(`/core:user:${name}`, (await mf.getInspectorURL()).href).href;
@@ -99,6 +100,8 @@ export interface CpuProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
+  /** Self-time samples by 1-based source line of this function (V8 reports them per node). */
+  positionTicks?: Array<{ line: number; ticks: number }>;
 }
 
 export interface CpuProfile {

@@ -5,7 +5,7 @@
  * - `js-copy`: read by JS (BYOB, one reused buffer, as src/native/events.ts) and each chunk written
  *   to an IdentityTransformStream body with an awaited write (as src/http/sse.ts did per frame);
  * - `js-decode`: the same plus a streaming TextDecoder and a TextEncoder per chunk (strings, no parse).
- * bench/stream-profile.ts --floors drives it.
+ * bench/investigations/stream-profile.ts --floors drives it.
  */
 interface Env {
   NATIVE_API_BASE_URL: string;

@@ -1,5 +1,5 @@
 /**
- * Probe for bench/stream-retention.ts: answers `GET /?mode=&chunks=` with a body of `chunks` 302-byte
+ * Probe for bench/investigations/stream-retention.ts: answers `GET /?mode=&chunks=` with a body of `chunks` 302-byte
  * SSE-sized chunks produced three ways — a JS `ReadableStream` with `pull` (what the gateway used to
  * return), the same as a byte stream, and an `IdentityTransformStream` written by a loop (what
  * src/http/sse.ts returns now).

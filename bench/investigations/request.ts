@@ -1,14 +1,18 @@
 /**
- * CPU per short request inside workerd (bench/request-worker.ts): the gateway's whole request path
+ * CPU per short request inside workerd (bench/investigations/request-worker.ts): the gateway's whole request path
  * with native stubbed in-process, so what remains is the worker's own work. Also prints where that
  * time goes (V8 sampling profile of the isolate, self time by function and module).
  *
- *   npx tsx bench/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]
+ *   npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]
  */
-import { median } from "./lib/stats";
-import { bundleWorker, selfTimes, startWorkerd } from "./lib/workerd";
+import { median } from "../lib/stats";
+import { bundleWorker, selfTimes, startWorkerd } from "../lib/workerd";
 
 const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log(`  npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]`);
+  process.exit(0);
+}
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const n = Number(option("n", "300"));
 const reps = Number(option("reps", "5"));
@@ -16,18 +20,11 @@ const top = Number(option("top", "25"));
 const profiled = option("profile", "").split(",").filter(Boolean);
 const promptBytes = Number(option("prompt-bytes", "0"));
 
-export interface RequestCost {
-  protocol: string;
-  stream: boolean;
-  usPerRequest: number;
-  runsUs: number[];
-}
-
 interface BenchAnswer {
   usPerRequest: number;
 }
 
-const bundle = await bundleWorker("bench/request-worker.ts");
+const bundle = await bundleWorker("bench/investigations/request-worker.ts");
 const session = await startWorkerd(bundle, "request", { d1Databases: ["RESPONSE_INDEX"] });
 async function once(protocol: string, stream: boolean, count: number): Promise<number> {
   const response = await session.fetch(`/bench?protocol=${protocol}&stream=${stream ? 1 : 0}&n=${count}&promptBytes=${promptBytes}`);

@@ -1,5 +1,5 @@
 /**
- * Does a streamed Response body keep memory per chunk in workerd? Runs bench/stream-retention-worker.ts
+ * Does a streamed Response body keep memory per chunk in workerd? Runs bench/investigations/stream-retention-worker.ts
  * in plain workerd with V8's `--trace-gc` and prints the live JS heap after every Mark-Compact while
  * one response of N chunks streams to a client here. Flat = nothing retained per chunk.
  *
@@ -7,22 +7,27 @@
  * the cause was the runtime keeping ~76 B per chunk of a JS-stream body, which src/http/sse.ts now
  * avoids by writing an IdentityTransformStream.
  *
- *   npx tsx bench/stream-retention.ts [--chunks=1000000] [--modes=js-stream,byte-stream,identity]
+ *   npx tsx bench/investigations/stream-retention.ts [--chunks=1000000] [--modes=js-stream,byte-stream,identity]
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "./lib/workerd";
-import { ROOT } from "./lib/deps";
+import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "../lib/workerd";
+import { ROOT } from "../lib/deps";
+import { freePort } from "../lib/proc";
 
 const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log(`  npx tsx bench/investigations/stream-retention.ts [--chunks=1000000] [--modes=js-stream,byte-stream,identity]`);
+  process.exit(0);
+}
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const chunks = Number(option("chunks", "1000000"));
 const modes = option("modes", "js-stream,byte-stream,identity").split(",");
-const PORT = 8861;
 
-const bundle = await bundleWorker("bench/stream-retention-worker.ts");
+const PORT = await freePort();
+const bundle = await bundleWorker("bench/investigations/stream-retention-worker.ts");
 const dir = mkdtempSync(path.join(os.tmpdir(), "stream-retention-"));
 const config = path.join(dir, "config.capnp");
 // workerd resolves `embed` relative to the config file.

@@ -9,11 +9,11 @@
  * What it isolates: everything the worker does for a short request besides the network — routing,
  * auth, body read and zod validation, policy, mapping, the native client (headers, JSON body, SSE
  * decode), projection, the usage lookup when the terminal has no usage, logging — minus socket I/O.
- * bench/request.ts drives it and profiles it.
+ * bench/investigations/request.ts drives it and profiles it.
  */
-import { createApp } from "../src/app";
-import type { Env } from "../src/config";
-import { nativeStreamText, RUN_ID } from "./lib/workload";
+import { createApp } from "../../src/app";
+import type { Env } from "../../src/config";
+import { nativeStreamText, RUN_ID } from "../lib/workload";
 
 const app = createApp();
 

@@ -6,35 +6,39 @@
  * feeds the pipeline from memory in big chunks: this one includes the runtime's per-chunk socket reads
  * and body writes, which is what the e2e throughput ratio pays for.
  *
- *   npx tsx bench/stream-profile.ts [--protocol=chat|anthropic|responses] [--store=false] [--top=30] [--reps=3]
- *   npx tsx bench/stream-profile.ts --entry=/tmp/x/index.js …   # B = a built bundle instead of src/
- *   npx tsx bench/stream-profile.ts --live-heap [--deltas=1000000] [--base=REV] [--protocol=…]
+ *   npx tsx bench/investigations/stream-profile.ts [--protocol=chat|anthropic|responses] [--store=false] [--top=30] [--reps=3]
+ *   npx tsx bench/investigations/stream-profile.ts --entry=/tmp/x/index.js …   # B = a built bundle instead of src/
+ *   npx tsx bench/investigations/stream-profile.ts --live-heap [--deltas=1000000] [--base=REV] [--protocol=…]
  *     the isolate's live JS heap (the objects in a heap snapshot) about every second while one stream
  *     of that many deltas runs, for the tree (and src/ at REV); BENCH_HEAP_TOP=8 names the largest
  *     objects (a sample taken while native's run.completed arrives holds its whole `answer`)
- *   npx tsx bench/stream-profile.ts --live-heap-rounds=6 [--base=REV]
+ *   npx tsx bench/investigations/stream-profile.ts --live-heap-rounds=6 [--base=REV]
  *     rounds of 200 concurrent short streams (the load test's mix: all three protocols, 1–240 deltas,
  *     0–6 ms apart) and the live heap after each round: a per-request leak grows round over round
- *   npx tsx bench/stream-profile.ts --floors [--reps=5]
- *     the same native stream through bench/js-pipe-worker.ts (untouched, copied by JS, decoded and
+ *   npx tsx bench/investigations/stream-profile.ts --floors [--reps=5]
+ *     the same native stream through bench/investigations/js-pipe-worker.ts (untouched, copied by JS, decoded and
  *     re-encoded by JS: what touching every chunk from JS costs before any gateway work) and through
  *     the gateway per protocol, interleaved, with each one's throughput ÷ the untouched pipe
- *   npx tsx bench/stream-profile.ts --base=HEAD [--protocol=…] [--reps=5]
+ *   npx tsx bench/investigations/stream-profile.ts --base=HEAD [--protocol=…] [--reps=5]
  *     interleaved A/B, src/ at the revision vs the working tree, without the profiler: wall time and
  *     the workerd process's CPU per stream (its socket work included)
  */
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { oneRequest, requestFor, type RequestSpec } from "./e2e";
-import { sourceTreeAt } from "./lib/base-tree";
-import { ROOT } from "./lib/deps";
-import { cpuMs, descendantsNamed, sleep, startEmulatorProcess } from "./lib/proc";
-import { median } from "./lib/stats";
-import { bundleWorker, liveHeapBytes, openInspector, selfTimes, startWorkerd, type WorkerdSession } from "./lib/workerd";
-import { emulatorDirective, LONG_STREAM, nativeEventCount } from "./lib/workload";
+import { oneRequest, requestFor, type RequestSpec } from "../e2e";
+import { sourceTreeAt } from "../lib/base-tree";
+import { ROOT } from "../lib/deps";
+import { cpuMs, descendantsNamed, sleep, startEmulatorProcess } from "../lib/proc";
+import { median } from "../lib/stats";
+import { bundleWorker, liveHeapBytes, openInspector, selfTimes, startWorkerd, type WorkerdSession } from "../lib/workerd";
+import { emulatorDirective, LONG_STREAM, nativeEventCount } from "../lib/workload";
 
 const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log(`  npx tsx bench/investigations/stream-profile.ts [--protocol=chat|anthropic|responses] [--store=false] [--top=30] [--reps=3]\n  npx tsx bench/investigations/stream-profile.ts --entry=/tmp/x/index.js …   # B = a built bundle instead of src/\n  npx tsx bench/investigations/stream-profile.ts --live-heap [--deltas=1000000] [--base=REV] [--protocol=…]\n    the isolate's live JS heap (the objects in a heap snapshot) about every second while one stream\n    of that many deltas runs, for the tree (and src/ at REV); BENCH_HEAP_TOP=8 names the largest\n    objects (a sample taken while native's run.completed arrives holds its whole \`answer\`)\n  npx tsx bench/investigations/stream-profile.ts --live-heap-rounds=6 [--base=REV]\n    rounds of 200 concurrent short streams (the load test's mix: all three protocols, 1–240 deltas,\n    0–6 ms apart) and the live heap after each round: a per-request leak grows round over round\n  npx tsx bench/investigations/stream-profile.ts --floors [--reps=5]\n    the same native stream through bench/investigations/js-pipe-worker.ts (untouched, copied by JS, decoded and\n    re-encoded by JS: what touching every chunk from JS costs before any gateway work) and through\n    the gateway per protocol, interleaved, with each one's throughput ÷ the untouched pipe\n  npx tsx bench/investigations/stream-profile.ts --base=HEAD [--protocol=…] [--reps=5]\n    interleaved A/B, src/ at the revision vs the working tree, without the profiler: wall time and\n    the workerd process's CPU per stream (its socket work included)`);
+  process.exit(0);
+}
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const protocol = option("protocol", "chat") as "chat" | "anthropic" | "responses";
 const top = Number(option("top", "30"));
@@ -77,13 +81,13 @@ async function measured(target: Target): Promise<{ wallMs: number; cpuMs: number
 
 const agent = new http.Agent({ keepAlive: true });
 
+/** TTFB of the last `once` (ms). */
+let lastTtfbMs = 0;
+
 /**
  * One streamed request, read to the end by node:http straight from the runtime's socket (as
  * bench/e2e.ts does, not through Miniflare's Node side); returns its wall time.
  */
-/** TTFB of the last `once` (ms). */
-let lastTtfbMs = 0;
-
 async function once(session: WorkerdSession, request: RequestSpec = { ...spec, body }): Promise<number> {
   const sample = await oneRequest(agent, session.url, request, 120_000);
   if (!sample.ok) throw new Error(`${protocol}: ${sample.error ?? "failed"}`);
@@ -92,12 +96,12 @@ async function once(session: WorkerdSession, request: RequestSpec = { ...spec, b
 }
 
 /**
- * The native request through bench/js-pipe-worker.ts in each mode, and the gateway (src/ as it is)
+ * The native request through bench/investigations/js-pipe-worker.ts in each mode, and the gateway (src/ as it is)
  * for each protocol, interleaved round by round so all see the same machine: wall and CPU medians,
  * and each ÷ the untouched pipe (what bench/e2e.ts reports at c=1, less exposed to load drift).
  */
 async function measureFloors(): Promise<void> {
-  const bundle = await bundleWorker("bench/js-pipe-worker.ts");
+  const bundle = await bundleWorker("bench/investigations/js-pipe-worker.ts");
   const before = new Set(descendantsNamed(process.pid, "workerd"));
   const session = await startWorkerd(bundle, "floors", { bindings: { NATIVE_API_BASE_URL: emulator.url } });
   const pid = descendantsNamed(process.pid, "workerd").find((candidate) => !before.has(candidate));

@@ -3,17 +3,21 @@
  * (A, B, A, B, …) so both sides see the same machine load. How each optimisation of
  * src/native/events.ts and src/http/sse.ts was measured.
  *
- *   npx tsx bench/ab.ts [--base=HEAD~1] [--stages=pipeline:chat,decode] [--rounds=5] [--chunk=4096]
+ *   npx tsx bench/investigations/ab.ts [--base=HEAD~1] [--stages=pipeline:chat,decode] [--rounds=5] [--chunk=4096]
  *
  * The base side is `git archive <rev> src` plus the current bench worker, so only src/ differs.
  */
 import path from "node:path";
-import { sourceTreeAt } from "./lib/base-tree";
-import { median } from "./lib/stats";
-import { bundleWorker, startWorkerd } from "./lib/workerd";
-import type { StageResult } from "./projector-worker";
+import { sourceTreeAt } from "../lib/base-tree";
+import { median } from "../lib/stats";
+import { bundleWorker, startWorkerd } from "../lib/workerd";
+import type { StageResult } from "../projector-worker";
 
 const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log(`  npx tsx bench/investigations/ab.ts [--base=HEAD~1] [--stages=pipeline:chat,decode] [--rounds=5] [--chunk=4096]`);
+  process.exit(0);
+}
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const base = option("base", "HEAD");
 const stages = option("stages", "decode,decode+project:responses,decode+project:chat,decode+project:anthropic,pipeline:decode,pipeline:responses,pipeline:chat,pipeline:anthropic").split(",");

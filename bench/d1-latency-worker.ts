@@ -1,0 +1,81 @@
+/**
+ * The gateway with a production-latency D1 (bench/lib/d1-latency.ts): the deployed worker's own
+ * default export (src/index.ts), called with `RESPONSE_INDEX` replaced by the latency model over two
+ * local D1 databases (`INDEX_PRIMARY`, `INDEX_REPLICA`). Nothing in src/ knows it is measured.
+ *
+ * Model settings come from vars: BENCH_D1_PRIMARY_MS (100), BENCH_D1_REPLICA_MS (5),
+ * BENCH_D1_LAG_MS ("0-50"). bench/d1latency.ts drives it.
+ *
+ * Each request's context (its `ctx.waitUntil`, which carries the model's replication, and for a
+ * request tagged with an `x-bench-request-id` header, a trace of its D1 queries) lives in an
+ * AsyncLocalStorage, which follows the request's continuations, `ctx.waitUntil` work included.
+ * The request reaches the gateway as it came (re-wrapping it to drop that header would add work to
+ * the path being timed; the gateway forwards no client header to native):
+ *   GET /__bench/d1/trace?ids=a,b,c   → { a: D1RequestTrace, … } (and forgets them)
+ *   GET /__bench/d1/state             → replication state and the model
+ *   GET /__bench/d1/check             → the model's own checks (routing, lag, sessions) on a scratch table
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import gateway from "../src/index";
+import { checkModel, createLatencyD1, d1ModelFromVars, emptyTrace, type D1RequestContext, type D1RequestTrace, type LatencyD1 } from "./lib/d1-latency";
+
+interface BenchEnv extends Record<string, unknown> {
+  INDEX_PRIMARY: D1Database;
+  INDEX_REPLICA: D1Database;
+}
+
+/** The slice of the worker's default export the bench calls (a Hono app or an ExportedHandler alike). */
+interface FetchHandler {
+  fetch(request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response>;
+}
+
+const handler: FetchHandler = gateway;
+const requests = new AsyncLocalStorage<D1RequestContext>();
+const finished = new Map<string, D1RequestTrace>();
+const TRACE_LIMIT = 20_000;
+
+/**
+ * One wrapped env per isolate: the gateway validates its config once per env object (config.ts), so
+ * a fresh object per request would re-run that validation on every request, which production never does.
+ */
+let wrapped: { source: BenchEnv; env: Record<string, unknown>; d1: LatencyD1 } | undefined;
+
+function gatewayEnv(env: BenchEnv): { env: Record<string, unknown>; d1: LatencyD1 } {
+  if (wrapped?.source !== env) {
+    const d1 = createLatencyD1(env.INDEX_PRIMARY, env.INDEX_REPLICA, d1ModelFromVars(env), () => requests.getStore());
+    const { INDEX_PRIMARY: _primary, INDEX_REPLICA: _replica, ...rest } = env;
+    wrapped = { source: env, env: { ...rest, RESPONSE_INDEX: d1.database }, d1 };
+  }
+  return wrapped;
+}
+
+export default {
+  async fetch(request: Request, env: BenchEnv, ctx: ExecutionContext): Promise<Response> {
+    const url = new URL(request.url);
+    const { env: workerEnv, d1 } = gatewayEnv(env);
+    if (url.pathname === "/__bench/d1/state") return Response.json({ model: d1ModelFromVars(env), ...d1.state() });
+    if (url.pathname === "/__bench/d1/check") return Response.json(await checkModel(env.INDEX_PRIMARY, env.INDEX_REPLICA, (promise) => ctx.waitUntil(promise)));
+    if (url.pathname === "/__bench/d1/trace") {
+      const out: Record<string, D1RequestTrace | null> = {};
+      for (const id of (url.searchParams.get("ids") ?? "").split(",").filter(Boolean)) {
+        out[id] = finished.get(id) ?? null;
+        finished.delete(id);
+      }
+      return Response.json(out);
+    }
+    // Every request gets a context (its waitUntil carries replication); only tagged ones are traced.
+    const id = request.headers.get("x-bench-request-id");
+    const trace = id === null ? null : emptyTrace();
+    if (id !== null && trace) {
+      if (finished.size >= TRACE_LIMIT) finished.clear();
+      finished.set(id, trace);
+    }
+    return requests.run({ trace, waitUntil: (promise) => ctx.waitUntil(promise) }, async () => {
+      try {
+        return await handler.fetch(request, workerEnv, ctx);
+      } finally {
+        if (trace) trace.responded = true;
+      }
+    });
+  },
+};
