@@ -14,7 +14,7 @@ import type { GatewayEnv } from "./http/context";
 import { corsFor } from "./http/cors";
 import { registerExtraEncodings } from "./http/encodings";
 import { errorResponse, GatewayError, toGatewayError, type ProtocolFamily } from "./http/errors";
-import { logRequest } from "./http/log";
+import { RequestLog } from "./http/log";
 import { requestIdFrom } from "./http/request-id";
 import { chatRoutes } from "./routes/chat";
 import { docsRoutes } from "./routes/docs";
@@ -38,23 +38,19 @@ export function createApp(): Hono<GatewayEnv> {
   app.use("*", async (c, next) => {
     const started = Date.now();
     const requestId = requestIdFrom(c.req.raw.headers);
+    const log = new RequestLog(requestId, c.req.method, c.req.path, () => c.get("config")?.LOG_LEVEL ?? "info");
     c.set("requestId", requestId);
     c.set("family", familyForPath(c.req.path));
-    c.set("nativeRunId", undefined);
+    c.set("log", log);
     await next();
     c.res.headers.set("x-request-id", requestId);
-    logRequest(
-      {
-        requestId,
-        method: c.req.method,
-        route: routePath(c, -1) || c.req.path,
-        status: c.res.status,
-        durationMs: Date.now() - started,
-        nativeRunId: c.get("nativeRunId"),
-        stream: (c.res.headers.get("content-type") ?? "").startsWith("text/event-stream"),
-      },
-      c.get("config")?.LOG_LEVEL ?? "info",
-    );
+    // What OpenAI's API sends on every answer: the server's time to the response headers.
+    if (c.get("family") === "openai") c.res.headers.set("openai-processing-ms", String(Date.now() - started));
+    // Native's rate-limit headers, in the family's convention (http/rate-limit.ts).
+    const limits = c.get("rateLimits")?.headersFor(c.get("family")) ?? {};
+    for (const [name, value] of Object.entries(limits)) c.res.headers.set(name, value);
+    // Written now for a JSON answer; a stream's line waits for the end of its body (http/log.ts).
+    log.responded(c.res.status, routePath(c, -1) || c.req.path, (c.res.headers.get("content-type") ?? "").startsWith("text/event-stream"));
   });
 
   app.use("*", async (c, next) => {
@@ -104,9 +100,9 @@ export function createApp(): Hono<GatewayEnv> {
 
   app.onError((error, c) => {
     const gatewayError = toGatewayError(error);
-    if (gatewayError.status >= 500 && !(error instanceof GatewayError)) {
-      console.error(JSON.stringify({ level: "error", msg: "unhandled error", requestId: c.get("requestId"), error: String(error) }));
-    }
+    // The request line carries the failure, at the level its origin implies: an upstream's failure
+    // is a warning with the upstream's code, only the gateway's own faults are errors (http/log.ts).
+    c.get("log")?.failed(gatewayError, error);
     return errorResponse(gatewayError, c.get("family") ?? familyForPath(c.req.path), c.get("requestId") ?? null);
   });
 

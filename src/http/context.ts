@@ -5,18 +5,22 @@
 import type { Context } from "hono";
 import type { Config, Env } from "../config";
 import { nativeTimeouts } from "../config";
-import { createOwnershipIndex, type OwnershipIndex } from "../index-store";
+import { checkIndexSchema, createOwnershipIndex, type OwnershipIndex } from "../index-store";
 import { createIdempotencyStore, type IdempotencyStore } from "../index-store/idempotency";
 import { createNativeClient, type NativeClient } from "../native/client";
 import { extractApiKey, keyFingerprint } from "./auth";
 import type { ProtocolFamily } from "./errors";
+import type { RequestLog } from "./log";
+import { RateLimitCapture } from "./rate-limit";
 
 export interface GatewayVariables {
   requestId: string;
   config: Config;
   family: ProtocolFamily;
-  /** Set by routes once known, for the request log line. */
-  nativeRunId: string | undefined;
+  /** The request's log line, filled in as it goes (routes set its model and native run id). */
+  log: RequestLog;
+  /** Native's rate-limit headers, passed on by the middleware (http/rate-limit.ts); set by `callerOf`. */
+  rateLimits: RateLimitCapture | undefined;
 }
 
 export type GatewayEnv = { Bindings: Env; Variables: GatewayVariables };
@@ -39,7 +43,17 @@ export interface Caller {
   detachedNative(): NativeClient;
   /** Keeps `work` running after the response (`ctx.waitUntil`); its failure is logged, never thrown. */
   background(work: Promise<unknown>): void;
+  /**
+   * Resolves once D1 is known to have the gateway's schema: awaited before a create that will write
+   * to D1 calls native, so a deployment whose migrations were never applied answers a non-retryable
+   * 500 before any native run exists (index-store/schema.ts). Checked once per isolate and
+   * configuration; the first call starts the check (call it early to overlap it with other work).
+   */
+  indexReady(): Promise<void>;
 }
+
+/** Configurations whose D1 was seen to have the schema (a failure is not remembered: the next request checks again). */
+const schemaSeen = new WeakSet<Config>();
 
 /** Authenticates the request (401 when no key) and builds the caller's clients. */
 export function callerOf(c: GatewayContext): Caller {
@@ -48,6 +62,9 @@ export function callerOf(c: GatewayContext): Caller {
   const requestId = c.get("requestId");
   let fingerprint: Promise<string> | undefined;
   let detached: NativeClient | undefined;
+  let schemaCheck: Promise<void> | undefined;
+  const rateLimits = new RateLimitCapture();
+  c.set("rateLimits", rateLimits);
   const nativeOptions = {
     baseUrl: config.NATIVE_API_BASE_URL,
     apiKey,
@@ -55,6 +72,7 @@ export function callerOf(c: GatewayContext): Caller {
     timeouts: nativeTimeouts(config),
     maxRecordBytes: config.NATIVE_MAX_RECORD_BYTES,
     maxRequestBytes: config.NATIVE_MAX_REQUEST_BYTES,
+    onResponse: rateLimits.read,
   };
   return {
     apiKey,
@@ -74,6 +92,13 @@ export function callerOf(c: GatewayContext): Caller {
       } catch {
         // No execution context (app.request() in tests): the promise runs on by itself.
       }
+    },
+    indexReady: () => {
+      if (schemaSeen.has(config)) return Promise.resolve();
+      schemaCheck ??= checkIndexSchema(config.RESPONSE_INDEX).then(() => {
+        schemaSeen.add(config);
+      });
+      return schemaCheck;
     },
   };
 }

@@ -7,12 +7,19 @@
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
 import * as z from "zod";
-import { IndexUnavailableError } from "../index-store";
+import { IndexSchemaMissingError, IndexUnavailableError } from "../index-store";
 import { lazily } from "../lazy";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
 import { UPSTREAM_DEADLINE_EXCEEDED } from "../native/events";
 
 export type ProtocolFamily = "openai" | "anthropic";
+
+/**
+ * Whose failure an error is, for the request log's level (src/http/log.ts): the caller's (a refused
+ * request, `info`), an upstream's — 1flowbase or D1 — (`warn`, with the upstream's code), or the
+ * gateway's own: a bug or a deployment that cannot work until an operator acts (`error`).
+ */
+export type FaultOrigin = "client" | "upstream" | "gateway";
 
 export interface GatewayErrorInit {
   status: number;
@@ -27,6 +34,8 @@ export interface GatewayErrorInit {
   anthropicType?: string;
   /** Extra response headers (retry-after, x-should-retry). */
   headers?: Record<string, string>;
+  /** Defaults to `client` below 500, `gateway` from 500. */
+  origin?: FaultOrigin;
 }
 
 export class GatewayError extends Error {
@@ -36,6 +45,7 @@ export class GatewayError extends Error {
   readonly type: string;
   readonly anthropicType: string;
   readonly headers: Record<string, string>;
+  readonly origin: FaultOrigin;
 
   constructor(init: GatewayErrorInit) {
     super(init.message);
@@ -46,6 +56,7 @@ export class GatewayError extends Error {
     this.type = init.type ?? openAiTypeForStatus(init.status);
     this.anthropicType = init.anthropicType ?? anthropicTypeForStatus(init.status);
     this.headers = init.headers ?? {};
+    this.origin = init.origin ?? (init.status >= 500 ? "gateway" : "client");
   }
 
   static invalidRequest(message: string, param: string | null = null, code: string | null = "invalid_request"): GatewayError {
@@ -150,6 +161,9 @@ export function fromNativeError(error: NativeError): GatewayError {
     code: openAiCode(error.code),
     type: error.kind === "run_failed" && status >= 500 ? "server_error" : undefined,
     headers,
+    // A native 4xx is the caller's (a bad key, a bad request); a failed run, a rate limit and every
+    // transport failure are 1flowbase's. The client going away is its own doing.
+    origin: error.code !== "client_disconnected" && (error.kind === "run_failed" || status >= 500 || status === 429) ? "upstream" : "client",
   });
 }
 
@@ -165,6 +179,18 @@ export function toGatewayError(error: unknown): GatewayError {
       code: "index_unavailable",
       type: "server_error",
       headers: { "x-should-retry": "true", "retry-after": "1" },
+      origin: "upstream",
+    });
+  }
+  if (error instanceof IndexSchemaMissingError) {
+    // Permanent until an operator applies the migrations: a retry would only start more native runs.
+    return new GatewayError({
+      status: 500,
+      message: error.message,
+      code: "index_schema_missing",
+      type: "server_error",
+      headers: { "x-should-retry": "false" },
+      origin: "gateway",
     });
   }
   return new GatewayError({

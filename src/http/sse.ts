@@ -96,8 +96,13 @@ export interface SseOptions {
   keepaliveMs: number;
   /** The write window (default `WRITE_WINDOW_MS`); tests widen it to make the window observable. */
   writeWindowMs?: number;
-  /** Called once the stream ends (terminal frame sent, client gone or failure), for logging. */
-  onEnd?: (outcome: "completed" | "client_closed" | "error") => void;
+  /**
+   * Called once the stream ends (terminal frame sent, client gone or failure), for logging; `fault`
+   * is what a projector threw (without `onEnd` it is logged here).
+   */
+  onEnd?: (outcome: "completed" | "client_closed" | "error", fault?: unknown) => void;
+  /** Called once, when the first bytes are handed to the runtime (time to first byte). */
+  onFirstBytes?: () => void;
 }
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -137,9 +142,10 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
   let lastFlushAt = 0;
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   const writeWindowMs = options.writeWindowMs ?? WRITE_WINDOW_MS;
+  let firstBytes = options.onFirstBytes;
 
   /** Ends the response: closes the body (or leaves it to the client that went away) and stops native. */
-  const finish = (outcome: "completed" | "error" | "client_closed") => {
+  const finish = (outcome: "completed" | "error" | "client_closed", fault?: unknown) => {
     if (closed) return;
     closed = true;
     if (timer !== undefined) clearTimeout(timer);
@@ -148,12 +154,16 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
     flushTimer = undefined;
     if (outcome !== "client_closed") {
       // Queued behind the write in flight, in order, then the end of the body.
-      if (pending) writer.write(encoder.encode(pending)).catch(() => undefined);
+      if (pending) {
+        firstBytes?.();
+        firstBytes = undefined;
+        writer.write(encoder.encode(pending)).catch(() => undefined);
+      }
       writer.close().catch(() => undefined);
     }
     pending = "";
     void reader.cancel().catch(() => undefined);
-    options.onEnd?.(outcome);
+    options.onEnd?.(outcome, fault);
   };
 
   // The client going away errors the body's writable side; stop native at once, even while the pump
@@ -171,6 +181,10 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
     const chunk = pending;
     pending = "";
     lastFlushAt = Date.now();
+    if (firstBytes) {
+      firstBytes();
+      firstBytes = undefined;
+    }
     inFlight = writer.write(encoder.encode(chunk)).then(
       () => {
         inFlight = null;
@@ -280,8 +294,9 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
           // nothing more we can say
         }
       }
-      console.error(JSON.stringify({ level: "error", msg: "stream projector failed", error: String(error) }));
-      finish("error");
+      // A bug: the request's log line says so (onEnd), or this line when nobody listens.
+      if (!options.onEnd) console.error(JSON.stringify({ level: "error", msg: "stream projector failed", error: String(error) }));
+      finish("error", error);
     }
   };
 

@@ -6,9 +6,10 @@
  *
  * No content: the row holds a hash of (owner fingerprint, route, key), a digest of the canonical
  * request body, a random attempt id, the run id once known and timestamps. Every D1 failure is an
- * `IndexUnavailableError` (a retryable 503), like the ownership index.
+ * `IndexUnavailableError` (a retryable 503) or, without the schema, `IndexSchemaMissingError`, like
+ * the ownership index (schema.ts).
  */
-import { IndexUnavailableError } from "./index";
+import { guardD1 } from "./schema";
 
 export type Reservation =
   /** This attempt holds the key: it creates the run (and records its id once native names it). */
@@ -44,14 +45,7 @@ function attemptId(): string {
  * const reservation = await store.reserve(hash, fingerprint);
  */
 export function createIdempotencyStore(db: D1Database, ttlSeconds: number, now: () => number = () => Math.floor(Date.now() / 1000)): IdempotencyStore {
-  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (error) {
-      console.error(JSON.stringify({ level: "error", msg: "idempotency store failure", error: String(error) }));
-      throw new IndexUnavailableError(error);
-    }
-  };
+  const guard = guardD1;
 
   return {
     reserve: (keyHash, requestFingerprint) =>

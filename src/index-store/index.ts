@@ -5,25 +5,21 @@
  * fingerprint), timestamps for expiry. Every read is owner-scoped in SQL, so another owner's row is
  * indistinguishable from a missing one. Any D1 failure becomes `IndexUnavailableError` (503): the
  * index fails closed, it never guesses (ARCHITECTURE.md, "Ownership answers look like absence");
- * `src/http/errors.ts` answers it as a retryable 503.
+ * `src/http/errors.ts` answers it as a retryable 503 — unless the schema itself is missing
+ * (`IndexSchemaMissingError`, a non-retryable 500, schema.ts).
  *
  * Reads go through a `first-primary` D1 session when the binding supports sessions, so a chained
  * request right after a turn resolves even with read replication on (anchors.md §6 point 5).
  */
+import { guardD1 } from "./schema";
+
+export { checkIndexSchema, IndexSchemaMissingError, IndexUnavailableError, MIGRATIONS_COMMAND, SCHEMA_PROBE_SQL } from "./schema";
 
 export interface IndexRow {
   responseId: string;
   nativeRunId: string;
   createdAt: number;
   expiresAt: number;
-}
-
-/** D1 failed (or is unreachable): the index cannot say who owns what. */
-export class IndexUnavailableError extends Error {
-  constructor(cause?: unknown) {
-    super("the response index is unavailable; try again shortly", cause === undefined ? undefined : { cause });
-    this.name = "IndexUnavailableError";
-  }
 }
 
 export interface OwnershipIndex {
@@ -48,15 +44,7 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
     const session = (db as SessionCapable).withSession;
     return typeof session === "function" ? session.call(db, "first-primary") : db;
   };
-  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof IndexUnavailableError) throw error;
-      console.error(JSON.stringify({ level: "error", msg: "response index failure", error: String(error) }));
-      throw new IndexUnavailableError(error);
-    }
-  };
+  const guard = guardD1;
 
   return {
     claim: (responseId, nativeRunId, ownerFingerprint) =>

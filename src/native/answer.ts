@@ -105,6 +105,32 @@ export interface AnswerReaderOptions {
   lookupRun?: ((runId: string) => Promise<NativeRun>) | undefined;
   /** False when the protocol will not show usage (a Chat stream without `include_usage`): no lookup for it. */
   wantsUsage?: boolean | undefined;
+  /** Hears how the answer ended, right after the sink did (the request log line, src/http/log.ts). */
+  onEnd?: ((end: AnswerEnd) => void) | undefined;
+}
+
+/**
+ * What a route hands a protocol's encoder or accumulator for its answer reader: the record lookup
+ * and the end listener (protocol contexts extend this; `readerOptions` turns it into the reader's).
+ */
+export interface ReaderHooks {
+  /** `GET /runs/{id}`: usage of a terminal event without any, and the class of a failed run. */
+  lookupRun?: ((runId: string) => Promise<NativeRun>) | undefined;
+  /** Hears how the answer ended (the request log line). */
+  onAnswerEnd?: ((end: AnswerEnd) => void) | undefined;
+}
+
+/** The reader options of `hooks`. */
+export function readerOptions(hooks: ReaderHooks, wantsUsage?: boolean): AnswerReaderOptions {
+  return { lookupRun: hooks.lookupRun, onEnd: hooks.onAnswerEnd, wantsUsage };
+}
+
+/** How an answer ended, in one shape for observers: a finish (`error` null) or a failure. */
+export interface AnswerEnd {
+  readonly status: FinishStatus | "failed";
+  readonly error: NativeError | null;
+  readonly usage: Usage | null;
+  readonly runId: string | null;
 }
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -356,10 +382,15 @@ export class NativeAnswerReader {
     this.finished = true;
     const usage = readUsage(data.usage) ?? this.lastUsage;
     if (usage || this.options.wantsUsage === false || !this.options.lookupRun) {
-      this.sink.finish({ status, usage });
+      this.emitFinish(status, usage);
       return;
     }
-    return this.runRecord(data.run_id).then((run) => this.sink.finish({ status, usage: run ? readUsage(run.usage) : null }));
+    return this.runRecord(data.run_id).then((run) => this.emitFinish(status, run ? readUsage(run.usage) : null));
+  }
+
+  private emitFinish(status: FinishStatus, usage: Usage | null): void {
+    this.sink.finish({ status, usage });
+    this.options.onEnd?.({ status, error: null, usage, runId: this.runIdValue });
   }
 
   private runFailed(data: NativeEventData): void | Promise<void> {
@@ -392,6 +423,7 @@ export class NativeAnswerReader {
 
   private emitFailure(error: NativeError, usage: Usage | null): void {
     this.sink.fail({ runId: this.runIdValue, createdAt: this.createdAt, error, usage });
+    this.options.onEnd?.({ status: "failed", error, usage, runId: this.runIdValue });
   }
 
   /** The run record, read at most once; null when it cannot be read (usage and class are best effort). */

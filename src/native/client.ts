@@ -53,6 +53,8 @@ export interface NativeClientOptions {
   signal?: AbortSignal;
   /** Replaces the global `fetch` (tests, service bindings). */
   fetch?: typeof fetch;
+  /** Hears the headers of every native answer that is not a redirect (rate-limit signals, http/rate-limit.ts). */
+  onResponse?: ((headers: Headers) => void) | undefined;
 }
 
 /** Options of `streamRun`. */
@@ -428,6 +430,7 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
       await response.body?.cancel().catch(() => undefined);
       throw redirectError(response.status);
     }
+    options.onResponse?.(response.headers);
     return response;
   }
 

@@ -55,7 +55,6 @@ const EVENT_CLASS: ReadonlyMap<string, EventClass> = new Map<string, EventClass>
 const MAX_FRAME_CHARS = 16 * 1024 * 1024;
 
 const LF = 10;
-const CR = 13;
 const SPACE = 32;
 const COLON = 58;
 const BOM = 0xfeff;

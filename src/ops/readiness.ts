@@ -14,6 +14,7 @@
  * native origin, no error text (those go to the log, once per probe, with the request id).
  */
 import type { Config } from "../config";
+import { isSchemaMissing, MIGRATIONS_COMMAND, SCHEMA_PROBE_SQL } from "../index-store/schema";
 import { logOps } from "./log";
 
 export type IndexCheck = "ok" | "schema_missing" | "unavailable";
@@ -30,12 +31,6 @@ export interface ReadinessReport {
 export const READINESS_CACHE_MS = 5_000;
 /** Each check's own deadline: an uptime monitor's timeout is typically 10 s or more. */
 export const READINESS_CHECK_TIMEOUT_MS = 3_000;
-
-/** Every column the gateway reads or writes, in both tables: a missing one is as fatal as a missing table. */
-const SCHEMA_PROBE_SQL = [
-  "SELECT response_id, native_run_id, owner_fingerprint, created_at, expires_at FROM response_index LIMIT 0",
-  "SELECT key_hash, request_fingerprint, attempt, native_run_id, created_at, expires_at FROM idempotency_keys LIMIT 0",
-];
 
 interface CheckOutcome<T extends string> {
   state: T;
@@ -55,13 +50,13 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
 
 async function checkIndex(db: D1Database): Promise<CheckOutcome<IndexCheck>> {
   try {
+    // The probe every create runs before native is called (index-store/schema.ts), with a deadline.
     await withDeadline(db.batch(SCHEMA_PROBE_SQL.map((sql) => db.prepare(sql))), READINESS_CHECK_TIMEOUT_MS);
     return { state: "ok" };
   } catch (error) {
     const detail = String(error);
-    // D1 reports SQLite's own wording: "D1_ERROR: no such table: response_index: SQLITE_ERROR".
-    if (/no such (table|column)/i.test(detail)) {
-      return { state: "schema_missing", detail: `${detail} — run: wrangler d1 migrations apply RESPONSE_INDEX --remote --env <tenant>` };
+    if (isSchemaMissing(error)) {
+      return { state: "schema_missing", detail: `${detail} — run: ${MIGRATIONS_COMMAND}` };
     }
     return { state: "unavailable", detail };
   }

@@ -17,7 +17,7 @@ import { chatCompletionFrom } from "../protocols/openai-chat/from-native";
 import { CHAT_PARAMETER_POLICY, isChatDefault, parseChatRequest } from "../protocols/openai-chat/schema";
 import { ChatStreamProjector } from "../protocols/openai-chat/stream";
 import { chatToNative } from "../protocols/openai-chat/to-native";
-import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
+import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
 
 export const chatRoutes = new Hono<GatewayEnv>();
 
@@ -34,15 +34,17 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
   const idempotency = await readIdempotency(c.req.raw.headers, "chat", body);
   const plan = chatToNative(request, { traceId: caller.requestId });
   const stream = request.stream === true;
-  const onRunId = (runId: string) => c.set("nativeRunId", runId);
+  const log = c.get("log");
+  log.model = request.model;
+  const onRunId = (runId: string) => (log.nativeRunId = runId);
   const includeUsage = request.stream_options?.include_usage === true;
-  const lookupRun = runLookup(caller);
+  const hooks = answerHooks(c, caller);
 
   if (plan.kind === "resume") {
     const { target, resumed } = await startResume(caller, plan.results, "messages");
     onRunId(target.runId);
     // One completion id per response: the resumed run answers as `chatcmpl-<run>-<task>`.
-    const options = { model: request.model, idSuffix: target.callbackTaskId, lookupRun };
+    const options = { model: request.model, idSuffix: target.callbackTaskId, ...hooks };
     if (!stream) return jsonAnswer(await chatCompletionFrom(resumedItems(resumed), options), ignoredParamsHeaders(ignored));
     return sseAnswer(c, resumedItems(resumed), new ChatStreamProjector({ ...options, includeUsage }), ignoredParamsHeaders(ignored));
   }
@@ -61,6 +63,6 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
     onRunId(runId);
     run.onRunId(runId);
   };
-  if (!stream) return jsonAnswer(await chatCompletionFrom(run.items, { model: request.model, lookupRun, onRunId: onStarted }), ignoredParamsHeaders(ignored));
-  return sseAnswer(c, run.items, new ChatStreamProjector({ model: request.model, includeUsage, lookupRun, onRunId: onStarted }), ignoredParamsHeaders(ignored), run);
+  if (!stream) return jsonAnswer(await chatCompletionFrom(run.items, { model: request.model, ...hooks, onRunId: onStarted }), ignoredParamsHeaders(ignored));
+  return sseAnswer(c, run.items, new ChatStreamProjector({ model: request.model, includeUsage, ...hooks, onRunId: onStarted }), ignoredParamsHeaders(ignored), run);
 }

@@ -19,7 +19,7 @@ import { messageFrom } from "../protocols/anthropic/from-native";
 import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/schema";
 import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
-import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun } from "./run-steps";
+import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
 
 export const messagesRoutes = new Hono<GatewayEnv>();
 
@@ -42,13 +42,15 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   const idempotency = await readIdempotency(c.req.raw.headers, "messages", raw);
   const mode = policyMode(caller.config.PARAMETER_POLICY, c.req.raw.headers);
   const plan = toNativePlan(body, { requestId: caller.requestId, mode });
-  const onRunId = (runId: string) => c.set("nativeRunId", runId);
-  const lookupRun = runLookup(caller);
+  const log = c.get("log");
+  log.model = plan.model;
+  const onRunId = (runId: string) => (log.nativeRunId = runId);
+  const hooks = answerHooks(c, caller);
 
   if (plan.action.kind === "resume") {
     const { target, resumed } = await startResume(caller, plan.action.results, RESUME_PARAM);
     onRunId(target.runId);
-    const context: AnthropicProjectionContext = { model: plan.model, messageIdSuffix: target.callbackTaskId, lookupRun };
+    const context: AnthropicProjectionContext = { model: plan.model, messageIdSuffix: target.callbackTaskId, ...hooks };
     const headers = responseHeaders(caller.requestId, plan.ignored);
     if (!plan.stream) return blockingMessage(resumedItems(resumed), context, headers);
     return sseAnswer(c, resumedItems(resumed), new AnthropicStreamProjector(context), headers);
@@ -67,7 +69,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   const run = await startRun(c, caller, request, idempotency);
   const context: AnthropicProjectionContext = {
     model: plan.model,
-    lookupRun,
+    ...hooks,
     onRunId: (runId) => {
       onRunId(runId);
       run.onRunId(runId);

@@ -29,7 +29,7 @@ import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, loadPreviousTurn, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
-import { jsonAnswer, readRequestBody, resumedItems, runLookup, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
+import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 
@@ -49,7 +49,7 @@ class OwnershipClaim {
   ) {}
 
   readonly onStart = ({ runId, responseId }: { runId: string; responseId: string }): void => {
-    this.c.set("nativeRunId", runId);
+    this.c.get("log").nativeRunId = runId;
     this.onRunId(runId);
     if (!this.store || this.pending) return;
     this.pending = this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
@@ -107,10 +107,14 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const echo: ResponseEcho = echoFromRequest(request);
   const store = request.store !== false;
   const stream = request.stream === true;
-  const lookupRun = runLookup(caller);
+  c.get("log").model = request.model;
+  const hooks = answerHooks(c, caller);
   // The claim needs the key's SHA-256 the moment native's run id arrives; starting the digest now
   // overlaps it with native's response instead of adding it to the time to first byte.
   if (store) caller.fingerprint().catch(() => undefined);
+  // Likewise the schema check a stored create needs before native is called (once per isolate).
+  const indexReady = store ? caller.indexReady() : Promise.resolve();
+  indexReady.catch(() => undefined); // awaited below; never an unhandled rejection
 
   if (plan.kind === "resume") {
     // Tool outputs continue the native run that asked for them (a new response id: run + task).
@@ -128,8 +132,8 @@ responsesRoutes.post("/v1/responses", async (c) => {
       // Claimed before resuming: a D1 failure is a retryable 503 while nothing has happened yet.
       if (store) await caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
     });
-    c.set("nativeRunId", target.runId);
-    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, lookupRun };
+    c.get("log").nativeRunId = target.runId;
+    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, ...hooks };
     if (stream) return sseAnswer(c, resumedItems(resumed), new ResponsesStreamProjector(context), ignoredParamsHeaders(ignored));
     return jsonAnswer((await blockingResponse(resumedItems(resumed), context)).response, ignoredParamsHeaders(ignored));
   }
@@ -149,9 +153,12 @@ responsesRoutes.post("/v1/responses", async (c) => {
 
   // Native always streams; `stream` only chooses SSE or one folded Response (see from-native.ts). A
   // retried key answers the first attempt's run (run-steps.ts).
+  // A D1 without the gateway's schema answers a non-retryable 500 here, before any native run exists
+  // (index-store/schema.ts): otherwise every retry of the SDK would start one more run.
+  await indexReady;
   const run = await startRun(c, caller, nativeRequest, idempotency);
   const claim = new OwnershipClaim(c, caller, store, run.onRunId);
-  const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, lookupRun };
+  const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, ...hooks };
   if (run.attachedRunId !== null) {
     // The first attempt's response: claimed (again, idempotently) before its events go out, which
     // come from the run's record once it has ended — no first event to wait for before the headers.
@@ -176,7 +183,7 @@ responsesRoutes.get("/v1/responses/:id", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
   const { runId, resumedTaskId } = await ownedRun(caller, id);
-  c.set("nativeRunId", runId);
+  c.get("log").nativeRunId = runId;
   // GET rebuilds the Response from the native run record, never from edge storage (invariant 1).
   const run = await getOwnedRun(caller, runId, () => responseNotFound(id));
   const echo = echoFromRun(run);
@@ -204,7 +211,7 @@ responsesRoutes.get("/v1/responses/:id/input_items", async (c) => {
   const id = c.req.param("id");
   const query = parseRequest(InputItemsQuery, c.req.query());
   const { runId } = await ownedRun(caller, id);
-  c.set("nativeRunId", runId);
+  c.get("log").nativeRunId = runId;
   const run = await getOwnedRun(caller, runId, () => responseNotFound(id));
   return c.json(paginateInputItems(inputItemsFromRun(run, id), query));
 });
@@ -213,7 +220,7 @@ responsesRoutes.post("/v1/responses/:id/cancel", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
   const { runId, resumedTaskId } = await ownedRun(caller, id);
-  c.set("nativeRunId", runId);
+  c.get("log").nativeRunId = runId;
   let run: NativeRun;
   try {
     run = await caller.native.cancelRun(runId);

@@ -13,7 +13,9 @@ import { readJsonBody } from "../http/body";
 import { GatewayError } from "../http/errors";
 import { idempotencyKeyHash, type Idempotency } from "../http/idempotency";
 import { ignoreOrReject, type PolicyMode } from "../http/policy";
+import type { StreamEnd } from "../http/log";
 import { projectToSse, sseResponse, type SseProjector } from "../http/sse";
+import type { ReaderHooks } from "../native/answer";
 import { decideReasoning, withReasoning, type ReasoningAsk } from "../native/catalog";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
 import { deferredItems, type NativeStreamItem } from "../native/events";
@@ -26,9 +28,12 @@ export function readRequestBody(c: GatewayContext, caller: Caller): Promise<unkn
   return readJsonBody(c.req.raw, { maxBytes: caller.config.MAX_BODY_BYTES, maxDecompressedBytes: caller.config.MAX_DECOMPRESSED_BYTES });
 }
 
-/** `GET /runs/{id}` for the answer reader (usage of a terminal event without any; a failed run's class). */
-export function runLookup(caller: Caller): (runId: string) => Promise<NativeRun> {
-  return (runId) => caller.native.getRun(runId);
+/**
+ * What every answer reader of a request gets (native/answer.ts `ReaderHooks`): `GET /runs/{id}` (usage
+ * of a terminal event without any; a failed run's class) and the request log line's end listener.
+ */
+export function answerHooks(c: GatewayContext, caller: Caller): Required<ReaderHooks> {
+  return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: c.get("log").answered };
 }
 
 /** How a protocol names its reasoning request for reports: the field name and the request param. */
@@ -115,8 +120,14 @@ export function sseAnswer(
   headers: Record<string, string>,
   run?: Pick<StartedRun, "clientLeft">,
 ): Response {
-  const onEnd = run ? (outcome: "completed" | "client_closed" | "error") => outcome === "client_closed" && run.clientLeft() : undefined;
-  return sseResponse(projectToSse(items, projector, { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS, onEnd }), headers);
+  // The request's log line is written when the body ends, with how it ended (http/log.ts).
+  const logged = c.get("log").streamStarted();
+  const onEnd = (outcome: StreamEnd, fault?: unknown): void => {
+    if (outcome === "client_closed") run?.clientLeft();
+    logged.ended(outcome, fault);
+  };
+  const options = { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS, onEnd, onFirstBytes: logged.firstBytes };
+  return sseResponse(projectToSse(items, projector, options), headers);
 }
 
 /** A JSON body with extra headers (status 200). */
@@ -233,6 +244,8 @@ export async function startRun(c: GatewayContext, caller: Caller, request: Nativ
     const clientLeft = cancelWhenClientLeaves(c, caller, () => knownRunId);
     return { items: await caller.native.streamRun(request), attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId), clientLeft };
   }
+  // A D1 without the schema is a 500 now, before any run exists (a no-op once seen in this isolate).
+  await caller.indexReady();
   const keyHash = await idempotencyKeyHash(idempotency, await caller.fingerprint());
   const store = caller.idempotency;
   let reservation = await store.reserve(keyHash, idempotency.traceId);

@@ -28,6 +28,7 @@ export function toAnthropicError(error: unknown): GatewayError {
     type: gatewayError.type,
     anthropicType: "overloaded_error",
     headers: gatewayError.headers,
+    origin: gatewayError.origin,
   });
 }
 

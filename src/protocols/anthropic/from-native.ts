@@ -15,7 +15,7 @@
  * A stream that ends in an `error` event is, in blocking mode, the same error as an HTTP response.
  */
 import type { GatewayError } from "../../http/errors";
-import { NativeAnswerReader, readAnswer } from "../../native/answer";
+import { NativeAnswerReader, readAnswer, readerOptions } from "../../native/answer";
 import type { NativeStreamItem } from "../../native/events";
 import type { AnthropicMessage, AnthropicStreamEvent } from "./schema";
 import { AnthropicEncoder, type AnthropicEventWriter, type AnthropicProjectionContext } from "./stream";
@@ -110,7 +110,7 @@ export type BlockingOutcome = { ok: true; message: AnthropicMessage } | { ok: fa
 export async function messageFrom(items: ReadableStream<NativeStreamItem> | readonly NativeStreamItem[], context: AnthropicProjectionContext): Promise<BlockingOutcome> {
   const accumulator = new MessageAccumulator();
   const encoder = new AnthropicEncoder(context, accumulator);
-  await readAnswer(items, new NativeAnswerReader(encoder, { lookupRun: context.lookupRun }));
+  await readAnswer(items, new NativeAnswerReader(encoder, readerOptions(context)));
   if (encoder.failure) return { ok: false, error: encoder.failure };
   if (!accumulator.message || !accumulator.stopped) throw new Error("the projection ended without message_stop");
   return { ok: true, message: accumulator.message };

@@ -22,9 +22,8 @@
  */
 import type { GatewayError } from "../../http/errors";
 import { AnswerSseProjector, namedFrame } from "../../http/sse";
-import { NativeAnswerReader, type AnswerSink, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
+import { NativeAnswerReader, readerOptions, type AnswerSink, type ReaderHooks, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
 import { encodeCallbackId } from "../../native/callback-ids";
-import type { NativeRun } from "../../native/schema";
 import type { Usage } from "../../native/usage";
 import { streamErrorPayload, toAnthropicError } from "./errors";
 import type { AnthropicStreamEvent, ContentBlock, MessageDeltaUsage, StopReason } from "./schema";
@@ -45,7 +44,7 @@ export const TOOL_USE_ID_PREFIX = "toolu";
 export const THINKING_SIGNATURE = "MWZsb3diYXNlLXJlYXNvbmluZy11bnNpZ25lZA==";
 
 /** What the projection needs to know about the request. */
-export interface AnthropicProjectionContext {
+export interface AnthropicProjectionContext extends ReaderHooks {
   /** Echoed as `message.model` (the platform does not route by it, native-api.md §4.6). */
   model: string;
   /**
@@ -53,8 +52,6 @@ export interface AnthropicProjectionContext {
    * tool results keeps its id, ARCHITECTURE.md "Ids"): `msg_<run hex>_<suffix>`.
    */
   messageIdSuffix?: string | undefined;
-  /** `GET /runs/{id}`: usage of a terminal event without any, and the class of a failed run. */
-  lookupRun?: ((runId: string) => Promise<NativeRun>) | undefined;
   /** Called once with the native run id (request log). */
   onRunId?: ((runId: string) => void) | undefined;
 }
@@ -244,7 +241,7 @@ export class AnthropicStreamProjector extends AnswerSseProjector implements Anth
 
   constructor(context: AnthropicProjectionContext) {
     super();
-    this.reader = new NativeAnswerReader(new AnthropicEncoder(context, this), { lookupRun: context.lookupRun });
+    this.reader = new NativeAnswerReader(new AnthropicEncoder(context, this), readerOptions(context));
   }
 
   keepalive(): string {

@@ -13,7 +13,7 @@
  * folded over its record (`runToItems`), because native's resume replies JSON only (§1.6).
  */
 import type { GatewayError } from "../../http/errors";
-import { NativeAnswerReader, readAnswer } from "../../native/answer";
+import { NativeAnswerReader, readAnswer, readerOptions } from "../../native/answer";
 import type { NativeStreamItem } from "../../native/events";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, ChatFinishReason } from "./schema";
 import { ChatEncoder, chatUsage, type ChatChunkWriter, type ChatProjectionOptions, type ChatTextField } from "./stream";
@@ -29,7 +29,7 @@ export type ChatCompletionOptions = Omit<ChatProjectionOptions, "includeUsage">;
 export async function chatCompletionFrom(items: ReadableStream<NativeStreamItem> | readonly NativeStreamItem[], options: ChatCompletionOptions): Promise<ChatCompletion> {
   const accumulator = new ChatCompletionAccumulator();
   // Usage is always part of a blocking completion.
-  const reader = new NativeAnswerReader(new ChatEncoder({ ...options, includeUsage: true }, accumulator), { lookupRun: options.lookupRun });
+  const reader = new NativeAnswerReader(new ChatEncoder({ ...options, includeUsage: true }, accumulator), readerOptions(options));
   await readAnswer(items, reader);
   return accumulator.completion();
 }

@@ -20,22 +20,19 @@
  */
 import { fromNativeError, openAiErrorBody, type GatewayError } from "../../http/errors";
 import { AnswerSseProjector, dataFrame, KEEPALIVE_COMMENT } from "../../http/sse";
-import { NativeAnswerReader, type AnswerSink, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
+import { NativeAnswerReader, readerOptions, type AnswerSink, type ReaderHooks, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
 import { encodeCallbackId } from "../../native/callback-ids";
-import type { NativeRun } from "../../native/schema";
 import type { Usage } from "../../native/usage";
 import type { ChatCompletionChunk, ChatDelta, ChatFinishReason, ChatUsage } from "./schema";
 import { CHAT_TOOL_CALL_PREFIX } from "./to-native";
 
-export interface ChatProjectionOptions {
+export interface ChatProjectionOptions extends ReaderHooks {
   /** Echoed in every chunk (`model` is an opaque string to native, native-api.md §4.6). */
   model: string;
   /** `stream_options.include_usage`: add the `choices:[]` usage chunk (and `usage:null` on the others). */
   includeUsage: boolean;
   /** Appended to `chatcmpl-<run>`: the callback task id of a resumed run (one id per response). */
   idSuffix?: string | undefined;
-  /** `GET /runs/{id}`: usage of a terminal event without any, and the class of a failed run. */
-  lookupRun?: ((runId: string) => Promise<NativeRun>) | undefined;
   /** Called once with the native run id (request log). */
   onRunId?: ((runId: string) => void) | undefined;
   /** Clock in unix seconds when native gave no time (tests). */
@@ -184,7 +181,7 @@ export class ChatStreamProjector extends AnswerSseProjector implements ChatChunk
   constructor(options: ChatProjectionOptions) {
     super();
     this.encoder = new ChatEncoder(options, this);
-    this.reader = new NativeAnswerReader(this.encoder, { lookupRun: options.lookupRun, wantsUsage: options.includeUsage });
+    this.reader = new NativeAnswerReader(this.encoder, readerOptions(options, options.includeUsage));
   }
 
   keepalive(): string {

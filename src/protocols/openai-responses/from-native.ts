@@ -9,7 +9,7 @@
  * read (model, system, tools, tool_choice, history, query); its `env` secrets never reach a client.
  */
 import { fromNativeError, GatewayError } from "../../http/errors";
-import { NativeAnswerReader, readAnswer } from "../../native/answer";
+import { NativeAnswerReader, readAnswer, readerOptions } from "../../native/answer";
 import { NativeError } from "../../native/errors";
 import type { NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
@@ -59,7 +59,7 @@ export function foldRun(run: NativeRun, echo: ResponseEcho, resumedTaskId?: stri
  */
 export async function blockingResponse(items: ReadableStream<NativeStreamItem> | readonly NativeStreamItem[], context: ResponsesProjectionContext): Promise<FoldedResponse> {
   const encoder = new ResponsesEncoder(context, NO_EVENTS);
-  await readAnswer(items, new NativeAnswerReader(encoder, { lookupRun: context.lookupRun }));
+  await readAnswer(items, new NativeAnswerReader(encoder, readerOptions(context)));
   if (encoder.failure) throw encoder.failure;
   if (!encoder.done) throw fromNativeError(NativeError.cut());
   return folded(encoder);

@@ -24,8 +24,7 @@
  */
 import { fromNativeError, type GatewayError } from "../../http/errors";
 import { AnswerSseProjector, KEEPALIVE_COMMENT, namedFrame } from "../../http/sse";
-import { NativeAnswerReader, type AnswerSink, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
-import type { NativeRun } from "../../native/schema";
+import { NativeAnswerReader, readerOptions, type AnswerSink, type ReaderHooks, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
 import type { Usage } from "../../native/usage";
 import { functionCallId, isEncodableRunId, outputItemId, responseIdFor } from "./ids";
 import type {
@@ -40,7 +39,7 @@ import type {
   ResponseUsage,
 } from "./schema";
 
-export interface ResponsesProjectionContext {
+export interface ResponsesProjectionContext extends ReaderHooks {
   /** Request parameters every Response of this stream echoes. */
   echo: ResponseEcho;
   /** For an answer produced by resuming this callback task: part of the response id. */
@@ -56,8 +55,6 @@ export interface ResponsesProjectionContext {
    * write until it is done (ARCHITECTURE.md "D1").
    */
   onStart?: ((start: { runId: string; responseId: string }) => void) | undefined;
-  /** `GET /runs/{id}`: usage of a terminal event without any, and the class of a failed run. */
-  lookupRun?: ((runId: string) => Promise<NativeRun>) | undefined;
   /** Clock in unix seconds (tests). */
   now?: (() => number) | undefined;
 }
@@ -155,7 +152,6 @@ export class ResponsesEncoder implements AnswerSink {
   private sequence = 0;
   private announced = false;
   private finished = false;
-  private runIdValue = "";
   private responseIdValue = "";
   private createdAt = 0;
   private readonly output: OutputItem[] = [];
@@ -275,7 +271,6 @@ export class ResponsesEncoder implements AnswerSink {
       throw new TypeError("1flowbase sent a run id that is not a UUID");
     }
     this.announced = true;
-    this.runIdValue = runId;
     this.responseIdValue = responseIdFor({ runId, callbackTaskId: this.context.resumedTaskId });
     this.createdAt = createdAt ?? this.now();
     this.context.onStart?.({ runId, responseId: this.responseIdValue });
@@ -483,7 +478,7 @@ export class ResponsesStreamProjector extends AnswerSseProjector implements Resp
   constructor(context: ResponsesProjectionContext) {
     super();
     this.encoder = new ResponsesEncoder(context, this);
-    this.reader = new NativeAnswerReader(this.encoder, { lookupRun: context.lookupRun });
+    this.reader = new NativeAnswerReader(this.encoder, readerOptions(context));
   }
 
   keepalive(): string {
