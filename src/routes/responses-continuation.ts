@@ -10,6 +10,7 @@
 import type { Caller } from "../http/context";
 import type { GatewayError } from "../http/errors";
 import type { PolicyMode } from "../http/policy";
+import { NativeError } from "../native/errors";
 import type { NativeRun } from "../native/schema";
 import {
   isNativeAbsence,
@@ -34,6 +35,21 @@ export async function resolveOwnedRun(caller: Caller, responseId: string): Promi
   return row?.nativeRunId ?? null;
 }
 
+/**
+ * Before a response id is answered as absent: a key native rejects is a 401, as on every other route
+ * (issue 17 item 8), not a 404 that tells the client nothing about its key. Asked with native's
+ * cheapest keyed route, `GET /models`, only on this path (an id the caller does not own); any other
+ * failure of that check leaves the answer the absence it was — an id owned by another key stays
+ * indistinguishable from an unknown one.
+ */
+export async function rejectInvalidKey(caller: Caller): Promise<void> {
+  try {
+    await caller.native.listModels();
+  } catch (error) {
+    if (error instanceof NativeError && error.kind === "http" && error.status === 401) throw error;
+  }
+}
+
 /** Reads the run of an owned response; native's own 403/404 (a run gone since) is absence too. */
 export async function getOwnedRun(caller: Caller, runId: string, absent: () => GatewayError): Promise<NativeRun> {
   try {
@@ -47,7 +63,10 @@ export async function getOwnedRun(caller: Caller, runId: string, absent: () => G
 /** Resolves `previous_response_id` to the run it names (owner-checked) and what continuing needs. */
 export async function loadPreviousTurn(caller: Caller, previousResponseId: string): Promise<PreviousTurn> {
   const runId = await resolveOwnedRun(caller, previousResponseId);
-  if (!runId) throw previousResponseNotFound(previousResponseId);
+  if (!runId) {
+    await rejectInvalidKey(caller);
+    throw previousResponseNotFound(previousResponseId);
+  }
   const run = await getOwnedRun(caller, runId, () => previousResponseNotFound(previousResponseId));
   return { responseId: previousResponseId, runId, conversation: runConversation(run), turns: runTurns(run) };
 }
@@ -55,7 +74,10 @@ export async function loadPreviousTurn(caller: Caller, previousResponseId: strin
 /** Only `previous_response_id`'s run id (resuming needs no more than ownership). */
 export async function resolvePreviousRunId(caller: Caller, previousResponseId: string): Promise<string> {
   const runId = await resolveOwnedRun(caller, previousResponseId);
-  if (!runId) throw previousResponseNotFound(previousResponseId);
+  if (!runId) {
+    await rejectInvalidKey(caller);
+    throw previousResponseNotFound(previousResponseId);
+  }
   return runId;
 }
 

@@ -28,7 +28,7 @@ import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
 import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
-import { getOwnedRun, loadPreviousTurn, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
+import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
 import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
@@ -175,7 +175,10 @@ responsesRoutes.post("/v1/responses", async (c) => {
 /** The caller's run behind a lifecycle route's `{id}`, or the 404 every kind of absence gets. */
 async function ownedRun(caller: Caller, responseId: string): Promise<{ runId: string; resumedTaskId: string | undefined }> {
   const runId = await resolveOwnedRun(caller, responseId);
-  if (!runId) throw responseNotFound(responseId);
+  if (!runId) {
+    await rejectInvalidKey(caller);
+    throw responseNotFound(responseId);
+  }
   return { runId, resumedTaskId: parseResponseId(responseId)?.callbackTaskId };
 }
 
@@ -202,7 +205,10 @@ responsesRoutes.delete("/v1/responses/:id", async (c) => {
   const id = c.req.param("id");
   // Only the index row goes: the native run is 1flowbase's record and stays (invariant 1).
   const removed = parseResponseId(id) ? await caller.index.remove(id, await caller.fingerprint()) : false;
-  if (!removed) throw responseNotFound(id);
+  if (!removed) {
+    await rejectInvalidKey(caller);
+    throw responseNotFound(id);
+  }
   return c.json({ id, object: "response", deleted: true });
 });
 

@@ -219,7 +219,28 @@ describe("cross-key isolation on every lifecycle route", () => {
     }
   });
 
-  it("malformed ids are 404s without touching native", async () => {
+  it("an invalid key is a 401 on every lifecycle route and on chaining, whatever the id — never a 404 that hides it", async () => {
+    const mine = await openai().responses.create({ model: MODEL, input: "mine" });
+    const invalid = "sk-invalid00000-ThisKeyIsNotKnownToNative0000000000000000";
+    for (const id of [mine.id, `resp_${"e".repeat(32)}`, "nope"]) {
+      for (const [method, path] of [
+        ["GET", `/responses/${id}`],
+        ["DELETE", `/responses/${id}`],
+        ["GET", `/responses/${id}/input_items`],
+        ["POST", `/responses/${id}/cancel`],
+      ] as const) {
+        const response = await call(method, path, undefined, invalid);
+        expect(response.status, `${method} ${path}`).toBe(401);
+        expect(await response.json()).toMatchObject({ error: { type: "authentication_error" } });
+      }
+    }
+    const chained = await call("POST", "/responses", { model: MODEL, input: "x", previous_response_id: mine.id }, invalid);
+    expect(chained.status).toBe(401);
+    // …and the owner still has it: the invalid key's DELETE removed nothing.
+    expect((await openai().responses.retrieve(mine.id)).id).toBe(mine.id);
+  });
+
+  it("malformed ids are 404s without touching D1", async () => {
     for (const path of ["/responses/nope", "/responses/resp_XYZ/input_items"]) {
       const response = await call("GET", path);
       expect(response.status).toBe(404);
