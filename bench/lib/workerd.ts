@@ -83,7 +83,9 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     async d1Exec(binding, sql) {
       const db = (await mf.getD1Database(binding)) as { prepare(query: string): { run(): Promise<unknown> } };
       // One statement at a time: D1's exec() wants each on one line.
-      for (const statement of sql.split(";").map((part) => part.trim()).filter(Boolean)) await db.prepare(statement).run();
+      // Comments go first: a migration's trailing comment would otherwise be a "statement" of its own.
+      const code = sql.replace(/--[^\n]*/g, "");
+      for (const statement of code.split(";").map((part) => part.trim()).filter(Boolean)) await db.prepare(statement).run();
     },
     async profile(during, samplingIntervalUs = 100) {
       return profileOver(await inspectorUrl(), during, samplingIntervalUs);
