@@ -14,6 +14,7 @@ export default defineConfig({
           NATIVE_API_BASE_URL: inject("emulatorUrl"),
           // Test-only: the fault matrix's misbehaving native, and the fuzz seed and run multiplier (`FUZZ_SEED=… FUZZ_RUNS=… npm test`).
           FAULT_NATIVE_URL: inject("faultNativeUrl"),
+          AUTO_TOOL_EMULATOR_URL: inject("autoToolEmulatorUrl"),
           FUZZ_SEED: process.env.FUZZ_SEED ?? "",
           FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
           // Request log lines are tested directly; keep test output readable.

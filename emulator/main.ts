@@ -3,7 +3,7 @@
  * `NATIVE_API_BASE_URL` defaults to http://127.0.0.1:8788, see wrangler.toml).
  */
 import { EMULATOR_KEYS } from "./script";
-import { startEmulator } from "./server";
+import { autoToolCallsFromEnv, startEmulator } from "./server";
 
 const port = Number.parseInt(process.env.EMULATOR_PORT ?? "8788", 10);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -11,7 +11,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 
-const emulator = await startEmulator({ port, host: "127.0.0.1", log: true });
+const autoToolCalls = autoToolCallsFromEnv(process.env.EMULATOR_AUTO_TOOL_CALLS);
+const emulator = await startEmulator({ port, host: "127.0.0.1", log: true, autoToolCalls });
+if (autoToolCalls) console.log("EMULATOR_AUTO_TOOL_CALLS: tool_choice auto calls the first offered tool");
 console.log(`1flowbase native API emulator listening on ${emulator.url}`);
 console.log(`demo API key: ${EMULATOR_KEYS.demo}`);
 console.log("try:");

@@ -34,6 +34,17 @@ export interface EmulatorOptions {
   durablePollMs?: number;
   /** Request body limit of the body-reading routes; default axum 0.7's 2 MiB (no DefaultBodyLimit natively). */
   bodyLimitBytes?: number;
+  /**
+   * `EMULATOR_AUTO_TOOL_CALLS`: on `tool_choice` auto (or none given) with tools offered, the first
+   * leg calls the first tool, as a real model often would (tool-choice.ts). Off by default: agents
+   * that always send tools (Claude Code, Codex) would loop.
+   */
+  autoToolCalls?: boolean;
+}
+
+/** `EMULATOR_AUTO_TOOL_CALLS` as `npm run emulator` / `npm run dev` read it: `1`/`true`/`yes`/`on`. */
+export function autoToolCallsFromEnv(value: string | undefined): boolean {
+  return ["1", "true", "yes", "on"].includes((value ?? "").trim().toLowerCase());
 }
 
 export interface RunningEmulator {
@@ -110,6 +121,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     log: options.log ?? false,
     durablePollMs: options.durablePollMs ?? 500,
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+    autoToolCalls: options.autoToolCalls ?? false,
   });
   const server = createServer((req, res) => {
     emulator.handle(req, res).catch((error: unknown) => {
@@ -218,8 +230,10 @@ class Emulator implements RunnerHost {
   private readonly log: boolean;
   private readonly durablePollMs: number;
   private readonly bodyLimit: number;
+  private readonly autoToolCalls: boolean;
 
-  constructor(options: { keepaliveMs: number; log: boolean; durablePollMs: number; bodyLimitBytes: number }) {
+  constructor(options: { keepaliveMs: number; log: boolean; durablePollMs: number; bodyLimitBytes: number; autoToolCalls: boolean }) {
+    this.autoToolCalls = options.autoToolCalls;
     this.keepaliveMs = options.keepaliveMs;
     this.log = options.log;
     this.durablePollMs = options.durablePollMs;
@@ -520,7 +534,7 @@ class Emulator implements RunnerHost {
       defaultAnswer: () => echoAnswer(run.userText, run),
       inputChars: inputChars(run.userText, run),
       timing: { wait_ms: script?.wait_ms, delta_delay_ms: script?.delta_delay_ms, stall_ms: script?.stall_ms },
-      forcedToolCalls: forcedToolCalls(run.request.inputs),
+      forcedToolCalls: forcedToolCalls(run.request.inputs, { auto: this.autoToolCalls }),
     }).catch((error: unknown) => {
       console.error(`emulator: execution of run ${run.id} failed`, error);
     });

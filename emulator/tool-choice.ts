@@ -9,7 +9,10 @@
  * `{type:"function", function:{name}}` (Chat), `{type:"allowed_tools", mode:"required", tools}`,
  * legacy `function_call: {name}`; Anthropic `{type:"any"}`, `{type:"tool", name}`. `"auto"`,
  * `"none"`, `{type:"auto"|"none"}` and an absent choice force nothing: an agent that always sends
- * tools (Claude Code, Codex) would otherwise loop forever.
+ * tools (Claude Code, Codex) would otherwise loop forever — unless the emulator runs with
+ * `EMULATOR_AUTO_TOOL_CALLS` (`{auto: true}` here): then `"auto"`, `{type:"auto"}`, allowed_tools in
+ * auto mode and an absent choice call the first offered tool too, so third-party conformance checks
+ * that expect a tool call on `auto` (llmprobe, the Open Responses runner) can pass by hand.
  */
 import * as z from "zod";
 import type { ToolCall } from "./runs";
@@ -35,13 +38,15 @@ const ToolChoice = z.union([
 /** The tool a forced choice selects: `first` for "required"/"any", else a name. */
 type Forced = { kind: "first" } | { kind: "named"; name: string };
 
-function forcedBy(choice: z.infer<typeof ToolChoice>): Forced | null {
-  if (typeof choice === "string") return choice === "required" || choice === "any" ? { kind: "first" } : null;
+function forcedBy(choice: z.infer<typeof ToolChoice> | undefined, auto: boolean): Forced | null {
+  if (choice === undefined) return auto ? { kind: "first" } : null;
+  if (typeof choice === "string") return choice === "required" || choice === "any" || (auto && choice === "auto") ? { kind: "first" } : null;
   const type = choice.type;
-  if (type === "auto" || type === "none") return null;
+  if (type === "none") return null;
+  if (type === "auto") return auto ? { kind: "first" } : null;
   if (type === "any") return { kind: "first" };
   if (type === "allowed_tools") {
-    if (choice.mode !== "required") return null;
+    if (choice.mode !== "required" && !(auto && choice.mode === "auto")) return null;
     const allowed = choice.tools?.[0];
     const name = allowed?.name ?? allowed?.function?.name;
     return name !== undefined ? { kind: "named", name } : { kind: "first" };
@@ -56,10 +61,11 @@ function forcedBy(choice: z.infer<typeof ToolChoice>): Forced | null {
  * The tool call a forced `tool_choice` makes on the run's first leg, or null when nothing is forced
  * (or nothing can be called: no tools for "required").
  */
-export function forcedToolCalls(inputs: Record<string, unknown>): ToolCall[] | null {
-  const choice = ToolChoice.safeParse(inputs.tool_choice);
-  if (!choice.success) return null;
-  const forced = forcedBy(choice.data);
+export function forcedToolCalls(inputs: Record<string, unknown>, options: { auto?: boolean } = {}): ToolCall[] | null {
+  const auto = options.auto === true;
+  const choice = inputs.tool_choice === undefined || inputs.tool_choice === null ? undefined : ToolChoice.safeParse(inputs.tool_choice);
+  if (choice && !choice.success) return null;
+  const forced = forcedBy(choice?.data, auto);
   if (!forced) return null;
   const tools = z.array(z.unknown()).safeParse(inputs.tools);
   const definitions = (tools.success ? tools.data : []).flatMap((item) => {

@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { startEmulator } from "../emulator/server";
+import { autoToolCallsFromEnv, startEmulator } from "../emulator/server";
 import { EMULATOR_KEYS } from "../emulator/script";
 
 const npx = process.platform === "win32" ? "npx.cmd" : "npx";
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
 
   let emulator: Awaited<ReturnType<typeof startEmulator>>;
   try {
-    emulator = await startEmulator({ port: emulatorPort.port, host: "127.0.0.1" });
+    emulator = await startEmulator({ port: emulatorPort.port, host: "127.0.0.1", autoToolCalls: autoToolCallsFromEnv(process.env.EMULATOR_AUTO_TOOL_CALLS) });
   } catch (error) {
     // Taken between the check above and now.
     const code = (error as { code?: string }).code;

@@ -4,6 +4,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     emulatorUrl: string;
     faultNativeUrl: string;
+    autoToolEmulatorUrl: string;
   }
 }
 
@@ -14,6 +15,7 @@ declare global {
       RESPONSE_INDEX: D1Database;
       TEST_MIGRATIONS: D1Migration[];
       FAULT_NATIVE_URL: string;
+      AUTO_TOOL_EMULATOR_URL: string;
       FUZZ_SEED: string;
       FUZZ_RUNS: string;
     }

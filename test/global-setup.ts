@@ -11,10 +11,13 @@ import { startFaultNative } from "./reliability/fault-native";
 export default async function setup({ provide }: TestProject): Promise<() => Promise<void>> {
   const emulator = await startEmulator({ port: 0, keepaliveMs: 200 });
   provide("emulatorUrl", emulator.url);
+  // The same emulator with EMULATOR_AUTO_TOOL_CALLS on (test/emulator/auto-tool-calls.test.ts).
+  const autoToolEmulator = await startEmulator({ port: 0, keepaliveMs: 200, autoToolCalls: true });
+  provide("autoToolEmulatorUrl", autoToolEmulator.url);
   // A misbehaving native for the fault matrix (test/reliability/fault-matrix.test.ts).
   const faultNative = await startFaultNative();
   provide("faultNativeUrl", faultNative.url);
   return async () => {
-    await Promise.all([emulator.close(), faultNative.close()]);
+    await Promise.all([emulator.close(), autoToolEmulator.close(), faultNative.close()]);
   };
 }

@@ -34,6 +34,20 @@ export interface ResumeTarget {
   waitingRun: NativeRun;
 }
 
+/**
+ * True when tool results answer tool calls this gateway never issued: none of the ids decodes as one
+ * of ours (`callback-ids.ts`). That is a transcript begun elsewhere (another provider's session,
+ * few-shot examples) and runs as a stateless transcript — a new native run whose history carries the
+ * calls and results as native's structured `tool_calls` / `role:"tool"` items (native-api.md §1.4;
+ * fork `llm_context.rs` ~324–380 at c98c4dec keeps an empty-text item that carries a tool payload).
+ * OpenAI and Anthropic accept such transcripts. An id that decodes as ours claims a waiting native
+ * run and goes through `resolveResumeTarget`; a mix of ours and foreign ones is a resume whose
+ * foreign ids fail there (one turn's results cannot both resume a run and start a new one).
+ */
+export function answersForeignToolCalls(results: readonly ToolResultInput[]): boolean {
+  return results.length > 0 && results.every((result) => result.ref === null);
+}
+
 const INVALID_ID = "invalid_tool_call_id";
 const INVALID_RESULTS = "invalid_tool_results";
 

@@ -457,7 +457,8 @@ describe("tool round trip", () => {
     const forged = `${a.slice(0, -2)}${a.endsWith("AA") ? "BB" : "AA"}`;
     const cases: Array<[string, Promise<APIError | null>]> = [
       ["forged", answer([{ id: forged, content: "x" }, { id: b, content: "y" }])],
-      ["foreign provider id", answer([{ id: "toolu_01A09q90qw90lq917835lq9", content: "x" }])],
+      // Ours next to a foreign one: one turn's results cannot both resume a run and start a new one.
+      ["ours and a foreign provider id", answer([{ id: a, content: "x" }, { id: "toolu_01A09q90qw90lq917835lq9", content: "y" }])],
       ["another key", answer([{ id: a, content: "x" }, { id: b, content: "y" }], EMULATOR_KEYS.demoSecond)],
       ["another application", answer([{ id: a, content: "x" }, { id: b, content: "y" }], EMULATOR_KEYS.other)],
       ["partial", answer([{ id: a, content: "x" }])],
@@ -472,6 +473,48 @@ describe("tool round trip", () => {
     expect(await answer([{ id: a, content: "x" }, { id: b, content: "y" }])).toBeNull();
     const replay = await answer([{ id: a, content: "x" }, { id: b, content: "y" }]);
     expect(replay).toBeInstanceOf(BadRequestError);
+  });
+});
+
+describe("a transcript begun elsewhere (tool_use ids this gateway never issued)", () => {
+  // Anthropic's own id shape: `toolu_` + 24 base62 characters, which never decodes as one of ours.
+  const FOREIGN_ID = "toolu_01A09q90qw90lq917835lq9";
+  const transcript: Anthropic.MessageParam[] = [
+    { role: "user", content: "What is the weather in Paris?" },
+    {
+      role: "assistant",
+      content: [
+        { type: "text", text: "Let me check." },
+        { type: "tool_use", id: FOREIGN_ID, name: "get_weather", input: { city: "Paris" } },
+      ],
+    },
+    { role: "user", content: [{ type: "tool_result", tool_use_id: FOREIGN_ID, content: "rain, 12°C" }, { type: "text", text: "Answer briefly." }] },
+  ];
+  const expectedHistory = [
+    { role: "user", content: "What is the weather in Paris?" },
+    { role: "assistant", content: "Let me check.", tool_calls: [{ id: FOREIGN_ID, name: "get_weather", arguments: { city: "Paris" } }] },
+    { role: "tool", tool_call_id: FOREIGN_ID, content: "rain, 12°C" },
+  ];
+
+  it("runs as a new native run with the calls and results as history (blocking)", async () => {
+    const message = await anthropic().messages.create({ model: MODEL, max_tokens: 64, tools: [WEATHER_TOOL], messages: transcript });
+    expect(message.type).toBe("message");
+    expect(message.stop_reason).toBe("end_turn");
+    const native = await nativeCreateBody(message.id);
+    expect(native.history).toEqual(expectedHistory);
+    expect(native.query).toBe("Answer briefly.");
+    expect(native.inputs).toMatchObject({ tools: [{ name: "get_weather" }] });
+    // A new run: nothing was resumed.
+    expect((await nativeRequests(runIdOf(message.id))).some((request) => request.path.endsWith("/resume"))).toBe(false);
+  });
+
+  it("runs the same way when streamed, and with only tool results in the last turn (empty query)", async () => {
+    const onlyResults = [...transcript.slice(0, 2), { role: "user" as const, content: [{ type: "tool_result" as const, tool_use_id: FOREIGN_ID, content: "rain, 12°C" }] }];
+    const message = await anthropic().messages.stream({ model: MODEL, max_tokens: 64, tools: [WEATHER_TOOL], messages: onlyResults }).finalMessage();
+    expect(message.stop_reason).toBe("end_turn");
+    const native = await nativeCreateBody(message.id);
+    expect(native.history).toEqual(expectedHistory);
+    expect(native.query).toBe("");
   });
 });
 

@@ -148,7 +148,8 @@ describe("request → native run", () => {
       ],
     });
     const foreign = plan({ messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_01abc", content: "x" }] }] });
-    expect(foreign.action).toEqual({ kind: "resume", results: [{ ref: null, clientId: "toolu_01abc", content: "x" }] });
+    // Ids we never issued: a stateless transcript, not a resume (resume.ts `answersForeignToolCalls`).
+    expect(foreign.action).toMatchObject({ kind: "run", request: { query: "", history: [{ role: "tool", tool_call_id: "toolu_01abc", content: "x" }] } });
   });
 
   it("400s name the field at fault", () => {
@@ -157,7 +158,8 @@ describe("request → native run", () => {
       [{ messages: [{ role: "user", content: [{ type: "tool_use", id: "x", name: "y", input: {} }] }] }, "messages[0].content[0].type"],
       [{ messages: [{ role: "assistant", content: [{ type: "tool_use", id: "x", name: "y", input: [] }] }, { role: "user", content: "q" }] }, "messages[0].content[0].input"],
       [{ messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "" }] }] }, "messages[0].content[0].tool_use_id"],
-      [{ messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "x" }, IMAGE] }] }, "messages[0].content[1].type"],
+      // A resume (our id) carries results only; a foreign transcript would take the image as the query's.
+      [{ messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: encodeCallbackId("toolu", { runId: RUN, callbackTaskId: TASK, index: 0 }) }, IMAGE] }] }, "messages[0].content[1].type"],
       [{ messages: [{ role: "system", content: [IMAGE] }, { role: "user", content: "q" }] }, "messages[0].content[0].type"],
       [{ messages: [{ role: "user", content: [{ type: "image", source: "url" }] }] }, "messages[0].content[0].source"],
     ];

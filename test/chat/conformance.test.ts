@@ -292,6 +292,38 @@ describe("tool results that do not answer our pending calls are 400s, never 500s
   });
 });
 
+describe("a transcript begun elsewhere (tool call ids this gateway never issued)", () => {
+  // OpenAI's own id shape (`call_` + 24 base62): never decodes as one of ours (callback-ids.ts).
+  const FOREIGN_ID = "call_Xh2bRk1yQ9uLm4Zp7Tc3Wv5N";
+  const transcript: ChatCompletionMessageParam[] = [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "Weather in Paris?" },
+    { role: "assistant", content: null, tool_calls: [{ id: FOREIGN_ID, type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+    { role: "tool", tool_call_id: FOREIGN_ID, content: "rain, 12°C" },
+  ];
+  const expectedHistory = [
+    { role: "user", content: "Weather in Paris?" },
+    { role: "assistant", content: "", tool_calls: [{ id: FOREIGN_ID, name: "get_weather", arguments: { city: "Paris" } }] },
+    { role: "tool", tool_call_id: FOREIGN_ID, content: "rain, 12°C" },
+  ];
+
+  it("runs as a new native run with the whole transcript as history and an empty query (blocking)", async () => {
+    const completion = await openai().chat.completions.create({ model: MODEL, tools: [WEATHER_TOOL], messages: transcript });
+    expect(completion.choices[0]?.finish_reason).toBe("stop");
+    const native = await nativeCreateBody(completion.id);
+    expect(native).toMatchObject({ query: "", system: "Be brief.", history: expectedHistory });
+    expect((await nativeRequests(runIdOf(completion.id))).some((request) => request.path.endsWith("/resume"))).toBe(false);
+  });
+
+  it("runs the same way when streamed", async () => {
+    const stream = await openai().chat.completions.create({ model: MODEL, tools: [WEATHER_TOOL], messages: transcript, stream: true });
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("stop");
+    expect((await nativeCreateBody(chunks[0]?.id ?? "")).history).toEqual(expectedHistory);
+  });
+});
+
 describe("reasoning_effort", () => {
   it("reaches native as execution.model_parameters.reasoning.effort when the model supports it", async () => {
     const { data, response } = await openai()

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import OpenAI, { APIError } from "openai";
 import { createApp } from "../../src/app";
 import { emu } from "../../emulator/script";
+import { nativeCreateBodyOfRun } from "../native-requests";
 import { call, checkEventOrder, EMULATOR_KEYS, lastNativeCreate, MODEL, openai, runIdOf, streamRaw } from "./helpers";
 
 const WEATHER = {
@@ -333,7 +334,6 @@ describe("function tool round trips", () => {
       expect(response.status, JSON.stringify(json)).toBe(400);
       expect(json.error.param).toBe(param);
     };
-    await expect400({ input: [output("call_forged")] });
     await expect400({ input: [output(`${a?.call_id.slice(0, -2)}xx`)] });
     await expect400({ input: [output(a?.call_id ?? "")] }); // one of two results
     await expect400({ input: [output(a?.call_id ?? ""), output(b?.call_id ?? "")] }, EMULATOR_KEYS.demoSecond); // another key's run
@@ -342,6 +342,45 @@ describe("function tool round trips", () => {
     const resumed = await client.responses.create({ model: MODEL, input: [output(a?.call_id ?? "", "1"), output(b?.call_id ?? "", "2")] as never });
     expect(resumed.output_text).toBe("Tool results: call_1=1, call_2=2");
     await expect400({ input: [output(a?.call_id ?? "", "1"), output(b?.call_id ?? "", "2")] }); // already answered
+  });
+});
+
+describe("a transcript begun elsewhere (call ids this gateway never issued)", () => {
+  // OpenAI's own id shape: never decodes as one of ours (callback-ids.ts), so no native run is claimed.
+  const FOREIGN_ID = "call_Xh2bRk1yQ9uLm4Zp7Tc3Wv5N";
+  const transcript = [
+    { role: "user" as const, content: "Weather in Paris?" },
+    { type: "function_call" as const, call_id: FOREIGN_ID, name: "get_weather", arguments: '{"city":"Paris"}' },
+    { type: "function_call_output" as const, call_id: FOREIGN_ID, output: "rain, 12°C" },
+  ];
+  const expectedHistory = [
+    { role: "user", content: "Weather in Paris?" },
+    { role: "assistant", content: "", tool_calls: [{ id: FOREIGN_ID, name: "get_weather", arguments: { city: "Paris" } }] },
+    { role: "tool", tool_call_id: FOREIGN_ID, content: "rain, 12°C" },
+  ];
+
+  it("runs as a new native run with the calls and outputs as history and an empty query (blocking)", async () => {
+    const response = await openai().responses.create({ model: MODEL, input: transcript, tools: [WEATHER] });
+    expect(response.status).toBe("completed");
+    const native = await nativeCreateBodyOfRun(runIdOf(response.id));
+    expect(native).toMatchObject({ query: "", history: expectedHistory });
+  });
+
+  it("runs the same way when streamed", async () => {
+    const stream = await openai().responses.create({ model: MODEL, input: transcript, tools: [WEATHER], stream: true });
+    let completed: OpenAI.Responses.Response | null = null;
+    for await (const event of stream) if (event.type === "response.completed") completed = event.response;
+    expect(completed?.status).toBe("completed");
+    expect((await nativeCreateBodyOfRun(runIdOf(completed?.id ?? ""))).history).toEqual(expectedHistory);
+  });
+
+  it("an id that decodes as ours but names nothing pending is still a 400", async () => {
+    const forged = `call_${"A".repeat(44)}`;
+    const error = await openai()
+      .responses.create({ model: MODEL, input: [{ type: "function_call_output", call_id: forged, output: "x" }] })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error).toMatchObject({ status: 400, param: "input" });
   });
 });
 

@@ -5,7 +5,8 @@
  * Mapping (native-api.md §4.3 is 1flowbase's own adapter; we match its semantics and fix its gaps):
  * - `system` (string or text blocks) and `role:"system"` messages → native `system`, joined "\n\n".
  * - The last message must be a user turn. If it carries `tool_result` blocks it answers our tool_use
- *   ids → resume of that callback task (`src/native/resume.ts`); otherwise its text → `query`, and its
+ *   ids → resume of that callback task (`src/native/resume.ts`); results for ids issued elsewhere →
+ *   a new run with those results as history `tool` items (a stateless transcript); otherwise its text → `query`, and its
  *   images/documents → an extra history item `{role:"user", content:"", content_blocks}`.
  * - Earlier turns → `history`: text as `content`, images/documents as `content_blocks`, assistant
  *   `tool_use` → `tool_calls`, user `tool_result` → `{role:"tool", tool_call_id, content, is_error}`,
@@ -18,7 +19,7 @@
  * Every client mistake is a 400 naming the offending field (`messages[3].content[1].source`).
  */
 import { decodeCallbackId } from "../../native/callback-ids";
-import type { ToolResultInput } from "../../native/resume";
+import { answersForeignToolCalls, type ToolResultInput } from "../../native/resume";
 import { decideReasoning } from "../../native/catalog";
 import type { NativeHistoryItem, NativeModelList, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import { GatewayError } from "../../http/errors";
@@ -352,18 +353,32 @@ export function toNativePlan(body: MessagesRequest, options: MappingOptions): Me
   }
 
   const lastBlocks = blocksOf(last.message);
+  const history: NativeHistoryItem[] = [];
+  let queryBlocks = lastBlocks;
   if (lastBlocks.some((block) => block.type === "tool_result")) {
-    return { action: { kind: "resume", results: resumeResults(last) }, stream, model: body.model, ignored };
+    const claimed: ToolResultInput[] = lastBlocks.flatMap((block, j) => {
+      if (block.type !== "tool_result") return [];
+      const clientId = toolResultId(block, `messages[${last.index}].content[${j}]`);
+      return [{ ref: decodeCallbackId(TOOL_USE_ID_PREFIX, clientId), clientId, content: null }];
+    });
+    if (!answersForeignToolCalls(claimed)) return { action: { kind: "resume", results: resumeResults(last) }, stream, model: body.model, ignored };
+    // Results for tool_use ids we never issued (a transcript begun elsewhere, few-shot examples): a
+    // stateless transcript (resume.ts). The results become history `tool` items; the turn's text and
+    // media stay the query, as for any user turn.
+    history.push(...userHistory({ ...last, message: { ...last.message, content: lastBlocks.filter((block) => block.type === "tool_result") } }));
+    queryBlocks = lastBlocks.filter((block) => block.type !== "tool_result");
   }
 
-  const history: NativeHistoryItem[] = [];
+  const earlier: NativeHistoryItem[] = [];
   for (const turn of turns.slice(0, -1)) {
-    history.push(...(turn.message.role === "user" ? userHistory(turn) : assistantHistory(turn)));
+    earlier.push(...(turn.message.role === "user" ? userHistory(turn) : assistantHistory(turn)));
   }
+  history.unshift(...earlier);
 
   const queryTexts: string[] = [];
   const queryMedia: Record<string, unknown>[] = [];
-  lastBlocks.forEach((block, j) => {
+  queryBlocks.forEach((block) => {
+    const j = lastBlocks.indexOf(block);
     const path = `messages[${last.index}].content[${j}]`;
     if (block.type === "text") queryTexts.push(textOf(block, path));
     else if (block.type === "image" || block.type === "document") queryMedia.push(mediaBlock(block, path));

@@ -8,13 +8,15 @@
  * - `resume`: the request ends with `role:"tool"` messages, i.e. it answers tool calls this gateway
  *   issued. The native run is waiting on a callback task; the ids we minted (`callback-ids.ts`) carry
  *   run, task and position, so the edge needs no state. Validation against the run is `resume.ts`'s.
+ *   Tool messages answering calls issued elsewhere (none of the ids is ours) → a new `run` of the
+ *   whole transcript: everything is history, the query is empty.
  *
  * Pure: no I/O. The one decision that needs native data (does the model take `reasoning_effort`?)
  * is the catalog's (`decideReasoning`, src/native/catalog.ts), made by the route.
  */
 import { GatewayError } from "../../http/errors";
 import { decodeCallbackId } from "../../native/callback-ids";
-import type { ToolResultInput } from "../../native/resume";
+import { answersForeignToolCalls, type ToolResultInput } from "../../native/resume";
 import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import type { ChatCompletionRequest, ChatContentPart, ChatMessage, ChatTool } from "./schema";
 
@@ -71,17 +73,20 @@ export function chatToNative(request: ChatCompletionRequest, options: ChatToNati
         content: textOf(message.content, `messages[${i}].content`, { images: false }).text,
       });
     }
-    return { kind: "resume", results };
+    // Results for calls we never issued: a stateless transcript (resume.ts), the whole conversation
+    // as history and an empty query.
+    if (!answersForeignToolCalls(results)) return { kind: "resume", results };
   }
+  const stateless = firstTrailingTool < messages.length;
 
   let lastUser = -1;
-  for (let i = messages.length - 1; i >= 0; i--) {
+  for (let i = messages.length - 1; i >= 0 && !stateless; i--) {
     if (messages[i]?.role === "user") {
       lastUser = i;
       break;
     }
   }
-  if (lastUser === -1) throw GatewayError.invalidRequest("'messages' must contain a user message", "messages");
+  if (lastUser === -1 && !stateless) throw GatewayError.invalidRequest("'messages' must contain a user message", "messages");
 
   const systemParts: string[] = [];
   const history: NativeHistoryItem[] = [];
@@ -108,7 +113,7 @@ export function chatToNative(request: ChatCompletionRequest, options: ChatToNati
         return;
       }
       case "assistant": {
-        if (i > lastUser) {
+        if (!stateless && i > lastUser) {
           throw GatewayError.invalidRequest(
             "an assistant message after the last user message (a prefill) cannot be sent to a 1flowbase run; end with a user message or with tool results",
             path,

@@ -11,14 +11,16 @@
  *   as instructions (the fork would treat `developer` as a user turn, §4.1).
  * - The last user message → `query`; everything before it → `history` (assistant messages, function
  *   calls merged into the preceding assistant turn, function call outputs as `tool` turns).
- * - Trailing `function_call_output` items → a resume of the native callback task (no new run).
+ * - Trailing `function_call_output` items → a resume of the native callback task (no new run) when
+ *   they answer calls we issued; outputs for calls issued elsewhere (a transcript begun at another
+ *   provider, few-shot examples) → a new run with the whole input as history and an empty query.
  * - `reasoning` items are skipped: native has no reasoning input, and a chained turn's reasoning is
  *   already in the native run. `item_reference`s are resolved beforehand (continuation.ts); any left
  *   here are skipped.
  */
 import { GatewayError } from "../../http/errors";
 import type { PolicyMode } from "../../http/policy";
-import type { ToolResultInput } from "../../native/resume";
+import { answersForeignToolCalls, type ToolResultInput } from "../../native/resume";
 import { nativeRunBody, utf8Length } from "../../native/client";
 import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import { parseFunctionCallId } from "./ids";
@@ -152,18 +154,23 @@ export function planInput(input: readonly InputItem[], ignored: string[], mode: 
       const output = item as FunctionCallOutputItem;
       return { ref: parseFunctionCallId(output.call_id), clientId: output.call_id, content: toolResultContent(output.output) };
     });
-    return { kind: "resume", results };
+    // Outputs for calls we never issued: a stateless transcript, the whole input as history and an
+    // empty query (native's runtime drops the empty user turn, resume.ts says why this is faithful).
+    if (!answersForeignToolCalls(results)) return { kind: "resume", results };
   }
+  const stateless = start < items.length;
 
   let queryIndex = -1;
-  items.forEach((item, index) => {
-    if (item.type === "message" && item.role === "user") queryIndex = index;
-  });
-  if (queryIndex === -1) {
+  if (!stateless) {
+    items.forEach((item, index) => {
+      if (item.type === "message" && item.role === "user") queryIndex = index;
+    });
+  }
+  if (queryIndex === -1 && !stateless) {
     throw GatewayError.invalidRequest("input must contain a user message (or end with function_call_output items)", "input");
   }
   items.forEach((item, index) => {
-    if (index > queryIndex && !isSkipped(item) && !(item.type === "message" && (item.role === "system" || item.role === "developer"))) {
+    if (!stateless && index > queryIndex && !isSkipped(item) && !(item.type === "message" && (item.role === "system" || item.role === "developer"))) {
       throw GatewayError.invalidRequest(
         `input[${index}] follows the last user message; the input must end with a user message or with function_call_output items`,
         `input[${index}]`,
