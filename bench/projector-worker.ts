@@ -25,7 +25,7 @@ import { readNativeStream, NativeSseParser, type NativeStreamItem } from "../src
 import { projectToSse, type SseProjector } from "../src/http/sse";
 import { AnthropicStreamProjector } from "../src/protocols/anthropic/stream";
 import { ChatStreamProjector } from "../src/protocols/openai-chat/stream";
-import type { ResponseEcho } from "../src/protocols/openai-responses/schema";
+import { SAMPLING_DEFAULTS, type ResponseEcho } from "../src/protocols/openai-responses/schema";
 import { ResponsesStreamProjector } from "../src/protocols/openai-responses/stream";
 import { messageFrom } from "../src/protocols/anthropic/from-native";
 import { chatCompletionFrom } from "../src/protocols/openai-chat/from-native";
@@ -48,12 +48,10 @@ const ECHO: ResponseEcho = {
   safety_identifier: null,
   service_tier: "default",
   store: true,
-  temperature: null,
+  ...SAMPLING_DEFAULTS,
   text: { format: { type: "text" } },
   tool_choice: "auto",
   tools: [],
-  top_logprobs: null,
-  top_p: null,
   truncation: "disabled",
   user: null,
   metadata: {},

@@ -74,17 +74,19 @@ function responseObject(status: "completed" | "cancelled", text: string | null):
     safety_identifier: null,
     service_tier: "default",
     store: true,
-    temperature: null,
+    temperature: 1,
+    presence_penalty: 0,
+    frequency_penalty: 0,
     text: { format: { type: "text" } },
     tool_choice: "auto",
     tools: [],
-    top_logprobs: null,
-    top_p: null,
+    top_logprobs: 0,
+    top_p: 1,
     truncation: "disabled",
     usage:
       text === null
         ? null
-        : { input_tokens: 2, input_tokens_details: { cached_tokens: 0 }, output_tokens: 4, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 6 },
+        : { input_tokens: 2, input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 }, output_tokens: 4, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 6 },
     user: null,
     metadata: {},
   };
@@ -164,6 +166,7 @@ export const EXAMPLES: Readonly<Record<string, OperationExample>> = {
         ["response.content_part.done", '{"type":"response.content_part.done","sequence_number":7,…}'],
         ["response.output_item.done", '{"type":"response.output_item.done","sequence_number":8,…}'],
         ["response.completed", '{"type":"response.completed","sequence_number":9,"response":{"id":"resp_01a2…","status":"completed",…}}'],
+        [null, "[DONE]"],
       ]),
     },
   },

@@ -93,7 +93,7 @@ function buildOperations(): readonly OperationSpec[] {
     when: "`stream: true`",
   };
 
-  const responsesStream = (when: string): StreamSpec => ({ framing: "named", events: doc.RESPONSES_STREAM_EVENTS, prefix: "ResponseStreamEvent.", when });
+  const responsesStream = (when: string): StreamSpec => ({ framing: "named", events: { ...doc.RESPONSES_STREAM_EVENTS, done: doc.ResponsesStreamDone }, prefix: "ResponseStreamEvent.", when });
 
   return [
     {
@@ -147,7 +147,7 @@ function buildOperations(): readonly OperationSpec[] {
         "Runs the 1flowbase application once. `previous_response_id` continues the previous response's native conversation " +
         "(it is a cursor, resolved through the ownership index; another key's id is `previous_response_not_found`). " +
         "`function_call_output` items answering the gateway's `call_…` ids resume the native run that asked for them, under a new response id. " +
-        "Streams with `stream: true`.",
+        "Streams with `stream: true` (`event:` + `data:` frames, exactly one terminal event, then `data: [DONE]`).",
       family: "openai",
       body: "CreateResponseRequest",
       policy: RESPONSES_POLICY,

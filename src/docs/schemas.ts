@@ -50,6 +50,7 @@ function buildDocumentedSchemas() {
     DeletedResponse: responses.DeletedResponse,
     InputItemList: responses.InputItemList,
     RESPONSES_STREAM_EVENTS: responses.STREAM_EVENTS,
+    ResponsesStreamDone: responses.StreamDone,
     AnthropicMessage: anthropic.AnthropicMessage,
     AnthropicContentBlock: anthropic.ContentBlock,
     TokenCount: anthropic.TokenCount,

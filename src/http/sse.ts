@@ -73,6 +73,13 @@ export function dataFrame(json: string): string {
   return `data: ${json}\n\n`;
 }
 
+/**
+ * The OpenAI stream sentinel after the last frame: Chat Completions always ends with it, and the Open
+ * Responses specification requires it after a Responses stream's terminal event too. openai-node's
+ * `Stream` and the AI SDK's event-stream parser both skip a `[DONE]` data line on any stream.
+ */
+export const DONE_FRAME = "data: [DONE]\n\n";
+
 /** SSE comment used as keepalive by the OpenAI protocols (ignored by every SSE parser). */
 export const KEEPALIVE_COMMENT = ": keepalive\n\n";
 

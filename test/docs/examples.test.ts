@@ -76,7 +76,11 @@ describe("/docs examples", () => {
           const lines = frame.split("\n");
           const data = lines.filter((line) => line.startsWith("data: "));
           expect(data, frame).toHaveLength(1);
-          if (stream?.framing === "named") {
+          if (stream?.framing === "named" && frame === "data: [DONE]") {
+            // The data-only sentinel after the terminal event (Responses): documented as `done`, last.
+            expect(Object.keys(stream.events)).toContain("done");
+            expect(frames.at(-1)).toBe(frame);
+          } else if (stream?.framing === "named") {
             const event = lines.find((line) => line.startsWith("event: "))?.slice(7) ?? "";
             expect(Object.keys(stream.events), frame).toContain(event);
             expect(data[0], frame).toContain(`"type":"${event}"`);

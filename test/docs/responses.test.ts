@@ -79,6 +79,9 @@ function checkFrame(
     expect(frame.event, "Chat frames carry no event: line").toBeNull();
     data = frame.data === "[DONE]" ? "[DONE]" : (JSON.parse(frame.data) as unknown);
     event = data === "[DONE]" ? "done" : typeof data === "object" && data !== null && "error" in data ? "error" : "chunk";
+  } else if (frame.event === null && frame.data === "[DONE]") {
+    data = "[DONE]";
+    event = "done";
   } else {
     data = JSON.parse(frame.data) as unknown;
     event = frame.event ?? "";
@@ -200,10 +203,12 @@ describe("Responses answers match the document", () => {
 
   it("streams: reasoning + text, tool calls then their outputs, a failure, an incomplete run", async () => {
     const events = await expectStream("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: REASONING_AND_TEXT, stream: true }));
-    expect(events.at(-1)?.event).toBe("response.completed");
+    // Every Responses stream ends with the terminal event, then `data: [DONE]`.
+    expect(events.slice(-2).map((event) => event.event)).toEqual(["response.completed", "done"]);
 
     const tools = await expectStream("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: TOOL_CALL, tools: [WEATHER_TOOL], stream: true }));
-    const done = tools.at(-1)?.data as { response: { id: string; output: Array<{ type: string; call_id?: string }> } };
+    expect(tools.at(-1)?.event).toBe("done");
+    const done = tools.at(-2)?.data as { response: { id: string; output: Array<{ type: string; call_id?: string }> } };
     const call = done.response.output.find((item) => item.type === "function_call");
     expect(call?.call_id).toBeDefined();
     const resumed = await expectJson(
@@ -220,9 +225,9 @@ describe("Responses answers match the document", () => {
     await expectJson("getResponse", await request("GET", `/v1/responses/${done.response.id}`));
 
     const failed = await expectStream("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: FAILS_MIDWAY, stream: true }));
-    expect(failed.slice(-2).map((event) => event.event)).toEqual(["error", "response.failed"]);
+    expect(failed.slice(-3).map((event) => event.event)).toEqual(["error", "response.failed", "done"]);
     const incomplete = await expectStream("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: INCOMPLETE, stream: true }));
-    expect(incomplete.at(-1)?.event).toBe("response.incomplete");
+    expect(incomplete.slice(-2).map((event) => event.event)).toEqual(["response.incomplete", "done"]);
   });
 
   it("cancel: a running response answers the Response; a finished one is a 400", async () => {

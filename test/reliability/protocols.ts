@@ -129,8 +129,8 @@ function json(data: string): Record<string, unknown> {
 }
 
 /** Named-event protocols: every frame names its event and the name equals `data.type`. */
-function typedFrames(text: string): Array<Record<string, unknown> & { type: string }> {
-  return splitFrames(text).map((frame) => {
+function typedFrames(text: string | SseFrame[]): Array<Record<string, unknown> & { type: string }> {
+  return (typeof text === "string" ? splitFrames(text) : text).map((frame) => {
     const payload = json(frame.data);
     wire(typeof payload.type === "string", `frame without a type: ${frame.data.slice(0, 200)}`);
     wire(frame.event === payload.type, `event '${frame.event}' != data.type '${String(payload.type)}'`);
@@ -141,7 +141,11 @@ function typedFrames(text: string): Array<Record<string, unknown> & { type: stri
 const RESPONSES_TERMINALS = new Set(["response.completed", "response.incomplete", "response.failed"]);
 
 export function readResponsesStream(text: string): StreamOutcome {
-  const events = typedFrames(text);
+  // Open Responses: the terminal event, then `data: [DONE]` (data only), once, last.
+  const frames = splitFrames(text);
+  wire(frames.at(-1)?.data === "[DONE]" && frames.at(-1)?.event === null, "the stream does not end with a data-only [DONE]");
+  wire(frames.filter((frame) => frame.data === "[DONE]").length === 1, "[DONE] more than once");
+  const events = typedFrames(frames.slice(0, -1));
   const terminals = events.filter((event) => RESPONSES_TERMINALS.has(event.type));
   wire(terminals.length === 1, `expected exactly one terminal event, got ${terminals.length}`);
   const last = events.at(-1);

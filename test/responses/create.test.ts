@@ -28,7 +28,11 @@ describe("blocking create", () => {
       previous_response_id: null,
       store: true,
       temperature: 0.2,
-      top_p: null,
+      // OpenAI's defaults where the request sent none (Open Responses requires numbers here).
+      top_p: 1,
+      presence_penalty: 0,
+      frequency_penalty: 0,
+      top_logprobs: 0,
       tool_choice: "auto",
       tools: [],
       metadata: { team: "qa" },
@@ -47,7 +51,7 @@ describe("blocking create", () => {
     expect(response.output_text).toBe("You said: Hello there [system: Be brief.]");
     expect(response.usage).toEqual({
       input_tokens: expect.any(Number),
-      input_tokens_details: { cached_tokens: 0 },
+      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
       output_tokens: expect.any(Number),
       output_tokens_details: { reasoning_tokens: 0 },
       total_tokens: expect.any(Number),
@@ -190,12 +194,14 @@ describe("streaming create", () => {
     ]);
   });
 
-  it("frames every event as `event: <type>` + one `data:` line, no [DONE], and takes usage from the run record", async () => {
+  it("frames every event as `event: <type>` + one `data:` line, ends with one data-only [DONE] after the terminal (Open Responses), and takes usage from the run record", async () => {
     const { response, text, events } = await streamRaw({ model: MODEL, input: "ping" });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("text/event-stream");
-    expect(text).not.toContain("[DONE]");
-    for (const frame of text.split("\n\n").filter((chunk) => chunk.length > 0 && !chunk.startsWith(":"))) {
+    expect(text.endsWith("event: response.completed\ndata: " + JSON.stringify(events.at(-1)?.data) + "\n\ndata: [DONE]\n\n")).toBe(true);
+    expect(text.split("[DONE]")).toHaveLength(2);
+    const frames = text.split("\n\n").filter((chunk) => chunk.length > 0 && !chunk.startsWith(":"));
+    for (const frame of frames.slice(0, -1)) {
       expect(frame.split("\n")).toHaveLength(2);
     }
     const final = checkEventOrder(events);
@@ -225,7 +231,7 @@ describe("reasoning, incomplete, failure, cut", () => {
     });
     expect(response.usage).toEqual({
       input_tokens: 11,
-      input_tokens_details: { cached_tokens: 5 },
+      input_tokens_details: { cached_tokens: 5, cache_write_tokens: 0 },
       output_tokens: 7,
       output_tokens_details: { reasoning_tokens: 3 },
       total_tokens: 18,

@@ -158,7 +158,7 @@ describe("terminal frames splice each item's text, serialised once", () => {
 
   /** Every frame's data is exactly what JSON.stringify writes for it (what the frames were before splicing). */
   function expectCanonical(text: string): void {
-    for (const frame of text.split("\n\n").filter(Boolean)) {
+    for (const frame of text.split("\n\n").filter((frame) => frame !== "" && frame !== "data: [DONE]")) {
       const data = frame.split("\n").find((line) => line.startsWith("data: "))?.slice(6) ?? "";
       expect(JSON.stringify(JSON.parse(data))).toBe(data);
     }

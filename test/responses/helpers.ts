@@ -44,10 +44,17 @@ export interface SseEvent {
   data: Record<string, unknown>;
 }
 
-/** Parses a complete SSE body (frames separated by a blank line; comments skipped). */
+/**
+ * Parses a complete SSE body (frames separated by a blank line; comments skipped). The closing
+ * `data: [DONE]` (Open Responses) is checked — data only, once, the last frame — and not returned.
+ */
 export function parseSse(text: string): SseEvent[] {
   const events: SseEvent[] = [];
-  for (const frame of text.split("\n\n")) {
+  const frames = text.split("\n\n").filter((frame) => frame.split("\n").some((line) => line !== "" && !line.startsWith(":")));
+  // A stream read only part way has no [DONE] yet; where there is one, it is data only and last.
+  const done = frames.filter((frame) => frame.includes("[DONE]"));
+  if (done.length > 1 || (done.length === 1 && frames.at(-1) !== "data: [DONE]")) throw new Error(`[DONE] must be the one last, data-only frame: ${JSON.stringify(done)}`);
+  for (const frame of done.length === 1 ? frames.slice(0, -1) : frames) {
     let event: string | null = null;
     const data: string[] = [];
     for (const line of frame.split("\n")) {
@@ -250,7 +257,7 @@ export function checkEventOrder(events: readonly SseEvent[]): Record<string, unk
     input_tokens: expect.any(Number),
     output_tokens: expect.any(Number),
     total_tokens: expect.any(Number),
-    input_tokens_details: { cached_tokens: expect.any(Number) },
+    input_tokens_details: { cached_tokens: expect.any(Number), cache_write_tokens: expect.any(Number) },
     output_tokens_details: { reasoning_tokens: expect.any(Number) },
   });
   return response;

@@ -19,7 +19,7 @@
  *   its arguments (AI SDK and openai-node validate exactly this, client-protocols.md §4.3).
  */
 import { fromNativeError, openAiErrorBody, type GatewayError } from "../../http/errors";
-import { AnswerSseProjector, dataFrame, KEEPALIVE_COMMENT } from "../../http/sse";
+import { AnswerSseProjector, dataFrame, DONE_FRAME, KEEPALIVE_COMMENT } from "../../http/sse";
 import { NativeAnswerReader, readerOptions, type AnswerSink, type ReaderHooks, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
 import { encodeCallbackId } from "../../native/callback-ids";
 import type { Usage } from "../../native/usage";
@@ -58,7 +58,7 @@ export interface ChatChunkWriter {
 }
 
 /** The frame that ends every Chat stream (client-protocols.md §4.3). */
-export const DONE_FRAME = "data: [DONE]\n\n";
+export { DONE_FRAME };
 
 /** Native usage → Chat `usage` with the cached and reasoning details (client-protocols.md §4.2). */
 export function chatUsage(usage: Usage | null): ChatUsage {

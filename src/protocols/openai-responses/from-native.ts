@@ -15,7 +15,7 @@ import type { NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
 import { runToItems } from "../../native/synthesize";
 import { inputItemId } from "./ids";
-import type { InputItemList, InputItemResource, InputItemsQuery, ResponseEcho, ResponseObject } from "./schema";
+import { SAMPLING_DEFAULTS, type InputItemList, type InputItemResource, type InputItemsQuery, type ResponseEcho, type ResponseObject } from "./schema";
 import { NO_EVENTS, ResponsesEncoder, type ResponsesProjectionContext } from "./stream";
 
 export interface FoldedResponse {
@@ -100,7 +100,7 @@ export function echoFromRun(run: NativeRun): ResponseEcho {
     safety_identifier: null,
     service_tier: "default",
     store: true,
-    temperature: null,
+    ...SAMPLING_DEFAULTS,
     text: { format: { type: "text" } },
     tool_choice: start.tool_choice ?? "auto",
     tools: tools.map((tool) => ({
@@ -110,8 +110,6 @@ export function echoFromRun(run: NativeRun): ResponseEcho {
       parameters: tool.input_schema ?? null,
       strict: false,
     })),
-    top_logprobs: null,
-    top_p: null,
     truncation: "disabled",
     user: null,
     metadata: {},

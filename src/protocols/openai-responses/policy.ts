@@ -37,6 +37,8 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   truncation: { kind: "mapped", to: "gateway: fitting the 1flowbase request body limit — auto drops the oldest turns, disabled answers 400 context_length_exceeded" },
   temperature: { kind: "accepted", why: FLOW_DECIDES },
   top_p: { kind: "accepted", why: FLOW_DECIDES },
+  presence_penalty: { kind: "accepted", why: FLOW_DECIDES },
+  frequency_penalty: { kind: "accepted", why: FLOW_DECIDES },
   top_logprobs: { kind: "accepted", why: "native does not report logprobs" },
   max_output_tokens: { kind: "accepted", why: FLOW_DECIDES },
   max_tool_calls: { kind: "accepted", why: "no hosted tools run here" },

@@ -228,6 +228,8 @@ export const CreateResponseRequest = z
     temperature: z.number().min(0).max(2).nullish(),
     top_p: z.number().min(0).max(1).nullish(),
     top_logprobs: z.number().int().min(0).max(20).nullish(),
+    presence_penalty: z.number().min(-2).max(2).nullish(),
+    frequency_penalty: z.number().min(-2).max(2).nullish(),
     max_output_tokens: z.number().int().positive().nullish(),
     max_tool_calls: z.number().int().positive().nullish(),
     text: z.record(z.string(), z.unknown()).nullish(),
@@ -245,6 +247,12 @@ export const CreateResponseRequest = z
   })
   .loose();
 export type CreateResponseRequest = z.infer<typeof CreateResponseRequest>;
+
+/**
+ * OpenAI's defaults for the sampling echoes, which a Response carries as numbers even when the request
+ * sent none (OpenAI's `Response` and Open Responses' `ResponseResource` both require them).
+ */
+export const SAMPLING_DEFAULTS = { temperature: 1, top_p: 1, presence_penalty: 0, frequency_penalty: 0, top_logprobs: 0 } as const;
 
 /** Parses the create body; a 400 names the most specific field at fault. */
 export function parseCreateRequest(body: unknown): CreateResponseRequest {
@@ -293,7 +301,8 @@ function buildResponsesOutputSchemas() {
   const OutputItem = z.discriminatedUnion("type", [OutputMessage, OutputReasoning, OutputFunctionCall]);
   const ResponseUsage = z.strictObject({
     input_tokens: count,
-    input_tokens_details: z.strictObject({ cached_tokens: count }),
+    // cache_write_tokens: OpenAI's current OpenAPI `ResponseUsage` requires it beside cached_tokens.
+    input_tokens_details: z.strictObject({ cached_tokens: count, cache_write_tokens: count }),
     output_tokens: count,
     output_tokens_details: z.strictObject({ reasoning_tokens: count }),
     total_tokens: count,
@@ -313,12 +322,17 @@ function buildResponsesOutputSchemas() {
     safety_identifier: nullableStr,
     service_tier: str,
     store: z.boolean(),
-    temperature: z.number().nullable(),
+    // Sampling echoes are numbers, never null: Open Responses' ResponseResource requires
+    // temperature/top_p/presence_penalty/frequency_penalty/top_logprobs as numbers, and OpenAI echoes
+    // its defaults (1, 1, 0, 0, 0) when the request sent none.
+    temperature: z.number(),
+    presence_penalty: z.number(),
+    frequency_penalty: z.number(),
     text: z.record(str, z.unknown()),
     tool_choice: z.unknown(),
     tools: z.array(z.unknown()),
-    top_logprobs: nullableInt,
-    top_p: z.number().nullable(),
+    top_logprobs: int,
+    top_p: z.number(),
     truncation: z.enum(["auto", "disabled"]),
     user: nullableStr,
     metadata: z.record(str, str),
@@ -446,6 +460,7 @@ function buildResponsesOutputSchemas() {
     InputItemResource,
     InputItemList,
     STREAM_EVENTS,
+    StreamDone: z.literal("[DONE]").describe("After the terminal event, the last frame of every Responses stream: `data: [DONE]` (data only; Open Responses)"),
   };
 }
 

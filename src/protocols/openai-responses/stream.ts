@@ -23,7 +23,7 @@
  *   `response.failed` — carrying the full output and full usage; nothing after it.
  */
 import { fromNativeError, type GatewayError } from "../../http/errors";
-import { AnswerSseProjector, KEEPALIVE_COMMENT, namedFrame } from "../../http/sse";
+import { AnswerSseProjector, DONE_FRAME, KEEPALIVE_COMMENT, namedFrame } from "../../http/sse";
 import { NativeAnswerReader, readerOptions, type AnswerSink, type ReaderHooks, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
 import type { Usage } from "../../native/usage";
 import { functionCallId, isEncodableRunId, outputItemId, responseIdFor } from "./ids";
@@ -77,6 +77,8 @@ export interface ResponsesEventWriter {
    * `item` with `sequence` — the hot path, one per native delta, with no event object built.
    */
   textDelta(item: OpenTextItem, sequence: number, text: string): void;
+  /** After the terminal event (the SSE transport writes `data: [DONE]`). */
+  end?(): void;
   /**
    * An event carrying long texts (the `.done` events, the terminal Response): `marked` holds
    * `TEXT_MARKER` where each text goes and `quoted` the texts' JSON in document order, so a long answer
@@ -126,7 +128,7 @@ export class TextBuffer {
 function responseUsage(usage: Usage | null): ResponseUsage {
   return {
     input_tokens: usage?.inputTokens ?? 0,
-    input_tokens_details: { cached_tokens: usage?.cachedInputTokens ?? 0 },
+    input_tokens_details: { cached_tokens: usage?.cachedInputTokens ?? 0, cache_write_tokens: usage?.cacheWriteTokens ?? 0 },
     output_tokens: usage?.outputTokens ?? 0,
     output_tokens_details: { reasoning_tokens: usage?.reasoningTokens ?? 0 },
     total_tokens: usage?.totalTokens ?? 0,
@@ -249,6 +251,7 @@ export class ResponsesEncoder implements AnswerSink {
         this.finished = true;
         this.failureValue = fromNativeError(failure.error);
         this.errorEvent(this.failureValue);
+        this.writer.end?.();
         return;
       }
       this.announce(runId, failure.createdAt);
@@ -392,6 +395,7 @@ export class ResponsesEncoder implements AnswerSink {
     }
     // The serialised texts live on in the frame alone; do not keep a second copy of the answer alive.
     this.splicedOutput.length = 0;
+    this.writer.end?.();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -426,6 +430,8 @@ export class ResponsesEncoder implements AnswerSink {
       service_tier: echo.service_tier,
       store: echo.store,
       temperature: echo.temperature,
+      presence_penalty: echo.presence_penalty,
+      frequency_penalty: echo.frequency_penalty,
       text: echo.text,
       tool_choice: echo.tool_choice,
       tools: echo.tools,
@@ -483,6 +489,10 @@ export class ResponsesStreamProjector extends AnswerSseProjector implements Resp
 
   keepalive(): string {
     return KEEPALIVE_COMMENT;
+  }
+
+  end(): void {
+    this.out += DONE_FRAME;
   }
 
   event(event: ResponsesStreamEvent): void {

@@ -25,6 +25,7 @@ import { nativeRunBody, utf8Length } from "../../native/client";
 import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
 import { parseFunctionCallId } from "./ids";
 import { ignoreOrReject } from "../../http/policy";
+import { SAMPLING_DEFAULTS } from "./schema";
 import type {
   ContentPart,
   CreateResponseRequest,
@@ -382,6 +383,29 @@ export function fitToNativeLimit(native: NativeRunRequest, truncation: "auto" | 
   });
 }
 
+type SamplingEcho = { -readonly [K in keyof typeof SAMPLING_DEFAULTS]?: number };
+
+/** The sampling fields the client set (null and absent fall back to the defaults). */
+function definedSampling(request: CreateResponseRequest): SamplingEcho {
+  const sampling: SamplingEcho = {};
+  for (const field of Object.keys(SAMPLING_DEFAULTS) as Array<keyof typeof SAMPLING_DEFAULTS>) {
+    const value = request[field];
+    if (typeof value === "number") sampling[field] = value;
+  }
+  return sampling;
+}
+
+/**
+ * A tool as OpenAI echoes it: function tools always carry `description` (null when absent),
+ * `parameters` and `strict` (required by OpenAI's `FunctionTool` and Open Responses' schema).
+ * An absent `strict` echoes false: the gateway does not enforce schema adherence of arguments.
+ */
+function echoTool(tool: NonNullable<CreateResponseRequest["tools"]>[number]): unknown {
+  if (!isFunctionTool(tool)) return tool;
+  const fn = tool;
+  return { ...fn, description: fn.description ?? null, parameters: fn.parameters ?? null, strict: fn.strict ?? false };
+}
+
 /** The request parameters every Response of this request echoes (client-protocols.md §2). */
 export function echoFromRequest(request: CreateResponseRequest): ResponseEcho {
   return {
@@ -396,12 +420,11 @@ export function echoFromRequest(request: CreateResponseRequest): ResponseEcho {
     safety_identifier: request.safety_identifier ?? null,
     service_tier: request.service_tier ?? "default",
     store: request.store ?? true,
-    temperature: request.temperature ?? null,
+    ...SAMPLING_DEFAULTS,
+    ...definedSampling(request),
     text: request.text ?? { format: { type: "text" } },
     tool_choice: request.tool_choice ?? "auto",
-    tools: request.tools ?? [],
-    top_logprobs: request.top_logprobs ?? null,
-    top_p: request.top_p ?? null,
+    tools: (request.tools ?? []).map(echoTool),
     truncation: request.truncation ?? "disabled",
     user: request.user ?? null,
     metadata: request.metadata ?? {},
