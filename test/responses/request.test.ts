@@ -44,7 +44,7 @@ describe("policy table", () => {
     await expect400({ model: MODEL, input: "x", temperature: 0.5 }, "temperature", STRICT);
     await expect400({ model: MODEL, input: "x", tools: [{ type: "web_search" }] }, "tools", STRICT);
     await expect400({ model: "not-in-catalog", input: "x", reasoning: { effort: "low" } }, "reasoning", STRICT);
-    await expect400({ model: MODEL, input: [{ type: "custom_tool_call", call_id: "c", name: "apply_patch", input: "*** Begin Patch" }, { role: "user", content: "x" }] }, "input", STRICT);
+    await expect400({ model: MODEL, input: [{ type: "computer_call", call_id: "c" }, { role: "user", content: "x" }] }, "input", STRICT);
     // …but mapped fields and defaults pass.
     const ok = await call("POST", "/responses", { model: MODEL, input: "x", instructions: "i", parallel_tool_calls: true, truncation: "disabled", store: true, metadata: { a: "b" } }, undefined, STRICT);
     expect(ok.status).toBe(200);
@@ -108,7 +108,7 @@ describe("tool mapping", () => {
     expect((await lastNativeCreate()).inputs).toMatchObject({ tool_choice: "none" });
   });
 
-  it("tolerates Codex's non-function items: skipped and reported, never a 400", async () => {
+  it("replays Codex's custom tool calls and outputs as native tool turns; reports unrecoverable references", async () => {
     const response = await call("POST", "/responses", {
       model: MODEL,
       input: [
@@ -121,9 +121,13 @@ describe("tool mapping", () => {
       ],
     });
     expect(response.status).toBe(200);
-    // The references are not this gateway's items: nothing to recover, so they are reported too.
-    expect(response.headers.get("x-1flowbase-ignored-params")?.split(", ").sort()).toEqual(["input.custom_tool_call", "input.custom_tool_call_output", "input.item_reference"]);
-    expect((await lastNativeCreate()).history).toEqual([{ role: "user", content: "patch it" }]);
+    // The references are not this gateway's items: nothing to recover, so they are reported.
+    expect(response.headers.get("x-1flowbase-ignored-params")?.split(", ").sort()).toEqual(["input.item_reference"]);
+    expect((await lastNativeCreate()).history).toEqual([
+      { role: "user", content: "patch it" },
+      { role: "assistant", content: "", tool_calls: [{ id: "c1", name: "apply_patch", arguments: { input: "*** Begin Patch" } }] },
+      { role: "tool", tool_call_id: "c1", content: "ok" },
+    ]);
   });
 
   it("function calls of a replayed transcript become one assistant turn with tool_calls, outputs become tool turns", async () => {
