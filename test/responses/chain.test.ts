@@ -444,6 +444,14 @@ describe("custom tools (Codex's apply_patch) through the openai SDK", () => {
     expect(delta).toBe(PATCH);
     expect(doneInput).toBe(PATCH);
     expect(completed?.output).toMatchObject([{ type: "custom_tool_call", name: "apply_patch", input: PATCH }]);
+
+    // The SDK's stream helper accumulates the same item.
+    const helper = openai().responses.stream({
+      model: MODEL,
+      input: emu({ tool_calls: [{ name: "apply_patch", arguments: { input: PATCH } }] }, "Patch it"),
+      tools: [APPLY_PATCH],
+    });
+    expect((await helper.finalResponse()).output).toMatchObject([{ type: "custom_tool_call", name: "apply_patch", input: PATCH }]);
   });
 });
 
