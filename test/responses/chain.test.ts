@@ -364,6 +364,10 @@ describe("a transcript begun elsewhere (call ids this gateway never issued)", ()
     expect(response.status).toBe("completed");
     const native = await nativeCreateBodyOfRun(runIdOf(response.id));
     expect(native).toMatchObject({ query: "", history: expectedHistory });
+    // Its input items are the transcript as sent: no empty user message for the empty query.
+    const items = await openai().responses.inputItems.list(response.id, { order: "asc" });
+    expect(items.data.map((item) => item.type)).toEqual(["message", "function_call", "function_call_output"]);
+    expect(items.data[2]).toMatchObject({ call_id: FOREIGN_ID, output: "rain, 12°C" });
   });
 
   it("runs the same way when streamed", async () => {

@@ -169,6 +169,9 @@ export function inputItemsFromRun(run: NativeRun, responseId: string): InputItem
         });
     }
   }
+  // An empty query with no images is a transcript that ended with tool outputs (a stateless
+  // transcript, to-native.ts): there was no user message to list.
+  if (query === "" && queryImages === undefined) return items;
   items.push({
     id: next("message"),
     type: "message",

@@ -329,7 +329,7 @@ export function mapTools(request: CreateResponseRequest, ignored: string[], mode
       if (tool.description) definition.description = tool.description;
       functions.push(definition);
     } else {
-      ignoreOrReject(ignored, `tools.${tool.type}`, "tools", "only function tools can be called by a 1flowbase run", mode);
+      ignoreOrReject(ignored, `tools.${tool.type}`, "tools", "only function and custom tools can be called by a 1flowbase run", mode);
     }
   }
   const mapping: ToolMapping = {};
