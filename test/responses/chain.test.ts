@@ -408,6 +408,10 @@ describe("custom tools (Codex's apply_patch) through the openai SDK", () => {
     if (call?.type !== "custom_tool_call") throw new Error(`expected a custom tool call, got ${JSON.stringify(first.output)}`);
     expect(call).toMatchObject({ type: "custom_tool_call", name: "apply_patch", input: PATCH, status: "completed" });
     expect(first.tools).toEqual([APPLY_PATCH]);
+    // Rebuilt from the run record (GET), the call is still a custom tool call and the tool a custom tool.
+    const retrieved = await client.responses.retrieve(first.id);
+    expect(retrieved.output).toEqual(first.output);
+    expect(retrieved.tools).toEqual([{ ...APPLY_PATCH }]);
     const second = await client.responses.create({
       model: MODEL,
       previous_response_id: first.id,

@@ -15,6 +15,7 @@ import type { NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
 import { runToItems } from "../../native/synthesize";
 import { inputItemId } from "./ids";
+import { customToolFromNative } from "./to-native";
 import type { InputItemList, InputItemResource, InputItemsQuery, ResponseEcho, ResponseObject } from "./schema";
 import { NO_EVENTS, ResponsesEncoder, type ResponsesProjectionContext } from "./stream";
 
@@ -103,13 +104,16 @@ export function echoFromRun(run: NativeRun): ResponseEcho {
     temperature: null,
     text: { format: { type: "text" } },
     tool_choice: start.tool_choice ?? "auto",
-    tools: tools.map((tool) => ({
-      type: "function",
-      name: tool.name,
-      description: text(tool.description),
-      parameters: tool.input_schema ?? null,
-      strict: false,
-    })),
+    tools: tools.map(
+      (tool) =>
+        customToolFromNative(tool) ?? {
+          type: "function",
+          name: tool.name,
+          description: text(tool.description),
+          parameters: tool.input_schema ?? null,
+          strict: false,
+        },
+    ),
     top_logprobs: null,
     top_p: null,
     truncation: "disabled",

@@ -281,14 +281,35 @@ const CustomTool = z
  * must follow. Native has no grammar-constrained decoding, so a grammar is stated in words (the
  * definition verbatim) and the flow's model is trusted to follow it, as for any prompt.
  */
+const CUSTOM_TOOL_NOTE = "Call it with one argument, `input`: the tool's input as free-form text.";
+const GRAMMAR_NOTE = /^The input must follow this (\S+) grammar:\n([\s\S]*)$/;
+
 function customToolDescription(tool: z.infer<typeof CustomTool>): string {
   const parts: string[] = [];
   if (tool.description) parts.push(tool.description);
-  parts.push("Call it with one argument, `input`: the tool's input as free-form text.");
+  parts.push(CUSTOM_TOOL_NOTE);
   if (tool.format?.type === "grammar") {
     parts.push(`The input must follow this ${tool.format.syntax} grammar:\n${tool.format.definition}`);
   }
   return parts.join("\n\n");
+}
+
+/**
+ * The custom tool a native tool definition was made from (the inverse of the mapping above), or null
+ * for any other tool. A run record keeps only native tool definitions, so a Response rebuilt from it
+ * (GET) recognises our own deterministic encoding: the one-string schema plus the note we wrote.
+ */
+export function customToolFromNative(tool: { name?: unknown; description?: unknown; input_schema?: unknown }): { type: "custom"; name: string; description: string | null; format: Record<string, unknown> } | null {
+  if (typeof tool.name !== "string" || typeof tool.description !== "string") return null;
+  if (JSON.stringify(tool.input_schema) !== JSON.stringify(CUSTOM_TOOL_INPUT_SCHEMA)) return null;
+  const at = tool.description.indexOf(CUSTOM_TOOL_NOTE);
+  if (at === -1 || (at > 0 && tool.description.slice(at - 2, at) !== "\n\n")) return null;
+  const description = at > 0 ? tool.description.slice(0, at - 2) : null;
+  const rest = tool.description.slice(at + CUSTOM_TOOL_NOTE.length);
+  if (rest === "") return { type: "custom", name: tool.name, description, format: { type: "text" } };
+  const grammar = rest.startsWith("\n\n") ? GRAMMAR_NOTE.exec(rest.slice(2)) : null;
+  if (!grammar?.[1] || grammar[2] === undefined) return null;
+  return { type: "custom", name: tool.name, description, format: { type: "grammar", syntax: grammar[1], definition: grammar[2] } };
 }
 
 /** The names of the request's custom tools (their calls project as `custom_tool_call` items). */
