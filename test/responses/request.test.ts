@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { RESPONSES_POLICY } from "../../src/protocols/openai-responses/policy";
 import { CreateResponseRequest } from "../../src/protocols/openai-responses/schema";
+import { CUSTOM_TOOL_INPUT_SCHEMA, customToolFromNative, mapTools } from "../../src/protocols/openai-responses/to-native";
 import { call, lastNativeCreate, MODEL } from "./helpers";
 
 async function expect400(body: Record<string, unknown>, param: string | RegExp, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
@@ -169,5 +170,33 @@ describe("request size bounds (a client mistake is a 400 naming the field)", () 
     const response = await call("POST", "/responses", body);
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { param, type: "invalid_request_error" } });
+  });
+});
+
+describe("custom tools ↔ native function tools", () => {
+  const roundTrip = (tool: Record<string, unknown>) => {
+    const mapped = mapTools(CreateResponseRequest.parse({ model: MODEL, input: "x", tools: [tool] }), [], "lenient").tools?.[0];
+    return mapped ? customToolFromNative(mapped) : null;
+  };
+
+  it("a grammar, a text format and a bare custom tool come back as they were sent", () => {
+    const grammar = { type: "custom", name: "apply_patch", description: "Edit files", format: { type: "grammar", syntax: "lark", definition: "start: a\n\nb: /x+/" } };
+    expect(roundTrip(grammar)).toEqual(grammar);
+    expect(roundTrip({ type: "custom", name: "note", format: { type: "text" } })).toEqual({ type: "custom", name: "note", description: null, format: { type: "text" } });
+    expect(roundTrip({ type: "custom", name: "bare" })).toEqual({ type: "custom", name: "bare", description: null, format: { type: "text" } });
+  });
+
+  it("a function tool that happens to take one string `input` stays a function", () => {
+    expect(customToolFromNative({ name: "f", description: "takes input", input_schema: CUSTOM_TOOL_INPUT_SCHEMA })).toBeNull();
+    expect(customToolFromNative({ name: "f", input_schema: CUSTOM_TOOL_INPUT_SCHEMA })).toBeNull();
+  });
+
+  it("a malformed custom tool is a 400 naming it; tool_choice custom must name one", async () => {
+    const bad = await call("POST", "/responses", { model: MODEL, input: "x", tools: [{ type: "custom", name: "" }] });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toMatch(/^tools\[0\]/);
+    const unknown = await call("POST", "/responses", { model: MODEL, input: "x", tools: [{ type: "custom", name: "a" }], tool_choice: { type: "custom", name: "b" } });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: { param: string } }).error.param).toBe("tool_choice");
   });
 });
