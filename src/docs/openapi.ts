@@ -298,7 +298,7 @@ export function operations(): readonly OperationSpec[] {
 const ResponsesInputItem = z
   .union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, ItemReference, z.looseObject({ type: z.string() })])
   .describe(
-    "`type` may be omitted on messages (with `role`) and item references. Other item types (hosted-tool calls, custom tools…) are accepted and not interpreted.",
+    "`type` may be omitted on messages (with `role`) and item references. `custom_tool_call` / `custom_tool_call_output` replay as tool turns. Other item types (hosted-tool calls…) are accepted and not interpreted.",
   );
 
 /** Request-side components (`io: "input"`). */
@@ -311,7 +311,7 @@ const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType, string?]> =
   ["CreateResponseRequest", CreateResponseRequest, "`POST /v1/responses` body."],
   ["ResponsesInputItem", ResponsesInputItem],
   ["ResponsesContentPart", ContentPart, "`input_file` and `input_audio` are a 400: native runs take text and images."],
-  ["ResponsesTool", Tool, "Function tools are mapped; hosted and custom tools are accepted and reported as ignored."],
+  ["ResponsesTool", Tool, "Function tools are mapped; custom tools become a function with one string `input` (calls come back as `custom_tool_call`); hosted tools are accepted and reported as ignored."],
   ["ResponsesToolChoice", ToolChoice],
   ["MessagesRequest", MessagesRequest, "`POST /v1/messages` body."],
   ["CountTokensRequest", CountTokensRequest],

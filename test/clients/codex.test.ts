@@ -46,7 +46,7 @@ function codexPrelude(prompt: string): Item[] {
   ];
 }
 
-async function codexTurn(input: Item[], headers: Record<string, string> = {}): Promise<{ response: Response; events: SseEvent[]; text: string }> {
+async function codexTurn(input: Item[], headers: Record<string, string> = {}, overrides: Item = {}): Promise<{ response: Response; events: SseEvent[]; text: string }> {
   const response = await SELF.fetch("http://gw/v1/responses", {
     method: "POST",
     headers: {
@@ -57,7 +57,7 @@ async function codexTurn(input: Item[], headers: Record<string, string> = {}): P
       "user-agent": "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.169.0)",
       ...headers,
     },
-    body: JSON.stringify(codexBody(input)),
+    body: JSON.stringify({ ...codexBody(input), ...overrides }),
   });
   const text = await response.text();
   return { response, text, events: response.headers.get("content-type")?.startsWith("text/event-stream") ? parseSse(text) : [] };
@@ -69,6 +69,42 @@ function doneItems(events: readonly SseEvent[]): Item[] {
 }
 
 const EXEC = { tool_calls: [{ name: "exec_command", arguments: { cmd: "echo hello-from-codex" } }] };
+
+/** Codex's `apply_patch` as a freeform custom tool (its Lark grammar trimmed to the first rule). */
+const APPLY_PATCH = {
+  type: "custom",
+  name: "apply_patch",
+  description: "Use the `apply_patch` tool to edit files. This is a FREEFORM tool, so do not wrap the patch in JSON.",
+  format: { type: "grammar", syntax: "lark", definition: 'start: begin_patch hunk+ end_patch\nbegin_patch: "*** Begin Patch" LF' },
+};
+const PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n";
+
+describe("Codex custom tools (apply_patch)", () => {
+  it("the call is a custom_tool_call with input-delta events; the custom_tool_call_output turn resumes the run", async () => {
+    const prelude = codexPrelude(emu({ tool_calls: [{ name: "apply_patch", arguments: { input: PATCH } }] }, "Add hello.txt "));
+    const withPatchTool = { tools: [...(codexBody([]).tools as Item[]), APPLY_PATCH] };
+    const first = await codexTurn(prelude, {}, withPatchTool);
+    expect(first.response.status).toBe(200);
+    // The custom tool is mapped now, not reported as ignored.
+    expect(first.response.headers.get("x-1flowbase-ignored-params")).toBe("include, prompt_cache_key, client_metadata, tools.namespace, tools.web_search");
+    expect(checkEventOrder(first.events).status).toBe("completed");
+    const types = first.events.map((event) => event.data.type);
+    expect(types).toContain("response.custom_tool_call_input.delta");
+    expect(types).toContain("response.custom_tool_call_input.done");
+    expect(types).not.toContain("response.function_call_arguments.delta");
+    const done = first.events.find((event) => event.data.type === "response.custom_tool_call_input.done");
+    expect(done?.data).toMatchObject({ input: PATCH, output_index: 0 });
+    const [call] = doneItems(first.events);
+    expect(call).toMatchObject({ type: "custom_tool_call", status: "completed", name: "apply_patch", input: PATCH });
+    expect(call?.id).toMatch(/^ctc_/);
+    expect(call?.call_id).toMatch(/^call_[A-Za-z0-9_-]{44}$/);
+
+    const second = await codexTurn([...prelude, call as Item, { type: "custom_tool_call_output", call_id: call?.call_id, output: "Success. Updated the following files:\nA hello.txt\n" }], {}, withPatchTool);
+    expect(second.response.status).toBe(200);
+    expect(checkEventOrder(second.events).status).toBe("completed");
+    expect(doneItems(second.events)).toMatchObject([{ type: "message", content: [{ type: "output_text", text: "Tool results: call_1=Success. Updated the following files:\nA hello.txt\n" }] }]);
+  });
+});
 
 describe("Codex CLI request shapes", () => {
   it("a turn that calls exec_command, then the function_call_output turn (stateless, store:false)", async () => {

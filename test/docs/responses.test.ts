@@ -224,6 +224,18 @@ describe("Responses answers match the document", () => {
     await expectJson("listInputItems", await request("GET", `/v1/responses/${resumed.id as string}/input_items`));
     await expectJson("getResponse", await request("GET", `/v1/responses/${done.response.id}`));
 
+    // A custom tool (Codex's apply_patch): custom_tool_call items and their input events.
+    const custom = await expectStream(
+      "createResponse",
+      await request("POST", "/v1/responses", {
+        model: MODEL,
+        input: emu({ tool_calls: [{ name: "apply_patch", arguments: { input: "*** Begin Patch\n*** End Patch" } }] }, "patch"),
+        tools: [{ type: "custom", name: "apply_patch", format: { type: "text" } }],
+        stream: true,
+      }),
+    );
+    expect(custom.map((event) => event.event)).toContain("response.custom_tool_call_input.done");
+
     const failed = await expectStream("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: FAILS_MIDWAY, stream: true }));
     expect(failed.slice(-3).map((event) => event.event)).toEqual(["error", "response.failed", "done"]);
     const incomplete = await expectStream("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: INCOMPLETE, stream: true }));

@@ -364,6 +364,10 @@ describe("a transcript begun elsewhere (call ids this gateway never issued)", ()
     expect(response.status).toBe("completed");
     const native = await nativeCreateBodyOfRun(runIdOf(response.id));
     expect(native).toMatchObject({ query: "", history: expectedHistory });
+    // Its input items are the transcript as sent: no empty user message for the empty query.
+    const items = await openai().responses.inputItems.list(response.id, { order: "asc" });
+    expect(items.data.map((item) => item.type)).toEqual(["message", "function_call", "function_call_output"]);
+    expect(items.data[2]).toMatchObject({ call_id: FOREIGN_ID, output: "rain, 12°C" });
   });
 
   it("runs the same way when streamed", async () => {
@@ -381,6 +385,81 @@ describe("a transcript begun elsewhere (call ids this gateway never issued)", ()
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error).toMatchObject({ status: 400, param: "input" });
+  });
+});
+
+describe("custom tools (Codex's apply_patch) through the openai SDK", () => {
+  const APPLY_PATCH = {
+    type: "custom" as const,
+    name: "apply_patch",
+    description: "Edit files",
+    format: { type: "grammar" as const, syntax: "lark" as const, definition: "start: /.+/" },
+  };
+  const PATCH = "*** Begin Patch\n*** End Patch";
+
+  it("blocking: a custom_tool_call item; the custom_tool_call_output resumes the run; tool_choice custom forces it", async () => {
+    const client = openai();
+    const first = await client.responses.create({
+      model: MODEL,
+      input: emu({ tool_calls: [{ name: "apply_patch", arguments: { input: PATCH } }] }, "Patch it"),
+      tools: [APPLY_PATCH],
+    });
+    const call = first.output[0];
+    if (call?.type !== "custom_tool_call") throw new Error(`expected a custom tool call, got ${JSON.stringify(first.output)}`);
+    expect(call).toMatchObject({ type: "custom_tool_call", name: "apply_patch", input: PATCH, status: "completed" });
+    expect(first.tools).toEqual([APPLY_PATCH]);
+    // Rebuilt from the run record (GET), the call is still a custom tool call and the tool a custom tool.
+    const retrieved = await client.responses.retrieve(first.id);
+    expect(retrieved.output).toEqual(first.output);
+    expect(retrieved.tools).toEqual([{ ...APPLY_PATCH }]);
+    const second = await client.responses.create({
+      model: MODEL,
+      previous_response_id: first.id,
+      input: [{ type: "custom_tool_call_output", call_id: call.call_id, output: "Done!" }],
+      tools: [APPLY_PATCH],
+    });
+    expect(second.output_text).toBe("Tool results: call_1=Done!");
+
+    // The emulator's forced tool choice fills the one string argument from the schema.
+    const forced = await client.responses.create({ model: MODEL, input: "patch", tools: [APPLY_PATCH], tool_choice: { type: "custom", name: "apply_patch" } });
+    expect(forced.output[0]).toMatchObject({ type: "custom_tool_call", name: "apply_patch", input: "example" });
+    expect((await lastNativeCreate()).inputs).toMatchObject({ tool_choice: { type: "function", name: "apply_patch" } });
+  });
+
+  it("streaming: output_item.added → custom_tool_call_input.delta → .done → output_item.done", async () => {
+    const stream = await openai().responses.create({
+      model: MODEL,
+      input: emu({ tool_calls: [{ name: "apply_patch", arguments: { input: PATCH } }] }, "Patch it"),
+      tools: [APPLY_PATCH],
+      stream: true,
+    });
+    const types: string[] = [];
+    let delta = "";
+    let doneInput: string | null = null;
+    let completed: OpenAI.Responses.Response | null = null;
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === "response.custom_tool_call_input.delta") delta += event.delta;
+      if (event.type === "response.custom_tool_call_input.done") doneInput = event.input;
+      if (event.type === "response.completed") completed = event.response;
+    }
+    expect(types.filter((type) => type.includes("output_item") || type.includes("custom_tool_call"))).toEqual([
+      "response.output_item.added",
+      "response.custom_tool_call_input.delta",
+      "response.custom_tool_call_input.done",
+      "response.output_item.done",
+    ]);
+    expect(delta).toBe(PATCH);
+    expect(doneInput).toBe(PATCH);
+    expect(completed?.output).toMatchObject([{ type: "custom_tool_call", name: "apply_patch", input: PATCH }]);
+
+    // The SDK's stream helper accumulates the same item.
+    const helper = openai().responses.stream({
+      model: MODEL,
+      input: emu({ tool_calls: [{ name: "apply_patch", arguments: { input: PATCH } }] }, "Patch it"),
+      tools: [APPLY_PATCH],
+    });
+    expect((await helper.finalResponse()).output).toMatchObject([{ type: "custom_tool_call", name: "apply_patch", input: PATCH }]);
   });
 });
 

@@ -101,7 +101,7 @@ describe("blocking create", () => {
     ]);
   });
 
-  it("accepts Codex's request shape (developer role, store:false, include, hosted and custom tools) and reports what it ignores", async () => {
+  it("accepts Codex's request shape (developer role, store:false, include, hosted and custom tools), maps custom tools and reports what it ignores", async () => {
     const response = await call("POST", "/responses", {
       model: MODEL,
       instructions: "You are Codex.",
@@ -128,12 +128,21 @@ describe("blocking create", () => {
     expect(body.status).toBe("completed");
     expect(body.store).toBe(false);
     expect(response.headers.get("x-1flowbase-ignored-params")?.split(", ").sort()).toEqual(
-      ["include", "parallel_tool_calls", "prompt_cache_key", "text", "tools.custom", "tools.web_search"].sort(),
+      ["include", "parallel_tool_calls", "prompt_cache_key", "text", "tools.web_search"].sort(),
     );
     const native = await lastNativeCreate();
     expect(native.system).toBe("You are Codex.\n\n<permissions>sandboxed</permissions>");
     expect(native.inputs).toEqual({
-      tools: [{ name: "shell", source: "openai_compatible", description: "Runs a command", input_schema: { type: "object", properties: { command: { type: "array" } } } }],
+      tools: [
+        { name: "shell", source: "openai_compatible", description: "Runs a command", input_schema: { type: "object", properties: { command: { type: "array" } } } },
+        // The custom tool: one string `input`, its grammar stated in the description (to-native.ts).
+        {
+          name: "apply_patch",
+          source: "openai_compatible",
+          description: "Edit files\n\nCall it with one argument, `input`: the tool's input as free-form text.\n\nThe input must follow this lark grammar:\nstart: /.+/",
+          input_schema: { type: "object", properties: { input: { type: "string" } }, required: ["input"] },
+        },
+      ],
       tool_choice: "auto",
     });
     // The default catalog model supports reasoning: effort is mapped, not ignored (native-api.md §1.4.1).

@@ -166,6 +166,11 @@ export function checkEventOrder(events: readonly SseEvent[]): Record<string, unk
           expect(item.arguments).toBe("");
           expect(item.status).toBe("in_progress");
         }
+        if (item.type === "custom_tool_call") {
+          expect(item.call_id).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+          expect(item.input).toBe("");
+          expect(item.status).toBe("in_progress");
+        }
         if (item.type === "message") expect(item.content).toEqual([]);
         if (item.type === "reasoning") expect(item.summary).toEqual([]);
         open = { id: item.id as string, index: data.output_index as number, type: item.type as string, parts: 0, text: "", closedParts: false, argsDone: false };
@@ -183,7 +188,8 @@ export function checkEventOrder(events: readonly SseEvent[]): Record<string, unk
       }
       case "response.output_text.delta":
       case "response.reasoning_summary_text.delta":
-      case "response.function_call_arguments.delta": {
+      case "response.function_call_arguments.delta":
+      case "response.custom_tool_call_input.delta": {
         expect(open).not.toBeNull();
         expect(data.item_id).toBe(open?.id);
         expect(data.output_index).toBe(open?.index);
@@ -194,6 +200,7 @@ export function checkEventOrder(events: readonly SseEvent[]): Record<string, unk
           expect(data.delta as string).not.toContain("<think>");
         }
         if (data.type === "response.function_call_arguments.delta") expect(open?.type).toBe("function_call");
+        else if (data.type === "response.custom_tool_call_input.delta") expect(open?.type).toBe("custom_tool_call");
         else expect(open?.parts).toBe(1);
         if (open) open.text += data.delta as string;
         break;
@@ -208,6 +215,12 @@ export function checkEventOrder(events: readonly SseEvent[]): Record<string, unk
         expect(data.item_id).toBe(open?.id);
         expect(data.arguments).toBe(open?.text);
         expect(typeof data.name).toBe("string");
+        if (open) open.argsDone = true;
+        break;
+      }
+      case "response.custom_tool_call_input.done": {
+        expect(data.item_id).toBe(open?.id);
+        expect(data.input).toBe(open?.text);
         if (open) open.argsDone = true;
         break;
       }
@@ -227,6 +240,10 @@ export function checkEventOrder(events: readonly SseEvent[]): Record<string, unk
         if (item.type === "function_call") {
           expect(open?.argsDone).toBe(true);
           expect(item.arguments).toBe(open?.text);
+          expect(item.status).toBe("completed");
+        } else if (item.type === "custom_tool_call") {
+          expect(open?.argsDone).toBe(true);
+          expect(item.input).toBe(open?.text);
           expect(item.status).toBe("completed");
         } else {
           expect(open?.closedParts).toBe(true);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { RESPONSES_POLICY } from "../../src/protocols/openai-responses/policy";
 import { CreateResponseRequest } from "../../src/protocols/openai-responses/schema";
+import { CUSTOM_TOOL_INPUT_SCHEMA, customToolFromNative, mapTools } from "../../src/protocols/openai-responses/to-native";
 import { call, lastNativeCreate, MODEL } from "./helpers";
 
 async function expect400(body: Record<string, unknown>, param: string | RegExp, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
@@ -44,7 +45,7 @@ describe("policy table", () => {
     await expect400({ model: MODEL, input: "x", temperature: 0.5 }, "temperature", STRICT);
     await expect400({ model: MODEL, input: "x", tools: [{ type: "web_search" }] }, "tools", STRICT);
     await expect400({ model: "not-in-catalog", input: "x", reasoning: { effort: "low" } }, "reasoning", STRICT);
-    await expect400({ model: MODEL, input: [{ type: "custom_tool_call", call_id: "c", name: "apply_patch", input: "*** Begin Patch" }, { role: "user", content: "x" }] }, "input", STRICT);
+    await expect400({ model: MODEL, input: [{ type: "computer_call", call_id: "c" }, { role: "user", content: "x" }] }, "input", STRICT);
     // …but mapped fields and defaults pass.
     const ok = await call("POST", "/responses", { model: MODEL, input: "x", instructions: "i", parallel_tool_calls: true, truncation: "disabled", store: true, metadata: { a: "b" } }, undefined, STRICT);
     expect(ok.status).toBe(200);
@@ -108,7 +109,7 @@ describe("tool mapping", () => {
     expect((await lastNativeCreate()).inputs).toMatchObject({ tool_choice: "none" });
   });
 
-  it("tolerates Codex's non-function items: skipped and reported, never a 400", async () => {
+  it("replays Codex's custom tool calls and outputs as native tool turns; reports unrecoverable references", async () => {
     const response = await call("POST", "/responses", {
       model: MODEL,
       input: [
@@ -121,9 +122,13 @@ describe("tool mapping", () => {
       ],
     });
     expect(response.status).toBe(200);
-    // The references are not this gateway's items: nothing to recover, so they are reported too.
-    expect(response.headers.get("x-1flowbase-ignored-params")?.split(", ").sort()).toEqual(["input.custom_tool_call", "input.custom_tool_call_output", "input.item_reference"]);
-    expect((await lastNativeCreate()).history).toEqual([{ role: "user", content: "patch it" }]);
+    // The references are not this gateway's items: nothing to recover, so they are reported.
+    expect(response.headers.get("x-1flowbase-ignored-params")?.split(", ").sort()).toEqual(["input.item_reference"]);
+    expect((await lastNativeCreate()).history).toEqual([
+      { role: "user", content: "patch it" },
+      { role: "assistant", content: "", tool_calls: [{ id: "c1", name: "apply_patch", arguments: { input: "*** Begin Patch" } }] },
+      { role: "tool", tool_call_id: "c1", content: "ok" },
+    ]);
   });
 
   it("function calls of a replayed transcript become one assistant turn with tool_calls, outputs become tool turns", async () => {
@@ -165,5 +170,33 @@ describe("request size bounds (a client mistake is a 400 naming the field)", () 
     const response = await call("POST", "/responses", body);
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { param, type: "invalid_request_error" } });
+  });
+});
+
+describe("custom tools ↔ native function tools", () => {
+  const roundTrip = (tool: Record<string, unknown>) => {
+    const mapped = mapTools(CreateResponseRequest.parse({ model: MODEL, input: "x", tools: [tool] }), [], "lenient").tools?.[0];
+    return mapped ? customToolFromNative(mapped) : null;
+  };
+
+  it("a grammar, a text format and a bare custom tool come back as they were sent", () => {
+    const grammar = { type: "custom", name: "apply_patch", description: "Edit files", format: { type: "grammar", syntax: "lark", definition: "start: a\n\nb: /x+/" } };
+    expect(roundTrip(grammar)).toEqual(grammar);
+    expect(roundTrip({ type: "custom", name: "note", format: { type: "text" } })).toEqual({ type: "custom", name: "note", description: null, format: { type: "text" } });
+    expect(roundTrip({ type: "custom", name: "bare" })).toEqual({ type: "custom", name: "bare", description: null, format: { type: "text" } });
+  });
+
+  it("a function tool that happens to take one string `input` stays a function", () => {
+    expect(customToolFromNative({ name: "f", description: "takes input", input_schema: CUSTOM_TOOL_INPUT_SCHEMA })).toBeNull();
+    expect(customToolFromNative({ name: "f", input_schema: CUSTOM_TOOL_INPUT_SCHEMA })).toBeNull();
+  });
+
+  it("a malformed custom tool is a 400 naming it; tool_choice custom must name one", async () => {
+    const bad = await call("POST", "/responses", { model: MODEL, input: "x", tools: [{ type: "custom", name: "" }] });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toMatch(/^tools\[0\]/);
+    const unknown = await call("POST", "/responses", { model: MODEL, input: "x", tools: [{ type: "custom", name: "a" }], tool_choice: { type: "custom", name: "b" } });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: { param: string } }).error.param).toBe("tool_choice");
   });
 });

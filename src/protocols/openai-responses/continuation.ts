@@ -14,6 +14,7 @@ import { recordText } from "../../native/answer";
 import { NativeError } from "../../native/errors";
 import { NativeHistoryItem, type NativeRun } from "../../native/schema";
 import { parseOutputItemId } from "./ids";
+import { isToolOutputItem } from "./to-native";
 import type { InputItem, OutputItem } from "./schema";
 
 /** 400 for `previous_response_id` — identical for unknown, deleted, store:false and foreign ids. */
@@ -95,6 +96,8 @@ function referencedItem(item: OutputItem): InputItem[] {
       return [{ type: "message", role: "assistant", content: item.content.map((part) => ({ type: "output_text" as const, text: part.text })) }];
     case "function_call":
       return [{ type: "function_call", call_id: item.call_id, name: item.name, arguments: item.arguments }];
+    case "custom_tool_call":
+      return [{ type: "custom_tool_call", call_id: item.call_id, name: item.name, input: item.input }];
     default:
       // Reasoning carries nothing native can take back (like replayed reasoning items).
       return [];
@@ -110,7 +113,7 @@ function referencedItem(item: OutputItem): InputItem[] {
  */
 export function referencedResponseIds(items: readonly InputItem[], chained: boolean): string[] {
   const references = items.filter((item): item is Extract<InputItem, { type: "item_reference" }> => item.type === "item_reference");
-  if (references.length === 0 || chained || items[items.length - 1]?.type === "function_call_output") return [];
+  if (references.length === 0 || chained || isToolOutputItem(items[items.length - 1])) return [];
   const newestFirst = [...references].reverse().flatMap((reference) => {
     const parsed = parseOutputItemId(reference.id);
     return parsed ? [parsed.responseId] : [];
@@ -131,7 +134,7 @@ export function substituteItemReferences(
   ignored: string[],
   mode: PolicyMode,
 ): InputItem[] {
-  if (chained || items[items.length - 1]?.type === "function_call_output" || !items.some((item) => item.type === "item_reference")) return items;
+  if (chained || isToolOutputItem(items[items.length - 1]) || !items.some((item) => item.type === "item_reference")) return items;
   return items.flatMap((item) => {
     if (item.type !== "item_reference") return [item];
     const parsed = parseOutputItemId(item.id);

@@ -15,6 +15,7 @@ import type { NativeStreamItem } from "../../native/events";
 import type { NativeRun } from "../../native/schema";
 import { runToItems } from "../../native/synthesize";
 import { inputItemId } from "./ids";
+import { customToolFromNative } from "./to-native";
 import { SAMPLING_DEFAULTS, type InputItemList, type InputItemResource, type InputItemsQuery, type ResponseEcho, type ResponseObject } from "./schema";
 import { NO_EVENTS, ResponsesEncoder, type ResponsesProjectionContext } from "./stream";
 
@@ -103,13 +104,16 @@ export function echoFromRun(run: NativeRun): ResponseEcho {
     ...SAMPLING_DEFAULTS,
     text: { format: { type: "text" } },
     tool_choice: start.tool_choice ?? "auto",
-    tools: tools.map((tool) => ({
-      type: "function",
-      name: tool.name,
-      description: text(tool.description),
-      parameters: tool.input_schema ?? null,
-      strict: false,
-    })),
+    tools: tools.map(
+      (tool) =>
+        customToolFromNative(tool) ?? {
+          type: "function",
+          name: tool.name,
+          description: text(tool.description),
+          parameters: tool.input_schema ?? null,
+          strict: false,
+        },
+    ),
     truncation: "disabled",
     user: null,
     metadata: {},
@@ -167,6 +171,9 @@ export function inputItemsFromRun(run: NativeRun, responseId: string): InputItem
         });
     }
   }
+  // An empty query with no images is a transcript that ended with tool outputs (a stateless
+  // transcript, to-native.ts): there was no user message to list.
+  if (query === "" && queryImages === undefined) return items;
   items.push({
     id: next("message"),
     type: "message",

@@ -64,16 +64,16 @@ export function responseSuffix(responseId: string): string {
   return responseId.startsWith("resp_") ? responseId.slice(5) : responseId;
 }
 
-export type OutputItemKind = "message" | "reasoning" | "function_call";
+export type OutputItemKind = "message" | "reasoning" | "function_call" | "custom_tool_call";
 
-const OUTPUT_PREFIX: Record<OutputItemKind, string> = { message: "msg", reasoning: "rs", function_call: "fc" };
+const OUTPUT_PREFIX: Record<OutputItemKind, string> = { message: "msg", reasoning: "rs", function_call: "fc", custom_tool_call: "ctc" };
 
 /** `msg_<suffix>_<n>` etc.: `n` is the output index (message, reasoning) or the call position (function call). */
 export function outputItemId(responseId: string, kind: OutputItemKind, position: number): string {
   return `${OUTPUT_PREFIX[kind]}_${responseSuffix(responseId)}_${position}`;
 }
 
-const OUTPUT_ITEM_ID = /^(msg|rs|fc)_([0-9a-f]{32}(?:[0-9a-f]{32})?)_(\d+)$/;
+const OUTPUT_ITEM_ID = /^(msg|rs|fc|ctc)_([0-9a-f]{32}(?:[0-9a-f]{32})?)_(\d+)$/;
 
 /** The response an output item id belongs to (for `item_reference`s); null for any other id. */
 export function parseOutputItemId(id: string): { responseId: string; position: number } | null {

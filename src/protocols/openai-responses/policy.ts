@@ -7,7 +7,7 @@
  * (deployment or per-request header) turns every one of them into a 400.
  *
  * Some decisions depend on the value, not the field, and are made in to-native.ts through
- * `ignoreOrReject` (src/http/policy.ts: same reporting, same strict-mode rule): hosted and custom tools inside `tools`
+ * `ignoreOrReject` (src/http/policy.ts: same reporting, same strict-mode rule): hosted tools inside `tools`
  * (accepted — Codex sends them — but a `tool_choice` forcing one is a 400), `reasoning.effort` for a
  * model whose catalog entry cannot take it, input item types native cannot carry.
  */
@@ -21,7 +21,7 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   input: { kind: "mapped", to: "query + history (last user message → query)" },
   instructions: { kind: "mapped", to: "system (not carried over by previous_response_id)" },
   previous_response_id: { kind: "mapped", to: "conversation (the previous run's native conversation)" },
-  tools: { kind: "mapped", to: "inputs.tools (function tools; hosted and custom tools are reported as ignored)" },
+  tools: { kind: "mapped", to: "inputs.tools (function tools; custom tools as a function with one string `input`; hosted tools are reported as ignored)" },
   tool_choice: { kind: "mapped", to: "inputs.tool_choice" },
   stream: { kind: "mapped", to: "projection: SSE events or one Response (native response_mode is always streaming)" },
   store: { kind: "mapped", to: "the response index (false: not retrievable, not chainable)" },

@@ -80,6 +80,30 @@ export const FunctionCallOutputItem = z
   .loose();
 export type FunctionCallOutputItem = z.infer<typeof FunctionCallOutputItem>;
 
+/** A Codex custom tool call replayed as input (`apply_patch`…): `input` is the tool's free-form text. */
+export const CustomToolCallItem = z
+  .object({
+    type: z.literal("custom_tool_call"),
+    id: z.string().nullish(),
+    call_id: z.string().min(1),
+    name: z.string(),
+    input: z.string(),
+    status: z.string().nullish(),
+  })
+  .loose();
+export type CustomToolCallItem = z.infer<typeof CustomToolCallItem>;
+
+export const CustomToolCallOutputItem = z
+  .object({
+    type: z.literal("custom_tool_call_output"),
+    id: z.string().nullish(),
+    call_id: z.string().min(1).max(64),
+    output: z.union([z.string(), z.array(ContentPart)]),
+    status: z.string().nullish(),
+  })
+  .loose();
+export type CustomToolCallOutputItem = z.infer<typeof CustomToolCallOutputItem>;
+
 export const ReasoningItem = z.object({ type: z.literal("reasoning") }).loose();
 export const ItemReference = z.object({ type: z.literal("item_reference"), id: z.string() }).loose();
 
@@ -93,6 +117,8 @@ export type InputItem =
   | MessageItem
   | FunctionCallItem
   | FunctionCallOutputItem
+  | CustomToolCallItem
+  | CustomToolCallOutputItem
   | z.infer<typeof ReasoningItem>
   | z.infer<typeof ItemReference>
   | OtherItem;
@@ -101,6 +127,8 @@ const ITEM_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   message: MessageItem,
   function_call: FunctionCallItem,
   function_call_output: FunctionCallOutputItem,
+  custom_tool_call: CustomToolCallItem,
+  custom_tool_call_output: CustomToolCallOutputItem,
   reasoning: ReasoningItem,
   item_reference: ItemReference,
 };
@@ -298,7 +326,16 @@ function buildResponsesOutputSchemas() {
     call_id: str.describe("Answer it with a `function_call_output` item carrying this `call_id`; it resumes the native run"),
     name: str,
   });
-  const OutputItem = z.discriminatedUnion("type", [OutputMessage, OutputReasoning, OutputFunctionCall]);
+  // OpenAI's `ResponseCustomToolCallItem` (openai-node 7.57 responses.d.ts): a call of a `type:"custom"` tool.
+  const OutputCustomToolCall = z.strictObject({
+    id: str,
+    type: z.literal("custom_tool_call"),
+    status: itemStatus,
+    call_id: str.describe("Answer it with a `custom_tool_call_output` item carrying this `call_id`; it resumes the native run"),
+    name: str,
+    input: str,
+  });
+  const OutputItem = z.discriminatedUnion("type", [OutputMessage, OutputReasoning, OutputFunctionCall, OutputCustomToolCall]);
   const ResponseUsage = z.strictObject({
     input_tokens: count,
     // cache_write_tokens: OpenAI's current OpenAPI `ResponseUsage` requires it beside cached_tokens.
@@ -429,6 +466,8 @@ function buildResponsesOutputSchemas() {
       name: str,
       arguments: str,
     }),
+    "response.custom_tool_call_input.delta": z.strictObject({ type: z.literal("response.custom_tool_call_input.delta"), ...seq, ...at, delta: str }),
+    "response.custom_tool_call_input.done": z.strictObject({ type: z.literal("response.custom_tool_call_input.done"), ...seq, ...at, input: str }),
     "response.output_item.done": z.strictObject({ type: z.literal("response.output_item.done"), ...seq, output_index: count, item: OutputItem }),
     "response.completed": lifecycle("response.completed"),
     "response.incomplete": lifecycle("response.incomplete"),
@@ -451,6 +490,7 @@ function buildResponsesOutputSchemas() {
     OutputMessage,
     OutputReasoning,
     OutputFunctionCall,
+    OutputCustomToolCall,
     OutputItem,
     ResponseUsage,
     ResponseStatus,
@@ -473,6 +513,7 @@ export type OutputTextContent = z.infer<ResponsesOutputs["OutputTextContent"]>;
 export type OutputMessage = z.infer<ResponsesOutputs["OutputMessage"]>;
 export type OutputReasoning = z.infer<ResponsesOutputs["OutputReasoning"]>;
 export type OutputFunctionCall = z.infer<ResponsesOutputs["OutputFunctionCall"]>;
+export type OutputCustomToolCall = z.infer<ResponsesOutputs["OutputCustomToolCall"]>;
 export type OutputItem = z.infer<ResponsesOutputs["OutputItem"]>;
 export type ResponseUsage = z.infer<ResponsesOutputs["ResponseUsage"]>;
 export type ResponseStatus = z.infer<ResponsesOutputs["ResponseStatus"]>;

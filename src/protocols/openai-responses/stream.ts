@@ -27,7 +27,9 @@ import { AnswerSseProjector, DONE_FRAME, KEEPALIVE_COMMENT, namedFrame } from ".
 import { NativeAnswerReader, readerOptions, type AnswerSink, type ReaderHooks, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
 import type { Usage } from "../../native/usage";
 import { functionCallId, isEncodableRunId, outputItemId, responseIdFor } from "./ids";
+import { customToolNames } from "./to-native";
 import type {
+  OutputCustomToolCall,
   OutputFunctionCall,
   OutputItem,
   OutputMessage,
@@ -163,9 +165,13 @@ export class ResponsesEncoder implements AnswerSink {
   private final: ResponseObject | null = null;
   private failureValue: GatewayError | null = null;
 
+  /** Names of the request's `type:"custom"` tools: their calls are `custom_tool_call` items. */
+  private readonly customTools: ReadonlySet<string>;
+
   constructor(context: ResponsesProjectionContext, writer: ResponsesEventWriter) {
     this.context = context;
     this.writer = writer;
+    this.customTools = customToolNames(context.echo.tools as Array<{ type: string; name?: unknown }>);
   }
 
   /** True once the terminal event has been produced. */
@@ -219,8 +225,26 @@ export class ResponsesEncoder implements AnswerSink {
       // Keyed by the call's position in the task, not the output index: native records no text for a
       // waiting run (native-api.md §1.5, §7), so text streamed before the calls shifts the output
       // index between the stream and a blocking/GET rebuild, but never the call item's id.
-      const id = outputItemId(this.responseIdValue, "function_call", call.position);
       const callId = functionCallId({ runId: task.runId, callbackTaskId: task.callbackTaskId, index: call.position });
+      const customInput = this.customTools.has(call.name) ? customToolInput(call.argumentsJson) : null;
+      if (customInput !== null) {
+        // A call of a Codex custom tool (to-native.ts `CUSTOM_TOOL_INPUT_SCHEMA`): OpenAI's
+        // `custom_tool_call` item and `response.custom_tool_call_input.*` events (openai-node 7.57).
+        const customId = outputItemId(this.responseIdValue, "custom_tool_call", call.position);
+        const custom: OutputCustomToolCall = { id: customId, type: "custom_tool_call", status: "completed", call_id: callId, name: call.name, input: customInput };
+        if (this.writer.wantsEvents) {
+          this.event({ type: "response.output_item.added", sequence_number: 0, output_index: index, item: { ...custom, status: "in_progress", input: "" } });
+          this.event({ type: "response.custom_tool_call_input.delta", sequence_number: 0, item_id: customId, output_index: index, delta: customInput });
+          this.event({ type: "response.custom_tool_call_input.done", sequence_number: 0, item_id: customId, output_index: index, input: customInput });
+          this.event({ type: "response.output_item.done", sequence_number: 0, output_index: index, item: custom });
+        } else {
+          this.sequence += 4;
+        }
+        this.output.push(custom);
+        this.splicedOutput.push({ marked: custom, quoted: null });
+        continue;
+      }
+      const id = outputItemId(this.responseIdValue, "function_call", call.position);
       const args = call.argumentsJson;
       const done: OutputFunctionCall = { id, type: "function_call", status: "completed", arguments: args, call_id: callId, name: call.name };
       if (this.writer.wantsEvents) {
@@ -528,4 +552,20 @@ export class ResponsesStreamProjector extends AnswerSseProjector implements Resp
     for (let i = 0; i < quoted.length; i++) data += `${quoted[i] ?? ""}${parts[i + 1] ?? ""}`;
     this.out += namedFrame(marked.type, data);
   }
+}
+
+/**
+ * The `input` of a custom tool call from the native call's arguments (`{input: string}`, to-native.ts
+ * `CUSTOM_TOOL_INPUT_SCHEMA`). A model that ignored the schema and sent other JSON still gets its
+ * call through: the arguments' JSON text becomes the input, never a dropped call.
+ */
+function customToolInput(argumentsJson: string): string {
+  try {
+    const parsed: unknown = JSON.parse(argumentsJson);
+    if (typeof parsed === "object" && parsed !== null && typeof (parsed as { input?: unknown }).input === "string") return (parsed as { input: string }).input;
+    if (typeof parsed === "string") return parsed;
+  } catch {
+    // not JSON: the raw text is the input
+  }
+  return argumentsJson;
 }

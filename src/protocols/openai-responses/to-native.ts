@@ -18,6 +18,7 @@
  *   already in the native run. `item_reference`s are resolved beforehand (continuation.ts); any left
  *   here are skipped.
  */
+import * as z from "zod";
 import { GatewayError } from "../../http/errors";
 import type { PolicyMode } from "../../http/policy";
 import { answersForeignToolCalls, type ToolResultInput } from "../../native/resume";
@@ -29,6 +30,7 @@ import { SAMPLING_DEFAULTS } from "./schema";
 import type {
   ContentPart,
   CreateResponseRequest,
+  CustomToolCallOutputItem,
   FunctionCallOutputItem,
   FunctionTool,
   InputItem,
@@ -99,6 +101,28 @@ function toolResultContent(output: FunctionCallOutputItem["output"]): unknown {
   return output;
 }
 
+/**
+ * A Codex custom tool (`type:"custom"`, e.g. `apply_patch` with a Lark grammar) reaches native as a
+ * function tool taking one string, `input`: native tools are JSON-schema functions (native-api.md
+ * §1.4), and a custom tool's call is one free-form string (OpenAI `ResponseCustomToolCall.input`).
+ * The call's `arguments.input` is the `custom_tool_call`'s `input`, both ways.
+ */
+export const CUSTOM_TOOL_INPUT_SCHEMA = {
+  type: "object",
+  properties: { input: { type: "string" } },
+  required: ["input"],
+} as const;
+
+/** The native arguments of a custom tool call replayed as input. */
+export function customToolArguments(input: string): { input: string } {
+  return { input };
+}
+
+/** True for the items that answer a tool call (function or custom). */
+export function isToolOutputItem(item: InputItem | undefined): item is FunctionCallOutputItem | CustomToolCallOutputItem {
+  return item?.type === "function_call_output" || item?.type === "custom_tool_call_output";
+}
+
 /** Native keeps tool call arguments as objects; a string that is not JSON is kept as is. */
 function parseArguments(text: string): unknown {
   try {
@@ -149,10 +173,10 @@ export function planInput(input: readonly InputItem[], ignored: string[], mode: 
 
   // Trailing contiguous function_call_output items resume the callback task they answer (§4.2).
   let start = items.length;
-  while (start > 0 && items[start - 1]?.type === "function_call_output") start--;
+  while (start > 0 && isToolOutputItem(items[start - 1])) start--;
   if (start < items.length) {
     const results = items.slice(start).map((item): ToolResultInput => {
-      const output = item as FunctionCallOutputItem;
+      const output = item as FunctionCallOutputItem | CustomToolCallOutputItem;
       return { ref: parseFunctionCallId(output.call_id), clientId: output.call_id, content: toolResultContent(output.output) };
     });
     // Outputs for calls we never issued: a stateless transcript, the whole input as history and an
@@ -199,15 +223,18 @@ export function planInput(input: readonly InputItem[], ignored: string[], mode: 
           history.push(messageTurn(item, `${param}.content`));
         }
         break;
-      case "function_call": {
-        const call = { id: item.call_id, name: item.name, arguments: parseArguments(item.arguments) };
+      case "function_call":
+      case "custom_tool_call": {
+        const args = item.type === "function_call" ? parseArguments(item.arguments) : customToolArguments(item.input);
+        const call = { id: item.call_id, name: item.name, arguments: args };
         const previous = history[history.length - 1];
         // Consecutive calls (and the assistant text before them) are one assistant turn.
         if (previous?.role === "assistant") previous.tool_calls = [...(previous.tool_calls ?? []), call];
         else history.push({ role: "assistant", content: "", tool_calls: [call] });
         break;
       }
-      case "function_call_output": {
+      case "function_call_output":
+      case "custom_tool_call_output": {
         const content = toolResultContent(item.output);
         history.push({ role: "tool", tool_call_id: item.call_id, content: typeof content === "string" ? content : JSON.stringify(content) });
         break;
@@ -240,15 +267,82 @@ function isFunctionTool(tool: { type: string }): tool is FunctionTool {
   return tool.type === "function";
 }
 
+/** A `type:"custom"` tool as the schema lets it through (only `type` is checked there). */
+const CustomTool = z
+  .object({
+    type: z.literal("custom"),
+    name: z.string().min(1),
+    description: z.string().nullish(),
+    format: z.union([z.object({ type: z.literal("text") }).loose(), z.object({ type: z.literal("grammar"), syntax: z.string(), definition: z.string() }).loose()]).nullish(),
+  })
+  .loose();
+
+/**
+ * The native description of a custom tool: its own description, then the input format the model
+ * must follow. Native has no grammar-constrained decoding, so a grammar is stated in words (the
+ * definition verbatim) and the flow's model is trusted to follow it, as for any prompt.
+ */
+const CUSTOM_TOOL_NOTE = "Call it with one argument, `input`: the tool's input as free-form text.";
+const GRAMMAR_NOTE = /^The input must follow this (\S+) grammar:\n([\s\S]*)$/;
+
+function customToolDescription(tool: z.infer<typeof CustomTool>): string {
+  const parts: string[] = [];
+  if (tool.description) parts.push(tool.description);
+  parts.push(CUSTOM_TOOL_NOTE);
+  if (tool.format?.type === "grammar") {
+    parts.push(`The input must follow this ${tool.format.syntax} grammar:\n${tool.format.definition}`);
+  }
+  return parts.join("\n\n");
+}
+
+/**
+ * The custom tool a native tool definition was made from (the inverse of the mapping above), or null
+ * for any other tool. A run record keeps only native tool definitions, so a Response rebuilt from it
+ * (GET) recognises our own deterministic encoding: the one-string schema plus the note we wrote.
+ */
+export function customToolFromNative(tool: { name?: unknown; description?: unknown; input_schema?: unknown }): { type: "custom"; name: string; description: string | null; format: Record<string, unknown> } | null {
+  if (typeof tool.name !== "string" || typeof tool.description !== "string") return null;
+  if (JSON.stringify(tool.input_schema) !== JSON.stringify(CUSTOM_TOOL_INPUT_SCHEMA)) return null;
+  const at = tool.description.indexOf(CUSTOM_TOOL_NOTE);
+  if (at === -1 || (at > 0 && tool.description.slice(at - 2, at) !== "\n\n")) return null;
+  const description = at > 0 ? tool.description.slice(0, at - 2) : null;
+  const rest = tool.description.slice(at + CUSTOM_TOOL_NOTE.length);
+  if (rest === "") return { type: "custom", name: tool.name, description, format: { type: "text" } };
+  const grammar = rest.startsWith("\n\n") ? GRAMMAR_NOTE.exec(rest.slice(2)) : null;
+  if (!grammar?.[1] || grammar[2] === undefined) return null;
+  return { type: "custom", name: tool.name, description, format: { type: "grammar", syntax: grammar[1], definition: grammar[2] } };
+}
+
+/** The names of the request's custom tools (their calls project as `custom_tool_call` items). */
+export function customToolNames(tools: readonly { type: string; name?: unknown }[] | null | undefined): Set<string> {
+  const names = new Set<string>();
+  for (const tool of tools ?? []) if (tool.type === "custom" && typeof tool.name === "string") names.add(tool.name);
+  return names;
+}
+
 /**
  * Function tools → `inputs.tools` (the runtime's `{name, source, description, input_schema}`,
- * native-api.md §1.4). Hosted and custom tools cannot be called by a native run: Codex always sends
- * them, so they are accepted and reported, but forcing one through `tool_choice` is a 400.
+ * native-api.md §1.4); custom tools → a native function with one string input (`CUSTOM_TOOL_INPUT_SCHEMA`).
+ * Hosted tools cannot be called by a native run: Codex always sends them, so they are accepted and
+ * reported, but forcing one through `tool_choice` is a 400.
  */
 export function mapTools(request: CreateResponseRequest, ignored: string[], mode: PolicyMode): ToolMapping {
   const functions: NativeToolDefinition[] = [];
+  const customNames = new Set<string>();
+  (request.tools ?? []).forEach((tool, index) => {
+    if (tool.type !== "custom") return;
+    const parsed = CustomTool.safeParse(tool);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw GatewayError.invalidRequest(`tools[${index}]: ${issue?.message ?? "invalid custom tool"}`, `tools[${index}].${(issue?.path ?? []).join(".")}`.replace(/\.$/, ""));
+    }
+  });
   for (const tool of request.tools ?? []) {
-    if (isFunctionTool(tool)) {
+    const custom = CustomTool.safeParse(tool);
+    if (custom.success) {
+      customNames.add(custom.data.name);
+      functions.push({ name: custom.data.name, source: "openai_compatible", description: customToolDescription(custom.data), input_schema: { ...CUSTOM_TOOL_INPUT_SCHEMA } });
+    } else if (isFunctionTool(tool)) {
       const definition: NativeToolDefinition = {
         name: tool.name,
         source: "openai_compatible",
@@ -257,7 +351,7 @@ export function mapTools(request: CreateResponseRequest, ignored: string[], mode
       if (tool.description) definition.description = tool.description;
       functions.push(definition);
     } else {
-      ignoreOrReject(ignored, `tools.${tool.type}`, "tools", "only function tools can be called by a 1flowbase run", mode);
+      ignoreOrReject(ignored, `tools.${tool.type}`, "tools", "only function and custom tools can be called by a 1flowbase run", mode);
     }
   }
   const mapping: ToolMapping = {};
@@ -276,11 +370,18 @@ export function mapTools(request: CreateResponseRequest, ignored: string[], mode
     mapping.toolChoice = { type: "function", name };
     return mapping;
   }
+  if (choice.type === "custom") {
+    // OpenAI's `ToolChoiceCustom {type:"custom", name}`: the custom tool's native function.
+    const name = (choice as { name?: unknown }).name;
+    if (typeof name !== "string" || !customNames.has(name)) throw GatewayError.invalidRequest(`tool_choice names custom tool '${String(name)}', which is not in tools`, "tool_choice");
+    mapping.toolChoice = { type: "function", name };
+    return mapping;
+  }
   if (choice.type === "allowed_tools") {
     const allowed = choice as { mode: "auto" | "required"; tools: Array<{ type: string; name?: string }> };
     const allowedNames = new Set<string>();
     for (const tool of allowed.tools) {
-      if (tool.type !== "function" || !tool.name) {
+      if ((tool.type !== "function" && tool.type !== "custom") || !tool.name) {
         throw GatewayError.unsupported(`tool_choice.allowed_tools may only list function tools here (got '${tool.type}')`, "tool_choice");
       }
       allowedNames.add(tool.name);
