@@ -44,27 +44,36 @@ export interface OwnedRun {
  * moment the replica misses, overlapping the primary read; a tombstone on the primary still wins
  * over native's answer (DELETE then an immediate chain is not found).
  */
-export async function resolveOwnedRun(caller: Caller, responseId: string): Promise<OwnedRun | null> {
+export async function resolveOwnedRun(caller: Caller, responseId: string, options: { withRun?: boolean } = {}): Promise<OwnedRun | null> {
   const ref = parseResponseId(responseId);
   if (!ref) return null;
   let fromNative: Promise<NativeRun | null> | undefined;
+  const askNative = (): Promise<NativeRun | null> => {
+    fromNative ??= caller.native.getRun(ref.runId).then(
+      (run) => (run.id === ref.runId ? run : null),
+      (error: unknown) => {
+        if (isNativeAbsence(error)) return null;
+        throw error;
+      },
+    );
+    fromNative.catch(() => undefined); // awaited below when it is needed; never unhandled
+    return fromNative;
+  };
+  // A caller that needs the run anyway reads it alongside the index (with the caller's key: it
+  // reveals nothing the index would not), so a chained create pays one round trip, not two.
+  if (options.withRun) void askNative();
   const found = await caller.index.lookup(responseId, await caller.fingerprint(), {
     onReplicaMiss: () => {
-      if (!isYoungResponseRef(ref)) return;
-      fromNative = caller.native.getRun(ref.runId).then(
-        (run) => run,
-        (error: unknown) => {
-          if (isNativeAbsence(error)) return null;
-          throw error;
-        },
-      );
-      fromNative.catch(() => undefined); // awaited below unless the primary answers first; never unhandled
+      if (isYoungResponseRef(ref)) void askNative();
     },
   });
-  if (found.kind === "owned") return { runId: found.row.nativeRunId };
-  if (found.kind === "deleted" || !fromNative) return null;
+  if (found.kind === "owned") {
+    const run = options.withRun && fromNative ? await fromNative : null;
+    return run && run.id === found.row.nativeRunId ? { runId: run.id, run } : { runId: found.row.nativeRunId };
+  }
+  if (found.kind === "deleted" || !fromNative || !isYoungResponseRef(ref)) return null;
   const run = await fromNative;
-  return run && run.id === ref.runId ? { runId: run.id, run } : null;
+  return run ? { runId: run.id, run } : null;
 }
 
 /**
@@ -94,7 +103,7 @@ export async function getOwnedRun(caller: Caller, runId: string, absent: () => G
 
 /** Resolves `previous_response_id` to the run it names (owner-checked) and what continuing needs. */
 export async function loadPreviousTurn(caller: Caller, previousResponseId: string): Promise<PreviousTurn> {
-  const owned = await resolveOwnedRun(caller, previousResponseId);
+  const owned = await resolveOwnedRun(caller, previousResponseId, { withRun: true });
   if (!owned) {
     await rejectInvalidKey(caller);
     throw previousResponseNotFound(previousResponseId);
@@ -122,7 +131,7 @@ export async function resolveItemReferences(caller: Caller, items: InputItem[], 
   const outputs = new Map<string, OutputItem[]>();
   await Promise.all(
     responseIds.map(async (responseId) => {
-      const owned = await resolveOwnedRun(caller, responseId);
+      const owned = await resolveOwnedRun(caller, responseId, { withRun: true });
       if (!owned) return;
       try {
         const run = owned.run ?? (await caller.native.getRun(owned.runId));

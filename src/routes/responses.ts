@@ -186,8 +186,8 @@ responsesRoutes.post("/v1/responses", async (c) => {
 });
 
 /** The caller's run behind a lifecycle route's `{id}`, or the 404 every kind of absence gets. */
-async function ownedRun(caller: Caller, responseId: string): Promise<{ runId: string; run: NativeRun | undefined; resumedTaskId: string | undefined }> {
-  const owned = await resolveOwnedRun(caller, responseId);
+async function ownedRun(caller: Caller, responseId: string, withRun: boolean): Promise<{ runId: string; run: NativeRun | undefined; resumedTaskId: string | undefined }> {
+  const owned = await resolveOwnedRun(caller, responseId, { withRun });
   if (!owned) {
     await rejectInvalidKey(caller);
     throw responseNotFound(responseId);
@@ -198,7 +198,7 @@ async function ownedRun(caller: Caller, responseId: string): Promise<{ runId: st
 responsesRoutes.get("/v1/responses/:id", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
-  const owned = await ownedRun(caller, id);
+  const owned = await ownedRun(caller, id, true);
   const { runId, resumedTaskId } = owned;
   c.get("log").nativeRunId = runId;
   // GET rebuilds the Response from the native run record, never from edge storage (invariant 1).
@@ -251,7 +251,7 @@ responsesRoutes.get("/v1/responses/:id/input_items", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
   const query = parseRequest(InputItemsQuery, c.req.query());
-  const owned = await ownedRun(caller, id);
+  const owned = await ownedRun(caller, id, true);
   c.get("log").nativeRunId = owned.runId;
   const run = owned.run ?? (await getOwnedRun(caller, owned.runId, () => responseNotFound(id)));
   return c.json(paginateInputItems(inputItemsFromRun(run, id), query));
@@ -260,7 +260,7 @@ responsesRoutes.get("/v1/responses/:id/input_items", async (c) => {
 responsesRoutes.post("/v1/responses/:id/cancel", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
-  const { runId, resumedTaskId } = await ownedRun(caller, id);
+  const { runId, resumedTaskId } = await ownedRun(caller, id, false);
   c.get("log").nativeRunId = runId;
   let run: NativeRun;
   try {
