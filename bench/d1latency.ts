@@ -15,7 +15,9 @@
  * instance each of its queries went to, and whether the query started before the worker returned
  * its Response (on the path to the first byte) or after (alongside the stream or in `waitUntil`).
  *
- *   npx tsx bench/d1latency.ts [--rounds=30] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50]
+ *   npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50]
+ *
+ * After the timed rounds, `--streak` immediate chains run back to back (untimed): each must resolve.
  *   npx tsx bench/d1latency.ts --base=HEAD      # + src/ at a revision, in the same rounds (A/B)
  *   npx tsx bench/d1latency.ts --base-dir=../x  # + the src/ of another checkout
  *
@@ -75,6 +77,11 @@ export interface D1LatencyResult {
   rows: D1LatencyRow[];
   /** Chained creates sent the instant `response.created` arrived: how many resolved (200) and how many answered previous_response_not_found. */
   immediateChain: { attempts: number; resolved: number; notFound: number };
+  /**
+   * The streak: `streak` immediate chains in a row after the timed rounds (untimed, blocking chains
+   * on a stored stream): how many resolved, and the first failure if one did not.
+   */
+  immediateStreak: { attempts: number; resolved: number; firstFailure?: string };
 }
 
 export interface D1LatencyOptions {
@@ -82,8 +89,13 @@ export interface D1LatencyOptions {
   model: D1LatencyModel;
   /** Another gateway to measure in the same rounds: src/ at a git revision, or a directory holding a src/. */
   base?: { rev: string } | { dir: string };
+  /** Immediate chains in a row after the rounds (issue 18: 1,000). */
+  streak?: number;
   log: (line: string) => void;
 }
+
+/** Issue 18: "the immediate-chain test passes 1,000 times in a row". */
+export const IMMEDIATE_STREAK = 1000;
 
 const PROMPT = "Hello!";
 const TIMEOUT_MS = 30_000;
@@ -309,6 +321,22 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
       await fetch(`${emulator.url}/__emulator/reset`, { method: "POST", body: "{}", signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer());
       if (round % 5 === 4 || round === options.rounds - 1) log(`  d1latency: round ${round + 1}/${options.rounds}`);
     }
+    // The streak: immediate chains back to back, each the instant its parent's response.created
+    // arrives, with the claim on its way to a primary 100 ms away — it must resolve every time.
+    const immediateStreak: D1LatencyResult["immediateStreak"] = { attempts: 0, resolved: 0 };
+    const streak = options.streak ?? IMMEDIATE_STREAK;
+    for (let i = 0; i < streak; i++) {
+      const sample = await chainTheInstantCreatedArrives(agents.parent, agents.main, tree.url, (id) => requestFor("responses", PROMPT, { stream: false, previousResponseId: id })).catch(
+        (error: unknown): Sample => ({ ok: false, status: 0, ttfbMs: 0, totalMs: 0, bytes: 0, error: String(error) }),
+      );
+      immediateStreak.attempts++;
+      if (sample.ok) immediateStreak.resolved++;
+      else immediateStreak.firstFailure ??= `attempt ${i + 1}: HTTP ${sample.status} ${sample.error ?? ""}`.slice(0, 300);
+      if (i % 100 === 99) {
+        log(`  d1latency: immediate-chain streak ${i + 1}/${streak}, ${immediateStreak.resolved} resolved`);
+        await fetch(`${emulator.url}/__emulator/reset`, { method: "POST", body: "{}", signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer());
+      }
+    }
     for (const agent of Object.values(agents)) agent.destroy();
 
     const rows = cases.map((c): D1LatencyRow => {
@@ -346,7 +374,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
           (row.errors ? `  ERRORS ${row.errors}: ${row.firstError ?? ""}` : ""),
       );
     }
-    return { model, modelChecks, rounds: options.rounds, rows, immediateChain };
+    return { model, modelChecks, rounds: options.rounds, rows, immediateChain, immediateStreak };
   } finally {
     for (const stop of stops.reverse()) await stop();
   }
@@ -397,6 +425,12 @@ export function d1BudgetLines(result: D1LatencyResult): D1BudgetLine[] {
     measured: `${chain.resolved}/${chain.attempts}${chain.notFound ? ` (${chain.notFound} not found)` : ""}`,
     pass: chain.attempts > 0 && chain.resolved === chain.attempts,
   });
+  const streak = result.immediateStreak;
+  lines.push({
+    what: `${model} the immediate chain resolves ${IMMEDIATE_STREAK.toLocaleString("en-US")} times in a row (claim in flight to the primary)`,
+    measured: `${streak.resolved}/${streak.attempts}${streak.firstFailure ? ` (first failure ${streak.firstFailure})` : ""}`,
+    pass: streak.attempts >= IMMEDIATE_STREAK && streak.resolved === streak.attempts,
+  });
   return lines;
 }
 
@@ -418,17 +452,19 @@ export function d1ModelFromArgs(args: readonly string[], env: NodeJS.ProcessEnv 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args.includes("--help")) {
-    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR]");
+    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR]");
     process.exit(0);
   }
   const value = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const rounds = Number(value("rounds") ?? "30");
+  const streak = Number(value("streak") ?? String(IMMEDIATE_STREAK));
   const model = d1ModelFromArgs(args);
   const rev = value("base");
   const dir = value("base-dir");
   console.log(`D1 model: primary ${model.primaryRttMs} ms, replica ${model.replicaRttMs} ms, lag ${model.lagMinMs}–${model.lagMaxMs} ms; ${rounds} rounds`);
-  const result = await runD1Latency({ rounds, model, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
+  const result = await runD1Latency({ rounds, streak, model, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
   console.log(`immediate chains (working tree): ${result.immediateChain.resolved}/${result.immediateChain.attempts} resolved, ${result.immediateChain.notFound} previous_response_not_found`);
+  console.log(`immediate-chain streak: ${result.immediateStreak.resolved}/${result.immediateStreak.attempts} resolved${result.immediateStreak.firstFailure ? `; first failure ${result.immediateStreak.firstFailure}` : ""}`);
   for (const line of d1BudgetLines(result)) console.log(`${line.pass ? "PASS" : "FAIL"}  ${line.what}: ${line.measured}`);
   process.exit(0);
 }

@@ -470,7 +470,9 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
     );
     parts.push(
       `\nImmediate chains: ${d1.immediateChain.resolved} of ${d1.immediateChain.attempts} resolved` +
-        `${d1.immediateChain.notFound ? `, ${d1.immediateChain.notFound} answered previous_response_not_found` : ""}. ` +
+        `${d1.immediateChain.notFound ? `, ${d1.immediateChain.notFound} answered previous_response_not_found` : ""}; ` +
+        `then ${d1.immediateStreak?.attempts ?? 0} in a row (untimed): ${d1.immediateStreak?.resolved ?? 0} resolved` +
+        `${d1.immediateStreak?.firstFailure ? ` (first failure: ${d1.immediateStreak.firstFailure})` : ""}. ` +
         `p99 is nearest-rank over n (with n ≤ 40, the slowest sample or next to it).`,
     );
   }

@@ -82,9 +82,9 @@ export async function startWorkerd(scriptPath: string, name = "bench", extra: Re
     inspectorUrl,
     async d1Exec(binding, sql) {
       const db = (await mf.getD1Database(binding)) as { prepare(query: string): { run(): Promise<unknown> } };
-      // One statement at a time: D1's exec() wants each on one line.
-      // Comments go first: a migration's trailing comment would otherwise be a "statement" of its own.
-      const code = sql.replace(/--[^\n]*/g, "");
+      // One statement at a time: D1's exec() wants each on one line. Comment lines go first: a
+      // statement that is only comments (or comments before an ALTER TABLE) is refused by local D1.
+      const code = sql.split("\n").filter((line) => !line.trim().startsWith("--")).join("\n");
       for (const statement of code.split(";").map((part) => part.trim()).filter(Boolean)) await db.prepare(statement).run();
     },
     async profile(during, samplingIntervalUs = 100) {

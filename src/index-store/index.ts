@@ -8,8 +8,11 @@
  * `src/http/errors.ts` answers it as a retryable 503 — unless the schema itself is missing
  * (`IndexSchemaMissingError`, a non-retryable 500, schema.ts).
  *
- * Reads go through a `first-primary` D1 session when the binding supports sessions, so a chained
- * request right after a turn resolves even with read replication on (anchors.md §6 point 5).
+ * Reads are replica-first (`withSession("first-unconstrained")`, the nearest replica) with a
+ * primary read only on a miss: a stored create writes its claim alongside the stream, not before the
+ * first byte, so a very young id may be unclaimed yet — the route settles that case by asking native
+ * (src/routes/responses-continuation.ts; README, "The ownership index off the critical path").
+ * DELETE leaves a tombstone (`deleted_at`) that wins over a claim landing after it.
  */
 import { guardD1 } from "./schema";
 
@@ -22,35 +25,90 @@ export interface IndexRow {
   expiresAt: number;
 }
 
+/** What the index says about one (response id, owner). */
+export type IndexLookup =
+  /** The owner's live row. */
+  | { kind: "owned"; row: IndexRow }
+  /** The owner deleted it: absent, and it stays absent (a late claim cannot revive it). */
+  | { kind: "deleted" }
+  /** No row of this owner (unknown, another owner's, expired — or a claim still in flight). */
+  | { kind: "absent" };
+
+export interface LookupOptions {
+  /**
+   * Called when the replica had no row, just before the primary is read: the route starts asking
+   * native about a young id here, so the two round trips overlap.
+   */
+  onReplicaMiss?: () => void;
+}
+
 export interface OwnershipIndex {
-  /** Records that `ownerFingerprint` owns `responseId` (→ `nativeRunId`). Idempotent for the same owner. */
+  /** Records that `ownerFingerprint` owns `responseId` (→ `nativeRunId`). Idempotent; never overwrites a row or a tombstone. */
   claim(responseId: string, nativeRunId: string, ownerFingerprint: string): Promise<void>;
-  /** The row if it exists, is not expired and belongs to `ownerFingerprint`; else null. */
+  /** Replica first, the primary on a miss (see the module comment). */
+  lookup(responseId: string, ownerFingerprint: string, options?: LookupOptions): Promise<IndexLookup>;
+  /** The owner's live row, else null (`lookup` without the tombstone distinction). */
   resolve(responseId: string, ownerFingerprint: string): Promise<IndexRow | null>;
-  /** Deletes the owner's row; false when there was none (or it is someone else's). */
-  remove(responseId: string, ownerFingerprint: string): Promise<boolean>;
+  /**
+   * Tombstones the owner's live row; false when there was none (none at all, another owner's, or
+   * already deleted). With `nativeRunId` — the caller established ownership from native for an id
+   * whose claim may still be in flight — a tombstone is written even when no row exists yet.
+   */
+  remove(responseId: string, ownerFingerprint: string, nativeRunId?: string): Promise<boolean>;
 }
 
 type SessionCapable = D1Database & { withSession?: (constraint: string) => D1DatabaseSession };
+
+interface Row {
+  response_id: string;
+  native_run_id: string;
+  created_at: number;
+  expires_at: number;
+  deleted_at: number | null;
+}
+
+const LOOKUP_SQL =
+  "SELECT response_id, native_run_id, created_at, expires_at, deleted_at FROM response_index WHERE response_id = ?1 AND owner_fingerprint = ?2 AND expires_at > ?3";
 
 /**
  * @example
  * const index = createOwnershipIndex(env.RESPONSE_INDEX, 30 * 86400);
  * await index.claim("resp_x", runId, fingerprint);
- * const row = await index.resolve("resp_x", fingerprint); // null for another key
+ * const found = await index.lookup("resp_x", fingerprint); // { kind: "absent" } for another key
  */
 export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: () => number = () => Math.floor(Date.now() / 1000)): OwnershipIndex {
-  const reader = (): D1Database | D1DatabaseSession => {
+  // The nearest replica: D1 answers a `first-unconstrained` session's first read from any instance.
+  const replica = (): D1Database | D1DatabaseSession => {
+    const session = (db as SessionCapable).withSession;
+    return typeof session === "function" ? session.call(db, "first-unconstrained") : db;
+  };
+  // The primary, which has every committed claim and tombstone.
+  const primary = (): D1Database | D1DatabaseSession => {
     const session = (db as SessionCapable).withSession;
     return typeof session === "function" ? session.call(db, "first-primary") : db;
   };
   const guard = guardD1;
+  const read = (from: D1Database | D1DatabaseSession, responseId: string, ownerFingerprint: string): Promise<Row | null> =>
+    from.prepare(LOOKUP_SQL).bind(responseId, ownerFingerprint, now()).first<Row>();
+  const asLookup = (row: Row): IndexLookup =>
+    row.deleted_at !== null
+      ? { kind: "deleted" }
+      : { kind: "owned", row: { responseId: row.response_id, nativeRunId: row.native_run_id, createdAt: row.created_at, expiresAt: row.expires_at } };
+
+  const lookup: OwnershipIndex["lookup"] = (responseId, ownerFingerprint, options = {}) =>
+    guard(async () => {
+      const nearest = await read(replica(), responseId, ownerFingerprint);
+      if (nearest) return asLookup(nearest);
+      options.onReplicaMiss?.();
+      const authoritative = await read(primary(), responseId, ownerFingerprint);
+      return authoritative ? asLookup(authoritative) : { kind: "absent" };
+    });
 
   return {
     claim: (responseId, nativeRunId, ownerFingerprint) =>
       guard(async () => {
         const created = now();
-        // ON CONFLICT DO NOTHING + owner check: a claim never overwrites another owner's row.
+        // ON CONFLICT DO NOTHING: a claim never overwrites another owner's row, nor a tombstone.
         await db
           .prepare(
             "INSERT INTO response_index (response_id, native_run_id, owner_fingerprint, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(response_id) DO NOTHING",
@@ -58,23 +116,29 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
           .bind(responseId, nativeRunId, ownerFingerprint, created, created + ttlSeconds)
           .run();
       }),
-    resolve: (responseId, ownerFingerprint) =>
+    lookup,
+    resolve: async (responseId, ownerFingerprint) => {
+      const found = await lookup(responseId, ownerFingerprint);
+      return found.kind === "owned" ? found.row : null;
+    },
+    remove: (responseId, ownerFingerprint, nativeRunId) =>
       guard(async () => {
-        const row = await reader()
-          .prepare(
-            "SELECT response_id, native_run_id, created_at, expires_at FROM response_index WHERE response_id = ?1 AND owner_fingerprint = ?2 AND expires_at > ?3",
-          )
-          .bind(responseId, ownerFingerprint, now())
-          .first<{ response_id: string; native_run_id: string; created_at: number; expires_at: number }>();
-        return row
-          ? { responseId: row.response_id, nativeRunId: row.native_run_id, createdAt: row.created_at, expiresAt: row.expires_at }
-          : null;
-      }),
-    remove: (responseId, ownerFingerprint) =>
-      guard(async () => {
+        const at = now();
+        if (nativeRunId === undefined) {
+          const result = await db
+            .prepare("UPDATE response_index SET deleted_at = ?3 WHERE response_id = ?1 AND owner_fingerprint = ?2 AND deleted_at IS NULL AND expires_at > ?3")
+            .bind(responseId, ownerFingerprint, at)
+            .run();
+          return (result.meta.changes ?? 0) > 0;
+        }
+        // The tombstone goes in first when the claim has not landed yet; a live row of the same
+        // owner is tombstoned; another owner's row or an existing tombstone is left alone (false).
         const result = await db
-          .prepare("DELETE FROM response_index WHERE response_id = ?1 AND owner_fingerprint = ?2")
-          .bind(responseId, ownerFingerprint)
+          .prepare(
+            "INSERT INTO response_index (response_id, native_run_id, owner_fingerprint, created_at, expires_at, deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?4) " +
+              "ON CONFLICT(response_id) DO UPDATE SET deleted_at = ?4 WHERE response_index.owner_fingerprint = ?3 AND response_index.deleted_at IS NULL AND response_index.expires_at > ?4",
+          )
+          .bind(responseId, nativeRunId, ownerFingerprint, at, at + ttlSeconds)
           .run();
         return (result.meta.changes ?? 0) > 0;
       }),

@@ -34,7 +34,7 @@ export class IndexSchemaMissingError extends Error {
 
 /** Every column the gateway reads or writes, in both tables: a missing one is as fatal as a missing table. */
 export const SCHEMA_PROBE_SQL: readonly string[] = [
-  "SELECT response_id, native_run_id, owner_fingerprint, created_at, expires_at FROM response_index LIMIT 0",
+  "SELECT response_id, native_run_id, owner_fingerprint, created_at, expires_at, deleted_at FROM response_index LIMIT 0",
   "SELECT key_hash, request_fingerprint, attempt, native_run_id, created_at, expires_at FROM idempotency_keys LIMIT 0",
 ];
 

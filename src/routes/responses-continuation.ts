@@ -21,18 +21,59 @@ import {
   substituteItemReferences,
 } from "../protocols/openai-responses/continuation";
 import { echoFromRun, foldRun } from "../protocols/openai-responses/from-native";
-import { parseResponseId } from "../protocols/openai-responses/ids";
+import { isYoungResponseRef, parseResponseId } from "../protocols/openai-responses/ids";
 import type { InputItem, OutputItem } from "../protocols/openai-responses/schema";
 import type { PreviousTurn } from "../protocols/openai-responses/to-native";
 
+/** An owned response: its run id, and the run itself when establishing ownership already read it. */
+export interface OwnedRun {
+  runId: string;
+  run?: NativeRun;
+}
+
 /**
- * The native run id behind `responseId` if the caller owns it, else null. Malformed ids are absent
- * without touching D1.
+ * The native run behind `responseId` if the caller owns it, else null. Malformed and `store: false`
+ * ids are absent without touching D1.
+ *
+ * The index is read replica first, the primary on a miss (index-store/index.ts). A miss for a very
+ * young id (its run started under `YOUNG_ID_MS` ago, ids.ts) may be a claim still in flight — a
+ * stored create writes it alongside the stream — so native settles it: `GET /runs/{id}` with the
+ * caller's key answers only the key's own runs (403 `application_run_forbidden` otherwise, fork
+ * `native.rs:623-631` @ c98c4dec; native-api.md), and its 403/404 is absence, exactly like a
+ * foreign row — another key's id stays indistinguishable from an unknown one. That read starts the
+ * moment the replica misses, overlapping the primary read; a tombstone on the primary still wins
+ * over native's answer (DELETE then an immediate chain is not found).
  */
-export async function resolveOwnedRun(caller: Caller, responseId: string): Promise<string | null> {
-  if (!parseResponseId(responseId)) return null;
-  const row = await caller.index.resolve(responseId, await caller.fingerprint());
-  return row?.nativeRunId ?? null;
+export async function resolveOwnedRun(caller: Caller, responseId: string, options: { withRun?: boolean } = {}): Promise<OwnedRun | null> {
+  const ref = parseResponseId(responseId);
+  if (!ref) return null;
+  let fromNative: Promise<NativeRun | null> | undefined;
+  const askNative = (): Promise<NativeRun | null> => {
+    fromNative ??= caller.native.getRun(ref.runId).then(
+      (run) => (run.id === ref.runId ? run : null),
+      (error: unknown) => {
+        if (isNativeAbsence(error)) return null;
+        throw error;
+      },
+    );
+    fromNative.catch(() => undefined); // awaited below when it is needed; never unhandled
+    return fromNative;
+  };
+  // A caller that needs the run anyway reads it alongside the index (with the caller's key: it
+  // reveals nothing the index would not), so a chained create pays one round trip, not two.
+  if (options.withRun) void askNative();
+  const found = await caller.index.lookup(responseId, await caller.fingerprint(), {
+    onReplicaMiss: () => {
+      if (isYoungResponseRef(ref)) void askNative();
+    },
+  });
+  if (found.kind === "owned") {
+    const run = options.withRun && fromNative ? await fromNative : null;
+    return run && run.id === found.row.nativeRunId ? { runId: run.id, run } : { runId: found.row.nativeRunId };
+  }
+  if (found.kind === "deleted" || !fromNative || !isYoungResponseRef(ref)) return null;
+  const run = await fromNative;
+  return run ? { runId: run.id, run } : null;
 }
 
 /**
@@ -62,23 +103,23 @@ export async function getOwnedRun(caller: Caller, runId: string, absent: () => G
 
 /** Resolves `previous_response_id` to the run it names (owner-checked) and what continuing needs. */
 export async function loadPreviousTurn(caller: Caller, previousResponseId: string): Promise<PreviousTurn> {
-  const runId = await resolveOwnedRun(caller, previousResponseId);
-  if (!runId) {
+  const owned = await resolveOwnedRun(caller, previousResponseId, { withRun: true });
+  if (!owned) {
     await rejectInvalidKey(caller);
     throw previousResponseNotFound(previousResponseId);
   }
-  const run = await getOwnedRun(caller, runId, () => previousResponseNotFound(previousResponseId));
-  return { responseId: previousResponseId, runId, conversation: runConversation(run), turns: runTurns(run) };
+  const run = owned.run ?? (await getOwnedRun(caller, owned.runId, () => previousResponseNotFound(previousResponseId)));
+  return { responseId: previousResponseId, runId: owned.runId, conversation: runConversation(run), turns: runTurns(run) };
 }
 
 /** Only `previous_response_id`'s run id (resuming needs no more than ownership). */
 export async function resolvePreviousRunId(caller: Caller, previousResponseId: string): Promise<string> {
-  const runId = await resolveOwnedRun(caller, previousResponseId);
-  if (!runId) {
+  const owned = await resolveOwnedRun(caller, previousResponseId);
+  if (!owned) {
     await rejectInvalidKey(caller);
     throw previousResponseNotFound(previousResponseId);
   }
-  return runId;
+  return owned.runId;
 }
 
 /**
@@ -90,10 +131,10 @@ export async function resolveItemReferences(caller: Caller, items: InputItem[], 
   const outputs = new Map<string, OutputItem[]>();
   await Promise.all(
     responseIds.map(async (responseId) => {
-      const runId = await resolveOwnedRun(caller, responseId);
-      if (!runId) return;
+      const owned = await resolveOwnedRun(caller, responseId, { withRun: true });
+      if (!owned) return;
       try {
-        const run = await caller.native.getRun(runId);
+        const run = owned.run ?? (await caller.native.getRun(owned.runId));
         outputs.set(responseId, foldRun(run, echoFromRun(run), parseResponseId(responseId)?.callbackTaskId).response.output);
       } catch (error) {
         if (!isNativeAbsence(error)) throw error;

@@ -8,9 +8,12 @@
  *   POST   /v1/responses/{id}/cancel           native cancel
  *
  * Thin by design: parse → map (protocols/openai-responses) → call native → encode | accumulate.
- * The ownership claim happens when the native run id is first known and before any protocol event
- * reaches the client (ARCHITECTURE.md, "D1"): a chained request can never race it. A resume claims
- * its new response id before resuming, so an index failure happens before the irreversible step.
+ * The ownership claim starts when the native run id is first known and is written alongside the
+ * stream (`ctx.waitUntil`), never on the path to the first byte: a chained request that arrives
+ * before it lands is settled by native (responses-continuation.ts; README, "The ownership index off
+ * the critical path"). Keyed creates (Idempotency-Key) and resumes still await their claim: a keyed
+ * create has already paid a primary round trip for its reservation, and a resume claims its new
+ * response id before resuming, so an index failure happens before the irreversible step.
  */
 import { Hono } from "hono";
 import { callerOf, type Caller, type GatewayContext, type GatewayEnv } from "../http/context";
@@ -23,7 +26,7 @@ import type { NativeRun } from "../native/schema";
 import { isSettledRun, runToItems } from "../native/synthesize";
 import { isNativeAbsence, responseNotFound } from "../protocols/openai-responses/continuation";
 import { blockingResponse, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
-import { parseResponseId, responseIdFor } from "../protocols/openai-responses/ids";
+import { isYoungResponseRef, parseResponseId, responseIdFor } from "../protocols/openai-responses/ids";
 import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
 import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
@@ -34,9 +37,11 @@ import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, star
 export const responsesRoutes = new Hono<GatewayEnv>();
 
 /**
- * The ownership claim of one create: started the moment the response id is known (`onStart`),
- * awaited before any protocol event leaves the worker (stream) or before the answer is returned
- * (blocking). `store: false` claims nothing.
+ * The ownership claim of one create: started the moment the response id is known (`onStart`).
+ * `deferred`: written alongside the answer (`caller.background`, i.e. `ctx.waitUntil`), `settled`
+ * resolves at once — a chain that arrives before the claim lands is settled by native. Otherwise
+ * (keyed creates) awaited before any protocol event leaves the worker or the answer is returned.
+ * `store: false` claims nothing (its id carries the unstored marker, ids.ts).
  */
 class OwnershipClaim {
   private pending: Promise<void> | null = null;
@@ -45,6 +50,7 @@ class OwnershipClaim {
     private readonly c: GatewayContext,
     private readonly caller: Caller,
     private readonly store: boolean,
+    private readonly deferred: boolean,
     private readonly onRunId: (runId: string) => void = () => undefined,
   ) {}
 
@@ -52,11 +58,18 @@ class OwnershipClaim {
     this.c.get("log").nativeRunId = runId;
     this.onRunId(runId);
     if (!this.store || this.pending) return;
-    this.pending = this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
+    const write = (): Promise<void> => this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
+    if (this.deferred) {
+      // One retry: until the id is older than YOUNG_ID_MS native vouches for it, after that only the
+      // row does. A claim that still fails is logged by `background` (level warn).
+      this.caller.background(write().catch(write));
+      return;
+    }
+    this.pending = write();
     this.pending.catch(() => undefined); // awaited by `settled`; never an unhandled rejection
   };
 
-  /** Resolves once the claim is in D1 (or there is none); rejects as the claim did. */
+  /** Resolves once an awaited claim is in D1 (at once when it is deferred or there is none); rejects as the claim did. */
   settled(): Promise<void> {
     return this.pending ?? Promise.resolve();
   }
@@ -133,7 +146,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
       if (store) await caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
     });
     c.get("log").nativeRunId = target.runId;
-    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, ...hooks };
+    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, unstored: !store, ...hooks };
     if (stream) return sseAnswer(c, resumedItems(resumed), new ResponsesStreamProjector(context), ignoredParamsHeaders(ignored));
     return jsonAnswer((await blockingResponse(resumedItems(resumed), context)).response, ignoredParamsHeaders(ignored));
   }
@@ -157,12 +170,12 @@ responsesRoutes.post("/v1/responses", async (c) => {
   // (index-store/schema.ts): otherwise every retry of the SDK would start one more run.
   await indexReady;
   const run = await startRun(c, caller, nativeRequest, idempotency);
-  const claim = new OwnershipClaim(c, caller, store, run.onRunId);
-  const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, ...hooks };
+  const claim = new OwnershipClaim(c, caller, store, idempotency === null, run.onRunId);
+  const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, unstored: !store, ...hooks };
   if (run.attachedRunId !== null) {
     // The first attempt's response: claimed (again, idempotently) before its events go out, which
     // come from the run's record once it has ended — no first event to wait for before the headers.
-    claim.onStart({ runId: run.attachedRunId, responseId: responseIdFor({ runId: run.attachedRunId }) });
+    claim.onStart({ runId: run.attachedRunId, responseId: responseIdFor({ runId: run.attachedRunId, unstored: !store }) });
     await claim.settled();
     if (stream) return sseAnswer(c, run.items, new ResponsesStreamProjector({ ...context, knownRunId: run.attachedRunId }), headers);
   }
@@ -173,22 +186,23 @@ responsesRoutes.post("/v1/responses", async (c) => {
 });
 
 /** The caller's run behind a lifecycle route's `{id}`, or the 404 every kind of absence gets. */
-async function ownedRun(caller: Caller, responseId: string): Promise<{ runId: string; resumedTaskId: string | undefined }> {
-  const runId = await resolveOwnedRun(caller, responseId);
-  if (!runId) {
+async function ownedRun(caller: Caller, responseId: string, withRun: boolean): Promise<{ runId: string; run: NativeRun | undefined; resumedTaskId: string | undefined }> {
+  const owned = await resolveOwnedRun(caller, responseId, { withRun });
+  if (!owned) {
     await rejectInvalidKey(caller);
     throw responseNotFound(responseId);
   }
-  return { runId, resumedTaskId: parseResponseId(responseId)?.callbackTaskId };
+  return { runId: owned.runId, run: owned.run, resumedTaskId: parseResponseId(responseId)?.callbackTaskId };
 }
 
 responsesRoutes.get("/v1/responses/:id", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
-  const { runId, resumedTaskId } = await ownedRun(caller, id);
+  const owned = await ownedRun(caller, id, true);
+  const { runId, resumedTaskId } = owned;
   c.get("log").nativeRunId = runId;
   // GET rebuilds the Response from the native run record, never from edge storage (invariant 1).
-  const run = await getOwnedRun(caller, runId, () => responseNotFound(id));
+  const run = owned.run ?? (await getOwnedRun(caller, runId, () => responseNotFound(id)));
   const echo = echoFromRun(run);
   const folded = foldRun(run, echo, resumedTaskId);
   if (c.req.query("stream") === "true") {
@@ -200,11 +214,32 @@ responsesRoutes.get("/v1/responses/:id", async (c) => {
   return c.json(folded.response);
 });
 
+/**
+ * Tombstones the caller's response: the live row when the index has it; for a young id whose claim
+ * may still be in flight, native vouches for ownership (`GET /runs/{id}` with the caller's key, as
+ * in `resolveOwnedRun`) and the tombstone is written first, so the late claim loses to it.
+ */
+async function removeOwned(caller: Caller, id: string): Promise<boolean> {
+  const ref = parseResponseId(id);
+  if (!ref) return false;
+  const owner = await caller.fingerprint();
+  if (await caller.index.remove(id, owner)) return true;
+  if (!isYoungResponseRef(ref)) return false;
+  try {
+    const run = await caller.native.getRun(ref.runId);
+    return run.id === ref.runId && (await caller.index.remove(id, owner, run.id));
+  } catch (error) {
+    if (isNativeAbsence(error)) return false;
+    throw error;
+  }
+}
+
 responsesRoutes.delete("/v1/responses/:id", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
-  // Only the index row goes: the native run is 1flowbase's record and stays (invariant 1).
-  const removed = parseResponseId(id) ? await caller.index.remove(id, await caller.fingerprint()) : false;
+  // Only the index row goes — a tombstone, so a claim still in flight cannot bring it back: the
+  // native run is 1flowbase's record and stays (invariant 1).
+  const removed = await removeOwned(caller, id);
   if (!removed) {
     await rejectInvalidKey(caller);
     throw responseNotFound(id);
@@ -216,16 +251,16 @@ responsesRoutes.get("/v1/responses/:id/input_items", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
   const query = parseRequest(InputItemsQuery, c.req.query());
-  const { runId } = await ownedRun(caller, id);
-  c.get("log").nativeRunId = runId;
-  const run = await getOwnedRun(caller, runId, () => responseNotFound(id));
+  const owned = await ownedRun(caller, id, true);
+  c.get("log").nativeRunId = owned.runId;
+  const run = owned.run ?? (await getOwnedRun(caller, owned.runId, () => responseNotFound(id)));
   return c.json(paginateInputItems(inputItemsFromRun(run, id), query));
 });
 
 responsesRoutes.post("/v1/responses/:id/cancel", async (c) => {
   const caller = callerOf(c);
   const id = c.req.param("id");
-  const { runId, resumedTaskId } = await ownedRun(caller, id);
+  const { runId, resumedTaskId } = await ownedRun(caller, id, false);
   c.get("log").nativeRunId = runId;
   let run: NativeRun;
   try {

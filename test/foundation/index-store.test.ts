@@ -7,6 +7,26 @@ const OWNER_A = "a".repeat(64);
 const OWNER_B = "b".repeat(64);
 
 describe("ownership index (D1)", () => {
+  it("a DELETE's tombstone wins over a claim that lands after it, and is the owner's alone", async () => {
+    const index = createOwnershipIndex(env.RESPONSE_INDEX, 3600);
+    // The claim still in flight: the tombstone goes in first (ownership vouched for by native).
+    expect(await index.remove("resp_tomb", OWNER_B, "run-t")).toBe(true);
+    await index.claim("resp_tomb", "run-t", OWNER_B);
+    expect(await index.lookup("resp_tomb", OWNER_B)).toEqual({ kind: "deleted" });
+    expect(await index.resolve("resp_tomb", OWNER_B)).toBeNull();
+    expect(await index.remove("resp_tomb", OWNER_B)).toBe(false); // already deleted
+    expect(await index.remove("resp_tomb", OWNER_B, "run-t")).toBe(false);
+    // Another owner sees absence, not a tombstone, and cannot tombstone it either.
+    expect(await index.lookup("resp_tomb", OWNER_A)).toEqual({ kind: "absent" });
+    expect(await index.remove("resp_tomb", OWNER_A, "run-t")).toBe(false);
+    // A live row is tombstoned in place.
+    await index.claim("resp_live", "run-l", OWNER_A);
+    expect(await index.lookup("resp_live", OWNER_A)).toMatchObject({ kind: "owned", row: { nativeRunId: "run-l" } });
+    expect(await index.remove("resp_live", OWNER_B, "run-l")).toBe(false);
+    expect(await index.remove("resp_live", OWNER_A)).toBe(true);
+    expect(await index.lookup("resp_live", OWNER_A)).toEqual({ kind: "deleted" });
+  });
+
   it("claims, resolves for the owner only, and deletes", async () => {
     const index = createOwnershipIndex(env.RESPONSE_INDEX, 3600);
     await index.claim("resp_owned", "run-1", OWNER_A);
@@ -37,10 +57,10 @@ describe("ownership index (D1)", () => {
     expect(await index.resolve("resp_expiring", OWNER_A)).toBeNull();
   });
 
-  it("stores no key and no content: only id, run id, fingerprint, timestamps", async () => {
+  it("stores no key and no content: only id, run id, fingerprint, timestamps (the tombstone is one)", async () => {
     const columns = await env.RESPONSE_INDEX.prepare("PRAGMA table_info(response_index)").all<{ name: string }>();
     expect(columns.results.map((column) => column.name).sort()).toEqual(
-      ["created_at", "expires_at", "native_run_id", "owner_fingerprint", "response_id"].sort(),
+      ["created_at", "deleted_at", "expires_at", "native_run_id", "owner_fingerprint", "response_id"].sort(),
     );
   });
 

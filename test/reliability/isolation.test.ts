@@ -213,11 +213,12 @@ describe("the index fails closed: 503 on every response-id path when D1 errors",
   }
 });
 
-describe("read-after-write: index reads go through a first-primary D1 session", () => {
-  it("a chained request right after a turn resolves, its lookup made in a first-primary session; writes go to the primary", async () => {
+describe("index reads: the nearest replica first, the primary only on a miss", () => {
+  /** A D1 binding that records where each statement went (the real D1 answers them all). */
+  function recordingD1(): { db: D1Database; calls: Array<{ via: string; sql: string }> } {
     const calls: Array<{ via: string; sql: string }> = [];
     const real = env.RESPONSE_INDEX;
-    const recording = {
+    const db = {
       prepare(sql: string) {
         calls.push({ via: "primary", sql });
         return real.prepare(sql);
@@ -233,23 +234,39 @@ describe("read-after-write: index reads go through a first-primary D1 session", 
         };
       },
     } as unknown as D1Database;
-    const overrides: EnvOverrides = { RESPONSE_INDEX: recording };
+    return { db, calls };
+  }
+  const rowReads = (calls: Array<{ via: string; sql: string }>) => calls.filter((call) => /^\s*SELECT/i.test(call.sql) && !/LIMIT 0$/.test(call.sql));
 
+  it("a claimed id is read from a first-unconstrained session alone; writes go to the primary", async () => {
+    const { db, calls } = recordingD1();
+    const overrides: EnvOverrides = { RESPONSE_INDEX: db };
     const first = (await (await gateway("/v1/responses", json(EMULATOR_KEYS.demo, { model: MODEL, input: `turn 1 ${nonce()}` }), overrides)).json()) as { id: string };
+    // The claim is written alongside the answer: wait until it is in D1 before reading.
+    for (let i = 0; i < 50 && !(await env.RESPONSE_INDEX.prepare("SELECT 1 FROM response_index WHERE response_id = ?1").bind(first.id).first()); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    calls.length = 0;
     const chained = await gateway("/v1/responses", json(EMULATOR_KEYS.demo, { model: MODEL, input: "turn 2", previous_response_id: first.id }), overrides);
     expect(chained.status).toBe(200);
     await readBody(chained);
     const lookup = await gateway(`/v1/responses/${first.id}`, bearer(EMULATOR_KEYS.demo), overrides);
     expect(lookup.status).toBe(200);
     await readBody(lookup);
-
-    // The schema probe (`… LIMIT 0`, once per isolate and configuration) reads no row.
-    const reads = calls.filter((call) => /^\s*SELECT/i.test(call.sql) && !/LIMIT 0$/.test(call.sql));
-    const writes = calls.filter((call) => /^\s*(INSERT|DELETE|UPDATE)/i.test(call.sql));
+    const reads = rowReads(calls);
     expect(reads.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(reads.map((call) => call.via))).toEqual(new Set(["session:first-primary"]));
-    expect(writes.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(reads.map((call) => call.via))).toEqual(new Set(["session:first-unconstrained"]));
+    const writes = calls.filter((call) => /^\s*(INSERT|DELETE|UPDATE)/i.test(call.sql));
+    expect(writes.length).toBeGreaterThanOrEqual(1);
     expect(new Set(writes.map((call) => call.via))).toEqual(new Set(["primary"]));
+  });
+
+  it("a miss on the replica is read again from the primary before it is absent", async () => {
+    const { db, calls } = recordingD1();
+    const unknown = await gateway(`/v1/responses/resp_${"3".repeat(32)}`, bearer(EMULATOR_KEYS.demo), { RESPONSE_INDEX: db });
+    expect(unknown.status).toBe(404);
+    await readBody(unknown);
+    expect(rowReads(calls).map((call) => call.via)).toEqual(["session:first-unconstrained", "session:first-primary"]);
   });
 });
 
@@ -381,7 +398,7 @@ describe("secrets", () => {
     const { results } = await env.RESPONSE_INDEX.prepare("SELECT * FROM response_index").all<Record<string, unknown>>();
     expect(results.length).toBeGreaterThan(0);
     for (const row of results) {
-      expect(Object.keys(row).sort()).toEqual(["created_at", "expires_at", "native_run_id", "owner_fingerprint", "response_id"]);
+      expect(Object.keys(row).sort()).toEqual(["created_at", "deleted_at", "expires_at", "native_run_id", "owner_fingerprint", "response_id"]);
       expect(row.owner_fingerprint).toMatch(/^[0-9a-f]{64}$/);
       const text = JSON.stringify(row);
       for (const needle of keyNeedles) expect(text.includes(needle)).toBe(false);

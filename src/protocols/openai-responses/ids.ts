@@ -19,11 +19,26 @@ import { decodeCallbackId, encodeCallbackId, type CallbackRef } from "../../nati
 const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i;
 const RESPONSE_ID = /^resp_([0-9a-f]{32})([0-9a-f]{32})?$/;
 
+/**
+ * The marker of a `store: false` response id: `resp_u<run hex32>[<task hex32>]`. Such an id is never
+ * chainable or retrievable, and since the ownership claim of a stored id may still be in flight when
+ * the id is used (src/routes/responses-continuation.ts asks native about a young unclaimed id), the
+ * id itself must say it was never stored: `parseResponseId` rejects it without any lookup.
+ */
+const UNSTORED_MARKER = "u";
+
+/** How long after its run started an unclaimed id is settled by asking native (see `isYoungResponseRef`). */
+export const YOUNG_ID_MS = 120_000;
+/** Tolerated skew of native's clock ahead of the worker's when judging an id's age. */
+const CLOCK_SKEW_MS = 60_000;
+
 /** The native run (and, for a resumed answer, the callback task) a response id names. */
 export interface ResponseRef {
   runId: string;
   /** The callback task whose resume produced this answer; absent for a run's first answer. */
   callbackTaskId?: string;
+  /** `store: false`: the id carries the unstored marker and never resolves. */
+  unstored?: boolean;
 }
 
 function compact(uuid: string): string {
@@ -47,10 +62,24 @@ export function isEncodableRunId(runId: string): boolean {
  * responseIdFor({ runId: "0197a3c4-…", callbackTaskId: "0197…" }) // "resp_<run><task>" (69 chars)
  */
 export function responseIdFor(ref: ResponseRef): string {
-  return `resp_${compact(ref.runId)}${ref.callbackTaskId ? compact(ref.callbackTaskId) : ""}`;
+  return `resp_${ref.unstored ? UNSTORED_MARKER : ""}${compact(ref.runId)}${ref.callbackTaskId ? compact(ref.callbackTaskId) : ""}`;
 }
 
-/** The inverse of `responseIdFor`; anything else (foreign or malformed ids) → null. */
+/**
+ * True when the run behind `ref` started less than `YOUNG_ID_MS` ago by its UUIDv7 timestamp (the
+ * first 48 bits are Unix milliseconds, RFC 9562 §5.7; native run ids are UUIDv7, native-api.md §6).
+ * Only a run's first answer qualifies: a resumed answer's claim is written before the resume
+ * (src/routes/responses.ts), so it is never in flight when its id is first seen. A run id that is
+ * not a v7 UUID is never young: its claim is the only authority.
+ */
+export function isYoungResponseRef(ref: ResponseRef, nowMs: number = Date.now()): boolean {
+  if (ref.callbackTaskId || ref.unstored || ref.runId[14] !== "7") return false;
+  const startedMs = Number.parseInt(ref.runId.slice(0, 8) + ref.runId.slice(9, 13), 16);
+  const age = nowMs - startedMs;
+  return age < YOUNG_ID_MS && age > -CLOCK_SKEW_MS;
+}
+
+/** The inverse of `responseIdFor` for stored ids; anything else (unstored, foreign or malformed ids) → null. */
 export function parseResponseId(id: string): ResponseRef | null {
   const match = RESPONSE_ID.exec(id);
   if (!match?.[1]) return null;

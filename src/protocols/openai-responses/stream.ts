@@ -51,10 +51,12 @@ export interface ResponsesProjectionContext extends ReaderHooks {
    * native event (the resume call itself failed) is a Response of that run, not an anonymous error.
    */
   knownRunId?: string | undefined;
+  /** `store: false`: the response id carries the unstored marker (ids.ts), so it can never resolve. */
+  unstored?: boolean | undefined;
   /**
    * Called once, synchronously, as soon as the run id (hence the response id) is known — before the
-   * first protocol event is written. The route starts the ownership claim here and holds the first
-   * write until it is done (ARCHITECTURE.md "D1").
+   * first protocol event is written. The route starts the ownership claim here (README, "The
+   * ownership index off the critical path").
    */
   onStart?: ((start: { runId: string; responseId: string }) => void) | undefined;
   /** Clock in unix seconds (tests). */
@@ -298,7 +300,7 @@ export class ResponsesEncoder implements AnswerSink {
       throw new TypeError("1flowbase sent a run id that is not a UUID");
     }
     this.announced = true;
-    this.responseIdValue = responseIdFor({ runId, callbackTaskId: this.context.resumedTaskId });
+    this.responseIdValue = responseIdFor({ runId, callbackTaskId: this.context.resumedTaskId, unstored: this.context.unstored === true });
     this.createdAt = createdAt ?? this.now();
     this.context.onStart?.({ runId, responseId: this.responseIdValue });
     if (!this.writer.wantsEvents) {

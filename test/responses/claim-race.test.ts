@@ -1,0 +1,154 @@
+/**
+ * The ownership claim is written alongside the stream, not before the first byte (README, "The
+ * ownership index off the critical path"). These tests hold every claim write in a test-only D1
+ * wrapper until the test releases it, so the requests below provably run while the claim is still
+ * in flight: the row is not in D1 when they are answered.
+ */
+import { env } from "cloudflare:test";
+import OpenAI, { APIError } from "openai";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
+import { isYoungResponseRef, parseResponseId, YOUNG_ID_MS } from "../../src/protocols/openai-responses/ids";
+import { EMULATOR_KEYS, MODEL } from "./helpers";
+
+/** Test-only: RESPONSE_INDEX with every claim (INSERT into response_index without a tombstone) held until `release()`. */
+function heldClaims(): { db: D1Database; held: () => number; release: () => Promise<void> } {
+  const real = env.RESPONSE_INDEX;
+  const waiting: Array<() => void> = [];
+  const landed: Promise<unknown>[] = [];
+  let open = false;
+  const isClaim = (sql: string): boolean => /^\s*INSERT INTO response_index/i.test(sql) && !/deleted_at/.test(sql);
+  const db = new Proxy(real, {
+    get(target, property) {
+      if (property === "prepare") {
+        return (sql: string) => {
+          const statement = target.prepare(sql);
+          if (!isClaim(sql)) return statement;
+          return {
+            bind: (...values: unknown[]) => {
+              const bound = statement.bind(...values);
+              return {
+                run: () => {
+                  const done = (open ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))).then(() => bound.run());
+                  landed.push(done.catch(() => undefined));
+                  return done;
+                },
+              };
+            },
+          };
+        };
+      }
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as D1Database;
+  return {
+    db,
+    held: () => waiting.length,
+    release: async () => {
+      open = true;
+      for (const resolve of waiting.splice(0)) resolve();
+      await Promise.all(landed);
+    },
+  };
+}
+
+function clientOver(db: D1Database, apiKey: string = EMULATOR_KEYS.demo): OpenAI {
+  const app = createApp();
+  return new OpenAI({
+    apiKey,
+    baseURL: "http://gw/v1",
+    maxRetries: 0,
+    fetch: async (input, init) => app.fetch(new Request(input as RequestInfo, init as RequestInit), { ...env, RESPONSE_INDEX: db }) as unknown as globalThis.Response,
+  });
+}
+
+async function rowOf(id: string): Promise<{ deleted_at: number | null } | null> {
+  return env.RESPONSE_INDEX.prepare("SELECT deleted_at FROM response_index WHERE response_id = ?1").bind(id).first<{ deleted_at: number | null }>();
+}
+
+async function notFound(promise: Promise<unknown>): Promise<{ status: number; code: unknown; message: string }> {
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(APIError);
+  const api = error as APIError;
+  return { status: api.status ?? 0, code: api.code, message: api.message.replace(/resp_[A-Za-z0-9]+/g, "<id>") };
+}
+
+describe("the claim in flight: an immediate chain resolves, ownership still holds", () => {
+  it("chains, GETs and keeps a foreign key out the instant response.created arrives, before the claim is in D1", async () => {
+    const gate = heldClaims();
+    const client = clientOver(gate.db);
+    const stream = await client.responses.create({ model: MODEL, input: "remember the word amber", stream: true });
+    let id = "";
+    for await (const event of stream) {
+      if (event.type !== "response.created") continue;
+      id = event.response.id;
+      // The claim is held: nothing is in D1 yet.
+      expect(gate.held()).toBe(1);
+      expect(await rowOf(id)).toBeNull();
+      const chained = await client.responses.create({ model: MODEL, input: "what was the word?", previous_response_id: id });
+      expect(chained.status).toBe("completed");
+      const got = await client.responses.retrieve(id);
+      expect(got.id).toBe(id);
+      // Another key (same application) and an unknown id get the same answer.
+      const foreign = clientOver(gate.db, EMULATOR_KEYS.demoSecond);
+      const asForeign = await notFound(foreign.responses.create({ model: MODEL, input: "x", previous_response_id: id }));
+      const unknownId = `resp_${id.slice(5, 17)}${"0".repeat(20)}`;
+      const asUnknown = await notFound(client.responses.create({ model: MODEL, input: "x", previous_response_id: unknownId }));
+      expect(asForeign).toEqual({ status: 400, code: "previous_response_not_found", message: asUnknown.message });
+      expect(await notFound(foreign.responses.retrieve(id))).toMatchObject({ status: 404 });
+      expect(await rowOf(id)).toBeNull(); // all of the above ran with the claim still in flight
+    }
+    expect(id).toMatch(/^resp_[0-9a-f]{32}$/);
+    await gate.release();
+    expect(await rowOf(id)).toEqual({ deleted_at: null });
+  });
+
+  it("a DELETE while the claim is in flight leaves a tombstone the late claim cannot overwrite", async () => {
+    const gate = heldClaims();
+    const client = clientOver(gate.db);
+    const created = await client.responses.create({ model: MODEL, input: "short-lived" });
+    expect(gate.held()).toBe(1);
+    expect(await client.responses.delete(created.id)).toMatchObject({ id: created.id, deleted: true });
+    expect(await rowOf(created.id)).toMatchObject({ deleted_at: expect.any(Number) });
+    await gate.release(); // the claim lands now, after the DELETE
+    expect(await rowOf(created.id)).toMatchObject({ deleted_at: expect.any(Number) });
+    expect(await notFound(client.responses.retrieve(created.id))).toMatchObject({ status: 404 });
+    expect(await notFound(client.responses.create({ model: MODEL, input: "x", previous_response_id: created.id }))).toMatchObject({
+      status: 400,
+      code: "previous_response_not_found",
+    });
+    expect(await notFound(client.responses.delete(created.id))).toMatchObject({ status: 404 });
+  });
+
+  it("a store:false id is never chainable or retrievable, even while young", async () => {
+    const gate = heldClaims();
+    const client = clientOver(gate.db);
+    const unstored = await client.responses.create({ model: MODEL, input: "ephemeral", store: false });
+    expect(unstored.id).toMatch(/^resp_u[0-9a-f]{32}$/);
+    expect(gate.held()).toBe(0);
+    expect(await notFound(client.responses.create({ model: MODEL, input: "x", previous_response_id: unstored.id }))).toMatchObject({
+      status: 400,
+      code: "previous_response_not_found",
+    });
+    expect(await notFound(client.responses.retrieve(unstored.id))).toMatchObject({ status: 404 });
+    // Without the marker, native would vouch for the run (it is the caller's), so the marker keeps it out:
+    expect(parseResponseId(unstored.id)).toBeNull();
+  });
+
+  it("only a run's first answer with a recent UUIDv7 is young", () => {
+    const now = Date.UTC(2026, 0, 1);
+    const v7 = (ms: number): string => {
+      const hex = ms.toString(16).padStart(12, "0");
+      return `${hex.slice(0, 8)}-${hex.slice(8)}-7abc-8def-0123456789ab`;
+    };
+    expect(isYoungResponseRef({ runId: v7(now - 1_000) }, now)).toBe(true);
+    expect(isYoungResponseRef({ runId: v7(now - YOUNG_ID_MS - 1) }, now)).toBe(false);
+    expect(isYoungResponseRef({ runId: v7(now + 120_000) }, now)).toBe(false);
+    expect(isYoungResponseRef({ runId: v7(now - 1_000), callbackTaskId: v7(now) }, now)).toBe(false);
+    expect(isYoungResponseRef({ runId: v7(now - 1_000).replace("-7abc-", "-4abc-") }, now)).toBe(false);
+  });
+});
