@@ -131,7 +131,8 @@ Try it:
     -d '{"model":"1flowbase","input":"Hello!","stream":true}'
 
 API reference: ${base}/docs
-Press Ctrl-C to stop both.
+Local dev holds a few dozen concurrent streams, not hundreds: wrangler's dev proxy opens a loopback
+connection per devtools message of the worker (README "Local load"). Press Ctrl-C to stop both.
 `);
   } else if (!stopping) {
     console.error(`[dev] the gateway did not become ready (GET ${base}/readyz) within 120 s`);

@@ -5,8 +5,12 @@
  *      src/ reloads the worker whenever a file changes, which cuts every in-flight stream), applies the
  *      D1 migrations into a temporary `--persist-to` directory and starts the embedded 1flowbase
  *      emulator in its own process; everything on loopback, on free ports;
- *   2. under `wrangler dev`: LOAD_ROUNDS bursts of LOAD_REQUESTS (default 3 × 200) concurrent streaming
- *      requests, mixed across Responses, Chat Completions and Anthropic Messages, each a scripted run
+ *   2. under `wrangler dev`: first one burst of LOAD_PROXY_REQUESTS (25) through its public port (the
+ *      dev proxy `npm run dev` users talk to), with the proxy workerd's and wrangler node's peak open
+ *      fds — what local dev holds, far less than the worker (README "Local load", issue 17 item 9);
+ *      then LOAD_ROUNDS bursts of LOAD_REQUESTS (default 3 × 200) concurrent streaming requests to the
+ *      runtime workerd's own entry socket (the worker, without the proxy), mixed across Responses,
+ *      Chat Completions and Anthropic Messages, each a scripted run
  *      of its own length (1–240 deltas) and pace whose answer is a per-request nonce repeated N times;
  *   3. checks every stream with the same strict wire readers as the test suite
  *      (test/reliability/protocols.ts): well-formed frames, exactly one terminal event, a successful
@@ -34,9 +38,11 @@
  * cores streams queue for CPU and latencies stretch towards the request timeout.
  *
  * Knobs (env): LOAD_REQUESTS (200), LOAD_ROUNDS (3), LOAD_MAX_GROWTH_MB (384), LOAD_PLATEAU_ROUNDS (6),
- * LOAD_LIVE_LEAK_MB (1), LOAD_RUNTIME (both | wrangler | workerd), LOAD_VIA_PROXY. Linux only (/proc).
+ * LOAD_LIVE_LEAK_MB (1), LOAD_RUNTIME (both | wrangler | workerd), LOAD_VIA_PROXY (the LOAD_REQUESTS
+ * rounds through the dev proxy too: reproduces its limit), LOAD_PROXY_REQUESTS (25; 0 skips that
+ * round), WRANGLER_BIN (another wrangler's bin/wrangler.js). Linux only (/proc).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -57,6 +63,40 @@ const LIVE_LEAK_MB = Number(process.env.LOAD_LIVE_LEAK_MB ?? 1);
 const REQUEST_TIMEOUT_MS = 60_000;
 const SCRIPT_DEADLINE_MS = 10 * 60_000;
 const MB = 1024 * 1024;
+/**
+ * Concurrent streams sent through wrangler dev's public port (its dev proxy, what `npm run dev` serves).
+ * Measured (issue 17 item 9, wrangler 4.86.0, ulimit -n 20000): 50 held with the dev proxy's workerd
+ * at ~10,600 open fds and wrangler's node at ~10,200; 200 did not (the proxy's workerd reached the
+ * 20,000-fd limit: 9/100 and 2/200 streams ended). The default is half the largest count that held;
+ * the worker itself is proven at LOAD_REQUESTS by the other rounds.
+ */
+const PROXY_REQUESTS = Number(process.env.LOAD_PROXY_REQUESTS ?? 25);
+
+/** Open file descriptors of `pid` (null once it is gone). */
+function openFds(pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
+}
+
+/** This process's soft limit on open files (what wrangler and its workerds inherit). */
+function openFilesLimit(): string {
+  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((row) => row.startsWith("Max open files"));
+  return line?.trim().split(/\s{2,}/)[1] ?? "unknown";
+}
+
+/** Parent pid of `pid`, from /proc/<pid>/stat (field 4, after the parenthesised command name). */
+function parentPid(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    return Number.isInteger(ppid) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
 
 interface Job {
   index: number;
@@ -171,7 +211,16 @@ interface Worker {
  * `leakMb`: when set (and the worker has an inspector), the live heap after the last round may exceed
  * the live heap after the first by at most this much.
  */
-async function phase(worker: Worker, emulatorPid: number, rounds: number, leakMb: number | null): Promise<string[]> {
+async function phase(
+  worker: Worker,
+  emulatorPid: number,
+  rounds: number,
+  leakMb: number | null,
+  requests = REQUESTS,
+  watchFds: ReadonlyArray<{ label: string; pid: number }> = [],
+  /** Requests go through wrangler's dev proxy: a failure is reported as the proxy's limit. */
+  throughDevProxy = false,
+): Promise<string[]> {
   const target = worker.url;
   const workerPid = worker.workerdPid;
   console.log(`\n[load] ${worker.label}: ${target} (workerd pid ${workerPid})`);
@@ -188,12 +237,14 @@ async function phase(worker: Worker, emulatorPid: number, rounds: number, leakMb
   const inspector = leakMb !== null && worker.inspectorUrl ? await openInspector(worker.inspectorUrl) : null;
   const liveAfterRound: number[] = [];
   for (let round = 1; round <= rounds; round++) {
-    const jobs = Array.from({ length: REQUESTS }, (_, index) => job(round, index));
+    const jobs = Array.from({ length: requests }, (_, index) => job(round, index));
     let peak = rssBytes(workerPid) ?? 0;
+    const fdPeaks = watchFds.map(() => 0);
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
         peak = Math.max(peak, rssBytes(workerPid) ?? 0);
+        watchFds.forEach((watched, i) => (fdPeaks[i] = Math.max(fdPeaks[i] ?? 0, openFds(watched.pid) ?? 0)));
         await sleep(50);
       }
     })();
@@ -221,13 +272,17 @@ async function phase(worker: Worker, emulatorPid: number, rounds: number, leakMb
         `TTFB p50 ${percentile(results.map((r) => r.ttfbMs), 50).toFixed(0)} ms · ` +
         `${(results.reduce((n, r) => n + r.bytes, 0) / MB).toFixed(1)} MB SSE, ${results.reduce((n, r) => n + r.frames, 0)} frames · ` +
         `RSS peak ${mb(peak)} (+${mb(peak - baseline)}), after ${mb(after)} · ` +
-        `CPU worker ${(cpu[0] ?? 0).toFixed(0)} ms, emulator ${(cpu[1] ?? 0).toFixed(0)} ms`,
+        `CPU worker ${(cpu[0] ?? 0).toFixed(0)} ms, emulator ${(cpu[1] ?? 0).toFixed(0)} ms` +
+        (watchFds.length > 0 ? ` · open fds peak ${watchFds.map((watched, i) => `${watched.label} ${fdPeaks[i]}`).join(", ")} (limit ${openFilesLimit()})` : ""),
     );
   }
 
   const problems: string[] = [];
   for (const failure of failures.slice(0, 20)) problems.push(`${worker.label}: request ${failure.job.index} (${failure.job.protocol.name}): ${failure.error}`);
   if (failures.length > 20) problems.push(`${worker.label}: … and ${failures.length - 20} more failed requests`);
+  if (failures.length > 0 && throughDevProxy) {
+    problems.push(`${worker.label}: wrangler's dev proxy did not hold ${requests} concurrent streams (its inspector proxy makes one loopback request to wrangler's node process per devtools event of the worker; see README "Local load")`);
+  }
   const worstPeak = Math.max(...done.map((round) => round.peak));
   if (worstPeak - baseline > MAX_GROWTH_MB * MB) problems.push(`${worker.label}: RSS grew ${mb(worstPeak - baseline)} under load (limit ${MAX_GROWTH_MB} MB)`);
   let plateau = "";
@@ -244,11 +299,11 @@ async function phase(worker: Worker, emulatorPid: number, rounds: number, leakMb
     } else {
       const growth = last - first;
       plateau += ` · live JS heap after round 1 ${mb(first)}, after round ${rounds} ${mb(last)} (${growth >= 0 ? "+" : ""}${(growth / MB).toFixed(2)} MB, limit ${leakMb} MB)`;
-      if (growth > leakMb * MB) problems.push(`${worker.label}: the live JS heap grew ${(growth / MB).toFixed(2)} MB over ${(rounds - 1) * REQUESTS} requests (limit ${leakMb} MB): a leak`);
+      if (growth > leakMb * MB) problems.push(`${worker.label}: the live JS heap grew ${(growth / MB).toFixed(2)} MB over ${(rounds - 1) * requests} requests (limit ${leakMb} MB): a leak`);
     }
   }
   console.log(
-    `[load] ${worker.label}: ${rounds} × ${REQUESTS} concurrent streams, ${rounds * REQUESTS - failures.length} ok, ${failures.length} failed · ` +
+    `[load] ${worker.label}: ${rounds} × ${requests} concurrent streams, ${rounds * requests - failures.length} ok, ${failures.length} failed · ` +
       `RSS ${mb(baseline)} idle, worst peak ${mb(worstPeak)} (+${mb(worstPeak - baseline)}), after each round ${done.map((round) => mb(round.after)).join(" / ")}${plateau}`,
   );
   return problems;
@@ -284,14 +339,31 @@ async function main(): Promise<number> {
         readyPath: "/healthz",
       });
       const viaProxy = process.env.LOAD_VIA_PROXY === "1";
+      // wrangler's node process: the dev proxy workerd's parent (bin/wrangler.js re-spawns its CLI).
+      const wranglerNodePid = parentPid(dev.proxyPid);
+      const proxyFds = [
+        { label: "dev proxy workerd", pid: dev.proxyPid },
+        ...(wranglerNodePid === null ? [] : [{ label: "wrangler node", pid: wranglerNodePid }]),
+      ];
       const worker: Worker = {
-        label: viaProxy ? "wrangler dev (through its dev proxy)" : "wrangler dev",
+        label: viaProxy ? "wrangler dev (through its dev proxy)" : "wrangler dev's runtime workerd (its entry socket, not the dev proxy)",
         url: viaProxy ? dev.proxyUrl : dev.url,
         workerdPid: dev.workerdPid,
         stop: () => dev.stop(),
       };
       running.push(worker);
-      problems.push(...(await phase(worker, emulator.pid, ROUNDS, null)));
+      // What `npm run dev` users get: wrangler's public port. Its InspectorProxyWorker (same workerd as
+      // the dev proxy) turns every devtools message from the runtime into a `debug-log` fetch to
+      // wrangler's node — one loopback connection each, whatever the log level — and it always enables
+      // the Network domain, so the messages grow with the streamed traffic: it holds far fewer streams
+      // than the worker does (README "Local load"). First, on a fresh wrangler: the 200-stream rounds
+      // below flood the same proxy (the devtools messages flow whichever socket a request came in on),
+      // and right after them its warm-up request was reset.
+      if (!viaProxy && PROXY_REQUESTS > 0) {
+        const proxied: Worker = { ...worker, label: "wrangler dev through its dev proxy (npm run dev's port)", url: dev.proxyUrl };
+        problems.push(...(await phase(proxied, emulator.pid, 1, null, PROXY_REQUESTS, proxyFds, true)));
+      }
+      problems.push(...(await phase(worker, emulator.pid, ROUNDS, null, REQUESTS, proxyFds, viaProxy)));
       await worker.stop();
       running.pop();
     }

@@ -30,8 +30,13 @@ export function loadWebSocket(): typeof WebSocket {
   return undici.WebSocket;
 }
 
-/** Absolute path of the wrangler CLI entry (spawned with `node`, no npx resolution involved). */
+/**
+ * Absolute path of the wrangler CLI entry (spawned with `node`, no npx resolution involved).
+ * `WRANGLER_BIN=/elsewhere/node_modules/wrangler/bin/wrangler.js` runs the same benchmark or load
+ * test against another wrangler (installed outside the repo) without touching the pinned one.
+ */
 export function wranglerBin(): string {
+  if (process.env.WRANGLER_BIN) return path.resolve(process.env.WRANGLER_BIN);
   return path.join(path.dirname(fromRoot.resolve("wrangler/package.json")), "bin", "wrangler.js");
 }
 
