@@ -47,10 +47,11 @@ export function enforcePolicy(
     if (value === null || value === undefined) continue;
     const rule = policy[field];
     if (rule?.kind === "mapped") continue;
+    // A protocol's default value applies trivially, even for a rejected field (`logprobs: false`).
+    if (isDefault(field, value)) continue;
     if (rule?.kind === "rejected") {
       throw GatewayError.unsupported(`'${field}' is not supported by this gateway: ${rule.why}`, field);
     }
-    if (isDefault(field, value)) continue;
     ignoreOrReject(ignored, field, field, rule?.kind === "accepted" ? rule.why : "it is not a parameter this gateway applies", mode);
   }
   return ignored;

@@ -42,7 +42,10 @@ export const MESSAGES_POLICY: ParameterPolicy = {
   context_management: { kind: "accepted", why: "the 1flowbase flow manages its own context" },
   mcp_servers: { kind: "accepted", why: "MCP servers are configured in the 1flowbase application, not per request" },
   output_config: { kind: "mapped", to: "execution.model_parameters.reasoning.effort (output_config.effort with adaptive thinking, when the model lists that effort)" },
-  output_format: { kind: "accepted", why: FLOW_DECIDES },
+  output_format: {
+    kind: "rejected",
+    why: "structured outputs: a 1flowbase application decides its own output format and cannot be made to follow a JSON schema per request",
+  },
   cache_control: { kind: "accepted", why: "prompt caching is decided by the flow's model provider" },
 };
 

@@ -246,10 +246,14 @@ export const CHAT_PARAMETER_POLICY: ParameterPolicy = {
   presence_penalty: { kind: "accepted", why: WHY_FLOW },
   frequency_penalty: { kind: "accepted", why: WHY_FLOW },
   logit_bias: { kind: "accepted", why: WHY_FLOW },
-  logprobs: { kind: "accepted", why: "native runs report no token log probabilities" },
-  top_logprobs: { kind: "accepted", why: "native runs report no token log probabilities" },
+  // Contract-changing parameters that can never be honoured are refused, not dropped (issue 14).
+  logprobs: { kind: "rejected", why: "native runs report no token log probabilities (only false is accepted)" },
+  top_logprobs: { kind: "rejected", why: "native runs report no token log probabilities (only 0 is accepted)" },
   seed: { kind: "accepted", why: WHY_FLOW },
-  response_format: { kind: "accepted", why: WHY_FLOW },
+  response_format: {
+    kind: "rejected",
+    why: "a 1flowbase application decides its own output format and cannot be made to return JSON per request (only {type: 'text'} is accepted); JSON mode is never claimed while prose comes back",
+  },
   parallel_tool_calls: { kind: "accepted", why: WHY_FLOW },
   verbosity: { kind: "accepted", why: WHY_FLOW },
   metadata: { kind: "accepted", why: "native run metadata carries only the gateway's trace id" },
@@ -270,6 +274,8 @@ export function isChatDefault(field: string, value: unknown): boolean {
     case "logprobs":
     case "store":
       return value === false;
+    case "top_logprobs":
+      return value === 0;
     case "parallel_tool_calls":
       return value === true;
     case "response_format":

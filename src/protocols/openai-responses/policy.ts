@@ -12,6 +12,7 @@
  * model whose catalog entry cannot take it, input item types native cannot carry.
  */
 import type { ParameterPolicy, PolicyMode } from "../../http/policy";
+import { GatewayError } from "../../http/errors";
 import { enforcePolicy } from "../../http/policy";
 
 const FLOW_DECIDES = "the 1flowbase application's flow decides it";
@@ -33,13 +34,16 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   prompt: { kind: "rejected", why: "stored prompt templates do not exist here; send input and instructions" },
   include: { kind: "accepted", why: "no encrypted reasoning, logprobs or hosted-tool results exist to include" },
   parallel_tool_calls: { kind: "accepted", why: FLOW_DECIDES },
-  text: { kind: "accepted", why: "output format and verbosity are decided by the flow" },
+  text: {
+    kind: "accepted",
+    why: "verbosity is decided by the flow; format must be {type: 'text'}: json_schema / json_object are a 400 (an application decides its own output format — JSON mode is never claimed while prose comes back)",
+  },
   truncation: { kind: "mapped", to: "gateway: fitting the 1flowbase request body limit — auto drops the oldest turns, disabled answers 400 context_length_exceeded" },
   temperature: { kind: "accepted", why: FLOW_DECIDES },
   top_p: { kind: "accepted", why: FLOW_DECIDES },
   presence_penalty: { kind: "accepted", why: FLOW_DECIDES },
   frequency_penalty: { kind: "accepted", why: FLOW_DECIDES },
-  top_logprobs: { kind: "accepted", why: "native does not report logprobs" },
+  top_logprobs: { kind: "rejected", why: "native runs report no token log probabilities (only 0 is accepted)" },
   max_output_tokens: { kind: "accepted", why: FLOW_DECIDES },
   max_tool_calls: { kind: "accepted", why: "no hosted tools run here" },
   service_tier: { kind: "accepted", why: "one service tier" },
@@ -65,6 +69,8 @@ function isDefault(field: string, value: unknown): boolean {
     }
     case "service_tier":
       return value === "auto" || value === "default";
+    case "top_logprobs":
+      return value === 0;
     default:
       return false;
   }
@@ -75,6 +81,30 @@ function isDefault(field: string, value: unknown): boolean {
  * exists here, so it is not treated as a use of a rejected field. Returns the ignored field names.
  */
 export function enforceResponsesPolicy(body: Record<string, unknown>, mode: PolicyMode): string[] {
+  refuseUnhonourableValues(body);
   const effective = body.background === false ? { ...body, background: undefined } : body;
   return enforcePolicy(RESPONSES_POLICY, effective, mode, isDefault);
+}
+
+/**
+ * Values that would change the output's contract and cannot be honoured: refused with a 400 naming
+ * the parameter, in both policy modes (a structured-output format the application cannot be made to
+ * follow; logprobs native never reports).
+ */
+function refuseUnhonourableValues(body: Record<string, unknown>): void {
+  const text = body.text;
+  if (typeof text === "object" && text !== null) {
+    const format = (text as { format?: unknown }).format;
+    const type = typeof format === "object" && format !== null ? (format as { type?: unknown }).type : undefined;
+    if (type !== undefined && type !== null && type !== "text") {
+      throw GatewayError.unsupported(
+        `'text.format' of type '${String(type).slice(0, 64)}' is not supported by this gateway: a 1flowbase application decides its own output format and cannot be made to return JSON per request; send {type: 'text'} or omit it`,
+        "text.format",
+      );
+    }
+  }
+  const include = body.include;
+  if (Array.isArray(include) && include.some((entry) => typeof entry === "string" && entry.includes("logprobs"))) {
+    throw GatewayError.unsupported("'include' asks for logprobs, which native runs never report", "include");
+  }
 }
