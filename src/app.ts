@@ -29,6 +29,16 @@ export function familyForPath(path: string): ProtocolFamily {
   return path.startsWith("/v1/messages") ? "anthropic" : "openai";
 }
 
+/**
+ * The family of one request: by path, and on the shared model routes by client — Anthropic's SDK
+ * and Claude Code send `anthropic-version` on every request (OpenAI's never do), and `GET /v1/models`
+ * is a route of both APIs.
+ */
+export function familyFor(path: string, headers: Headers): ProtocolFamily {
+  if (headers.has("anthropic-version") && /^\/v1\/models(\/|$)/.test(path)) return "anthropic";
+  return familyForPath(path);
+}
+
 const DOCS_PATHS: ReadonlySet<string> = new Set(["/docs", "/openapi.json"]);
 
 export function createApp(): Hono<GatewayEnv> {
@@ -40,7 +50,7 @@ export function createApp(): Hono<GatewayEnv> {
     const requestId = requestIdFrom(c.req.raw.headers);
     const log = new RequestLog(requestId, c.req.method, c.req.path, () => c.get("config")?.LOG_LEVEL ?? "info");
     c.set("requestId", requestId);
-    c.set("family", familyForPath(c.req.path));
+    c.set("family", familyFor(c.req.path, c.req.raw.headers));
     c.set("log", log);
     await next();
     c.res.headers.set("x-request-id", requestId);

@@ -121,7 +121,8 @@ function buildOperations(): readonly OperationSpec[] {
       operationId: "listModels",
       tag: "Models",
       summary: "List models",
-      description: "The application's published models (native `GET /models`), in OpenAI's list shape.",
+      description:
+        "The application's published models (native `GET /models`), in OpenAI's list shape. On `/v1/models` a request with an `anthropic-version` header (the Anthropic SDK, Claude Code) gets Anthropic's shape instead: `{data: [{type: \"model\", id, display_name, created_at}], has_more, first_id, last_id}`, paginated with `limit`, `after_id`, `before_id`, and Anthropic's error envelope.",
       family: "openai",
       json: doc.ModelList,
       errors: [401, 403, 409, 429, 500, 502, 503, 504],
@@ -132,7 +133,7 @@ function buildOperations(): readonly OperationSpec[] {
       operationId: "retrieveModel",
       tag: "Models",
       summary: "Retrieve a model",
-      description: "One published model. Ids may contain `/` (send it percent-encoded or raw).",
+      description: "One published model. Ids may contain `/` (send it percent-encoded or raw). With `anthropic-version` on `/v1/models/{model}`: Anthropic's model object and envelope.",
       family: "openai",
       json: doc.Model,
       errors: [401, 403, 404, 409, 429, 500, 502, 503, 504],

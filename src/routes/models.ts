@@ -6,6 +6,8 @@
 import { Hono } from "hono";
 import { callerOf, type GatewayEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
+import { parseRequest } from "../http/policy";
+import { anthropicModel, anthropicModelPage, anthropicModelSchemas } from "../protocols/models/anthropic-models";
 import { openAiModelList } from "../protocols/models/openai-models";
 
 export const modelRoutes = new Hono<GatewayEnv>();
@@ -23,6 +25,12 @@ modelRoutes.get("/v1/chat/completions/models", async (c) => c.json(openAiModelLi
 function registerModelRoutes(path: string): void {
   modelRoutes.get(path, async (c) => {
     const { native } = callerOf(c);
+    // Anthropic clients (the SDK's models.list(), Claude Code) send `anthropic-version`; they get
+    // Anthropic's list shape and envelope (app.ts familyFor), everyone else OpenAI's.
+    if (c.get("family") === "anthropic") {
+      const query = parseRequest(anthropicModelSchemas().AnthropicModelsQuery, c.req.query());
+      return c.json(anthropicModelPage(await native.listModels(), query));
+    }
     return c.json(openAiModelList(await native.listModels()));
   });
 
@@ -30,9 +38,14 @@ function registerModelRoutes(path: string): void {
   modelRoutes.get(`${path}/:model{.+}`, async (c) => {
     const { native } = callerOf(c);
     const id = c.req.param("model");
-    const model = openAiModelList(await native.listModels()).data.find((entry) => entry.id === id);
+    const catalog = await native.listModels();
+    const model = openAiModelList(catalog).data.find((entry) => entry.id === id);
     if (!model) {
       throw new GatewayError({ status: 404, message: `The model '${id}' does not exist`, code: "model_not_found", param: "model" });
+    }
+    if (c.get("family") === "anthropic") {
+      const native = catalog.data.find((entry) => entry.id === id);
+      if (native) return c.json(anthropicModel(native));
     }
     return c.json(model);
   });
