@@ -10,6 +10,7 @@
 import * as z from "zod";
 import { lazily } from "../../lazy";
 import type { NativeModel, NativeModelList } from "../../native/schema";
+import { uniqueModels } from "./openai-models";
 
 export const ANTHROPIC_MODEL_CREATED_AT = "1970-01-01T00:00:00Z";
 
@@ -43,13 +44,7 @@ export function anthropicModel(model: NativeModel): AnthropicModel {
  * `before_id` that is not in the catalog gives an empty page, as a cursor past the end would.
  */
 export function anthropicModelPage(list: NativeModelList, query: AnthropicModelsQuery): AnthropicModelList {
-  const seen = new Set<string>();
-  const all: AnthropicModel[] = [];
-  for (const model of list.data) {
-    if (seen.has(model.id)) continue;
-    seen.add(model.id);
-    all.push(anthropicModel(model));
-  }
+  const all = uniqueModels(list).map(anthropicModel);
   let start = 0;
   let end = all.length;
   if (query.after_id !== undefined) {

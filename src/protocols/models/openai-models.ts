@@ -75,14 +75,12 @@ export function openAiModel(model: NativeModel): OpenAiModel {
   return out;
 }
 
-/** Duplicate ids are dropped, first wins (native already dedupes, §3.5; this keeps ids unique regardless). */
-export function openAiModelList(list: NativeModelList): OpenAiModelList {
+/** The catalog with duplicate ids dropped, first wins (native already dedupes, §3.5; this keeps ids unique regardless). */
+export function uniqueModels(list: NativeModelList): NativeModel[] {
   const seen = new Set<string>();
-  const data: OpenAiModel[] = [];
-  for (const model of list.data) {
-    if (seen.has(model.id)) continue;
-    seen.add(model.id);
-    data.push(openAiModel(model));
-  }
-  return { object: "list", data };
+  return list.data.filter((model) => !seen.has(model.id) && seen.add(model.id) !== undefined);
+}
+
+export function openAiModelList(list: NativeModelList): OpenAiModelList {
+  return { object: "list", data: uniqueModels(list).map(openAiModel) };
 }
