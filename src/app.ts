@@ -103,7 +103,7 @@ export function createApp(): Hono<GatewayEnv> {
   app.notFound((c) =>
     errorResponse(
       new GatewayError({ status: 404, message: `no route for ${c.req.method} ${c.req.path}`, code: "not_found" }),
-      familyForPath(c.req.path),
+      c.get("family") ?? familyFor(c.req.path, c.req.raw.headers),
       c.get("requestId") ?? null,
     ),
   );
@@ -113,7 +113,7 @@ export function createApp(): Hono<GatewayEnv> {
     // The request line carries the failure, at the level its origin implies: an upstream's failure
     // is a warning with the upstream's code, only the gateway's own faults are errors (http/log.ts).
     c.get("log")?.failed(gatewayError, error);
-    return errorResponse(gatewayError, c.get("family") ?? familyForPath(c.req.path), c.get("requestId") ?? null);
+    return errorResponse(gatewayError, c.get("family") ?? familyFor(c.req.path, c.req.raw.headers), c.get("requestId") ?? null);
   });
 
   return app;

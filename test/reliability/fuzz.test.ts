@@ -39,7 +39,15 @@ const BOUND_MS = 5_000;
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Family = "openai" | "anthropic";
 
-const familyOf = (path: string): Family => (path.startsWith("/v1/messages") ? "anthropic" : "openai");
+/**
+ * The envelope a client gets: Anthropic's on /v1/messages, and on /v1/models for a request carrying
+ * `anthropic-version` (the Anthropic SDK's models API, README "Models"); OpenAI's everywhere else.
+ */
+const familyOf = (path: string, headers: Record<string, string> = {}): Family => {
+  if (path.startsWith("/v1/messages")) return "anthropic";
+  const anthropicClient = Object.keys(headers).some((name) => name.toLowerCase() === "anthropic-version");
+  return anthropicClient && /^\/v1\/models(\/|$)/.test(path) ? "anthropic" : "openai";
+};
 const encoder = new TextEncoder();
 const IGNORED_PARAMS = "x-1flowbase-ignored-params";
 const decoder = new TextDecoder();
@@ -329,7 +337,7 @@ async function exchange(sent: Sent, overrides: Record<string, string> = {}): Pro
   const response = await within(BOUND_MS, `headers of ${sent.method} ${sent.path}`, gateway(sent.path, init, { MAX_BODY_BYTES: String(64 * 1024), ...overrides }));
   const text = await readBody(response, BOUND_MS, `body of ${sent.method} ${sent.path}`);
   const context = `→ ${response.status} ${text.slice(0, 300)}\n${describeRequest(sent)}`;
-  const family = familyOf(sent.path.split("?")[0] ?? "");
+  const family = familyOf(sent.path.split("?")[0] ?? "", sent.headers);
 
   expect(response.status, `a 5xx from the gateway itself ${context}`).toBeLessThan(500);
   const contentType = response.headers.get("content-type") ?? "";
