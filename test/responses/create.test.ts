@@ -5,7 +5,7 @@
  * a table of scripted runs (invariant 4).
  */
 import { describe, expect, it } from "vitest";
-import { APIError } from "openai";
+import OpenAI, { APIError } from "openai";
 import { emu } from "../../emulator/script";
 import { call, checkEventOrder, comparable, lastNativeCreate, MODEL, openai, streamRaw } from "./helpers";
 
@@ -330,5 +330,24 @@ describe("blocking == final stream snapshot (invariant 4)", () => {
     const blocking = (await (await call("POST", "/responses", { model: MODEL, input })).json()) as { output: Array<Record<string, unknown>> };
     expect(streamed.output.map((item) => item.type)).toEqual(["message", "function_call"]);
     expect(comparable(blocking)).toEqual(comparable(streamed));
+  });
+});
+
+describe("tools echoed as OpenAI echoes them (OpenAI FunctionTool, Open Responses FunctionTool: description and strict required)", () => {
+  it("a function tool sent without description and strict comes back with description null and strict false; sent values are kept", async () => {
+    const parameters = { type: "object", properties: { q: { type: "string" } } };
+    const response = await openai().responses.create({
+      model: MODEL,
+      input: "hi",
+      tools: [
+        { type: "function", name: "bare", parameters } as unknown as OpenAI.Responses.FunctionTool,
+        { type: "function", name: "full", description: "Finds things", parameters, strict: true },
+      ],
+    });
+    expect(response.tools).toEqual([
+      { type: "function", name: "bare", description: null, parameters, strict: false },
+      { type: "function", name: "full", description: "Finds things", parameters, strict: true },
+    ]);
+    expect(response).toMatchObject({ temperature: 1, top_p: 1, presence_penalty: 0, frequency_penalty: 0, top_logprobs: 0 });
   });
 });

@@ -87,6 +87,9 @@ describe("ResponsesStreamProjector", () => {
     const { text, projector } = await run([{ event: "fault", error: NativeError.cut() }]);
     expect(projector.done).toBe(true);
     expect(parseSse(text).map((event) => event.data.type)).toEqual(["error"]);
+    // Even without a response, the stream ends with the Open Responses sentinel, once.
+    expect(text.endsWith("\n\ndata: [DONE]\n\n")).toBe(true);
+    expect(text.split("[DONE]")).toHaveLength(2);
     expect(projector.encoder.failure?.status).toBe(502);
   });
 
