@@ -917,10 +917,9 @@ describe("output limits (stop sequences, output-token limit)", () => {
 
   it("a limit reached before a tool call ends the answer without the call (the waiting run is cancelled)", async () => {
     let cancels = 0;
-    const sink = await read([started(), message("I will call a tool now"), waiting({ action_type: "submit_tool_outputs", payload: toolTask([{ id: "c1", name: "f", arguments: "{}" }]) })], {
-      ...limited([], 2),
-      onLimitReached: () => cancels++,
-    });
+    const items = [started(), message("I will call a tool now"), waiting(toolTask([{ id: "c1", name: "f", arguments: "{}" }]))];
+    expect((await read(items, limited([], 6))).kinds()).toContain("toolCalls");
+    const sink = await read(items, { ...limited([], 2), onLimitReached: () => cancels++ });
     expect(sink.kinds()).not.toContain("toolCalls");
     expect(sink.finished().status).toBe("incomplete");
     expect(cancels).toBe(1);
