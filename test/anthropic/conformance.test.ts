@@ -280,11 +280,13 @@ describe("thinking → native reasoning parameters", () => {
     const strict = anthropic({ headers: { "x-1flowbase-parameter-policy": "strict" } });
     const ok = await strict.messages.create({ model: MODEL, max_tokens: 10, stop_sequences: ["END"], messages: [{ role: "user", content: "hi" }] });
     expect(ok.stop_reason).toBe("end_turn");
+    // A sampling hint (not in this SDK version's types): accepted, not applied — so strict refuses it.
+    const withSamplingHint = { model: MODEL, max_tokens: 10, temperature: 0.2, messages: [{ role: "user" as const, content: "hi" }] };
     const rejected = await strict.messages
-      .create({ model: MODEL, max_tokens: 10, top_k: 3, messages: [{ role: "user", content: "hi" }] })
+      .create(withSamplingHint)
       .catch((error: unknown) => error);
     expect(rejected).toBeInstanceOf(BadRequestError);
-    expect((rejected as APIError).apiMessage).toMatch(/'top_k'/);
+    expect((rejected as APIError).apiMessage).toMatch(/'temperature'/);
   });
 });
 

@@ -108,8 +108,18 @@ export async function nativeCreatesWith(marker: string): Promise<RecordedNativeR
       request.method === "POST" &&
       request.path === "/api/agent/v1/runs" &&
       typeof (request.body as { query?: unknown } | null)?.query === "string" &&
-      ((request.body as { query: string }).query.includes(marker)),
+      ((request.body as { query: string }).query.includes(marker)) &&
+      !isOutputLimitProbe(request),
   );
+}
+
+/**
+ * The create the fork refused because it carried `execution.model_parameters.max_output_tokens`
+ * (run-steps.ts asks once per isolate, then sends the run without it): no run, not a create.
+ */
+function isOutputLimitProbe(request: RecordedNativeRequest): boolean {
+  const execution = (request.body as { execution?: { model_parameters?: Record<string, unknown> } } | null)?.execution;
+  return request.status === 400 && execution?.model_parameters?.["max_output_tokens"] !== undefined;
 }
 
 /** How many times the emulator started the run (1 + re-executions of a replayed running run, errata 2). */
