@@ -29,7 +29,17 @@ export interface Env {
   PARAMETER_POLICY?: string;
   CORS_ALLOW_ORIGINS?: string;
   LOG_LEVEL?: string;
+  MODEL_ALIASES?: string;
 }
+
+/** One `MODEL_ALIASES` entry: a model name clients send (`*` at the end: any suffix) → a catalog id. */
+export interface ModelAlias {
+  readonly pattern: string;
+  readonly prefix: boolean;
+  readonly target: string;
+}
+
+const ALIAS_ENTRY = /^([^=*\s]+)(\*?)=(\S+)$/;
 
 const intVar = (fallback: number, min: number, max: number) =>
   z
@@ -127,6 +137,26 @@ const ConfigSchema = z.object({
     .optional()
     .transform((value) => (value ?? "").split(",").map((origin) => origin.trim()).filter(Boolean)),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "off"]).optional().transform((value) => value ?? "info"),
+  /**
+   * Model names clients send by default, mapped onto the application's catalog ids:
+   * `claude-*=1flowbase, gpt-*=1flowbase` (first match wins; an exact name before a `*` prefix is the
+   * operator's order). A model that is neither in the catalog nor aliased is a 404 `model_not_found`.
+   */
+  MODEL_ALIASES: z
+    .string()
+    .optional()
+    .transform((value, context): ModelAlias[] => {
+      const aliases: ModelAlias[] = [];
+      for (const entry of (value ?? "").split(",").map((part) => part.trim()).filter(Boolean)) {
+        const match = ALIAS_ENTRY.exec(entry.replace(/\s*=\s*/, "="));
+        if (!match?.[1] || !match[3]) {
+          context.addIssue({ code: "custom", message: `entry '${entry.slice(0, 80)}' must be name=catalog-id or prefix*=catalog-id` });
+          return z.NEVER;
+        }
+        aliases.push({ pattern: match[1], prefix: match[2] === "*", target: match[3] });
+      }
+      return aliases;
+    }),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

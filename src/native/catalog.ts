@@ -13,6 +13,7 @@
  *   when the model lists `supported_efforts`, one of those;
  * - `budget_tokens` must not exceed the model's `max_output_tokens`.
  */
+import type { ModelAlias } from "../config";
 import type { NativeModel, NativeModelList, NativeRunRequest } from "./schema";
 
 /** The reasoning efforts native accepts at all (fork `is_known_reasoning_effort`). */
@@ -55,6 +56,18 @@ export type ReasoningDecision =
 
 export function findModel(catalog: NativeModelList, modelId: string): NativeModel | undefined {
   return catalog.data.find((entry) => entry.id === modelId);
+}
+
+/**
+ * The catalog id a client's `model` names: itself when the catalog lists it, else the first alias
+ * that matches it (`MODEL_ALIASES`) when its target is listed; null when it names no model of this
+ * application. Native itself runs any `model` string (native-api.md §1.4: not validated against the
+ * catalog), so this is the only place an unknown model is noticed.
+ */
+export function resolveModelId(catalog: NativeModelList, requested: string, aliases: readonly ModelAlias[]): string | null {
+  if (findModel(catalog, requested)) return requested;
+  const alias = aliases.find((entry) => (entry.prefix ? requested.startsWith(entry.pattern) : requested === entry.pattern));
+  return alias && findModel(catalog, alias.target) ? alias.target : null;
 }
 
 /** The model's `default_effort` when native would take it as an effort for that model, else null. */

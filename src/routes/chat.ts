@@ -9,6 +9,7 @@
  * - tool results for our tool calls: a resume of the waiting run, whose native reply is JSON only
  *   (§1.6): streamed at once and projected from the record when it arrives, or folded from it.
  */
+import type { NativeRunRequest } from "../native/schema";
 import { Hono, type Context } from "hono";
 import { callerOf, type GatewayEnv } from "../http/context";
 import { applyIdempotency, readIdempotency } from "../http/idempotency";
@@ -17,7 +18,7 @@ import { chatCompletionFrom } from "../protocols/openai-chat/from-native";
 import { CHAT_PARAMETER_POLICY, isChatDefault, parseChatRequest } from "../protocols/openai-chat/schema";
 import { ChatStreamProjector } from "../protocols/openai-chat/stream";
 import { chatOutputLimits, chatToNative } from "../protocols/openai-chat/to-native";
-import { answerHooks, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
+import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
 
 export const chatRoutes = new Hono<GatewayEnv>();
 
@@ -50,7 +51,8 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
     return sseAnswer(c, resumedItems(resumed), new ChatStreamProjector({ ...options, includeUsage }), ignoredParamsHeaders(ignored));
   }
 
-  let nativeRequest = plan.request;
+  // Native runs any model string; an unknown one is the client's 404 here, before any run.
+  let nativeRequest: NativeRunRequest = { ...plan.request, model: await catalogModel(caller, request.model) };
   if (request.reasoning_effort) {
     nativeRequest = await withCatalogReasoning(caller, nativeRequest, { effort: request.reasoning_effort }, { name: "reasoning_effort", param: "reasoning_effort" }, mode, ignored);
   }

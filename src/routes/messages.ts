@@ -9,6 +9,7 @@
  * Auth: `x-api-key` or `Authorization: Bearer` (`callerOf`); `anthropic-version` and
  * `anthropic-beta` are accepted and not required (client-protocols.md §5.1).
  */
+import type { NativeRunRequest } from "../native/schema";
 import { Hono } from "hono";
 import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context";
 import { applyIdempotency, readIdempotency } from "../http/idempotency";
@@ -20,7 +21,7 @@ import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/sche
 import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
 import type { OutputLimits } from "../native/answer";
-import { answerHooks, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
+import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
 
 export const messagesRoutes = new Hono<GatewayEnv>();
 
@@ -59,7 +60,8 @@ async function createMessage(c: GatewayContext): Promise<Response> {
     return sseAnswer(c, resumedItems(resumed), new AnthropicStreamProjector(context), headers);
   }
 
-  let request = plan.action.request;
+  // Native runs any model string; an unknown one is the client's 404 here, before any run.
+  let request: NativeRunRequest = { ...plan.action.request, model: await catalogModel(caller, plan.model) };
   if (plan.action.thinking || plan.action.effort !== undefined) {
     request = applyThinking(request, plan.action.thinking, await caller.native.listModels(), mode, plan.ignored, plan.action.effort);
   }

@@ -33,7 +33,7 @@ import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../pr
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
 import type { OutputLimits } from "../native/answer";
-import { answerHooks, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
+import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 
@@ -154,10 +154,12 @@ responsesRoutes.post("/v1/responses", async (c) => {
     return jsonAnswer((await blockingResponse(resumedItems(resumed), context)).response, ignoredParamsHeaders(ignored));
   }
 
+  // Native runs any model string; an unknown one is the client's 404 here, before any run.
+  const model = await catalogModel(caller, request.model);
   const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id) : null;
   // The mapped request must fit native's body limit; Responses' `truncation` says how (to-native.ts).
   let nativeRequest = fitToNativeLimit(
-    toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }),
+    { ...toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }), model },
     request.truncation ?? "disabled",
     caller.config.NATIVE_MAX_REQUEST_BYTES,
   );

@@ -16,11 +16,11 @@ import { ignoreOrReject, type PolicyMode } from "../http/policy";
 import type { StreamEnd } from "../http/log";
 import { projectToSse, sseResponse, type SseProjector } from "../http/sse";
 import type { OutputLimits, ReaderHooks } from "../native/answer";
-import { decideReasoning, withReasoning, type ReasoningAsk } from "../native/catalog";
+import { decideReasoning, resolveModelId, withReasoning, type ReasoningAsk } from "../native/catalog";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
 import { deferredItems, type NativeStreamItem } from "../native/events";
 import { resolveResumeTarget, resumeWithResults, type ResumeTarget, type ToolResultInput } from "../native/resume";
-import type { NativeRun, NativeRunRequest } from "../native/schema";
+import type { NativeModelList, NativeRun, NativeRunRequest } from "../native/schema";
 import { isSettledRun, runToItems } from "../native/synthesize";
 
 /** The request body, size-capped and decoded (413/415/400 in the route's envelope). */
@@ -34,6 +34,44 @@ export function readRequestBody(c: GatewayContext, caller: Caller): Promise<unkn
  */
 export function answerHooks(c: GatewayContext, caller: Caller): Required<Pick<ReaderHooks, "lookupRun" | "onAnswerEnd">> {
   return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: c.get("log").answered };
+}
+
+/** How long an application's catalog is trusted for the model check (publications change rarely). */
+const CATALOG_TTL_MS = 30_000;
+/** Most catalogs kept per isolate (one per key and native origin); the oldest goes first. */
+const MAX_CACHED_CATALOGS = 256;
+const catalogs = new Map<string, { catalog: Promise<NativeModelList>; expires: number }>();
+
+/**
+ * The application's catalog, cached briefly per isolate and key (by its fingerprint, never the key):
+ * the model check must not add a native round trip to every request. A failed read is not kept.
+ */
+async function cachedCatalog(caller: Caller): Promise<NativeModelList> {
+  const key = `${caller.config.NATIVE_API_BASE_URL} ${await caller.fingerprint()}`;
+  const now = Date.now();
+  const hit = catalogs.get(key);
+  if (hit && hit.expires > now) return hit.catalog;
+  const catalog = caller.native.listModels();
+  catalogs.delete(key);
+  catalogs.set(key, { catalog, expires: now + CATALOG_TTL_MS });
+  if (catalogs.size > MAX_CACHED_CATALOGS) catalogs.delete(catalogs.keys().next().value ?? key);
+  catalog.catch(() => catalogs.get(key)?.catalog === catalog && catalogs.delete(key));
+  return catalog;
+}
+
+/**
+ * The catalog id of the client's `model` (itself, or its `MODEL_ALIASES` target), or the 404
+ * `model_not_found` OpenAI and Anthropic answer for a model that does not exist — before any run.
+ */
+export async function catalogModel(caller: Caller, requested: string): Promise<string> {
+  const id = resolveModelId(await cachedCatalog(caller), requested, caller.config.MODEL_ALIASES);
+  if (id !== null) return id;
+  throw new GatewayError({
+    status: 404,
+    code: "model_not_found",
+    param: "model",
+    message: `The model '${requested.slice(0, 256)}' does not exist: GET /v1/models lists this application's models (MODEL_ALIASES maps other names onto them)`,
+  });
 }
 
 /** How a protocol names its reasoning request for reports: the field name and the request param. */
