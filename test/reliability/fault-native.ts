@@ -91,6 +91,13 @@ export async function startFaultNative(): Promise<RunningFaultNative> {
       return;
     }
     const behaviour = pick(spec, req.method ?? "", rest);
+    if (!behaviour && req.method === "GET" && rest === `${PREFIX}/models`) {
+      // A real native always has a catalog: without a published model_list it is the one default
+      // model (native-api.md §3.5) — what the gateway's model check reads before a create.
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ object: "list", data: [{ id: "1flowbase", object: "model", created: 0, owned_by: "1flowbase" }] }));
+      return;
+    }
     if (!behaviour) {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ code: "application_run_not_found", message: "no such run" }));

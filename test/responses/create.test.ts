@@ -152,7 +152,7 @@ describe("blocking create", () => {
   });
 
   it("reports a reasoning effort the model cannot take instead of failing the run", async () => {
-    const response = await call("POST", "/responses", { model: "not-in-catalog", input: "hi", reasoning: { effort: "high" } });
+    const response = await call("POST", "/responses", { model: "emu-plain", input: "hi", reasoning: { effort: "high" } });
     expect(response.status).toBe(200);
     expect(response.headers.get("x-1flowbase-ignored-params")).toBe("reasoning.effort");
     expect((await lastNativeCreate()).execution).toBeUndefined();

@@ -44,7 +44,7 @@ describe("policy table", () => {
   it("strict mode turns every accepted-but-ignored field into a 400", async () => {
     await expect400({ model: MODEL, input: "x", temperature: 0.5 }, "temperature", STRICT);
     await expect400({ model: MODEL, input: "x", tools: [{ type: "web_search" }] }, "tools", STRICT);
-    await expect400({ model: "not-in-catalog", input: "x", reasoning: { effort: "low" } }, "reasoning", STRICT);
+    await expect400({ model: "emu-plain", input: "x", reasoning: { effort: "low" } }, "reasoning", STRICT);
     await expect400({ model: MODEL, input: [{ type: "computer_call", call_id: "c" }, { role: "user", content: "x" }] }, "input", STRICT);
     // …but mapped fields and defaults pass.
     const ok = await call("POST", "/responses", { model: MODEL, input: "x", instructions: "i", parallel_tool_calls: true, truncation: "disabled", store: true, metadata: { a: "b" } }, undefined, STRICT);
