@@ -572,3 +572,22 @@ describe("auth and headers", () => {
     expect((unknown as APIError).type).toBe("authentication_error");
   });
 });
+
+describe("assistant prefill (a trailing assistant message)", () => {
+  it("is a run, not a 400: native gets the conversation ending on the prefill, and the answer is only the continuation", async () => {
+    const message = await anthropic().messages.create({
+      model: MODEL,
+      max_tokens: 64,
+      messages: [
+        { role: "user", content: "Name a colour" },
+        { role: "assistant", content: "The colour is" },
+      ],
+    });
+    // The emulator echoes what its model was given: the conversation, the prefill last, no query.
+    expect(message.content).toEqual([{ type: "text", text: "You said:  [history: user: Name a colour | assistant: The colour is]" }]);
+    expect(message.stop_reason).toBe("end_turn");
+    const native = await nativeCreateBody(message.id);
+    expect(native["query"]).toBe("");
+    expect((native["history"] as Array<{ role: string; content: string }>).at(-1)).toEqual({ role: "assistant", content: "The colour is" });
+  });
+});

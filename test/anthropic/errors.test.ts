@@ -119,7 +119,6 @@ describe("invalid requests → 400 invalid_request_error naming the field", () =
     ["missing model", { max_tokens: 16, messages: base.messages }, /model/],
     ["empty messages", { ...base, messages: [] }, /messages/],
     ["bad role", { ...base, messages: [{ role: "tool", content: "x" }] }, /messages\[0\]\.role/],
-    ["assistant prefill", { ...base, messages: [...base.messages, { role: "assistant", content: "Sure" }] }, /prefill/],
     ["unknown block", { ...base, messages: [{ role: "user", content: [{ type: "server_tool_use", id: "x" }] }] }, /messages\[0\]\.content\[0\]/],
     ["text block without text", { ...base, messages: [{ role: "user", content: [{ type: "text" }] }] }, /messages\[0\]\.content\[0\]\.text/],
     ["image without source", { ...base, messages: [{ role: "user", content: [{ type: "image" }] }] }, /source/],

@@ -152,9 +152,16 @@ describe("request → native run", () => {
     expect(foreign.action).toMatchObject({ kind: "run", request: { query: "", history: [{ role: "tool", tool_call_id: "toolu_01abc", content: "x" }] } });
   });
 
+  it("a trailing assistant message is a prefill: the whole conversation as history, that message last, an empty query", () => {
+    const prefilled = plan({ system: "s", messages: [{ role: "user", content: "Name a colour" }, { role: "assistant", content: [{ type: "text", text: "The colour is" }] }] });
+    expect(prefilled.action).toMatchObject({
+      kind: "run",
+      request: { query: "", system: "s", history: [{ role: "user", content: "Name a colour" }, { role: "assistant", content: "The colour is" }] },
+    });
+  });
+
   it("400s name the field at fault", () => {
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ messages: [{ role: "user", content: "q" }, { role: "assistant", content: "prefill" }] }, "messages[1]"],
       [{ messages: [{ role: "user", content: [{ type: "tool_use", id: "x", name: "y", input: {} }] }] }, "messages[0].content[0].type"],
       [{ messages: [{ role: "assistant", content: [{ type: "tool_use", id: "x", name: "y", input: [] }] }, { role: "user", content: "q" }] }, "messages[0].content[0].input"],
       [{ messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "" }] }] }, "messages[0].content[0].tool_use_id"],

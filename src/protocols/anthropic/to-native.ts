@@ -343,14 +343,12 @@ export function toNativePlan(body: MessagesRequest, options: MappingOptions): Me
 
   const last = turns[turns.length - 1];
   if (!last) throw invalid("'messages' must contain at least one user message", "messages");
-  if (last.message.role !== "user") {
-    throw unsupported(
-      "the last message must be a user turn: assistant prefill (continuing a final assistant message) is not supported by 1flowbase runs",
-      `messages[${last.index}]`,
-    );
-  }
-
-  const lastBlocks = blocksOf(last.message);
+  // A trailing assistant message is a prefill: Anthropic's model continues it, and the answer holds
+  // only the continuation. Native has no prefill field, so the run gets the whole conversation as
+  // history — that message last — and an empty query (as for a transcript begun elsewhere, resume.ts):
+  // the flow's model sees the conversation end on the assistant's words, exactly as sent.
+  const prefill = last.message.role === "assistant";
+  const lastBlocks = prefill ? [] : blocksOf(last.message);
   const history: NativeHistoryItem[] = [];
   let queryBlocks = lastBlocks;
   if (lastBlocks.some((block) => block.type === "tool_result")) {
@@ -368,7 +366,7 @@ export function toNativePlan(body: MessagesRequest, options: MappingOptions): Me
   }
 
   const earlier: NativeHistoryItem[] = [];
-  for (const turn of turns.slice(0, -1)) {
+  for (const turn of prefill ? turns : turns.slice(0, -1)) {
     earlier.push(...(turn.message.role === "user" ? userHistory(turn) : assistantHistory(turn)));
   }
   history.unshift(...earlier);
