@@ -81,7 +81,7 @@ export interface NativeClient {
   /**
    * `POST /runs` with a record-only `response_mode` (`RECORD_ONLY_RESPONSE_MODE`): native creates the
    * run with its frozen input and answers 201 with the record, without executing the flow (fork
-   * `routes/application_public_api/native.rs:560-577`; native-api.md §1.4: any mode other than
+   * `routes/application_public_api/native.rs:546-577`; native-api.md §1.4: any mode other than
    * blocking/streaming leaves the run `queued`). Responses compaction records its window this way.
    */
   recordRun(request: NativeRunRequest): Promise<NativeRun>;

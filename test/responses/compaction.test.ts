@@ -87,6 +87,9 @@ describe("POST /v1/responses/compact", () => {
     await expect.poll(async () => (await nativeRequests(recordRunId)).some((request) => request.path.endsWith(`/runs/${recordRunId}/cancel`))).toBe(true);
     // A compaction is not a response: its id is not retrievable.
     expect((await errorOf(client.responses.retrieve(compacted.id))).status).toBe(404);
+    // The cancelled record still carries the window: a continuation after the cancel has all of it.
+    const next = await client.responses.create({ model: MODEL, input: continuation(compacted, "Still there?") });
+    expect((await nativeCreateBodyOfRun(runIdOf(next.id))).history).toEqual(record.history);
   });
 
   it("a create whose input carries the compaction item continues with the full window: native receives every earlier turn", async () => {
@@ -117,6 +120,15 @@ describe("POST /v1/responses/compact", () => {
     const completed = streamed.events.find((event) => event.event === "response.completed");
     const streamedId = (completed?.data.response as { id: string }).id;
     expect((await nativeCreateBodyOfRun(runIdOf(streamedId))).history).toEqual(native.history);
+
+    // Instructions before the item still apply (they are not part of any window).
+    const instructed = await client.responses.create({
+      model: MODEL,
+      input: [{ role: "developer", content: "Answer in French." }, ...continuation(compacted, "Bonjour?")],
+    });
+    const instructedNative = await nativeCreateBodyOfRun(runIdOf(instructed.id));
+    expect(instructedNative.system).toBe("Answer in French.");
+    expect(instructedNative.history).toEqual(native.history);
 
     // And the continuation is an ordinary stored response: chaining from it keeps the whole window.
     const chained = await client.responses.create({ model: MODEL, input: "And now?", previous_response_id: next.id });

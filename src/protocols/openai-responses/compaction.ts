@@ -12,7 +12,7 @@
  * later turn needs. Instead the whole window (the `previous_response_id` chain rebuilt from its native
  * run records, earlier compactions, then the new input) is written to native as one *record-only
  * run*: `POST /runs` with a `response_mode` other than blocking/streaming creates the run with its
- * frozen input and never executes it (fork `routes/application_public_api/native.rs:560-577`,
+ * frozen input and never executes it (fork `routes/application_public_api/native.rs:546-577`,
  * native-api.md §1.4; the route cancels it at once, so no later worker would pick it up). The
  * compaction item's `encrypted_content` is an HMAC-signed reference to that run, bound to the key
  * that made it (src/http/signing.ts). A later create carrying the item continues from the run's
