@@ -9,8 +9,11 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import OpenAI, { APIError } from "openai";
+import { emu } from "../../emulator/script";
 import { createApp } from "../../src/app";
-import { compactionOutputSchemas } from "../../src/protocols/openai-responses/compaction";
+import { compactionOutputSchemas, openCompaction, sealCompaction } from "../../src/protocols/openai-responses/compaction";
+import { openToken, signToken } from "../../src/http/signing";
+import { fromBase64Url } from "../../src/native/callback-ids";
 import { nativeCreateBodyOfRun, nativeRequests } from "../native-requests";
 import { call, EMULATOR_KEYS, MODEL, openai, runIdOf, streamRaw } from "./helpers";
 
@@ -192,6 +195,39 @@ describe("POST /v1/responses/compact", () => {
     ]);
   });
 
+  it("a window that ends with the outputs of this gateway's own tool calls is recorded, not resumed", async () => {
+    const client = openai();
+    const weather = { type: "function" as const, name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false };
+    const asked = await client.responses.create({ model: MODEL, input: emu({ tool_calls: [{ id: "native_call_c", name: "get_weather", arguments: { city: "Oslo" } }] }, "Weather in Oslo?"), tools: [weather] });
+    const fc = asked.output[0];
+    if (fc?.type !== "function_call") throw new Error("expected a function call");
+    const compacted = await client.responses.compact({
+      model: MODEL,
+      input: [
+        { role: "user", content: "Weather in Oslo?" },
+        { type: "function_call", call_id: fc.call_id, name: fc.name, arguments: fc.arguments },
+        { type: "function_call_output", call_id: fc.call_id, output: "snow, -3°C" },
+      ],
+    });
+    const record = await nativeCreateBodyOfRun(recordRunOf(compacted));
+    expect(record.history).toEqual([
+      { role: "user", content: "Weather in Oslo?" },
+      { role: "assistant", content: "", tool_calls: [{ id: fc.call_id, name: "get_weather", arguments: { city: "Oslo" } }] },
+      { role: "tool", tool_call_id: fc.call_id, content: "snow, -3°C" },
+    ]);
+    // The waiting run was not resumed by compacting its transcript.
+    expect((await nativeRequests(runIdOf(asked.id))).some((request) => request.path.endsWith("/resume"))).toBe(false);
+  });
+
+  it("fields no pass applies are reported as ignored (strict: a 400 naming them)", async () => {
+    const lenient = await call("POST", "/responses/compact", { model: MODEL, input: "x", prompt_cache_key: "k", reasoning: { effort: "high" } });
+    expect(lenient.status).toBe(200);
+    expect(lenient.headers.get("x-1flowbase-ignored-params")).toBe("prompt_cache_key, reasoning");
+    const strict = await call("POST", "/responses/compact", { model: MODEL, input: "x", prompt_cache_key: "k" }, EMULATOR_KEYS.demo, { "x-1flowbase-parameter-policy": "strict" });
+    expect(strict.status).toBe(400);
+    expect(await strict.json()).toMatchObject({ error: { param: "prompt_cache_key", code: "unsupported_parameter" } });
+  });
+
   it("a missing model is a 400 naming it (Open Responses' compact-missing-model); nothing to compact is a 400 too", async () => {
     const missing = await call("POST", "/responses/compact", { input: [{ type: "message", role: "user", content: "Compact this conversation." }] });
     expect(missing.status).toBe(400);
@@ -310,6 +346,39 @@ describe("the signing secret", () => {
     const retired = await post("/responses", { model: MODEL, input }, { GATEWAY_SIGNING_SECRET: NEW });
     expect(retired.status).toBe(400);
     expect(await retired.json()).toMatchObject({ error: { code: "invalid_encrypted_content" } });
+  });
+});
+
+describe("the compaction token (src/http/signing.ts)", () => {
+  const keys = { current: "unit-signing-secret-0123456789abcdef-xyz" };
+  const owner = "a".repeat(64);
+  const runId = "019ae4b1-c2d3-7e8f-9a0b-1c2d3e4f5a6b";
+
+  it("round-trips for its owner only, and only in its own purpose", async () => {
+    const token = await sealCompaction(keys, owner, runId);
+    expect(await openCompaction(keys, owner, token)).toBe(runId);
+    expect(await openCompaction(keys, "b".repeat(64), token)).toBeNull();
+    expect(await openCompaction({ current: "another-secret-0123456789abcdef-0123456" }, owner, token)).toBeNull();
+    // Same bytes signed for another purpose never open as a compaction.
+    const payload = new Uint8Array(16).fill(7);
+    const other = await signToken(keys, "some.other.purpose", owner, payload);
+    expect(await openToken(keys, "responses.compaction.v1", owner, other, 16)).toBeNull();
+    expect(await openToken(keys, "some.other.purpose", owner, other, 16)).toEqual(payload);
+  });
+
+  it("rejects every other spelling: truncated, extended, non-canonical base64, padding, other alphabets", async () => {
+    const token = await sealCompaction(keys, owner, runId);
+    // 2 + 32 bytes end in a partial base64 group: its last character has 4 unused bits. Setting one
+    // decodes to the very same bytes (so the MAC would verify) — only the canonical check refuses it.
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const tailed = await signToken(keys, "t", owner, new Uint8Array(2));
+    const nonCanonical = tailed.slice(0, -1) + alphabet[alphabet.indexOf(tailed.slice(-1)) + 1];
+    expect(fromBase64Url(nonCanonical)).toEqual(fromBase64Url(tailed));
+    expect(await openToken(keys, "t", owner, tailed, 2)).toEqual(new Uint8Array(2));
+    for (const variant of [token.slice(0, -1), `${token}A`, `${token}=`, token.replace(/-/g, "+").replace(/_/g, "/") + (token.includes("-") || token.includes("_") ? "" : "+"), ` ${token}`]) {
+      expect(await openCompaction(keys, owner, variant), variant).toBeNull();
+    }
+    expect(await openToken(keys, "t", owner, nonCanonical, 2)).toBeNull();
   });
 });
 
