@@ -15,6 +15,7 @@ import { GatewayError } from "../http/errors";
 import { enforcePolicy, ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";
 import { requireSigningKeys } from "../http/signing";
 import { NativeError } from "../native/errors";
+import type { NativeRunRequest } from "../native/schema";
 import { CompactRequest, compactionResource, sealCompaction } from "../protocols/openai-responses/compaction";
 import { RESPONSES_COMPACT_POLICY } from "../protocols/openai-responses/policy";
 import { parseInputItems, type CreateResponseRequest } from "../protocols/openai-responses/schema";
@@ -26,6 +27,26 @@ export const responsesCompactRoutes = new Hono<GatewayEnv>();
 
 /** Title of the record runs in the 1flowbase console (native defaults it to the empty query). */
 const RECORD_RUN_TITLE = "Responses compaction (recorded window, not executed)";
+
+/**
+ * The record run must fit native's body limit whole: dropping turns would make the compaction lose
+ * what it exists to keep. Too large is the create's 400 `context_length_exceeded`, worded for compact
+ * (there is no `truncation` here; a later create may pass `truncation: "auto"` to drop its oldest turns).
+ */
+function recordable(request: NativeRunRequest, limitBytes: number): NativeRunRequest {
+  try {
+    return fitToNativeLimit(request, "disabled", limitBytes);
+  } catch (error) {
+    if (!(error instanceof GatewayError) || error.code !== "context_length_exceeded") throw error;
+    throw new GatewayError({
+      status: 400,
+      code: "context_length_exceeded",
+      param: "input",
+      message: `the window to compact is over the ${limitBytes}-byte request limit of the 1flowbase api-server, so it cannot be recorded whole; compact a shorter window (or continue with truncation: "auto", which drops the oldest turns)`,
+      headers: { "x-should-retry": "false" },
+    });
+  }
+}
 
 responsesCompactRoutes.post("/v1/responses/compact", async (c) => {
   const caller = callerOf(c);
@@ -51,7 +72,7 @@ responsesCompactRoutes.post("/v1/responses/compact", async (c) => {
   const asCreate: CreateResponseRequest = { model: request.model, input, instructions: request.instructions ?? null, store: false };
   const mapped = toNativeRunRequest(asCreate, { plan, tools: {}, previous, traceId: caller.requestId });
   delete mapped.conversation;
-  const nativeRequest = fitToNativeLimit({ ...mapped, title: RECORD_RUN_TITLE }, "disabled", caller.config.NATIVE_MAX_REQUEST_BYTES);
+  const nativeRequest = recordable({ ...mapped, title: RECORD_RUN_TITLE }, caller.config.NATIVE_MAX_REQUEST_BYTES);
 
   const run = await caller.native.recordRun(nativeRequest);
   c.get("log").nativeRunId = run.id;

@@ -337,6 +337,13 @@ describe("the signing secret", () => {
     expect(await response.text()).toContain("GATEWAY_SIGNING_SECRET");
   });
 
+  it("a window over native's request limit is refused whole, never recorded with turns dropped", async () => {
+    const long = "x".repeat(900);
+    const response = await post("/responses/compact", { model: MODEL, input: [{ role: "user", content: long }, { role: "assistant", content: long }] }, { NATIVE_MAX_REQUEST_BYTES: "1500" });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: "context_length_exceeded", param: "input", message: expect.stringContaining("cannot be recorded whole") } });
+  });
+
   it("rotation: items signed with the previous secret still verify while it is configured, and only then", async () => {
     const compact = await post("/responses/compact", { model: MODEL, input: "Rotated window." }, { GATEWAY_SIGNING_SECRET: OLD });
     expect(compact.status).toBe(200);
