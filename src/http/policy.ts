@@ -23,6 +23,15 @@ export type ParameterPolicy = Readonly<Record<string, ParamRule>>;
 
 export type PolicyMode = "lenient" | "strict";
 
+/** Where an output-token limit goes (routes/run-steps.ts `openRun`, native/answer.ts `OutputLimits`). */
+export const OUTPUT_LIMIT_TARGET =
+  "execution.model_parameters.max_output_tokens where native takes it (upstream 0.3); else enforced at the edge: output counted as ceil(characters / 4), the answer cut there and the run cancelled";
+/** Where stop sequences go (native/answer.ts `OutputLimiter`). */
+export const STOP_TARGET =
+  "enforced at the edge (1flowbase runs have no stop sequences): the message text ends before the first sequence completed, across delta boundaries, and the run is cancelled";
+/** The longest stop sequence taken (each costs O(1) per character of the answer, whatever its length). */
+export const MAX_STOP_CHARS = 1000;
+
 export const IGNORED_PARAMS_HEADER = "x-1flowbase-ignored-params";
 export const POLICY_MODE_HEADER = "x-1flowbase-parameter-policy";
 

@@ -37,7 +37,7 @@ import { readNativeItemBatches, type NativeStreamItem } from "./events";
 import { parseRequiredAction, type NativeEventData, type NativeRun } from "./schema";
 import { runToItems } from "./synthesize";
 import { parseNativeTime } from "./time";
-import { readUsage, type Usage } from "./usage";
+import { readUsage, ZERO_USAGE, type Usage } from "./usage";
 
 export type TextChannel = "message" | "reasoning";
 
@@ -71,6 +71,8 @@ export interface RunFinished {
   readonly status: FinishStatus;
   /** Null when native reported no token counts anywhere. */
   readonly usage: Usage | null;
+  /** The client's stop sequence the edge ended the answer on (status `completed`), else absent. */
+  readonly stopSequence?: string | null | undefined;
 }
 
 export interface RunFailure {
@@ -82,15 +84,19 @@ export interface RunFailure {
   readonly usage: Usage | null;
 }
 
+/** Where answer text goes: a protocol's sink, or the output limiter in front of it. */
+export interface TextSink {
+  /** `text` is never empty. The hot path: one call per native delta. */
+  text(channel: TextChannel, text: string): void;
+}
+
 /**
  * What a protocol implements to receive an answer. Calls come in this order: `start` (unless the
  * first thing native said was a failure), any number of `text`, then either `toolCalls` + `finish`,
  * `finish`, or `fail` — and nothing after that.
  */
-export interface AnswerSink {
+export interface AnswerSink extends TextSink {
   start(run: RunStarted): void;
-  /** `text` is never empty. The hot path: one call per native delta. */
-  text(channel: TextChannel, text: string): void;
   toolCalls(task: ToolCallTask): void;
   finish(end: RunFinished): void;
   fail(failure: RunFailure): void;
@@ -107,6 +113,10 @@ export interface AnswerReaderOptions {
   wantsUsage?: boolean | undefined;
   /** Hears how the answer ended, right after the sink did (the request log line, src/http/log.ts). */
   onEnd?: ((end: AnswerEnd) => void) | undefined;
+  /** The client's stop sequences and output-token limit, enforced on the text (`OutputLimiter`). */
+  limits?: OutputLimits | undefined;
+  /** Called once when the limits ended the answer before native did: the run is cancelled there. */
+  onLimitReached?: (() => void) | undefined;
 }
 
 /**
@@ -118,11 +128,15 @@ export interface ReaderHooks {
   lookupRun?: ((runId: string) => Promise<NativeRun>) | undefined;
   /** Hears how the answer ended (the request log line). */
   onAnswerEnd?: ((end: AnswerEnd) => void) | undefined;
+  /** What the client asked the output to stop at (stop sequences, an output-token limit). */
+  outputLimits?: OutputLimits | undefined;
+  /** The limits ended the answer before native did: cancel the run (run-steps.ts). */
+  onOutputLimit?: (() => void) | undefined;
 }
 
 /** The reader options of `hooks`. */
 export function readerOptions(hooks: ReaderHooks, wantsUsage?: boolean): AnswerReaderOptions {
-  return { lookupRun: hooks.lookupRun, onEnd: hooks.onAnswerEnd, wantsUsage };
+  return { lookupRun: hooks.lookupRun, onEnd: hooks.onAnswerEnd, wantsUsage, limits: hooks.outputLimits, onLimitReached: hooks.onOutputLimit };
 }
 
 /** How an answer ended, in one shape for observers: a finish (`error` null) or a failure. */
@@ -156,7 +170,7 @@ export class ThinkTagSplitter {
   private inThink = false;
   private held = "";
 
-  push(delta: string, sink: AnswerSink): void {
+  push(delta: string, sink: TextSink): void {
     if (!this.inThink && this.held === "" && delta.indexOf("<") === -1) {
       if (delta) sink.text("message", delta);
       return;
@@ -181,10 +195,155 @@ export class ThinkTagSplitter {
   }
 
   /** The held-back text at the end of the answer (it was not a tag after all). */
-  flush(sink: AnswerSink): void {
+  flush(sink: TextSink): void {
     const text = this.held;
     this.held = "";
     if (text) sink.text(this.inThink ? "reasoning" : "message", text);
+  }
+}
+
+/**
+ * The client's output contract, enforced at the edge on the answer's text, where native cannot:
+ * 1flowbase runs have no stop sequences at all, and the 0.2.6 fork refuses
+ * `execution.model_parameters.max_output_tokens` (fork `run_service/run_input.rs` 94-99: any key but
+ * `reasoning` is 400 `invalid_model_parameters`).
+ */
+export interface OutputLimits {
+  /**
+   * The most output tokens, counted at the edge as ceil(UTF-16 characters / 4) over the message and
+   * reasoning text — the estimate 1flowbase's own adapter and `count_tokens` use (native-api.md
+   * §4.3): the edge has no tokenizer of the application's model. Null: no limit at the edge (none
+   * asked, or native applies it).
+   */
+  readonly maxOutputTokens: number | null;
+  /** Message text ends before the first of these (not reasoning text: the spec's stop applies to the output). */
+  readonly stopSequences: readonly string[];
+}
+
+/** Characters per counted output token (see `OutputLimits.maxOutputTokens`). */
+export const CHARS_PER_TOKEN = 4;
+
+/** The counted output tokens of `characters` characters of text. */
+export function countedTokens(characters: number): number {
+  return Math.ceil(characters / CHARS_PER_TOKEN);
+}
+
+/** How the limits ended an answer: at the token limit, or on a stop sequence. */
+export type LimitHit = { readonly kind: "length" } | { readonly kind: "stop"; readonly sequence: string };
+
+/**
+ * One stop sequence, matched incrementally (Knuth–Morris–Pratt): `matched` is the length of the
+ * longest prefix of the sequence that ends the text seen so far, kept across deltas, so each
+ * character costs O(1) amortised whatever the sequence's length.
+ */
+class StopSequenceMatcher {
+  readonly sequence: string;
+  private readonly failure: Int32Array;
+  matched = 0;
+
+  constructor(sequence: string) {
+    this.sequence = sequence;
+    this.failure = new Int32Array(sequence.length);
+    for (let i = 1, k = 0; i < sequence.length; i++) {
+      while (k > 0 && sequence.charCodeAt(i) !== sequence.charCodeAt(k)) k = this.failure[k - 1] ?? 0;
+      if (sequence.charCodeAt(i) === sequence.charCodeAt(k)) k++;
+      this.failure[i] = k;
+    }
+  }
+
+  /** Advances by one character; true when the whole sequence now ends the text. */
+  step(code: number): boolean {
+    let k = this.matched;
+    while (k > 0 && code !== this.sequence.charCodeAt(k)) k = this.failure[k - 1] ?? 0;
+    if (code === this.sequence.charCodeAt(k)) k++;
+    if (k === this.sequence.length) {
+      this.matched = 0;
+      return true;
+    }
+    this.matched = k;
+    return false;
+  }
+}
+
+/**
+ * Sits between the think-tag splitter and the protocol's sink. Message text is held back while its
+ * end could be the start of a stop sequence (so a sequence split across deltas is still found, and
+ * no character of it reaches the client); the first sequence to be completed ends the text before
+ * it — what a model server checking after each token does. Text past the character budget is cut
+ * (never inside a UTF-16 surrogate pair). After a hit nothing more passes; the reader ends the answer.
+ */
+export class OutputLimiter implements TextSink {
+  private readonly sink: TextSink;
+  private readonly stops: readonly StopSequenceMatcher[];
+  private remaining: number;
+  /** Message text not yet passed on: the longest partial stop sequence at the end of the text. */
+  private held = "";
+  private emitted = 0;
+  hit: LimitHit | null = null;
+
+  constructor(sink: TextSink, limits: OutputLimits) {
+    this.sink = sink;
+    // An empty sequence would match before any text: it cannot be what a client means.
+    this.stops = limits.stopSequences.filter((sequence) => sequence !== "").map((sequence) => new StopSequenceMatcher(sequence));
+    this.remaining = limits.maxOutputTokens === null ? Infinity : limits.maxOutputTokens * CHARS_PER_TOKEN;
+  }
+
+  /** The characters that reached the sink. */
+  get emittedCharacters(): number {
+    return this.emitted;
+  }
+
+  text(channel: TextChannel, text: string): void {
+    if (this.hit) return;
+    if (channel !== "message" || this.stops.length === 0) {
+      // Reasoning interrupts the message: what was held cannot continue into a sequence in order.
+      if (channel !== "message" && this.held) this.flush();
+      this.emit(channel, text);
+      return;
+    }
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      for (const stop of this.stops) {
+        if (!stop.step(code)) continue;
+        const through = this.held + text.slice(0, i + 1);
+        this.held = "";
+        this.emit("message", through.slice(0, through.length - stop.sequence.length));
+        this.hit ??= { kind: "stop", sequence: stop.sequence };
+        return;
+      }
+    }
+    let hold = 0;
+    for (const stop of this.stops) hold = Math.max(hold, stop.matched);
+    const buffer = this.held + text;
+    this.held = hold > 0 ? buffer.slice(buffer.length - hold) : "";
+    this.emit("message", hold > 0 ? buffer.slice(0, buffer.length - hold) : buffer);
+  }
+
+  /** The held-back text at the end of the message (no stop sequence after all). */
+  flush(): void {
+    const text = this.held;
+    this.held = "";
+    for (const stop of this.stops) stop.matched = 0;
+    this.emit("message", text);
+  }
+
+  private emit(channel: TextChannel, text: string): void {
+    if (text === "" || this.hit) return;
+    if (text.length <= this.remaining) {
+      this.remaining -= text.length;
+      this.emitted += text.length;
+      this.sink.text(channel, text);
+      return;
+    }
+    let cut = this.remaining;
+    const code = text.charCodeAt(cut - 1);
+    if (cut > 0 && code >= 0xd800 && code <= 0xdbff) cut -= 1;
+    if (cut > 0) {
+      this.emitted += cut;
+      this.sink.text(channel, text.slice(0, cut));
+    }
+    this.remaining = 0;
+    this.hit = { kind: "length" };
   }
 }
 
@@ -261,6 +420,9 @@ export class NativeAnswerReader {
   private readonly sink: AnswerSink;
   private readonly options: AnswerReaderOptions;
   private readonly think = new ThinkTagSplitter();
+  /** Where text goes: the sink, or the output limiter in front of it when the client set limits. */
+  private readonly out: TextSink;
+  private readonly limiter: OutputLimiter | null;
   private started = false;
   private finished = false;
   private sawText = false;
@@ -272,6 +434,9 @@ export class NativeAnswerReader {
   constructor(sink: AnswerSink, options: AnswerReaderOptions = {}) {
     this.sink = sink;
     this.options = options;
+    const limits = options.limits;
+    this.limiter = limits && (limits.maxOutputTokens !== null || limits.stopSequences.some((stop) => stop !== "")) ? new OutputLimiter(sink, limits) : null;
+    this.out = this.limiter ?? sink;
   }
 
   /** True once the answer finished or failed; nothing is read after that. */
@@ -292,13 +457,15 @@ export class NativeAnswerReader {
         if (!this.started && !this.begin(item.data)) return;
         if (item.data.delta === "") return;
         this.sawText = true;
-        this.think.push(item.data.delta, this.sink);
+        this.think.push(item.data.delta, this.out);
+        if (this.limiter?.hit) this.limitReached(true);
         return;
       case "reasoning.delta":
         if (!this.started && !this.begin(item.data)) return;
         if (item.data.delta) {
           this.sawText = true;
-          this.sink.text("reasoning", item.data.delta);
+          this.out.text("reasoning", item.data.delta);
+          if (this.limiter?.hit) this.limitReached(true);
         }
         return;
       case "usage.delta":
@@ -355,23 +522,30 @@ export class NativeAnswerReader {
 
   /** Ends the text: held-back partial tags, and (if native streamed none) the terminal's answer. */
   private drainText(answer: string | null | undefined): void {
-    this.think.flush(this.sink);
+    this.think.flush(this.out);
     if (!this.sawText && answer) {
       this.sawText = true;
-      this.think.push(answer, this.sink);
-      this.think.flush(this.sink);
+      this.think.push(answer, this.out);
+      this.think.flush(this.out);
     }
+    this.limiter?.flush();
   }
 
   private complete(data: NativeEventData, status: "completed" | "incomplete"): void | Promise<void> {
     if (!this.started && !this.begin(data)) return;
     this.drainText(data.answer);
+    // The run is over: nothing to cancel, but the client's limit still decides how the answer ends.
+    if (this.limiter?.hit) return this.limitReached(false, readUsage(data.usage));
     return this.finishWith(status, data);
   }
 
   private requiredAction(data: NativeEventData): void | Promise<void> {
     if (!this.started && !this.begin(data)) return;
-    this.think.flush(this.sink);
+    this.think.flush(this.out);
+    this.limiter?.flush();
+    // The limit fell in the text before the calls: the answer ends there, without them (a model
+    // stopped at its limit never gets to call a tool), and the waiting run is cancelled.
+    if (this.limiter?.hit) return this.limitReached(true, readUsage(data.usage));
     const task = readToolCallTask(this.runIdValue ?? data.run_id, data.required_action);
     if (task instanceof NativeError) return this.failWith(task, readUsage(data.usage));
     this.sink.toolCalls(task);
@@ -388,9 +562,27 @@ export class NativeAnswerReader {
     return this.runRecord(data.run_id).then((run) => this.emitFinish(status, run ? readUsage(run.usage) : null));
   }
 
-  private emitFinish(status: FinishStatus, usage: Usage | null): void {
-    this.sink.finish({ status, usage });
+  private emitFinish(status: FinishStatus, usage: Usage | null, stopSequence: string | null = null): void {
+    this.sink.finish(stopSequence === null ? { status, usage } : { status, usage, stopSequence });
     this.options.onEnd?.({ status, error: null, usage, runId: this.runIdValue });
+  }
+
+  /**
+   * The client's limits ended the answer: `incomplete` at the token limit (finish_reason `length`,
+   * stop_reason `max_tokens`), `completed` with the sequence on a stop sequence. Usage: what native
+   * reported so far, with the output counted at the edge (native's own count of a run cut short is
+   * not final). `cancel` when native is still running the turn.
+   */
+  private limitReached(cancel: boolean, reported: Usage | null = null): void {
+    const hit = this.limiter?.hit;
+    if (!hit || this.finished) return;
+    this.finished = true;
+    if (cancel) this.options.onLimitReached?.();
+    const base = reported ?? this.lastUsage ?? ZERO_USAGE;
+    const outputTokens = countedTokens(this.limiter?.emittedCharacters ?? 0);
+    const usage: Usage = { ...base, outputTokens, totalTokens: base.inputTokens + outputTokens, reasoningTokens: Math.min(base.reasoningTokens, outputTokens) };
+    if (hit.kind === "length") this.emitFinish("incomplete", usage);
+    else this.emitFinish("completed", usage, hit.sequence);
   }
 
   private runFailed(data: NativeEventData): void | Promise<void> {

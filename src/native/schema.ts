@@ -65,7 +65,8 @@ export const NativeRunRequest = z.strictObject({
   execution: z
     .strictObject({
       idempotency_key: z.string().optional(),
-      model_parameters: z.strictObject({ reasoning: NativeReasoningParameters.optional() }).optional(),
+      // `max_output_tokens`: upstream 0.3 only; the fork refuses it (run-steps.ts asks once per isolate).
+      model_parameters: z.strictObject({ reasoning: NativeReasoningParameters.optional(), max_output_tokens: z.number().int().positive().optional() }).optional(),
     })
     .optional(),
   /** Upstream 0.3 closes `metadata` to `trace_id` only. */

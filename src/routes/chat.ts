@@ -16,8 +16,8 @@ import { enforcePolicy, ignoredParamsHeaders, policyMode } from "../http/policy"
 import { chatCompletionFrom } from "../protocols/openai-chat/from-native";
 import { CHAT_PARAMETER_POLICY, isChatDefault, parseChatRequest } from "../protocols/openai-chat/schema";
 import { ChatStreamProjector } from "../protocols/openai-chat/stream";
-import { chatToNative } from "../protocols/openai-chat/to-native";
-import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
+import { chatOutputLimits, chatToNative } from "../protocols/openai-chat/to-native";
+import { answerHooks, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
 
 export const chatRoutes = new Hono<GatewayEnv>();
 
@@ -39,12 +39,13 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
   const onRunId = (runId: string) => (log.nativeRunId = runId);
   const includeUsage = request.stream_options?.include_usage === true;
   const hooks = answerHooks(c, caller);
+  const limits = chatOutputLimits(request);
 
   if (plan.kind === "resume") {
     const { target, resumed } = await startResume(caller, plan.results, "messages");
     onRunId(target.runId);
     // One completion id per response: the resumed run answers as `chatcmpl-<run>-<task>`.
-    const options = { model: request.model, idSuffix: target.callbackTaskId, ...hooks };
+    const options = { model: request.model, idSuffix: target.callbackTaskId, ...hooks, ...outputLimitHooks(limits, null) };
     if (!stream) return jsonAnswer(await chatCompletionFrom(resumedItems(resumed), options), ignoredParamsHeaders(ignored));
     return sseAnswer(c, resumedItems(resumed), new ChatStreamProjector({ ...options, includeUsage }), ignoredParamsHeaders(ignored));
   }
@@ -58,11 +59,12 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
 
   // Blocking answers are folded over the native stream too (see from-native.ts): the model's text
   // before a tool call exists only there. A retried key answers the first attempt's run (run-steps.ts).
-  const run = await startRun(c, caller, nativeRequest, idempotency);
+  const run = await startRun(c, caller, nativeRequest, idempotency, limits.maxOutputTokens);
   const onStarted = (runId: string) => {
     onRunId(runId);
     run.onRunId(runId);
   };
-  if (!stream) return jsonAnswer(await chatCompletionFrom(run.items, { model: request.model, ...hooks, onRunId: onStarted }), ignoredParamsHeaders(ignored));
-  return sseAnswer(c, run.items, new ChatStreamProjector({ model: request.model, includeUsage, ...hooks, onRunId: onStarted }), ignoredParamsHeaders(ignored), run);
+  const options = { model: request.model, ...hooks, ...outputLimitHooks(limits, run), onRunId: onStarted };
+  if (!stream) return jsonAnswer(await chatCompletionFrom(run.items, options), ignoredParamsHeaders(ignored));
+  return sseAnswer(c, run.items, new ChatStreamProjector({ ...options, includeUsage }), ignoredParamsHeaders(ignored), run);
 }

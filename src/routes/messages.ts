@@ -19,7 +19,8 @@ import { messageFrom } from "../protocols/anthropic/from-native";
 import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/schema";
 import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
-import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
+import type { OutputLimits } from "../native/answer";
+import { answerHooks, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
 
 export const messagesRoutes = new Hono<GatewayEnv>();
 
@@ -46,11 +47,13 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   log.model = plan.model;
   const onRunId = (runId: string) => (log.nativeRunId = runId);
   const hooks = answerHooks(c, caller);
+  // `max_tokens` (required) is native's limit where it takes one, else the edge's; `stop_sequences` the edge's.
+  const limits: OutputLimits = { maxOutputTokens: body.max_tokens, stopSequences: body.stop_sequences ?? [] };
 
   if (plan.action.kind === "resume") {
     const { target, resumed } = await startResume(caller, plan.action.results, RESUME_PARAM);
     onRunId(target.runId);
-    const context: AnthropicProjectionContext = { model: plan.model, messageIdSuffix: target.callbackTaskId, ...hooks };
+    const context: AnthropicProjectionContext = { model: plan.model, messageIdSuffix: target.callbackTaskId, ...hooks, ...outputLimitHooks(limits, null) };
     const headers = responseHeaders(caller.requestId, plan.ignored);
     if (!plan.stream) return blockingMessage(resumedItems(resumed), context, headers);
     return sseAnswer(c, resumedItems(resumed), new AnthropicStreamProjector(context), headers);
@@ -66,10 +69,11 @@ async function createMessage(c: GatewayContext): Promise<Response> {
 
   // Folded over the native stream even when blocking (see from-native.ts). A retried key answers the
   // first attempt's run (run-steps.ts).
-  const run = await startRun(c, caller, request, idempotency);
+  const run = await startRun(c, caller, request, idempotency, limits.maxOutputTokens);
   const context: AnthropicProjectionContext = {
     model: plan.model,
     ...hooks,
+    ...outputLimitHooks(limits, run),
     onRunId: (runId) => {
       onRunId(runId);
       run.onRunId(runId);

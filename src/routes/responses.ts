@@ -32,7 +32,8 @@ import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
-import { answerHooks, jsonAnswer, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
+import type { OutputLimits } from "../native/answer";
+import { answerHooks, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 
@@ -124,6 +125,8 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const stream = request.stream === true;
   c.get("log").model = request.model;
   const hooks = answerHooks(c, caller);
+  // Responses has no stop sequences; `max_output_tokens` is native's where it takes it, else the edge's.
+  const limits: OutputLimits = { maxOutputTokens: request.max_output_tokens ?? null, stopSequences: [] };
   // The claim needs the key's SHA-256 the moment native's run id arrives; starting the digest now
   // overlaps it with native's response instead of adding it to the time to first byte.
   if (store) caller.fingerprint().catch(() => undefined);
@@ -148,7 +151,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
       if (store) await caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
     });
     c.get("log").nativeRunId = target.runId;
-    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, unstored: !store, ...hooks };
+    const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, unstored: !store, ...hooks, ...outputLimitHooks(limits, null) };
     if (stream) return sseAnswer(c, resumedItems(resumed), new ResponsesStreamProjector(context), ignoredParamsHeaders(ignored));
     return jsonAnswer((await blockingResponse(resumedItems(resumed), context)).response, ignoredParamsHeaders(ignored));
   }
@@ -171,9 +174,9 @@ responsesRoutes.post("/v1/responses", async (c) => {
   // A D1 without the gateway's schema answers a non-retryable 500 here, before any native run exists
   // (index-store/schema.ts): otherwise every retry of the SDK would start one more run.
   await indexReady;
-  const run = await startRun(c, caller, nativeRequest, idempotency);
+  const run = await startRun(c, caller, nativeRequest, idempotency, limits.maxOutputTokens);
   const claim = new OwnershipClaim(c, caller, store, idempotency === null, run.onRunId);
-  const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, unstored: !store, ...hooks };
+  const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, unstored: !store, ...hooks, ...outputLimitHooks(limits, run) };
   if (run.attachedRunId !== null) {
     // The first attempt's response: claimed (again, idempotently) before its events go out, which
     // come from the run's record once it has ended — no first event to wait for before the headers.

@@ -15,7 +15,7 @@ import { idempotencyKeyHash, type Idempotency } from "../http/idempotency";
 import { ignoreOrReject, type PolicyMode } from "../http/policy";
 import type { StreamEnd } from "../http/log";
 import { projectToSse, sseResponse, type SseProjector } from "../http/sse";
-import type { ReaderHooks } from "../native/answer";
+import type { OutputLimits, ReaderHooks } from "../native/answer";
 import { decideReasoning, withReasoning, type ReasoningAsk } from "../native/catalog";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
 import { deferredItems, type NativeStreamItem } from "../native/events";
@@ -32,7 +32,7 @@ export function readRequestBody(c: GatewayContext, caller: Caller): Promise<unkn
  * What every answer reader of a request gets (native/answer.ts `ReaderHooks`): `GET /runs/{id}` (usage
  * of a terminal event without any; a failed run's class) and the request log line's end listener.
  */
-export function answerHooks(c: GatewayContext, caller: Caller): Required<ReaderHooks> {
+export function answerHooks(c: GatewayContext, caller: Caller): Required<Pick<ReaderHooks, "lookupRun" | "onAnswerEnd">> {
   return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: c.get("log").answered };
 }
 
@@ -146,8 +146,67 @@ export interface StartedRun {
   attachedRunId: string | null;
   /** To be called with the run id the first native event names: recorded for retries, cancelled if the client leaves. */
   onRunId(runId: string): void;
-  /** The client went away before the answer was over: cancel the run (not with an `Idempotency-Key`). */
+  /**
+   * The client went away before the answer was over, or the edge ended it (a stop sequence, the
+   * output-token limit): cancel the run (not with an `Idempotency-Key`: a retry replays the record,
+   * and the limits cut the replay at the same place).
+   */
   clientLeft(): void;
+  /** True when native took the output-token limit itself (`execution.model_parameters.max_output_tokens`). */
+  nativeOutputLimit: boolean;
+}
+
+/**
+ * Native servers (by base URL) that refused `execution.model_parameters.max_output_tokens` in this
+ * isolate. The 0.2.6 fork refuses every key but `reasoning` with 400 `invalid_model_parameters`
+ * naming `execution.model_parameters` (fork `run_service/run_input.rs` 94-99) and creates no run
+ * (validation precedes it, `run_service.rs` 109-110); upstream 0.3 takes it (`native/
+ * model_parameters.rs`, native-api.md §7). Detected, not guessed: asked once, remembered per isolate.
+ */
+const refusesMaxOutputTokens = new Set<string>();
+
+function refusedMaxOutputTokens(error: unknown): boolean {
+  return (
+    error instanceof NativeError &&
+    error.kind === "http" &&
+    error.status === 400 &&
+    error.code === "invalid_model_parameters" &&
+    /execution\.model_parameters$/.test(error.message.trim())
+  );
+}
+
+/** `request` with native's own output limit (merged with the reasoning parameters, if any). */
+function withMaxOutputTokens(request: NativeRunRequest, maxOutputTokens: number): NativeRunRequest {
+  const execution = request.execution ?? {};
+  return { ...request, execution: { ...execution, model_parameters: { ...execution.model_parameters, max_output_tokens: maxOutputTokens } } };
+}
+
+/** The run's stream, with native's own output limit where native takes one (the edge enforces it otherwise). */
+async function openRun(
+  caller: Caller,
+  request: NativeRunRequest,
+  maxOutputTokens: number | null,
+  options?: Parameters<Caller["native"]["streamRun"]>[1],
+): Promise<{ items: ReadableStream<NativeStreamItem>; nativeOutputLimit: boolean }> {
+  const base = caller.config.NATIVE_API_BASE_URL;
+  if (maxOutputTokens === null || refusesMaxOutputTokens.has(base)) return { items: await caller.native.streamRun(request, options), nativeOutputLimit: false };
+  try {
+    return { items: await caller.native.streamRun(withMaxOutputTokens(request, maxOutputTokens), options), nativeOutputLimit: true };
+  } catch (error) {
+    if (!refusedMaxOutputTokens(error)) throw error;
+    refusesMaxOutputTokens.add(base);
+    return { items: await caller.native.streamRun(request, options), nativeOutputLimit: false };
+  }
+}
+
+/**
+ * The reader hooks of the client's output limits for `run` (null for a resume: native takes no model
+ * parameters there, and its reply is the finished record): native's own limit when it took it, the
+ * edge's count otherwise; stop sequences always at the edge (1flowbase runs have none).
+ */
+export function outputLimitHooks(limits: OutputLimits, run: StartedRun | null): Pick<ReaderHooks, "outputLimits" | "onOutputLimit"> {
+  const maxOutputTokens = run?.nativeOutputLimit ? null : limits.maxOutputTokens;
+  return { outputLimits: { maxOutputTokens, stopSequences: limits.stopSequences }, onOutputLimit: run?.clientLeft };
 }
 
 /** How long a retry waits for the first attempt to learn its run id before answering "in progress". */
@@ -238,11 +297,18 @@ function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => 
  *   retryable 409; a first attempt that never learnt one within its own time limits is taken over;
  * - the same key with another body: 409 `idempotency_conflict`, before native is called.
  */
-export async function startRun(c: GatewayContext, caller: Caller, request: NativeRunRequest, idempotency: Idempotency | null): Promise<StartedRun> {
+export async function startRun(
+  c: GatewayContext,
+  caller: Caller,
+  request: NativeRunRequest,
+  idempotency: Idempotency | null,
+  maxOutputTokens: number | null = null,
+): Promise<StartedRun> {
   let knownRunId: string | null = null;
   if (!idempotency) {
     const clientLeft = cancelWhenClientLeaves(c, caller, () => knownRunId);
-    return { items: await caller.native.streamRun(request), attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId), clientLeft };
+    const opened = await openRun(caller, request, maxOutputTokens);
+    return { ...opened, attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId), clientLeft };
   }
   // A D1 without the schema is a 500 now, before any run exists (a no-op once seen in this isolate).
   await caller.indexReady();
@@ -256,7 +322,7 @@ export async function startRun(c: GatewayContext, caller: Caller, request: Nativ
       await sleep(POLL_FIRST_MS);
       runId = await store.runIdOf(keyHash);
     }
-    if (runId !== null) return { items: attachedItems(caller, runId), attachedRunId: runId, onRunId: () => undefined, clientLeft: () => undefined };
+    if (runId !== null) return { items: attachedItems(caller, runId), attachedRunId: runId, onRunId: () => undefined, clientLeft: () => undefined, nativeOutputLimit: false };
     // The first attempt never learnt its run within the longest it can take (its headers timeout and
     // first-event limit): it is gone, and this attempt takes over (native's own key dedupes a run
     // that did get created and has finished).
@@ -267,16 +333,16 @@ export async function startRun(c: GatewayContext, caller: Caller, request: Nativ
   }
   const attempt = reservation.attempt;
   const record = (runId: string | null): Promise<void> => (runId === null ? Promise.resolve() : store.recordRun(keyHash, attempt, runId));
-  let items: ReadableStream<NativeStreamItem>;
+  let opened: { items: ReadableStream<NativeStreamItem>; nativeOutputLimit: boolean };
   try {
-    items = await caller.native.streamRun(request, { onAbandoned: (late) => caller.background(late.then(record)) });
+    opened = await openRun(caller, request, maxOutputTokens, { onAbandoned: (late) => caller.background(late.then(record)) });
   } catch (error) {
     // Native answered an error before any run existed: the key is free again for a corrected retry.
     if (error instanceof NativeError && (error.kind === "http" || error.kind === "too_large")) caller.background(store.release(keyHash, attempt));
     throw error;
   }
   return {
-    items,
+    ...opened,
     attachedRunId: null,
     onRunId: (runId) => {
       if (knownRunId !== null) return;

@@ -59,8 +59,8 @@ describe("messages.create (blocking)", () => {
     expect(message.usage.cache_read_input_tokens).toBe(0);
     expect(message.usage.cache_creation_input_tokens).toBe(0);
     expect(requestId).toMatch(/^req_/);
-    // max_tokens is validated but not applied: always reported (policy.ts).
-    expect(response.headers.get("x-1flowbase-ignored-params")).toBe("max_tokens");
+    // max_tokens is applied (native's limit, or the edge's): nothing is reported.
+    expect(response.headers.get("x-1flowbase-ignored-params")).toBeNull();
 
     const native = await nativeCreateBody(message.id);
     expect(native).toMatchObject({
@@ -267,7 +267,7 @@ describe("thinking → native reasoning parameters", () => {
   it("reports thinking as ignored for a model without reasoning, and rejects it in strict mode", async () => {
     const request = { model: "emu-plain", max_tokens: 100, thinking: { type: "enabled" as const, budget_tokens: 2000 }, messages: [{ role: "user" as const, content: "hi" }] };
     const { data, response } = await anthropic().messages.create(request).withResponse();
-    expect(response.headers.get("x-1flowbase-ignored-params")).toBe("max_tokens, thinking");
+    expect(response.headers.get("x-1flowbase-ignored-params")).toBe("thinking");
     expect((await nativeCreateBody(data.id))["execution"]).toBeUndefined();
 
     const strict = await anthropic({ headers: { "x-1flowbase-parameter-policy": "strict" } }).messages.create(request).catch((error: unknown) => error);
@@ -276,15 +276,15 @@ describe("thinking → native reasoning parameters", () => {
     expect((strict as APIError).apiMessage).toMatch(/'thinking'/);
   });
 
-  it("strict mode rejects accepted-but-ignored fields, never the required max_tokens", async () => {
+  it("strict mode rejects accepted-but-ignored fields, never the applied max_tokens and stop_sequences", async () => {
     const strict = anthropic({ headers: { "x-1flowbase-parameter-policy": "strict" } });
-    const ok = await strict.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
+    const ok = await strict.messages.create({ model: MODEL, max_tokens: 10, stop_sequences: ["END"], messages: [{ role: "user", content: "hi" }] });
     expect(ok.stop_reason).toBe("end_turn");
     const rejected = await strict.messages
-      .create({ model: MODEL, max_tokens: 10, stop_sequences: ["END"], messages: [{ role: "user", content: "hi" }] })
+      .create({ model: MODEL, max_tokens: 10, top_k: 3, messages: [{ role: "user", content: "hi" }] })
       .catch((error: unknown) => error);
     expect(rejected).toBeInstanceOf(BadRequestError);
-    expect((rejected as APIError).apiMessage).toMatch(/'stop_sequences'/);
+    expect((rejected as APIError).apiMessage).toMatch(/'top_k'/);
   });
 });
 

@@ -110,7 +110,7 @@ describe("request → native run", () => {
       tool_choice: { type: "tool", name: "t", disable_parallel_tool_use: true },
     });
     expect(result.action.request.conversation).toEqual({ user: "user-7" });
-    expect(result.ignored).toEqual(["max_tokens", "tools[1]"]);
+    expect(result.ignored).toEqual(["tools[1]"]);
     const strict = gatewayError(() => plan({ messages: [{ role: "user", content: "q" }], tools: [{ type: "bash_20250124", name: "bash" }] }, "strict"));
     expect(strict.param).toBe("tools[0]");
   });
@@ -172,10 +172,10 @@ describe("parameter policy", () => {
     expect(Object.keys(MESSAGES_POLICY).sort()).toEqual(Object.keys(MessagesRequest.shape).sort());
   });
 
-  it("lenient reports accepted and unknown fields; strict rejects them but never max_tokens", () => {
+  it("lenient reports accepted and unknown fields; strict rejects them; max_tokens and stop_sequences are applied, never reported", () => {
     const lenient = plan({ messages: [{ role: "user", content: "q" }], temperature: 0.5, top_k: 3, brand_new_field: true, stream: false });
-    expect(lenient.ignored).toEqual(["max_tokens", "temperature", "top_k", "brand_new_field"]);
-    expect(plan({ messages: [{ role: "user", content: "q" }] }, "strict").ignored).toEqual(["max_tokens"]);
+    expect(lenient.ignored).toEqual(["temperature", "top_k", "brand_new_field"]);
+    expect(plan({ messages: [{ role: "user", content: "q" }], stop_sequences: ["END"] }, "strict").ignored).toEqual([]);
     expect(gatewayError(() => plan({ messages: [{ role: "user", content: "q" }], top_p: 0.9 }, "strict"))).toMatchObject({ status: 400, param: "top_p" });
   });
 });
@@ -244,7 +244,7 @@ describe("thinking and output_config.effort → reasoning (the one catalog rule,
     expect(withFormat.action).toMatchObject({ effort: "low" });
     expect(withFormat.ignored).toContain("output_config");
     expect(gatewayError(() => plan({ messages, thinking: { type: "disabled" }, output_config: { effort: "high" } }, "strict"))).toMatchObject({ status: 400, param: "output_config" });
-    expect(plan({ messages, thinking: adaptive, output_config: { effort: "high" } }, "strict").ignored).toEqual(["max_tokens"]);
+    expect(plan({ messages, thinking: adaptive, output_config: { effort: "high" } }, "strict").ignored).toEqual([]);
   });
 });
 

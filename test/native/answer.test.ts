@@ -12,6 +12,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cutAt } from "../support/cuts";
 import {
+  CHARS_PER_TOKEN,
   NativeAnswerReader,
   ThinkTagSplitter,
   readAnswer,
@@ -833,5 +834,130 @@ describe("recordText (i)", () => {
     expect(recordText(record({ status: "cancelled", answer: "x" }))).toEqual({ message: "", reasoning: "" });
     expect(recordText(record({ status: "waiting", answer: "x", required_action: null }))).toEqual({ message: "", reasoning: "" });
     expect(recordText(record({ answer: null }))).toEqual({ message: "", reasoning: "" });
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Output limits: stop sequences and the output-token limit, enforced on the text (OutputLimiter)
+// ------------------------------------------------------------------------------------------------
+
+describe("output limits (stop sequences, output-token limit)", () => {
+  /** What a model server checking after each character would answer for the whole text. */
+  function referenceLimit(text: string, stops: readonly string[], maxTokens: number | null): { text: string; hit: "stop" | "length" | null; sequence?: string } {
+    let out = text;
+    let hit: "stop" | "length" | null = null;
+    let sequence: string | undefined;
+    search: for (let end = 1; end <= text.length; end++) {
+      for (const stop of stops) {
+        if (stop !== "" && end >= stop.length && text.slice(end - stop.length, end) === stop) {
+          out = text.slice(0, end - stop.length);
+          hit = "stop";
+          sequence = stop;
+          break search;
+        }
+      }
+    }
+    if (maxTokens !== null && out.length > maxTokens * CHARS_PER_TOKEN) return { text: out.slice(0, maxTokens * CHARS_PER_TOKEN), hit: "length" };
+    return sequence === undefined ? { text: out, hit } : { text: out, hit, sequence };
+  }
+
+  const limited = (stopSequences: string[], maxOutputTokens: number | null = null): AnswerReaderOptions => ({ limits: { stopSequences, maxOutputTokens } });
+
+  it("ends the text before a stop sequence split across deltas; nothing of it reaches the client; the run is cancelled", async () => {
+    let cancels = 0;
+    const sink = await read([started(), message("Hello wor"), message("ld, EN"), message("D and more"), message(" never"), completed()], {
+      ...limited(["END"]),
+      onLimitReached: () => cancels++,
+    });
+    expect(sink.textOf("message")).toBe("Hello world, ");
+    expect(sink.finished()).toMatchObject({ status: "completed", stopSequence: "END" });
+    expect(cancels).toBe(1);
+  });
+
+  it("the first sequence completed wins, as a model server checking after each token sees it", async () => {
+    const sink = await read([started(), message("xabcd"), completed()], limited(["abcd", "bc"]));
+    expect(sink.textOf("message")).toBe("xa");
+    expect(sink.finished().stopSequence).toBe("bc");
+  });
+
+  it("a held-back partial sequence is text after all when the answer ends without it", async () => {
+    let cancels = 0;
+    const sink = await read([started(), message("the EN"), completed({ usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })], {
+      ...limited(["END"]),
+      onLimitReached: () => cancels++,
+    });
+    expect(sink.textOf("message")).toBe("the EN");
+    expect(sink.finished()).toMatchObject({ status: "completed", usage: { outputTokens: 2 } });
+    expect(sink.finished().stopSequence).toBeUndefined();
+    expect(cancels).toBe(0);
+  });
+
+  it("reasoning text is counted but never matched against stop sequences", async () => {
+    const sink = await read([started(), reasoning("think END"), message("answer END x"), completed()], limited(["END"]));
+    expect(sink.textOf("reasoning")).toBe("think END");
+    expect(sink.textOf("message")).toBe("answer ");
+  });
+
+  it("cuts at the output-token limit (ceil(characters / 4)): status incomplete, usage counted at the edge", async () => {
+    let cancels = 0;
+    const sink = await read([started(), usageDelta({ prompt_tokens: 7 }), message("abcdefgh"), message("ijklmnop"), message("qrst"), completed()], {
+      ...limited([], 3),
+      onLimitReached: () => cancels++,
+    });
+    expect(sink.textOf("message")).toBe("abcdefghijkl");
+    expect(sink.finished()).toMatchObject({ status: "incomplete", usage: { inputTokens: 7, outputTokens: 3, totalTokens: 10 } });
+    expect(cancels).toBe(1);
+  });
+
+  it("never cuts inside a surrogate pair", async () => {
+    const sink = await read([started(), message("abc😀def"), completed()], limited([], 1));
+    expect(sink.textOf("message")).toBe("abc");
+    expect(sink.finished().status).toBe("incomplete");
+  });
+
+  it("a limit reached before a tool call ends the answer without the call (the waiting run is cancelled)", async () => {
+    let cancels = 0;
+    const sink = await read([started(), message("I will call a tool now"), waiting({ action_type: "submit_tool_outputs", payload: toolTask([{ id: "c1", name: "f", arguments: "{}" }]) })], {
+      ...limited([], 2),
+      onLimitReached: () => cancels++,
+    });
+    expect(sink.kinds()).not.toContain("toolCalls");
+    expect(sink.finished().status).toBe("incomplete");
+    expect(cancels).toBe(1);
+  });
+
+  it("a finished run's record is cut at the same place as its stream (blocking replay equals streaming)", async () => {
+    const fromRecord = await read([started(), completed({ answer: "one two STOP three" })], limited(["STOP"]));
+    const fromStream = await read([started(), message("one two ST"), message("OP three"), completed()], limited(["STOP"]));
+    expect(fromRecord.textOf("message")).toBe("one two ");
+    expect(fromStream.textOf("message")).toBe(fromRecord.textOf("message"));
+    expect(fromRecord.finished().stopSequence).toBe("STOP");
+  });
+
+  it("no limits: the reader passes every delta through as it came", async () => {
+    const sink = await read([started(), message("a"), message("b")], limited([""], null));
+    expect(sink.calls.filter((call) => call.kind === "text")).toHaveLength(2);
+  });
+
+  it("property: any cut of the text into deltas gives the whole-text reference", async () => {
+    const alphabet = fc.constantFrom("a", "b", "c", "E", "N", "D", " ");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(alphabet, { maxLength: 40 }).map((chars) => chars.join("")),
+        fc.array(fc.array(alphabet, { minLength: 1, maxLength: 4 }).map((chars) => chars.join("")), { maxLength: 3 }),
+        fc.option(fc.integer({ min: 1, max: 8 }), { nil: null }),
+        fc.array(fc.nat(40), { maxLength: 6 }),
+        async (text, stops, maxTokens, cuts) => {
+          const sink = await read([started(), ...cutInto(text, cuts).map(message), completed()], limited(stops, maxTokens));
+          const expected = referenceLimit(text, stops, maxTokens);
+          expect(sink.textOf("message")).toBe(expected.text);
+          const end = sink.finished();
+          if (expected.hit === "length") expect(end.status).toBe("incomplete");
+          else expect(end.status).toBe("completed");
+          expect(end.stopSequence ?? undefined).toBe(expected.hit === "stop" ? expected.sequence : undefined);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

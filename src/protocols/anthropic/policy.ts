@@ -6,10 +6,8 @@
  * reports accepted fields in `x-1flowbase-ignored-params`; strict mode turns them into 400s.
  *
  * Two fields need more than the table says; `to-native.ts` applies these rules:
- * - **`max_tokens`** is *required* by the protocol, so strict mode cannot reject it: every Anthropic
- *   request would fail. It is validated (a positive integer) and, because it is not applied (the
- *   native request has no output-length control both native versions accept, native-api.md §7),
- *   always listed in the ignored-params header — in both modes. Honest reporting, never a 400.
+ * - **`max_tokens`** is *required* by the protocol and applied: native's own output limit where
+ *   native takes one (upstream 0.3), else enforced at the edge (`stop_reason: "max_tokens"`).
  * - **`thinking`** is mapped to `execution.model_parameters.reasoning` only when the application's
  *   catalog says the requested model supports reasoning (`GET /models`, native-api.md §3.5); otherwise
  *   it is treated as `accepted` (reported, or a 400 in strict mode). `{type:"disabled"}` needs nothing.
@@ -18,7 +16,7 @@
  * - **`tools[i]`** of an Anthropic server-tool type (`web_search_20250305`, `code_execution_…`) cannot
  *   run inside a 1flowbase flow; each such entry is treated as `accepted` under the name `tools[i]`.
  */
-import type { ParameterPolicy } from "../../http/policy";
+import { OUTPUT_LIMIT_TARGET, STOP_TARGET, type ParameterPolicy } from "../../http/policy";
 
 const FLOW_DECIDES = "the 1flowbase flow decides sampling and generation settings";
 
@@ -31,11 +29,11 @@ export const MESSAGES_POLICY: ParameterPolicy = {
   tools: { kind: "mapped", to: "inputs.tools" },
   tool_choice: { kind: "mapped", to: "inputs.tool_choice" },
   thinking: { kind: "mapped", to: "execution.model_parameters.reasoning (when the model supports reasoning)" },
-  max_tokens: { kind: "accepted", why: "required by the protocol and validated; the 1flowbase flow decides output length" },
+  max_tokens: { kind: "mapped", to: OUTPUT_LIMIT_TARGET },
   temperature: { kind: "accepted", why: FLOW_DECIDES },
   top_p: { kind: "accepted", why: FLOW_DECIDES },
   top_k: { kind: "accepted", why: FLOW_DECIDES },
-  stop_sequences: { kind: "accepted", why: "1flowbase runs have no stop sequences; stop_sequence is always null" },
+  stop_sequences: { kind: "mapped", to: `${STOP_TARGET}; stop_reason "stop_sequence" with the sequence` },
   service_tier: { kind: "accepted", why: "1flowbase has no service tiers" },
   inference_geo: { kind: "accepted", why: "1flowbase decides where the model runs" },
   container: { kind: "accepted", why: "Anthropic code-execution containers do not exist in 1flowbase" },

@@ -13,6 +13,7 @@
 import { lazily } from "../../lazy";
 import * as z from "zod";
 import { errorEnvelopeSchemas } from "../../http/errors";
+import { MAX_STOP_CHARS } from "../../http/policy";
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -46,6 +47,8 @@ const MAX_MODEL_CHARS = 256;
 const MAX_MESSAGES = 100_000;
 const MAX_TOOL_NAME_CHARS = 128;
 const MAX_USER_ID_CHARS = 256;
+/** Anthropic documents no count; a bound keeps the edge's per-character matching cheap (native/answer.ts). */
+const MAX_STOP_SEQUENCES = 64;
 
 export const ToolParam = z
   .object({
@@ -95,7 +98,7 @@ export const MessagesRequest = z
     temperature: z.number().nullable().optional(),
     top_p: z.number().nullable().optional(),
     top_k: z.number().nullable().optional(),
-    stop_sequences: z.array(z.string()).nullable().optional(),
+    stop_sequences: z.array(z.string().max(MAX_STOP_CHARS)).max(MAX_STOP_SEQUENCES).nullable().optional(),
     // Newer or beta fields real clients send; accepted and reported, never applied (policy.ts).
     service_tier: z.string().nullable().optional(),
     inference_geo: z.string().nullable().optional(),

@@ -167,7 +167,8 @@ export class AnthropicEncoder implements AnswerSink {
     }
     this.writer.event({
       type: "message_delta",
-      delta: { stop_reason: STOP_REASON[end.status], stop_sequence: null, stop_details: null },
+      // A client stop sequence the edge ended the text on (native/answer.ts OutputLimiter).
+      delta: end.stopSequence ? { stop_reason: "stop_sequence", stop_sequence: end.stopSequence, stop_details: null } : { stop_reason: STOP_REASON[end.status], stop_sequence: null, stop_details: null },
       usage: anthropicUsage(end.usage),
     });
     this.writer.event({ type: "message_stop" });

@@ -320,9 +320,7 @@ function nativeTools(tools: MessagesRequest["tools"], mode: PolicyMode, ignored:
  * strict mode, for accepted-but-ignored fields.
  */
 export function toNativePlan(body: MessagesRequest, options: MappingOptions): MessagesPlan {
-  const { max_tokens: _maxTokens, ...policed } = body;
-  // `max_tokens` is required by the protocol: never a 400, always reported (see policy.ts).
-  const ignored = ["max_tokens", ...enforcePolicy(MESSAGES_POLICY, policed, options.mode)];
+  const ignored = enforcePolicy(MESSAGES_POLICY, body, options.mode);
   const stream = body.stream === true;
 
   const systemParts: string[] = [];

@@ -13,7 +13,7 @@
 import { lazily } from "../../lazy";
 import * as z from "zod";
 import { GatewayError } from "../../http/errors";
-import { formatPath, type ParameterPolicy } from "../../http/policy";
+import { formatPath, MAX_STOP_CHARS, OUTPUT_LIMIT_TARGET, STOP_TARGET, type ParameterPolicy } from "../../http/policy";
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -190,9 +190,10 @@ export const ChatCompletionRequest = z
     function_call: z.unknown().optional(),
     temperature: z.unknown().optional(),
     top_p: z.unknown().optional(),
-    max_tokens: z.unknown().optional(),
-    max_completion_tokens: z.unknown().optional(),
-    stop: z.unknown().optional(),
+    max_tokens: z.number().int().positive().nullable().optional(),
+    max_completion_tokens: z.number().int().positive().nullable().optional(),
+    // OpenAI: "Up to 4 sequences where the API will stop generating further tokens."
+    stop: z.union([z.string().max(MAX_STOP_CHARS), z.array(z.string().max(MAX_STOP_CHARS)).max(4)]).nullable().optional(),
     presence_penalty: z.unknown().optional(),
     frequency_penalty: z.unknown().optional(),
     logit_bias: z.unknown().optional(),
@@ -240,9 +241,9 @@ export const CHAT_PARAMETER_POLICY: ParameterPolicy = {
   function_call: { kind: "rejected", why: "deprecated; send 'tool_choice'" },
   temperature: { kind: "accepted", why: WHY_FLOW },
   top_p: { kind: "accepted", why: WHY_FLOW },
-  max_tokens: { kind: "accepted", why: WHY_FLOW },
-  max_completion_tokens: { kind: "accepted", why: WHY_FLOW },
-  stop: { kind: "accepted", why: WHY_FLOW },
+  max_tokens: { kind: "mapped", to: OUTPUT_LIMIT_TARGET },
+  max_completion_tokens: { kind: "mapped", to: OUTPUT_LIMIT_TARGET },
+  stop: { kind: "mapped", to: STOP_TARGET },
   presence_penalty: { kind: "accepted", why: WHY_FLOW },
   frequency_penalty: { kind: "accepted", why: WHY_FLOW },
   logit_bias: { kind: "accepted", why: WHY_FLOW },

@@ -15,6 +15,7 @@
  * is the catalog's (`decideReasoning`, src/native/catalog.ts), made by the route.
  */
 import { GatewayError } from "../../http/errors";
+import type { OutputLimits } from "../../native/answer";
 import { decodeCallbackId } from "../../native/callback-ids";
 import { answersForeignToolCalls, type ToolResultInput } from "../../native/resume";
 import type { NativeHistoryItem, NativeRunRequest, NativeToolDefinition } from "../../native/schema";
@@ -45,6 +46,16 @@ export type ChatPlan = ChatRunPlan | ChatResumePlan;
 export interface ChatToNativeOptions {
   /** Sent as native `metadata.trace_id` (the gateway request id). */
   traceId: string;
+}
+
+/**
+ * The output contract the client asked for: `max_completion_tokens` (its current name) and the
+ * deprecated `max_tokens` — the smaller when both are sent — and `stop` (one string or up to four).
+ */
+export function chatOutputLimits(request: ChatCompletionRequest): OutputLimits {
+  const limits = [request.max_completion_tokens, request.max_tokens].filter((limit): limit is number => typeof limit === "number");
+  const stop = request.stop ?? [];
+  return { maxOutputTokens: limits.length > 0 ? Math.min(...limits) : null, stopSequences: typeof stop === "string" ? [stop] : stop };
 }
 
 /**

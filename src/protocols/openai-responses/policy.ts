@@ -13,7 +13,7 @@
  */
 import type { ParameterPolicy, PolicyMode } from "../../http/policy";
 import { GatewayError } from "../../http/errors";
-import { enforcePolicy } from "../../http/policy";
+import { enforcePolicy, OUTPUT_LIMIT_TARGET } from "../../http/policy";
 
 const FLOW_DECIDES = "the 1flowbase application's flow decides it";
 
@@ -44,7 +44,7 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   presence_penalty: { kind: "accepted", why: FLOW_DECIDES },
   frequency_penalty: { kind: "accepted", why: FLOW_DECIDES },
   top_logprobs: { kind: "rejected", why: "native runs report no token log probabilities (only 0 is accepted)" },
-  max_output_tokens: { kind: "accepted", why: FLOW_DECIDES },
+  max_output_tokens: { kind: "mapped", to: OUTPUT_LIMIT_TARGET },
   max_tool_calls: { kind: "accepted", why: "no hosted tools run here" },
   service_tier: { kind: "accepted", why: "one service tier" },
   prompt_cache_key: { kind: "accepted", why: "native manages prompt caching" },
