@@ -19,6 +19,8 @@ export default defineConfig({
           FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
           // Request log lines are tested directly; keep test output readable.
           LOG_LEVEL: "off",
+          // Responses compaction signs its items (src/http/signing.ts); a test-only secret.
+          GATEWAY_SIGNING_SECRET: "test-only-signing-secret-0123456789abcdef",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
         },
       },

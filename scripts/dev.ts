@@ -11,6 +11,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { randomBytes } from "node:crypto";
 import { autoToolCallsFromEnv, startEmulator } from "../emulator/server";
 import { EMULATOR_KEYS } from "../emulator/script";
 
@@ -98,6 +99,9 @@ async function main(): Promise<void> {
       "--port", String(gateway.port),
       "--inspector-port", String(inspector.port),
       "--var", `NATIVE_API_BASE_URL:${emulator.url}`,
+      // Responses compaction signs its items; a fresh secret per dev session (the emulator's runs do
+      // not outlive it either).
+      "--var", `GATEWAY_SIGNING_SECRET:${randomBytes(32).toString("base64url")}`,
     ],
     { stdio: ["inherit", "inherit", "inherit"], env: process.env },
   );

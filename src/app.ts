@@ -23,6 +23,7 @@ import { messagesRoutes } from "./routes/messages";
 import { modelRoutes } from "./routes/models";
 import { readinessRoutes } from "./routes/readiness";
 import { responsesRoutes } from "./routes/responses";
+import { responsesCompactRoutes } from "./routes/responses-compact";
 
 /** Anthropic clients get Anthropic envelopes; everything else speaks OpenAI. */
 export function familyForPath(path: string): ProtocolFamily {
@@ -97,6 +98,7 @@ export function createApp(): Hono<GatewayEnv> {
   app.route("/", modelRoutes);
   app.route("/", chatRoutes);
   app.route("/", responsesRoutes);
+  app.route("/", responsesCompactRoutes);
   app.route("/", messagesRoutes);
   app.route("/", docsRoutes);
 

@@ -30,6 +30,8 @@ export interface Env {
   CORS_ALLOW_ORIGINS?: string;
   LOG_LEVEL?: string;
   MODEL_ALIASES?: string;
+  GATEWAY_SIGNING_SECRET?: string;
+  GATEWAY_SIGNING_SECRET_PREVIOUS?: string;
 }
 
 /** One `MODEL_ALIASES` entry: a model name clients send (`*` at the end: any suffix) → a catalog id. */
@@ -50,6 +52,13 @@ const intVar = (fallback: number, min: number, max: number) =>
     .pipe(z.number().int().min(min).max(max))
     .optional()
     .transform((value) => value ?? fallback);
+
+/** An optional secret: empty counts as absent; a short one is refused (a guessable HMAC key forges tokens). */
+const signingSecret = z
+  .string()
+  .optional()
+  .transform((value) => value?.trim() || undefined)
+  .pipe(z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional());
 
 const ConfigSchema = z.object({
   NATIVE_API_BASE_URL: z
@@ -157,6 +166,16 @@ const ConfigSchema = z.object({
       }
       return aliases;
     }),
+  /**
+   * The worker's HMAC key for the opaque tokens it hands to clients and must later trust: today the
+   * `encrypted_content` of Responses compaction items (src/http/signing.ts). A wrangler secret
+   * (`npx wrangler secret put GATEWAY_SIGNING_SECRET --env <tenant>`), at least 32 characters of
+   * randomness (`openssl rand -base64 32`). Optional: without it `/v1/responses/compact` and
+   * compaction items answer a 400 naming the setting, everything else works.
+   */
+  GATEWAY_SIGNING_SECRET: signingSecret,
+  /** The previous signing secret during a rotation: tokens it signed still verify; nothing new is signed with it. */
+  GATEWAY_SIGNING_SECRET_PREVIOUS: signingSecret,
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -200,6 +200,27 @@ export const EXAMPLES: Readonly<Record<string, OperationExample>> = {
     sdk: { label: "openai", code: `const cancelled = await client.responses.cancel("${RESPONSE_ID}");` },
     response: { status: 200, contentType: "application/json", body: responseObject("cancelled", null) },
   },
+  compactResponse: {
+    curl: `curl $GATEWAY/v1/responses/compact ${JSON_BODY} \\\n  -d '{"model": "1flowbase", "previous_response_id": "${RESPONSE_ID}"}'`,
+    sdk: {
+      label: "openai",
+      code: `const compacted = await client.responses.compact({ model: "1flowbase", previous_response_id: "${RESPONSE_ID}" });\n// Continue with the whole window: the output as-is, then the new turn.\nconst next = await client.responses.create({\n  model: "1flowbase",\n  input: [...compacted.output, { role: "user", content: "And then?" }],\n});`,
+    },
+    response: {
+      status: 200,
+      contentType: "application/json",
+      body: {
+        id: "resp_k019ae4b1c2d37e8f9a0b1c2d3e4f5a6b",
+        object: "response.compaction",
+        created_at: 1796191310,
+        output: [
+          { id: "msg_k019ae4b1c2d37e8f9a0b1c2d3e4f5a6b_in_0", type: "message", role: "user", status: "completed", content: [{ type: "input_text", text: "Hello!" }] },
+          { id: "cmp_019ae4b1c2d37e8f9a0b1c2d3e4f5a6b", type: "compaction", encrypted_content: "AZrksMLTfo-aCxwtPk9aa1mU0n2f0hC3hM4o1xZ1cWQ2tG8pR3bFw9eN5yU7vK2a", created_by: "1flowbase-gateway" },
+        ],
+        usage: { input_tokens: 0, input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 }, output_tokens: 0, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 0 },
+      },
+    },
+  },
   createMessage: {
     curl: `curl $GATEWAY/v1/messages ${ANTHROPIC_JSON} \\\n  -d '{"model": "1flowbase", "max_tokens": 1024,\n       "messages": [{"role": "user", "content": "Hello!"}]}'`,
     sdk: {

@@ -15,8 +15,10 @@ import { IGNORED_PARAMS_HEADER, POLICY_MODE_HEADER } from "../http/policy";
 import { MESSAGES_POLICY } from "../protocols/anthropic/policy";
 import { CountTokensRequest, MessageParam, MessagesRequest, ToolParam } from "../protocols/anthropic/schema";
 import { CHAT_PARAMETER_POLICY, ChatCompletionRequest, ChatContentPart, ChatMessage, ChatTool, ChatToolChoice } from "../protocols/openai-chat/schema";
-import { RESPONSES_POLICY } from "../protocols/openai-responses/policy";
+import { CompactRequest } from "../protocols/openai-responses/compaction";
+import { RESPONSES_COMPACT_POLICY, RESPONSES_POLICY } from "../protocols/openai-responses/policy";
 import {
+  CompactionItem,
   ContentPart,
   CreateResponseRequest,
   FunctionCallItem,
@@ -206,6 +208,26 @@ function buildOperations(): readonly OperationSpec[] {
     },
     {
       method: "post",
+      paths: ["/v1/responses/compact"],
+      operationId: "compactResponse",
+      tag: "Responses",
+      summary: "Compact a conversation",
+      description:
+        "Records the whole window — the `previous_response_id` chain rebuilt from its native runs, earlier compaction items, then `input` — as one " +
+        "native run that is never executed, and answers with the window's user messages and one `compaction` item. Pass the output back " +
+        "as-is (then your new turn) in a later create, with or without `store`: the create continues with the whole window, like " +
+        "`previous_response_id`. No model pass summarises anything (`usage` is zero): the 1flowbase application manages its own context. " +
+        "`encrypted_content` is an opaque reference signed for the API key that made it; any other key, an altered or a foreign item is " +
+        "one 400 `invalid_encrypted_content`. Needs the `GATEWAY_SIGNING_SECRET` setting (a 400 naming it otherwise).",
+      family: "openai",
+      body: "CompactResponseRequest",
+      policy: RESPONSES_COMPACT_POLICY,
+      json: doc.CompactionResource,
+      errors: CREATE_ERRORS,
+      headers: [POLICY_MODE_HEADER],
+    },
+    {
+      method: "post",
       paths: ["/v1/messages"],
       operationId: "createMessage",
       tag: "Messages",
@@ -297,9 +319,9 @@ export function operations(): readonly OperationSpec[] {
  * document shows the per-item schemas, which is what a client needs to know.
  */
 const ResponsesInputItem = z
-  .union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, ItemReference, z.looseObject({ type: z.string() })])
+  .union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, ItemReference, CompactionItem, z.looseObject({ type: z.string() })])
   .describe(
-    "`type` may be omitted on messages (with `role`) and item references. `custom_tool_call` / `custom_tool_call_output` replay as tool turns. Other item types (hosted-tool calls…) are accepted and not interpreted.",
+    "`type` may be omitted on messages (with `role`) and item references. `custom_tool_call` / `custom_tool_call_output` replay as tool turns. A `compaction` item (from `/v1/responses/compact`) stands for its whole window; items before it are that window. Other item types (hosted-tool calls…) are accepted and not interpreted.",
   );
 
 /** Request-side components (`io: "input"`). */
@@ -311,6 +333,7 @@ const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType, string?]> =
   ["ChatToolChoice", ChatToolChoice],
   ["CreateResponseRequest", CreateResponseRequest, "`POST /v1/responses` body."],
   ["ResponsesInputItem", ResponsesInputItem],
+  ["CompactResponseRequest", CompactRequest, "`POST /v1/responses/compact` body."],
   ["ResponsesContentPart", ContentPart, "`input_file` and `input_audio` are a 400: native runs take text and images."],
   ["ResponsesTool", Tool, "Function tools are mapped; custom tools become a function with one string `input` (calls come back as `custom_tool_call`); hosted tools are accepted and reported as ignored."],
   ["ResponsesToolChoice", ToolChoice],
@@ -339,6 +362,7 @@ function responseComponents(): Array<readonly [string, z.ZodType]> {
     ["ResponseUsage", doc.ResponseUsage],
     ["DeletedResponse", doc.DeletedResponse],
     ["InputItemList", doc.InputItemList],
+    ["CompactionResource", doc.CompactionResource],
     ["AnthropicMessage", doc.AnthropicMessage],
     ["AnthropicContentBlock", doc.AnthropicContentBlock],
     ["TokenCount", doc.TokenCount],

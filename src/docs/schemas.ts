@@ -14,6 +14,7 @@ import { errorEnvelopeSchemas } from "../http/errors";
 import { anthropicOutputSchemas } from "../protocols/anthropic/schema";
 import { modelOutputSchemas } from "../protocols/models/openai-models";
 import { chatOutputSchemas } from "../protocols/openai-chat/schema";
+import { compactionOutputSchemas } from "../protocols/openai-responses/compaction";
 import { responsesOutputSchemas } from "../protocols/openai-responses/schema";
 
 function buildDocumentedSchemas() {
@@ -49,6 +50,7 @@ function buildDocumentedSchemas() {
     ResponseUsage: responses.ResponseUsage,
     DeletedResponse: responses.DeletedResponse,
     InputItemList: responses.InputItemList,
+    CompactionResource: compactionOutputSchemas().CompactionResource,
     RESPONSES_STREAM_EVENTS: responses.STREAM_EVENTS,
     ResponsesStreamDone: responses.StreamDone,
     AnthropicMessage: anthropic.AnthropicMessage,

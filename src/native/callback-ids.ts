@@ -27,24 +27,25 @@ const BODY = /^[A-Za-z0-9_-]{44}$/;
 
 export const MAX_CALLS_PER_TASK = 256;
 
-function uuidToBytes(uuid: string, into: Uint8Array, offset: number): void {
+/** Shared with the other stateless tokens (src/http/signing.ts). */
+export function uuidToBytes(uuid: string, into: Uint8Array, offset: number): void {
   const hex = uuid.replace(/-/g, "");
   for (let i = 0; i < 16; i++) into[offset + i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
 }
 
-function bytesToUuid(bytes: Uint8Array, offset: number): string {
+export function bytesToUuid(bytes: Uint8Array, offset: number): string {
   let hex = "";
   for (let i = 0; i < 16; i++) hex += (bytes[offset + i] ?? 0).toString(16).padStart(2, "0");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-function toBase64Url(bytes: Uint8Array): string {
+export function toBase64Url(bytes: Uint8Array): string {
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function fromBase64Url(text: string): Uint8Array | null {
+export function fromBase64Url(text: string): Uint8Array | null {
   try {
     const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
     const bytes = new Uint8Array(binary.length);

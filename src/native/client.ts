@@ -78,6 +78,13 @@ export interface NativeClient {
    * `readNativeStream` for its faults.
    */
   streamRun(request: NativeRunRequest, options?: StreamRunOptions): Promise<ReadableStream<NativeStreamItem>>;
+  /**
+   * `POST /runs` with a record-only `response_mode` (`RECORD_ONLY_RESPONSE_MODE`): native creates the
+   * run with its frozen input and answers 201 with the record, without executing the flow (fork
+   * `routes/application_public_api/native.rs:546-577`; native-api.md §1.4: any mode other than
+   * blocking/streaming leaves the run `queued`). Responses compaction records its window this way.
+   */
+  recordRun(request: NativeRunRequest): Promise<NativeRun>;
   /** `GET /runs/{id}` (same key only, else 403/404, §1.6). */
   getRun(runId: string): Promise<NativeRun>;
   /** `POST /runs/{id}/cancel` (409 `invalid_state` when already terminal). */
@@ -89,6 +96,8 @@ export interface NativeClient {
 }
 
 const API_PREFIX = "/api/agent/v1";
+/** The `response_mode` the fork's own route tests use to create a run without executing it (`native_routes.rs:327-372`). */
+export const RECORD_ONLY_RESPONSE_MODE = "manual";
 /** Longest native error `message` carried into a `NativeError` (native's are one sentence). */
 const ERROR_MESSAGE_LIMIT = 2_000;
 /** Error bodies are read up to this many bytes; the rest is not read (native's are tiny JSON). */
@@ -556,6 +565,12 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
       } finally {
         if (!handedOver) exchange.release();
       }
+    },
+
+    async recordRun(request) {
+      const body = { ...NativeRunRequest.parse(request), response_mode: RECORD_ONLY_RESPONSE_MODE };
+      const envelope = await call("POST", "/runs", timeouts.headersMs, NativeRunEnvelope, body);
+      return envelope.data;
     },
 
     async getRun(runId) {

@@ -8,7 +8,8 @@
  * 503 (`IndexUnavailableError`), never a guess.
  */
 import type { Caller } from "../http/context";
-import type { GatewayError } from "../http/errors";
+import { GatewayError } from "../http/errors";
+import { requireSigningKeys } from "../http/signing";
 import type { PolicyMode } from "../http/policy";
 import { NativeError } from "../native/errors";
 import type { NativeRun } from "../native/schema";
@@ -20,6 +21,7 @@ import {
   runTurns,
   substituteItemReferences,
 } from "../protocols/openai-responses/continuation";
+import { compactionResourceId, cutAtCompaction, invalidCompactionItem, openCompaction } from "../protocols/openai-responses/compaction";
 import { echoFromRun, foldRun } from "../protocols/openai-responses/from-native";
 import { isYoungResponseRef, parseResponseId } from "../protocols/openai-responses/ids";
 import type { InputItem, OutputItem } from "../protocols/openai-responses/schema";
@@ -110,6 +112,33 @@ export async function loadPreviousTurn(caller: Caller, previousResponseId: strin
   }
   const run = owned.run ?? (await getOwnedRun(caller, owned.runId, () => previousResponseNotFound(previousResponseId)));
   return { responseId: previousResponseId, runId: owned.runId, conversation: runConversation(run), turns: runTurns(run) };
+}
+
+/**
+ * A compaction item in the input (compaction.ts): verified (HMAC, bound to this key), its record run
+ * read with the caller's key, and turned into what `previous_response_id` would give — the window's
+ * turns, rebuilt from the native record — so a create continues through the very same pipeline
+ * (`toNativeRunRequest`'s `previous`), over HTTP today and any other transport that reuses it.
+ * Returns the input without the compacted window. Every unusable item — garbage, altered, another
+ * key's, another deployment's, a run native no longer has — is the same 400; a deployment without a
+ * signing secret refuses compaction items by name. With `previous_response_id` the chain already
+ * holds the conversation: both at once is ambiguous and refused.
+ */
+export async function resolveCompaction(caller: Caller, items: InputItem[], previousResponseId: string | null | undefined): Promise<{ items: InputItem[]; compacted: PreviousTurn | null }> {
+  const cut = cutAtCompaction(items);
+  if (!cut) return { items, compacted: null };
+  const keys = requireSigningKeys(caller.config, "Responses compaction", `input[${cut.index}]`);
+  if (previousResponseId) {
+    throw GatewayError.invalidRequest(
+      `input[${cut.index}] is a compaction item and previous_response_id is set: a compaction already carries the conversation; send one or the other`,
+      "previous_response_id",
+    );
+  }
+  const runId = await openCompaction(keys, await caller.fingerprint(), cut.item.encrypted_content);
+  if (!runId) throw invalidCompactionItem(cut.index);
+  const run = await getOwnedRun(caller, runId, () => invalidCompactionItem(cut.index));
+  if (run.id !== runId) throw invalidCompactionItem(cut.index);
+  return { items: cut.rest, compacted: { responseId: compactionResourceId(runId), runId, conversation: runConversation(run), turns: runTurns(run) } };
 }
 
 /** Only `previous_response_id`'s run id (resuming needs no more than ownership). */

@@ -31,7 +31,7 @@ import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
 import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
-import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
+import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
 import type { OutputLimits } from "../native/answer";
 import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
@@ -115,7 +115,9 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const mode = policyMode(caller.config.PARAMETER_POLICY, c.req.raw.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
   const idempotency = await readIdempotency(c.req.raw.headers, "responses", body);
-  const items = await resolveItemReferences(caller, parseInputItems(request.input), Boolean(request.previous_response_id), ignored, mode);
+  // A compaction item stands for its whole window, continued like previous_response_id (compaction.ts).
+  const { items: uncompacted, compacted } = await resolveCompaction(caller, parseInputItems(request.input), request.previous_response_id);
+  const items = await resolveItemReferences(caller, uncompacted, Boolean(request.previous_response_id), ignored, mode);
   const plan = planInput(items, ignored, mode);
   const tools = mapTools(request, ignored, mode);
   const echo: ResponseEcho = echoFromRequest(request);
@@ -156,7 +158,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
 
   // Native runs any model string; an unknown one is the client's 404 here, before any run.
   const model = await catalogModel(caller, request.model);
-  const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id) : null;
+  const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id) : compacted;
   // The mapped request must fit native's body limit; Responses' `truncation` says how (to-native.ts).
   let nativeRequest = fitToNativeLimit(
     { ...toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }), model },

@@ -58,9 +58,9 @@ describe("GET /docs", () => {
     }
     expect(html.match(/<article class="op"/g)?.length).toBe(documentedOperations().length);
     expect(html.match(/<div class="ex">/g)?.length).toBe(documentedOperations().length);
-    // The three create operations carry their rendered policy table (folded), once each.
-    expect(html.match(/<table class="policy">/g)?.length).toBe(3);
-    expect(html.match(/<details class="policy"><summary>Parameter policy: \d+ mapped · \d+ accepted · \d+ rejected<\/summary>/g)?.length).toBe(3);
+    // The three create operations and compact carry their rendered policy table (folded), once each.
+    expect(html.match(/<table class="policy">/g)?.length).toBe(4);
+    expect(html.match(/<details class="policy"><summary>Parameter policy: \d+ mapped · \d+ accepted · \d+ rejected<\/summary>/g)?.length).toBe(4);
     expect(html).toContain("<td><code>temperature</code></td><td>accepted</td>");
     // Both auth schemes and both error envelopes are on the page.
     expect(html).toContain("x-api-key");

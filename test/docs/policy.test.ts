@@ -11,7 +11,8 @@ import type { ParameterPolicy } from "../../src/http/policy";
 import { COUNT_TOKENS_FIELDS, MESSAGES_POLICY } from "../../src/protocols/anthropic/policy";
 import { CountTokensRequest, MessagesRequest } from "../../src/protocols/anthropic/schema";
 import { CHAT_PARAMETER_POLICY, ChatCompletionRequest } from "../../src/protocols/openai-chat/schema";
-import { RESPONSES_POLICY } from "../../src/protocols/openai-responses/policy";
+import { CompactRequest } from "../../src/protocols/openai-responses/compaction";
+import { RESPONSES_COMPACT_POLICY, RESPONSES_POLICY } from "../../src/protocols/openai-responses/policy";
 import { CreateResponseRequest } from "../../src/protocols/openai-responses/schema";
 import { openApiDocument, operations } from "../../src/docs/openapi";
 import { refName } from "./helpers";
@@ -52,6 +53,7 @@ function codePolicy(policy: ParameterPolicy): Record<string, string> {
 const PROTOCOLS = [
   { name: "Chat Completions", operationIds: ["createChatCompletion", "createChatCompletionUnversioned", "createChatCompletionOpenAIPrefix"], policy: CHAT_PARAMETER_POLICY, schema: ChatCompletionRequest },
   { name: "Responses", operationIds: ["createResponse"], policy: RESPONSES_POLICY, schema: CreateResponseRequest },
+  { name: "Responses compaction", operationIds: ["compactResponse"], policy: RESPONSES_COMPACT_POLICY, schema: CompactRequest },
   { name: "Anthropic Messages", operationIds: ["createMessage"], policy: MESSAGES_POLICY, schema: MessagesRequest },
 ] as const;
 
@@ -97,7 +99,7 @@ describe("parameter policy tables", () => {
       if (operation.policy) expect(operation.body, operation.operationId).toBeDefined();
     }
     expect(operations().filter((operation) => operation.policy).map((operation) => operation.operationId).sort()).toEqual(
-      ["createChatCompletion", "createMessage", "createResponse"].sort(),
+      ["createChatCompletion", "createMessage", "createResponse", "compactResponse"].sort(),
     );
   });
 });

@@ -255,6 +255,15 @@ describe("Responses answers match the document", () => {
     await expectError("cancelResponse", await request("POST", `/v1/responses/${id}/cancel`), 400);
   });
 
+  it("compact: the compaction resource, and a create that continues from its item", async () => {
+    const compacted = await expectJson("compactResponse", await request("POST", "/v1/responses/compact", { model: MODEL, input: [{ role: "user", content: "Hi." }, { role: "assistant", content: "Hello." }] }));
+    const output = compacted.output as Json[];
+    await expectJson("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: [...output, { role: "user", content: "Go on." }] }));
+    const invalid = await expectError("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: [{ type: "compaction", encrypted_content: "x" }, { role: "user", content: "y" }] }), 400);
+    expect(invalid).toMatchObject({ error: { code: "invalid_encrypted_content" } });
+    await expectError("compactResponse", await request("POST", "/v1/responses/compact", { input: "no model" }), 400);
+  });
+
   it("errors: unknown previous_response_id (400), no key (401)", async () => {
     const unknown = await expectError("createResponse", await request("POST", "/v1/responses", { model: MODEL, input: "hi", previous_response_id: "resp_nope" }), 400);
     expect(unknown).toMatchObject({ error: { param: "previous_response_id" } });

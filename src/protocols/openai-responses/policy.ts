@@ -51,6 +51,26 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   prompt_cache_retention: { kind: "accepted", why: "native manages prompt caching" },
   safety_identifier: { kind: "accepted", why: "not forwarded" },
   stream_options: { kind: "accepted", why: "delta obfuscation is never added" },
+  context_management: {
+    kind: "rejected",
+    why: "server-side compaction inside a create is not available: call POST /v1/responses/compact and pass its compaction item back in input (a 1flowbase flow manages its own context window)",
+  },
+};
+
+/**
+ * `POST /v1/responses/compact` (compaction.ts): the window is recorded in native, never summarised
+ * by a model pass, so the model and prompt-cache fields only label the record or are not applied.
+ */
+export const RESPONSES_COMPACT_POLICY: ParameterPolicy = {
+  model: { kind: "mapped", to: "model (recorded with the window; no model pass runs)" },
+  input: { kind: "mapped", to: "history of a record-only native run (every item; compaction items expand to their window)" },
+  previous_response_id: { kind: "mapped", to: "history (the chain, rebuilt from its native run records)" },
+  instructions: { kind: "mapped", to: "system of the record run (not carried into later turns, like previous_response_id)" },
+  prompt_cache_key: { kind: "accepted", why: "native manages prompt caching" },
+  prompt_cache_retention: { kind: "accepted", why: "native manages prompt caching" },
+  prompt_cache_options: { kind: "accepted", why: "native manages prompt caching" },
+  service_tier: { kind: "accepted", why: "one service tier" },
+  image: { kind: "accepted", why: "images are recorded as sent; no compression pass runs" },
 };
 
 /** Values that are exactly what the gateway does anyway, so nothing is ignored by accepting them. */
@@ -60,6 +80,7 @@ function isDefault(field: string, value: unknown): boolean {
       return value === true;
     case "include":
     case "tools":
+    case "context_management":
       return Array.isArray(value) && value.length === 0;
     case "stream_options":
       return typeof value === "object" && value !== null && (value as { include_obfuscation?: unknown }).include_obfuscation === false;

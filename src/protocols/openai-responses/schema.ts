@@ -106,8 +106,16 @@ export type CustomToolCallOutputItem = z.infer<typeof CustomToolCallOutputItem>;
 
 export const ReasoningItem = z.object({ type: z.literal("reasoning") }).loose();
 export const ItemReference = z.object({ type: z.literal("item_reference"), id: z.string() }).loose();
+/**
+ * A compaction item from `POST /v1/responses/compact` passed back (OpenAI `ResponseCompactionItemParam`,
+ * Open Responses `CompactionSummaryItemParam`: `encrypted_content` up to 10 MiB). Its content is
+ * checked by the route (compaction.ts), not here: an unusable one is one 400 whatever is wrong with it.
+ */
+export const CompactionItem = z
+  .object({ type: z.literal("compaction"), id: z.string().nullish(), encrypted_content: z.string().max(10_485_760) })
+  .loose();
 
-/** An item type this gateway does not interpret (hosted tool calls, custom tools, compaction…). */
+/** An item type this gateway does not interpret (hosted tool calls, local shell calls…). */
 export interface OtherItem {
   type: "other";
   originalType: string;
@@ -121,6 +129,7 @@ export type InputItem =
   | CustomToolCallOutputItem
   | z.infer<typeof ReasoningItem>
   | z.infer<typeof ItemReference>
+  | z.infer<typeof CompactionItem>
   | OtherItem;
 
 const ITEM_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
@@ -131,6 +140,7 @@ const ITEM_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   custom_tool_call_output: CustomToolCallOutputItem,
   reasoning: ReasoningItem,
   item_reference: ItemReference,
+  compaction: CompactionItem,
 };
 
 interface Issue {
@@ -272,6 +282,8 @@ export const CreateResponseRequest = z
     conversation: z.union([z.string(), z.object({ id: z.string() }).loose()]).nullish(),
     prompt: z.object({ id: z.string() }).loose().nullish(),
     stream_options: z.record(z.string(), z.unknown()).nullish(),
+    /** Declared so the policy table can refuse it by name (server-side compaction; use /v1/responses/compact). */
+    context_management: z.array(z.object({ type: z.string(), compact_threshold: z.number().nullish() }).loose()).nullish(),
   })
   .loose();
 export type CreateResponseRequest = z.infer<typeof CreateResponseRequest>;

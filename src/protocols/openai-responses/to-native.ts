@@ -133,7 +133,8 @@ function parseArguments(text: string): unknown {
 }
 
 function isSkipped(item: InputItem): boolean {
-  return item.type === "reasoning" || item.type === "item_reference" || item.type === "other";
+  // A compaction item never reaches planning: the route cuts the input at it (compaction.ts).
+  return item.type === "reasoning" || item.type === "item_reference" || item.type === "compaction" || item.type === "other";
 }
 
 /**
@@ -162,8 +163,10 @@ function isInterruptedMessage(item: InputItem): boolean {
 /**
  * Splits the input into a resume (trailing tool outputs) or a new run's system/query/history.
  * `ignored` collects item types that carry nothing native can use (reported, strict → 400).
+ * `window`: the input is a conversation to record, not a turn to answer (`/v1/responses/compact`):
+ * every item goes to history, the query stays empty and trailing tool outputs resume nothing.
  */
-export function planInput(input: readonly InputItem[], ignored: string[], mode: PolicyMode): InputPlan {
+export function planInput(input: readonly InputItem[], ignored: string[], mode: PolicyMode, options: { window?: boolean } = {}): InputPlan {
   const items = withoutInterruptedOutput(input, ignored, mode);
   items.forEach((item) => {
     if (item.type === "other") {
@@ -174,7 +177,7 @@ export function planInput(input: readonly InputItem[], ignored: string[], mode: 
   // Trailing contiguous function_call_output items resume the callback task they answer (§4.2).
   let start = items.length;
   while (start > 0 && isToolOutputItem(items[start - 1])) start--;
-  if (start < items.length) {
+  if (start < items.length && !options.window) {
     const results = items.slice(start).map((item): ToolResultInput => {
       const output = item as FunctionCallOutputItem | CustomToolCallOutputItem;
       return { ref: parseFunctionCallId(output.call_id), clientId: output.call_id, content: toolResultContent(output.output) };
@@ -183,7 +186,7 @@ export function planInput(input: readonly InputItem[], ignored: string[], mode: 
     // empty query (native's runtime drops the empty user turn, resume.ts says why this is faithful).
     if (!answersForeignToolCalls(results)) return { kind: "resume", results };
   }
-  const stateless = start < items.length;
+  const stateless = options.window === true || start < items.length;
 
   let queryIndex = -1;
   if (!stateless) {
