@@ -45,7 +45,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   const log = c.get("log");
   log.model = plan.model;
   const onRunId = (runId: string) => (log.nativeRunId = runId);
-  const hooks = answerHooks(c, caller);
+  const hooks = answerHooks(caller);
 
   if (plan.action.kind === "resume") {
     const { target, resumed } = await startResume(caller, plan.action.results, RESUME_PARAM);
@@ -66,7 +66,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
 
   // Folded over the native stream even when blocking (see from-native.ts). A retried key answers the
   // first attempt's run (run-steps.ts).
-  const run = await startRun(c, caller, request, idempotency);
+  const run = await startRun(caller, request, idempotency);
   const context: AnthropicProjectionContext = {
     model: plan.model,
     ...hooks,

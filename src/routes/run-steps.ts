@@ -32,8 +32,8 @@ export function readRequestBody(c: GatewayContext, caller: Caller): Promise<unkn
  * What every answer reader of a request gets (native/answer.ts `ReaderHooks`): `GET /runs/{id}` (usage
  * of a terminal event without any; a failed run's class) and the request log line's end listener.
  */
-export function answerHooks(c: GatewayContext, caller: Caller): Required<ReaderHooks> {
-  return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: c.get("log").answered };
+export function answerHooks(caller: Caller): Required<ReaderHooks> {
+  return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: caller.log.answered };
 }
 
 /** How a protocol names its reasoning request for reports: the field name and the request param. */
@@ -201,7 +201,7 @@ export function attachedItems(caller: Caller, runId: string): ReadableStream<Nat
  * costs the application its model calls). Not with an `Idempotency-Key`: the client is expected to
  * retry, and the retry attaches to this very run.
  */
-function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => string | null): () => void {
+function cancelWhenClientLeaves(caller: Caller, runId: () => string | null): () => void {
   let cancelled = false;
   const cancel = (): void => {
     const id = runId();
@@ -218,7 +218,7 @@ function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => 
         }),
     );
   };
-  const signal = c.req.raw.signal;
+  const signal = caller.signal;
   if (signal.aborted) cancel();
   else signal.addEventListener("abort", cancel, { once: true });
   return cancel;
@@ -238,10 +238,10 @@ function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => 
  *   retryable 409; a first attempt that never learnt one within its own time limits is taken over;
  * - the same key with another body: 409 `idempotency_conflict`, before native is called.
  */
-export async function startRun(c: GatewayContext, caller: Caller, request: NativeRunRequest, idempotency: Idempotency | null): Promise<StartedRun> {
+export async function startRun(caller: Caller, request: NativeRunRequest, idempotency: Idempotency | null): Promise<StartedRun> {
   let knownRunId: string | null = null;
   if (!idempotency) {
-    const clientLeft = cancelWhenClientLeaves(c, caller, () => knownRunId);
+    const clientLeft = cancelWhenClientLeaves(caller, () => knownRunId);
     return { items: await caller.native.streamRun(request), attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId), clientLeft };
   }
   // A D1 without the schema is a 500 now, before any run exists (a no-op once seen in this isolate).
