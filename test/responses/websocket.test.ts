@@ -5,7 +5,7 @@
  * cancelling its native run; sockets that never see each other's events.
  */
 import { env, SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { emu } from "../../emulator/script";
 import { checkEventOrder, EMULATOR_KEYS, MODEL, runIdOf, streamRaw, type SseEvent } from "./helpers";
@@ -91,8 +91,8 @@ async function connect(key: string = EMULATOR_KEYS.demo): Promise<SocketClient> 
 }
 
 /** A socket on an in-process app with env overrides (shorter limits). */
-async function connectWith(overrides: Record<string, string>): Promise<SocketClient> {
-  const response = await createApp().fetch(new Request("http://gw/v1/responses", { headers: upgradeHeaders() }), { ...env, ...overrides });
+async function connectWith(overrides: Record<string, string>, headers: Record<string, string> = {}): Promise<SocketClient> {
+  const response = await createApp().fetch(new Request("http://gw/v1/responses", { headers: { ...upgradeHeaders(), ...headers } }), { ...env, ...overrides });
   expect(response.status).toBe(101);
   if (!response.webSocket) throw new Error("no webSocket on the 101");
   return new SocketClient(response.webSocket);
@@ -361,5 +361,34 @@ describe.concurrent("Responses WebSocket: limits", () => {
     const closed = await client.waitClosed(3_000);
     expect(closed.code).toBe(1000);
     expect(closed.reason).toBe("idle timeout");
+  });
+});
+
+describe("Responses WebSocket: one request log line per turn", () => {
+  it("each turn logs its own line (request id <socket>.<n>, method WS), the upgrade its own", async () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
+      lines.push(args.map(String).join(" "));
+    });
+    try {
+      const requestId = `ws-log-${nonce()}`;
+      const client = await connectWith({ LOG_LEVEL: "info" }, { "x-request-id": requestId });
+      client.create({ input: "logged" });
+      const response = checkEventOrder(asSse(await client.turn()));
+      client.send({ type: "response.create", input: "no model" });
+      await client.turn();
+      client.socket.close(1000);
+      let mine: Array<Record<string, unknown>> = [];
+      for (let attempt = 0; attempt < 50 && mine.length < 3; attempt++) {
+        mine = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === "request" && String(line.requestId).startsWith(requestId));
+        await sleep(20);
+      }
+      const byId = new Map(mine.map((line) => [line.requestId, line]));
+      expect(byId.get(requestId)).toMatchObject({ method: "GET", status: 101 });
+      expect(byId.get(`${requestId}.1`)).toMatchObject({ method: "WS", route: "/v1/responses", protocol: "openai-responses", stream: true, outcome: "completed", nativeRunId: runIdOf(response.id as string) });
+      expect(byId.get(`${requestId}.2`)).toMatchObject({ method: "WS", stream: false, status: 400, outcome: "refused" });
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
