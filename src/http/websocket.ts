@@ -19,9 +19,9 @@
  *   used (a binary message is answered with an `error` and the socket stays usable), 1008 a policy
  *   violation, 1009 a message over the size limit, 1011 a gateway fault.
  */
-import { NativeError } from "../native/errors";
 import { readNativeItemBatches, type NativeStreamItem } from "../native/events";
 import type { StreamEnd } from "./log";
+import { endWithGatewayFault } from "./sse";
 
 /** RFC 6455 §7.4.1 close codes the gateway sends. */
 export const CLOSE_CODES = {
@@ -164,18 +164,7 @@ export async function pumpToSocket(items: ReadableStream<NativeStreamItem>, proj
     return { end: gone() ? "client_closed" : "completed" };
   } catch (error) {
     if (gone()) return { end: "client_closed" };
-    send(projector.take());
-    if (!projector.done) {
-      try {
-        await projector.push({
-          event: "fault",
-          error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
-        });
-        send(projector.take());
-      } catch {
-        // nothing more we can say
-      }
-    }
+    await endWithGatewayFault(projector, send);
     return { end: "error", fault: error };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
