@@ -4,7 +4,7 @@
  *   2. request log line (after the response)
  *   3. config validation (a clear 500 naming the setting; `/healthz` reports instead)
  *   4. CORS (off unless CORS_ALLOW_ORIGINS lists origins)
- *   5. routes: health (liveness) and readiness, OpenAI Chat + models, OpenAI Responses, Anthropic Messages, API reference
+ *   5. routes: health (liveness) and readiness, OpenAI Chat + models, OpenAI Responses (HTTP and WebSocket), Anthropic Messages, API reference
  *   6. JSON 404 and error rendering in the family's envelope
  */
 import { Hono } from "hono";
@@ -24,6 +24,7 @@ import { modelRoutes } from "./routes/models";
 import { readinessRoutes } from "./routes/readiness";
 import { responsesRoutes } from "./routes/responses";
 import { responsesCompactRoutes } from "./routes/responses-compact";
+import { responsesSocketRoutes } from "./routes/responses-ws";
 
 /** Anthropic clients get Anthropic envelopes; everything else speaks OpenAI. */
 export function familyForPath(path: string): ProtocolFamily {
@@ -99,6 +100,7 @@ export function createApp(): Hono<GatewayEnv> {
   app.route("/", chatRoutes);
   app.route("/", responsesRoutes);
   app.route("/", responsesCompactRoutes);
+  app.route("/", responsesSocketRoutes);
   app.route("/", messagesRoutes);
   app.route("/", docsRoutes);
 

@@ -23,6 +23,7 @@ export interface Env {
   NATIVE_MAX_REQUEST_BYTES?: string;
   IDEMPOTENCY_TTL_SECONDS?: string;
   KEEPALIVE_INTERVAL_MS?: string;
+  WEBSOCKET_IDLE_TIMEOUT_MS?: string;
   RESPONSE_INDEX_TTL_SECONDS?: string;
   RESPONSE_INDEX_PURGE_BATCH_ROWS?: string;
   RESPONSE_INDEX_PURGE_MAX_BATCHES?: string;
@@ -121,6 +122,11 @@ const ConfigSchema = z.object({
   NATIVE_MAX_REQUEST_BYTES: intVar(2 * 1024 * 1024, 1024, 256 * 1024 * 1024),
   /** Keepalive cadence towards clients while native is idle (≤ 15 s, client-protocols.md §3.1). */
   KEEPALIVE_INTERVAL_MS: intVar(10_000, 10, 15_000),
+  /**
+   * A Responses WebSocket with no turn in flight and no client message for this long is closed (1000).
+   * Default 10 min; OpenAI's own sockets live at most 60 min.
+   */
+  WEBSOCKET_IDLE_TIMEOUT_MS: intVar(600_000, 100, 3_600_000),
   /**
    * How long an `Idempotency-Key` names the run its first attempt started (a retry within it attaches
    * to that run). Default 24 h, the convention (Stripe); at least the clients' whole retry window.

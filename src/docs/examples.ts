@@ -16,7 +16,7 @@ export interface OperationExample {
   /** The SDK call, when an official SDK has one (the client comes from `SDK_SETUP`). */
   sdk?: { label: "openai" | "@anthropic-ai/sdk"; code: string };
   /** The answer to `curl`. JSON bodies are objects (pretty-printed on the page). */
-  response: { status: number; contentType: "application/json" | "text/html"; body: unknown };
+  response: { status: number; contentType: "application/json" | "text/html" | "WebSocket messages"; body: unknown };
   /** The same request with `stream: true`, as it arrives (SSE), when the operation streams. */
   stream?: { curl: string; body: string };
 }
@@ -168,6 +168,24 @@ export const EXAMPLES: Readonly<Record<string, OperationExample>> = {
         ["response.completed", '{"type":"response.completed","sequence_number":9,"response":{"id":"resp_01a2…","status":"completed",…}}'],
         [null, "[DONE]"],
       ]),
+    },
+  },
+  connectResponsesWebSocket: {
+    // The handshake: curl shows the 101; a WebSocket client (openai's `ResponsesWS` from
+    // "openai/resources/responses/ws", websocat) then talks. No SDK snippet: `ResponsesWS` is no `client.…` method.
+    curl: `curl -i -N $GATEWAY/v1/responses ${AUTH} \\\n  -H "Connection: Upgrade" \\\n  -H "Upgrade: websocket" \\\n  -H "Sec-WebSocket-Version: 13" \\\n  -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="`,
+    response: {
+      status: 101,
+      contentType: "WebSocket messages",
+      body: [
+        '→ {"type":"response.create","model":"1flowbase","input":"Hello!"}',
+        `← {"type":"response.created","sequence_number":0,"response":{"id":"${RESPONSE_ID}","status":"in_progress",…}}`,
+        '← {"type":"response.in_progress","sequence_number":1,"response":{…}}',
+        `← {"type":"response.output_text.delta","item_id":"${MESSAGE_ITEM_ID}","output_index":0,"content_index":0,"logprobs":[],"sequence_number":4,"delta":"You said"}`,
+        "← …",
+        `← {"type":"response.completed","sequence_number":9,"response":{"id":"${RESPONSE_ID}","status":"completed",…}}`,
+        `→ {"type":"response.create","model":"1flowbase","input":"And in French?","previous_response_id":"${RESPONSE_ID}"}`,
+      ].join("\n"),
     },
   },
   getResponse: {

@@ -74,6 +74,8 @@ export interface OperationSpec {
   errors: readonly number[];
   /** Request headers the route reads besides auth. */
   headers?: readonly string[];
+  /** A WebSocket upgrade: the success answer is `101 Switching Protocols`, then the socket's messages. */
+  upgrade?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -157,6 +159,25 @@ function buildOperations(): readonly OperationSpec[] {
       json: doc.ResponseObject,
       stream: responsesStream("`stream: true`"),
       errors: CREATE_ERRORS,
+      headers: [POLICY_MODE_HEADER],
+    },
+    {
+      method: "get",
+      paths: ["/v1/responses"],
+      operationId: "connectResponsesWebSocket",
+      tag: "Responses",
+      summary: "Responses over WebSocket",
+      description:
+        "OpenAI's WebSocket mode: `GET /v1/responses` with `Upgrade: websocket`, authenticated by the upgrade's own headers (a missing or refused key is the HTTP 401, no socket). " +
+        "Each client message `{\"type\": \"response.create\", …}` carries the `POST /v1/responses` body and starts one native run; its events come back one JSON message each — " +
+        "exactly the events of the SSE stream (same ids, `sequence_number`s, one terminal event), no `[DONE]`. `stream` is implicit and ignored; `background: true` and `generate: false` are refused. " +
+        "Turns with the same `stream_id` (or none) run one at a time, in order (a create sent while one runs waits); different `stream_id`s run side by side and their events echo the `stream_id`; at most 16 wait or run per socket. " +
+        "`previous_response_id` continues stored responses from any socket, and `store: false` responses on the socket that created them only (elsewhere: `previous_response_not_found`; a continuation that fails forgets its id). " +
+        "Errors are `{\"type\": \"error\", \"status\": …, \"error\": {type, code, message, param}}` and leave the socket usable; `response.steer` is answered `response.steer.failed` (`steering_not_supported`). " +
+        "While native is silent the socket gets `{\"type\": \"keepalive\"}` messages. A message over `MAX_BODY_BYTES` closes the socket with 1009; an idle socket (no turn, no message for `WEBSOCKET_IDLE_TIMEOUT_MS`) closes with 1000; closing the socket cancels the native runs in flight.",
+      family: "openai",
+      upgrade: "Switching Protocols: the socket is open (`response.create` messages in, Responses stream events out)",
+      errors: [401, 403, 426, 429, 500, 502, 503, 504],
       headers: [POLICY_MODE_HEADER],
     },
     {
@@ -427,6 +448,7 @@ const ERROR_TEXT: Readonly<Record<number, string>> = {
   409: "The application is not published, or the run waits for an action this protocol cannot express",
   413: "Body larger than `MAX_BODY_BYTES`, or decoded larger than `MAX_DECOMPRESSED_BYTES`",
   415: "Unsupported `Content-Encoding` (gzip, deflate, br and zstd are supported)",
+  426: "`GET /v1/responses` without `Upgrade: websocket`",
   429: "Rate limited by 1flowbase (see `retry-after`)",
   500: "Gateway misconfigured (the message names the setting) or internal error",
   502: "1flowbase unreachable, its run failed, or its answer was invalid",
@@ -545,7 +567,8 @@ function buildDocument(): Json {
       const parameters = parametersOf(spec, path);
       if (parameters.length > 0) operation.parameters = parameters;
       if (spec.body) operation.requestBody = { required: true, content: { "application/json": { schema: ref(spec.body) } } };
-      operation.responses = { "200": successResponse(spec, names), ...errorResponses(spec) };
+      const success = spec.upgrade ? { "101": { description: spec.upgrade, headers: { "x-request-id": headerRef("RequestId") } } } : { "200": successResponse(spec, names) };
+      operation.responses = { ...success, ...errorResponses(spec) };
       // Routes without a family need no key; the others accept either scheme.
       operation.security = spec.family ? [{ bearerAuth: [] }, { apiKeyAuth: [] }] : [];
       if (path !== canonical) operation["x-alias-of"] = canonical;

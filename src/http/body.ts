@@ -155,14 +155,19 @@ export async function readJsonBody(request: Request, limits: BodyLimits): Promis
   } catch {
     throw GatewayError.invalidRequest("request body is not valid UTF-8", null, "invalid_json");
   }
+  return parseJsonText(text, "request body");
+}
+
+/** Parses JSON text a client sent (a body, a WebSocket message: `what`), within `MAX_JSON_DEPTH`; 400 otherwise. */
+export function parseJsonText(text: string, what: string): unknown {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text) as unknown;
   } catch (error) {
-    throw GatewayError.invalidRequest(`request body is not valid JSON: ${(error as Error).message}`, null, "invalid_json");
+    throw GatewayError.invalidRequest(`${what} is not valid JSON: ${(error as Error).message}`, null, "invalid_json");
   }
   if (nestsDeeperThan(parsed, MAX_JSON_DEPTH)) {
-    throw GatewayError.invalidRequest(`request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`, null, "invalid_json");
+    throw GatewayError.invalidRequest(`${what} nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`, null, "invalid_json");
   }
   return parsed;
 }

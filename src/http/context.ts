@@ -30,6 +30,10 @@ export interface Caller {
   readonly apiKey: string;
   readonly requestId: string;
   readonly config: Config;
+  /** The log line this caller's work is reported on (the request's; a WebSocket turn's own). */
+  readonly log: RequestLog;
+  /** Aborts when the client has gone away (the request's signal; a WebSocket turn's socket closing). */
+  readonly signal: AbortSignal;
   /** Native, on the caller's behalf: its calls end when the client goes away. */
   readonly native: NativeClient;
   readonly index: OwnershipIndex;
@@ -55,11 +59,22 @@ export interface Caller {
 /** Configurations whose D1 was seen to have the schema (a failure is not remembered: the next request checks again). */
 const schemaSeen = new WeakSet<Config>();
 
-/** Authenticates the request (401 when no key) and builds the caller's clients. */
-export function callerOf(c: GatewayContext): Caller {
+/**
+ * One unit of work on a request that outlives its response: a turn on a WebSocket opened by the
+ * request (routes/responses-ws.ts) has its own request id, log line and cancellation.
+ */
+export interface CallerScope {
+  requestId: string;
+  log: RequestLog;
+  signal: AbortSignal;
+}
+
+/** Authenticates the request (401 when no key) and builds the caller's clients (for `scope`, when given). */
+export function callerOf(c: GatewayContext, scope?: CallerScope): Caller {
   const apiKey = extractApiKey(c.req.raw.headers);
   const config = c.get("config");
-  const requestId = c.get("requestId");
+  const requestId = scope?.requestId ?? c.get("requestId");
+  const signal = scope?.signal ?? c.req.raw.signal;
   let fingerprint: Promise<string> | undefined;
   let detached: NativeClient | undefined;
   let schemaCheck: Promise<void> | undefined;
@@ -78,7 +93,9 @@ export function callerOf(c: GatewayContext): Caller {
     apiKey,
     requestId,
     config,
-    native: createNativeClient({ ...nativeOptions, signal: c.req.raw.signal }),
+    log: scope?.log ?? c.get("log"),
+    signal,
+    native: createNativeClient({ ...nativeOptions, signal }),
     index: createOwnershipIndex(config.RESPONSE_INDEX, config.RESPONSE_INDEX_TTL_SECONDS),
     idempotency: createIdempotencyStore(config.RESPONSE_INDEX, config.IDEMPOTENCY_TTL_SECONDS),
     fingerprint: () => (fingerprint ??= keyFingerprint(apiKey)),

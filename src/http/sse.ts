@@ -289,18 +289,7 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
       if (closed) return;
       // A projector bug must not leave the client hanging: end with whatever terminal frame the
       // projector can still produce for a fault, then close. Frames it produced before stay.
-      send(projector.take());
-      if (!projector.done) {
-        try {
-          await projector.push({
-            event: "fault",
-            error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
-          });
-          send(projector.take());
-        } catch {
-          // nothing more we can say
-        }
-      }
+      await endWithGatewayFault(projector, send);
       // A bug: the request's log line says so (onEnd), or this line when nobody listens.
       if (!options.onEnd) console.error(JSON.stringify({ level: "error", msg: "stream projector failed", error: String(error) }));
       finish("error", error);
@@ -314,6 +303,28 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
     void pump();
   }
   return readable;
+}
+
+/**
+ * After a projector threw (a gateway bug): sends what it had produced, then the terminal error it can
+ * still produce for a fault, so the client is never left waiting. Shared by the SSE pump and the
+ * WebSocket pump (http/websocket.ts).
+ */
+export async function endWithGatewayFault<Out>(
+  projector: { push(item: NativeStreamItem): void | PromiseLike<void>; take(): Out; readonly done: boolean },
+  send: (out: Out) => void,
+): Promise<void> {
+  send(projector.take());
+  if (projector.done) return;
+  try {
+    await projector.push({
+      event: "fault",
+      error: new NativeError({ kind: "protocol", status: 500, code: "gateway_stream_error", message: "the gateway failed while streaming" }),
+    });
+    send(projector.take());
+  } catch {
+    // nothing more we can say
+  }
 }
 
 /** A `Response` carrying an SSE body with the standard headers plus `extraHeaders`. */

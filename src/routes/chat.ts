@@ -39,7 +39,7 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
   log.model = request.model;
   const onRunId = (runId: string) => (log.nativeRunId = runId);
   const includeUsage = request.stream_options?.include_usage === true;
-  const hooks = answerHooks(c, caller);
+  const hooks = answerHooks(caller);
   const limits = chatOutputLimits(request);
 
   if (plan.kind === "resume") {
@@ -61,7 +61,7 @@ async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
 
   // Blocking answers are folded over the native stream too (see from-native.ts): the model's text
   // before a tool call exists only there. A retried key answers the first attempt's run (run-steps.ts).
-  const run = await startRun(c, caller, nativeRequest, idempotency, limits.maxOutputTokens);
+  const run = await startRun(caller, nativeRequest, idempotency, limits.maxOutputTokens);
   const onStarted = (runId: string) => {
     onRunId(runId);
     run.onRunId(runId);

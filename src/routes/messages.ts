@@ -47,7 +47,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   const log = c.get("log");
   log.model = plan.model;
   const onRunId = (runId: string) => (log.nativeRunId = runId);
-  const hooks = answerHooks(c, caller);
+  const hooks = answerHooks(caller);
   // `max_tokens` (required) is native's limit where it takes one, else the edge's; `stop_sequences` the edge's.
   const limits: OutputLimits = { maxOutputTokens: body.max_tokens, stopSequences: body.stop_sequences ?? [] };
 
@@ -71,7 +71,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
 
   // Folded over the native stream even when blocking (see from-native.ts). A retried key answers the
   // first attempt's run (run-steps.ts).
-  const run = await startRun(c, caller, request, idempotency, limits.maxOutputTokens);
+  const run = await startRun(caller, request, idempotency, limits.maxOutputTokens);
   const context: AnthropicProjectionContext = {
     model: plan.model,
     ...hooks,

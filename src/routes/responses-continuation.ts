@@ -103,9 +103,26 @@ export async function getOwnedRun(caller: Caller, runId: string, absent: () => G
   }
 }
 
+/**
+ * The `store: false` responses a WebSocket connection created (routes/responses-ws.ts): response id →
+ * native run id, nothing else. A `store: false` id is chainable there and only there — it is in no
+ * index, and its `resp_u` marker keeps it absent everywhere else (ids.ts). The connection's caller
+ * is the key that created them, and native checks the key again on every read of the run.
+ */
+export interface ConnectionResponses {
+  runOf(responseId: string): string | undefined;
+}
+
+/** `responseId` as one of `connection`'s own `store: false` responses, else as the index and native say. */
+function resolveChained(caller: Caller, responseId: string, connection: ConnectionResponses | undefined, withRun: boolean): Promise<OwnedRun | null> {
+  const local = connection?.runOf(responseId);
+  if (local !== undefined) return Promise.resolve({ runId: local });
+  return resolveOwnedRun(caller, responseId, { withRun });
+}
+
 /** Resolves `previous_response_id` to the run it names (owner-checked) and what continuing needs. */
-export async function loadPreviousTurn(caller: Caller, previousResponseId: string): Promise<PreviousTurn> {
-  const owned = await resolveOwnedRun(caller, previousResponseId, { withRun: true });
+export async function loadPreviousTurn(caller: Caller, previousResponseId: string, connection?: ConnectionResponses): Promise<PreviousTurn> {
+  const owned = await resolveChained(caller, previousResponseId, connection, true);
   if (!owned) {
     await rejectInvalidKey(caller);
     throw previousResponseNotFound(previousResponseId);
@@ -142,8 +159,8 @@ export async function resolveCompaction(caller: Caller, items: InputItem[], prev
 }
 
 /** Only `previous_response_id`'s run id (resuming needs no more than ownership). */
-export async function resolvePreviousRunId(caller: Caller, previousResponseId: string): Promise<string> {
-  const owned = await resolveOwnedRun(caller, previousResponseId);
+export async function resolvePreviousRunId(caller: Caller, previousResponseId: string, connection?: ConnectionResponses): Promise<string> {
+  const owned = await resolveChained(caller, previousResponseId, connection, false);
   if (!owned) {
     await rejectInvalidKey(caller);
     throw previousResponseNotFound(previousResponseId);

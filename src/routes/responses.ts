@@ -16,9 +16,9 @@
  * response id before resuming, so an index failure happens before the irreversible step.
  */
 import { Hono } from "hono";
-import { callerOf, type Caller, type GatewayContext, type GatewayEnv } from "../http/context";
+import { callerOf, type Caller, type GatewayEnv } from "../http/context";
 import { fromNativeError, GatewayError } from "../http/errors";
-import { applyIdempotency, readIdempotency } from "../http/idempotency";
+import { applyIdempotency, readIdempotency, type Idempotency } from "../http/idempotency";
 import { ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";
 import { NativeError } from "../native/errors";
 import { itemsToStream, type NativeStreamItem } from "../native/events";
@@ -28,10 +28,10 @@ import { isNativeAbsence, responseNotFound } from "../protocols/openai-responses
 import { blockingResponse, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
 import { isYoungResponseRef, parseResponseId, responseIdFor } from "../protocols/openai-responses/ids";
 import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
-import { InputItemsQuery, parseCreateRequest, parseInputItems, type ResponseEcho } from "../protocols/openai-responses/schema";
+import { InputItemsQuery, parseCreateRequest, parseInputItems, type CreateResponseRequest, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
-import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId } from "./responses-continuation";
+import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId, type ConnectionResponses } from "./responses-continuation";
 import type { OutputLimits } from "../native/answer";
 import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
@@ -48,7 +48,6 @@ class OwnershipClaim {
   private pending: Promise<void> | null = null;
 
   constructor(
-    private readonly c: GatewayContext,
     private readonly caller: Caller,
     private readonly store: boolean,
     private readonly deferred: boolean,
@@ -56,7 +55,7 @@ class OwnershipClaim {
   ) {}
 
   readonly onStart = ({ runId, responseId }: { runId: string; responseId: string }): void => {
-    this.c.get("log").nativeRunId = runId;
+    this.caller.log.nativeRunId = runId;
     this.onRunId(runId);
     if (!this.store || this.pending) return;
     const write = (): Promise<void> => this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
@@ -76,19 +75,17 @@ class OwnershipClaim {
   }
 }
 
+/** A projector that reads native items into protocol events (the SSE one, or the WebSocket one). */
+export interface ItemProjector {
+  push(item: NativeStreamItem): void | PromiseLike<void>;
+}
+
 /**
- * Streams the answer. The first item is read *before* answering, so that the claim (or a native
- * failure with no event at all) can still be an HTTP error: a 503 when the index is down, a 502/504
- * when native's stream broke before its first event.
+ * Reads the first item *before* answering, so that the claim (or a native failure with no event at
+ * all) can still be an error of the request rather than of the stream: a 503 when the index is down,
+ * a 502/504 when native's stream broke before its first event. `items` is still readable after.
  */
-async function streamResponse(
-  c: GatewayContext,
-  items: ReadableStream<NativeStreamItem>,
-  projector: ResponsesStreamProjector,
-  claim: OwnershipClaim,
-  headers: Record<string, string>,
-  run: StartedRun,
-): Promise<Response> {
+export async function answerFirstItem(items: ReadableStream<NativeStreamItem>, projector: ItemProjector, claim: { settled(): Promise<void> }): Promise<void> {
   const reader = items.getReader();
   let first: ReadableStreamReadResult<NativeStreamItem>;
   try {
@@ -105,16 +102,47 @@ async function streamResponse(
     void items.cancel().catch(() => undefined);
     throw error;
   }
-  return sseAnswer(c, items, projector, headers, run);
 }
 
-responsesRoutes.post("/v1/responses", async (c) => {
-  const caller = callerOf(c);
-  const body = await readRequestBody(c, caller);
+/** How a create is asked for beyond its body: HTTP headers, or a WebSocket turn. */
+export interface CreateOptions {
+  /** The request's `Idempotency-Key` (never on a WebSocket turn: the header belongs to the upgrade). */
+  idempotency: Idempotency | null;
+  /** Headers that choose the parameter policy (`x-1flowbase-parameter-policy`). */
+  headers: Headers;
+  /** The connection whose own `store: false` responses can be continued (a WebSocket). */
+  connection?: ConnectionResponses | undefined;
+}
+
+/**
+ * A create, planned and started: the native items of its answer and how to project them. The
+ * transport (SSE, one JSON body, WebSocket messages) only chooses how the events leave.
+ */
+export interface StartedCreate {
+  request: CreateResponseRequest;
+  items: ReadableStream<NativeStreamItem>;
+  context: ResponsesProjectionContext;
+  /** Settles once the ownership claim is in D1 (at once when none is awaited). */
+  claim: { settled(): Promise<void> };
+  /** `x-1flowbase-ignored-params`. */
+  headers: Record<string, string>;
+  /** A new native run's stream (not a resume, not an attached retry): its first item is read before answering. */
+  readFirst: boolean;
+  /** The started run, when it can be cancelled because the client went away. */
+  run: StartedRun | undefined;
+}
+
+const SETTLED = { settled: (): Promise<void> => Promise.resolve() };
+
+/**
+ * Everything a create does before its first event: parse, policy, idempotency, plan (run | resume),
+ * continuation, native. Shared by `POST /v1/responses` and the WebSocket turns (responses-ws.ts).
+ */
+export async function startCreate(caller: Caller, body: unknown, options: CreateOptions): Promise<StartedCreate> {
   const request = parseCreateRequest(body);
-  const mode = policyMode(caller.config.PARAMETER_POLICY, c.req.raw.headers);
+  const mode = policyMode(caller.config.PARAMETER_POLICY, options.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
-  const idempotency = await readIdempotency(c.req.raw.headers, "responses", body);
+  const { idempotency, connection } = options;
   // A compaction item stands for its whole window, continued like previous_response_id (compaction.ts).
   const { items: uncompacted, compacted } = await resolveCompaction(caller, parseInputItems(request.input), request.previous_response_id);
   const items = await resolveItemReferences(caller, uncompacted, Boolean(request.previous_response_id), ignored, mode);
@@ -122,9 +150,8 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const tools = mapTools(request, ignored, mode);
   const echo: ResponseEcho = echoFromRequest(request);
   const store = request.store !== false;
-  const stream = request.stream === true;
-  c.get("log").model = request.model;
-  const hooks = answerHooks(c, caller);
+  caller.log.model = request.model;
+  const hooks = answerHooks(caller);
   // Responses has no stop sequences; `max_output_tokens` is native's where it takes it, else the edge's.
   const limits: OutputLimits = { maxOutputTokens: request.max_output_tokens ?? null, stopSequences: [] };
   // The claim needs the key's SHA-256 the moment native's run id arrives; starting the digest now
@@ -137,7 +164,7 @@ responsesRoutes.post("/v1/responses", async (c) => {
   if (plan.kind === "resume") {
     // Tool outputs continue the native run that asked for them (a new response id: run + task).
     if (request.previous_response_id) {
-      const previousRunId = await resolvePreviousRunId(caller, request.previous_response_id);
+      const previousRunId = await resolvePreviousRunId(caller, request.previous_response_id, connection);
       if (plan.results.some((result) => result.ref && result.ref.runId !== previousRunId)) {
         throw GatewayError.invalidRequest(
           "the function_call_output items answer tool calls of a different response than previous_response_id",
@@ -150,15 +177,14 @@ responsesRoutes.post("/v1/responses", async (c) => {
       // Claimed before resuming: a D1 failure is a retryable 503 while nothing has happened yet.
       if (store) await caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
     });
-    c.get("log").nativeRunId = target.runId;
+    caller.log.nativeRunId = target.runId;
     const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, unstored: !store, ...hooks, ...outputLimitHooks(limits, null) };
-    if (stream) return sseAnswer(c, resumedItems(resumed), new ResponsesStreamProjector(context), ignoredParamsHeaders(ignored));
-    return jsonAnswer((await blockingResponse(resumedItems(resumed), context)).response, ignoredParamsHeaders(ignored));
+    return { request, items: resumedItems(resumed), context, claim: SETTLED, headers: ignoredParamsHeaders(ignored), readFirst: false, run: undefined };
   }
 
   // Native runs any model string; an unknown one is the client's 404 here, before any run.
   const model = await catalogModel(caller, request.model);
-  const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id) : compacted;
+  const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id, connection) : compacted;
   // The mapped request must fit native's body limit; Responses' `truncation` says how (to-native.ts).
   let nativeRequest = fitToNativeLimit(
     { ...toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }), model },
@@ -176,20 +202,33 @@ responsesRoutes.post("/v1/responses", async (c) => {
   // A D1 without the gateway's schema answers a non-retryable 500 here, before any native run exists
   // (index-store/schema.ts): otherwise every retry of the SDK would start one more run.
   await indexReady;
-  const run = await startRun(c, caller, nativeRequest, idempotency, limits.maxOutputTokens);
-  const claim = new OwnershipClaim(c, caller, store, idempotency === null, run.onRunId);
+  const run = await startRun(caller, nativeRequest, idempotency, limits.maxOutputTokens);
+  const claim = new OwnershipClaim(caller, store, idempotency === null, run.onRunId);
   const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, unstored: !store, ...hooks, ...outputLimitHooks(limits, run) };
   if (run.attachedRunId !== null) {
     // The first attempt's response: claimed (again, idempotently) before its events go out, which
     // come from the run's record once it has ended — no first event to wait for before the headers.
     claim.onStart({ runId: run.attachedRunId, responseId: responseIdFor({ runId: run.attachedRunId, unstored: !store }) });
     await claim.settled();
-    if (stream) return sseAnswer(c, run.items, new ResponsesStreamProjector({ ...context, knownRunId: run.attachedRunId }), headers);
+    return { request, items: run.items, context: { ...context, knownRunId: run.attachedRunId }, claim, headers, readFirst: false, run };
   }
-  if (stream) return streamResponse(c, run.items, new ResponsesStreamProjector(context), claim, headers, run);
-  const folded = await blockingResponse(run.items, context);
-  await claim.settled();
-  return jsonAnswer(folded.response, headers);
+  return { request, items: run.items, context, claim, headers, readFirst: true, run };
+}
+
+responsesRoutes.post("/v1/responses", async (c) => {
+  const caller = callerOf(c);
+  const body = await readRequestBody(c, caller);
+  const headers = c.req.raw.headers;
+  const idempotency = await readIdempotency(headers, "responses", body);
+  const created = await startCreate(caller, body, { idempotency, headers });
+  if (created.request.stream === true) {
+    const projector = new ResponsesStreamProjector(created.context);
+    if (created.readFirst) await answerFirstItem(created.items, projector, created.claim);
+    return sseAnswer(c, created.items, projector, created.headers, created.run);
+  }
+  const folded = await blockingResponse(created.items, created.context);
+  await created.claim.settled();
+  return jsonAnswer(folded.response, created.headers);
 });
 
 /** The caller's run behind a lifecycle route's `{id}`, or the 404 every kind of absence gets. */

@@ -32,8 +32,8 @@ export function readRequestBody(c: GatewayContext, caller: Caller): Promise<unkn
  * What every answer reader of a request gets (native/answer.ts `ReaderHooks`): `GET /runs/{id}` (usage
  * of a terminal event without any; a failed run's class) and the request log line's end listener.
  */
-export function answerHooks(c: GatewayContext, caller: Caller): Required<Pick<ReaderHooks, "lookupRun" | "onAnswerEnd">> {
-  return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: c.get("log").answered };
+export function answerHooks(caller: Caller): Required<Pick<ReaderHooks, "lookupRun" | "onAnswerEnd">> {
+  return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: caller.log.answered };
 }
 
 /** How long an application's catalog is trusted for the model check (publications change rarely). */
@@ -301,7 +301,7 @@ export function attachedItems(caller: Caller, runId: string): ReadableStream<Nat
  * costs the application its model calls). Not with an `Idempotency-Key`: the client is expected to
  * retry, and the retry attaches to this very run.
  */
-function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => string | null): () => void {
+function cancelWhenClientLeaves(caller: Caller, runId: () => string | null): () => void {
   let cancelled = false;
   const cancel = (): void => {
     const id = runId();
@@ -318,7 +318,7 @@ function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => 
         }),
     );
   };
-  const signal = c.req.raw.signal;
+  const signal = caller.signal;
   if (signal.aborted) cancel();
   else signal.addEventListener("abort", cancel, { once: true });
   return cancel;
@@ -339,7 +339,6 @@ function cancelWhenClientLeaves(c: GatewayContext, caller: Caller, runId: () => 
  * - the same key with another body: 409 `idempotency_conflict`, before native is called.
  */
 export async function startRun(
-  c: GatewayContext,
   caller: Caller,
   request: NativeRunRequest,
   idempotency: Idempotency | null,
@@ -347,7 +346,7 @@ export async function startRun(
 ): Promise<StartedRun> {
   let knownRunId: string | null = null;
   if (!idempotency) {
-    const clientLeft = cancelWhenClientLeaves(c, caller, () => knownRunId);
+    const clientLeft = cancelWhenClientLeaves(caller, () => knownRunId);
     const opened = await openRun(caller, request, maxOutputTokens);
     return { ...opened, attachedRunId: null, onRunId: (runId) => (knownRunId ??= runId), clientLeft };
   }

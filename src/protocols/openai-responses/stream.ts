@@ -5,7 +5,7 @@
  * the blocking create, a resumed run, GET and cancel: it receives the parts of a native answer from
  * the one answer reader (`src/native/answer.ts`) and keeps the Response (ids, output items, sequence
  * numbers, the terminal event). It writes typed events to a `ResponsesEventWriter`: the SSE
- * projector below (frames), or nothing at all for a blocking answer, whose Response is the very
+ * projector below (frames), the WebSocket projector (one message per event), or nothing at all for a blocking answer, whose Response is the very
  * object the terminal event carries — blocking == the final streamed snapshot by construction
  * (invariant 4).
  *
@@ -23,8 +23,9 @@
  *   `response.failed` — carrying the full output and full usage; nothing after it.
  */
 import { fromNativeError, type GatewayError } from "../../http/errors";
-import { AnswerSseProjector, DONE_FRAME, KEEPALIVE_COMMENT, namedFrame } from "../../http/sse";
+import { AnswerSseProjector, DONE_FRAME, KEEPALIVE_COMMENT } from "../../http/sse";
 import { NativeAnswerReader, readerOptions, type AnswerSink, type ReaderHooks, type RunFailure, type RunFinished, type RunStarted, type TextChannel, type ToolCallTask } from "../../native/answer";
+import type { NativeStreamItem } from "../../native/events";
 import type { Usage } from "../../native/usage";
 import { functionCallId, isEncodableRunId, outputItemId, responseIdFor } from "./ids";
 import { customToolNames } from "./to-native";
@@ -493,6 +494,61 @@ export class ResponsesEncoder implements AnswerSink {
 }
 
 /**
+ * How a transport wraps one event's JSON: an SSE frame (`event:` + `data:` lines, blank line), or
+ * nothing at all — a WebSocket message is the event's JSON itself.
+ */
+export interface EventFraming {
+  before(type: string): string;
+  readonly after: string;
+}
+
+export const SSE_FRAMING: EventFraming = { before: (type) => `event: ${type}\ndata: `, after: "\n\n" };
+export const MESSAGE_FRAMING: EventFraming = { before: () => "", after: "" };
+
+/**
+ * Serialises the encoder's events for one transport: the same JSON for SSE and WebSocket, with the
+ * two costs of a long answer kept flat — the delta prefix is built once per item, not per token, and
+ * the long texts of the `.done` events and the terminal Response are spliced in, not re-serialised.
+ */
+export class ResponsesEventFrames {
+  /** The delta frame of the open item up to its sequence number. */
+  private deltaPrefix: { id: string; prefix: string } | null = null;
+
+  constructor(private readonly framing: EventFraming) {}
+
+  event(event: ResponsesStreamEvent): string {
+    return `${this.framing.before(event.type)}${JSON.stringify(event)}${this.framing.after}`;
+  }
+
+  textDelta(item: OpenTextItem, sequence: number, text: string): string {
+    let cached = this.deltaPrefix;
+    if (cached?.id !== item.id) {
+      const type = item.kind === "message" ? "response.output_text.delta" : "response.reasoning_summary_text.delta";
+      const position = item.kind === "message" ? `"content_index":0,"logprobs":[]` : `"summary_index":0`;
+      cached = { id: item.id, prefix: `${this.framing.before(type)}{"type":"${type}","item_id":"${item.id}","output_index":${item.index},${position},"sequence_number":` };
+      this.deltaPrefix = cached;
+    }
+    return `${cached.prefix}${sequence},"delta":${JSON.stringify(text)}}${this.framing.after}`;
+  }
+
+  /**
+   * `event(real())` without serialising the long texts again: each marker's JSON in `marked`'s
+   * serialisation is replaced by the matching `quoted` — exactly what `JSON.stringify` writes for that
+   * string. Should the marker's JSON occur anywhere else (inside a model-written string, say), the
+   * count tells and the event is serialised from `real()` instead. An occurrence overlapping one of
+   * ours would share its opening or closing quote and so need a `_` where ours has the `:` before it
+   * or the `,`/`}` after it: a count of exactly `quoted.length` means every occurrence is one of ours.
+   */
+  textEvent(marked: ResponsesStreamEvent, quoted: readonly string[], real: () => ResponsesStreamEvent): string {
+    const parts = JSON.stringify(marked).split(TEXT_MARKER_JSON);
+    if (parts.length !== quoted.length + 1) return this.event(real());
+    let data = parts[0] ?? "";
+    for (let i = 0; i < quoted.length; i++) data += `${quoted[i] ?? ""}${parts[i + 1] ?? ""}`;
+    return `${this.framing.before(marked.type)}${data}${this.framing.after}`;
+  }
+}
+
+/**
  * The Responses SSE projector: `event: <type>` + `data: <json>` frames, one terminal event, then the
  * stream ends (client-protocols.md §3.1).
  *
@@ -504,8 +560,7 @@ export class ResponsesStreamProjector extends AnswerSseProjector implements Resp
   readonly wantsEvents = true;
   protected readonly reader: NativeAnswerReader;
   readonly encoder: ResponsesEncoder;
-  /** The delta frame of the open item up to its sequence number: built once per item, not per token. */
-  private deltaPrefix: { id: string; prefix: string } | null = null;
+  private readonly frames = new ResponsesEventFrames(SSE_FRAMING);
 
   constructor(context: ResponsesProjectionContext) {
     super();
@@ -517,42 +572,73 @@ export class ResponsesStreamProjector extends AnswerSseProjector implements Resp
     return KEEPALIVE_COMMENT;
   }
 
+  /** SSE only: the Open Responses `[DONE]` sentinel after the terminal frame. */
   end(): void {
     this.out += DONE_FRAME;
   }
 
   event(event: ResponsesStreamEvent): void {
-    this.out += namedFrame(event.type, JSON.stringify(event));
+    this.out += this.frames.event(event);
   }
 
   textDelta(item: OpenTextItem, sequence: number, text: string): void {
-    let cached = this.deltaPrefix;
-    if (cached?.id !== item.id) {
-      const type = item.kind === "message" ? "response.output_text.delta" : "response.reasoning_summary_text.delta";
-      const position = item.kind === "message" ? `"content_index":0,"logprobs":[]` : `"summary_index":0`;
-      cached = { id: item.id, prefix: `event: ${type}\ndata: {"type":"${type}","item_id":"${item.id}","output_index":${item.index},${position},"sequence_number":` };
-      this.deltaPrefix = cached;
-    }
-    this.out += `${cached.prefix}${sequence},"delta":${JSON.stringify(text)}}\n\n`;
+    this.out += this.frames.textDelta(item, sequence, text);
   }
 
-  /**
-   * `event(real())` without serialising the long texts again: each marker's JSON in `marked`'s
-   * serialisation is replaced by the matching `quoted` — exactly what `JSON.stringify` writes for that
-   * string. Should the marker's JSON occur anywhere else (inside a model-written string, say), the
-   * count tells and the event is serialised from `real()` instead. An occurrence overlapping one of
-   * ours would share its opening or closing quote and so need a `_` where ours has the `:` before it
-   * or the `,`/`}` after it: a count of exactly `quoted.length` means every occurrence is one of ours.
-   */
   textEvent(marked: ResponsesStreamEvent, quoted: readonly string[], real: () => ResponsesStreamEvent): void {
-    const parts = JSON.stringify(marked).split(TEXT_MARKER_JSON);
-    if (parts.length !== quoted.length + 1) {
-      this.event(real());
-      return;
-    }
-    let data = parts[0] ?? "";
-    for (let i = 0; i < quoted.length; i++) data += `${quoted[i] ?? ""}${parts[i + 1] ?? ""}`;
-    this.out += namedFrame(marked.type, data);
+    this.out += this.frames.textEvent(marked, quoted, real);
+  }
+}
+
+/**
+ * The Responses WebSocket projector: the very events of the SSE stream (same encoder, same ids,
+ * `sequence_number`s and one terminal event), each its own JSON message, and no `[DONE]` — a socket
+ * carries many responses, and the terminal event is what ends one (OpenAI's WebSocket mode).
+ *
+ * @example
+ * const projector = new ResponsesMessageProjector({ echo, onStart, lookupRun });
+ * await projector.push(item);
+ * for (const message of projector.take()) socket.send(message);
+ */
+export class ResponsesMessageProjector implements ResponsesEventWriter {
+  readonly wantsEvents = true;
+  readonly encoder: ResponsesEncoder;
+  private readonly reader: NativeAnswerReader;
+  private readonly frames = new ResponsesEventFrames(MESSAGE_FRAMING);
+  private messages: string[] = [];
+
+  constructor(context: ResponsesProjectionContext) {
+    this.encoder = new ResponsesEncoder(context, this);
+    this.reader = new NativeAnswerReader(this.encoder, readerOptions(context));
+  }
+
+  /** Reads one native item; its messages wait until `take`. A promise while the item needs the run record. */
+  push(item: NativeStreamItem): void | Promise<void> {
+    return this.reader.push(item);
+  }
+
+  /** The messages produced since the last call. */
+  take(): string[] {
+    const messages = this.messages;
+    this.messages = [];
+    return messages;
+  }
+
+  /** True once the terminal event has been produced. */
+  get done(): boolean {
+    return this.reader.done;
+  }
+
+  event(event: ResponsesStreamEvent): void {
+    this.messages.push(this.frames.event(event));
+  }
+
+  textDelta(item: OpenTextItem, sequence: number, text: string): void {
+    this.messages.push(this.frames.textDelta(item, sequence, text));
+  }
+
+  textEvent(marked: ResponsesStreamEvent, quoted: readonly string[], real: () => ResponsesStreamEvent): void {
+    this.messages.push(this.frames.textEvent(marked, quoted, real));
   }
 }
 
