@@ -6,6 +6,7 @@
  * the setting, so an operator sees exactly what to fix.
  */
 import * as z from "zod";
+import { lazySchema } from "./lazy";
 
 /** Raw bindings as wrangler delivers them (vars are strings). */
 export interface Env {
@@ -41,7 +42,7 @@ const intVar = (fallback: number, min: number, max: number) =>
     .optional()
     .transform((value) => value ?? fallback);
 
-const ConfigSchema = z.object({
+const ConfigSchema = lazySchema(() => z.object({
   NATIVE_API_BASE_URL: z
     .string({ error: "is required: the origin of the 1flowbase api-server, e.g. https://flow.example.com" })
     .trim()
@@ -127,7 +128,7 @@ const ConfigSchema = z.object({
     .optional()
     .transform((value) => (value ?? "").split(",").map((origin) => origin.trim()).filter(Boolean)),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "off"]).optional().transform((value) => value ?? "info"),
-});
+}));
 
 export type Config = z.output<typeof ConfigSchema>;
 
