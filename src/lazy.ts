@@ -1,4 +1,4 @@
-import { globalRegistry, type core } from "zod";
+import * as z from "zod";
 
 /**
  * A value built on first use, then kept for the isolate's lifetime. For what no request path needs:
@@ -34,8 +34,8 @@ export function lazySchema<T extends object>(build: () => T): T {
     if (built === undefined) {
       built = build();
       handles.set(built, proxy);
-      const meta = globalRegistry.get(built as unknown as core.$ZodType);
-      if (meta !== undefined) globalRegistry.add(proxy as unknown as core.$ZodType, meta);
+      const meta = z.globalRegistry.get(built as unknown as z.core.$ZodType);
+      if (meta !== undefined) z.globalRegistry.add(proxy as unknown as z.core.$ZodType, meta);
     }
     return built;
   };

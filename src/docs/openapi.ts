@@ -10,6 +10,8 @@
  * conversion walks every schema and costs a few milliseconds, which no request should pay twice.
  */
 import * as z from "zod";
+// Named imports: `z.core.<function>` would make the bundler keep zod core's whole namespace (every locale).
+import { extractDefs, finalize, initializeContext, process as processJsonSchema } from "zod/v4/core";
 import { declaredSchema, lazySchema } from "../lazy";
 import type { ParameterPolicy } from "../http/policy";
 import { IGNORED_PARAMS_HEADER, POLICY_MODE_HEADER } from "../http/policy";
@@ -398,15 +400,15 @@ function registryToJsonSchema(
   uri: (id: string) => string,
 ): Record<string, z.core.JSONSchema.BaseSchema> {
   // Classic schemas carry their own JSON Schema processor (`_zod.processJSONSchema`).
-  const ctx = z.core.initializeContext({ ...params, processors: {} });
+  const ctx = initializeContext({ ...params, processors: {} });
   ctx.seen = new SeenByDeclaredSchema();
-  for (const schema of registry._idmap.values()) z.core.process(schema, ctx);
+  for (const schema of registry._idmap.values()) processJsonSchema(schema, ctx);
   const defs: Record<string, z.core.JSONSchema.BaseSchema> = {};
   ctx.external = { registry, uri, defs };
   const schemas: Record<string, z.core.JSONSchema.BaseSchema> = {};
   for (const [id, schema] of registry._idmap.entries()) {
-    z.core.extractDefs(ctx, schema);
-    schemas[id] = z.core.finalize(ctx, schema);
+    extractDefs(ctx, schema);
+    schemas[id] = finalize(ctx, schema);
   }
   if (Object.keys(defs).length > 0) schemas.__shared = { $defs: defs };
   return schemas;
