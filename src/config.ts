@@ -32,12 +32,12 @@ export interface Env {
   LOG_LEVEL?: string;
 }
 
+// One string → number chain for every numeric setting (zod schemas are immutable, so sharing is
+// safe): the config is validated on a fresh isolate's first request, and each node costs it.
+const wholeNumber = lazySchema(() => z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number));
+
 const intVar = (fallback: number, min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, "must be a whole number")
-    .transform(Number)
+  wholeNumber
     .pipe(z.number().int().min(min).max(max))
     .optional()
     .transform((value) => value ?? fallback);
