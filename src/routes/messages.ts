@@ -9,7 +9,7 @@
  * Auth: `x-api-key` or `Authorization: Bearer` (`callerOf`); `anthropic-version` and
  * `anthropic-beta` are accepted and not required (client-protocols.md §5.1).
  */
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context";
 import { applyIdempotency, readIdempotency } from "../http/idempotency";
 import { ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";
