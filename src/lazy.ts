@@ -24,6 +24,8 @@ export function lazily<T>(build: () => T): () => T {
  * metadata by object identity, so what `.describe()`/`.meta()` attached to the built schema is
  * registered for the proxy too, and the API reference's JSON Schema conversion keys what it has seen
  * by `declaredSchema` (zod's own methods close over the built schema, the nesting holds the proxy).
+ * Convert with `schemaToJsonSchema` / `registryToJsonSchema` (src/docs/openapi.ts): zod's own
+ * `z.toJSONSchema` throws on a lazily built pipe or transform (test/foundation/lazy.test.ts).
  *
  * @example
  * export const NativeRunEnvelope = lazySchema(() => z.object({ data: NativeRun }).loose());

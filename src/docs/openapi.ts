@@ -394,7 +394,7 @@ class SeenByDeclaredSchema<V> extends Map<z.core.$ZodType, V> {
  * as its proxy (how other schemas nest it) and as the built object (what zod's per-schema methods
  * close over); keyed by `declaredSchema`, both are the same entry, as they were before laziness.
  */
-function registryToJsonSchema(
+export function registryToJsonSchema(
   registry: z.core.$ZodRegistry<{ id: string }>,
   params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">,
   uri: (id: string) => string,
@@ -412,6 +412,15 @@ function registryToJsonSchema(
   }
   if (Object.keys(defs).length > 0) schemas.__shared = { $defs: defs };
   return schemas;
+}
+
+/** `z.toJSONSchema(schema, params)` (the single-schema case) with the same keying as `registryToJsonSchema`. */
+export function schemaToJsonSchema(schema: z.core.$ZodType, params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">): z.core.JSONSchema.BaseSchema {
+  const ctx = initializeContext({ ...params, processors: {} });
+  ctx.seen = new SeenByDeclaredSchema();
+  processJsonSchema(schema, ctx);
+  extractDefs(ctx, schema);
+  return finalize(ctx, schema);
 }
 
 /** zod → JSON Schema for a set of named schemas, referencing each other by component name. */
@@ -475,7 +484,7 @@ function parametersOf(spec: OperationSpec, path: string): Json[] {
     parameters.push({ name: match[1], in: "path", required: true, schema: { type: "string" } });
   }
   if (spec.query) {
-    const schema = z.toJSONSchema(spec.query, { io: "input", unrepresentable: "any", override: dropSafeIntegerBounds }) as { properties?: Record<string, Json>; required?: string[] };
+    const schema = schemaToJsonSchema(spec.query, { io: "input", unrepresentable: "any", override: dropSafeIntegerBounds }) as { properties?: Record<string, Json>; required?: string[] };
     for (const [name, property] of Object.entries(schema.properties ?? {})) {
       const { description, ...rest } = property;
       parameters.push({ name, in: "query", required: schema.required?.includes(name) ?? false, schema: rest, ...(description ? { description } : {}) });
