@@ -4,8 +4,10 @@
  * (bench/FINDINGS.md) is appended verbatim.
  */
 import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { coldStartBudgetLines, COLD_TTFB_BUDGET_MS, type ColdStartResult } from "./coldstart";
 import { d1BudgetLines, type D1LatencyResult } from "./d1latency";
+import { ROOT } from "./lib/deps";
 import type { CellResult, E2eResult } from "./e2e";
 import type { Conditions, MachineInfo } from "./lib/machine";
 import { fmt } from "./lib/stats";
@@ -57,11 +59,18 @@ export const BUDGETS = {
   longRequestTtfbDeltaMs: 1,
   /** "Flat": the 1M-delta stream may not grow the worker more than this beyond the 10k-delta one. */
   memorySlackBytes: 16 * 1024 * 1024,
-  /** Issue 19's target (CI still enforces 150 KiB until the lazy-schema change lands: scripts/check-bundles.sh). */
+  /** Issue 19's target (CI enforces `ciBundleBudgetKiB()`, scripts/check-bundles.sh, until the bundle reaches it). */
   bundleGzipKiB: 64,
   /** Issue 19: startup CPU (median of ≥ 20 fresh isolates). */
   startupCpuMs: 10,
 };
+
+/** The bundle budget CI enforces today: `ENFORCED_BUDGET_KIB` of scripts/check-bundles.sh (one place says it). */
+export function ciBundleBudgetKiB(): number | null {
+  const script = readFileSync(path.join(ROOT, "scripts", "check-bundles.sh"), "utf8");
+  const match = /^ENFORCED_BUDGET_KIB=(\d+)$/m.exec(script);
+  return match ? Number(match[1]) : null;
+}
 
 /** The runtime the issue 18 budgets are judged in (wrangler dev's devtools distort it: FINDINGS). */
 const BUDGET_RUNTIME = "workerd, no devtools";
@@ -157,7 +166,8 @@ export function budgets(results: BenchResults): Budget[] {
   }
   if (size) {
     const kib = size.wranglerGzipKiB ?? size.gzip9Bytes / 1024;
-    out.push({ what: `bundle ≤ ${BUDGETS.bundleGzipKiB} KiB gzipped (wrangler's upload size; CI enforces 150 KiB until the lazy-schema change)`, measured: `${fmt(kib, 2)} KiB`, pass: kib <= BUDGETS.bundleGzipKiB });
+    const enforced = ciBundleBudgetKiB();
+    out.push({ what: `bundle ≤ ${BUDGETS.bundleGzipKiB} KiB gzipped (wrangler's upload size; CI enforces ${enforced ?? "?"} KiB: scripts/check-bundles.sh)`, measured: `${fmt(kib, 2)} KiB`, pass: kib <= BUDGETS.bundleGzipKiB });
     out.push({
       what: `startup ≤ ${BUDGETS.startupCpuMs} ms CPU (await import of the deployed bundle, workerd's main thread, median of ${size.startup.runs} fresh isolates${size.startup.runs < 20 ? "; fewer than the 20 the budget asks for" : ""})`,
       measured: `${fmt(size.startup.cpuMsMedian, 1)} ms`,

@@ -12,15 +12,19 @@
 #   bash scripts/check-bundles.sh --budget-kib=64  # enforce another budget (or BUNDLE_BUDGET_KIB=64)
 #
 # Two budgets are reported for every environment: the one enforced (exit 1 when exceeded) and
-# issue 19's target, 64 KiB, which the bundle does not meet yet (zod schemas and the /docs modules
-# built eagerly; bench/RESULTS.md "Bundle size and startup" shows what it is made of).
+# issue 19's target, 64 KiB. The target is not reached: with every schema built lazily the bundle is
+# 103.9 KiB gzipped (330.3 KiB minified), and what is left is code, not startup
+# work — zod's classic API with its JSON Schema processors (~100 KiB minified, pulled in by every
+# classic schema's `.toJSONSchema`), the protocols, and the API reference (src/docs, ~41 KiB minified;
+# serving it as a static asset would save ~15 KiB gzipped). Reaching 64 KiB needs zod/mini for the
+# schemas plus the reference out of the bundle (bench/FINDINGS.md, "Session 5").
 #
-# >>> WHERE TO FLIP: when the lazy-schema change brings the bundle under 64 KiB, set
-# >>> ENFORCED_BUDGET_KIB=64 below (CI, .ci/run, calls this script without arguments).
+# ENFORCED_BUDGET_KIB is what the bundle reaches plus room for the branches in flight (WebSocket
+# mode, compaction); lower it as the bundle shrinks, and to 64 when it gets there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ENFORCED_BUDGET_KIB=150
+ENFORCED_BUDGET_KIB=110
 TARGET_BUDGET_KIB=64
 
 budget_kib="${BUNDLE_BUDGET_KIB:-$ENFORCED_BUDGET_KIB}"

@@ -6,6 +6,7 @@
  * the setting, so an operator sees exactly what to fix.
  */
 import * as z from "zod";
+import { lazySchema } from "./lazy";
 
 /** Raw bindings as wrangler delivers them (vars are strings). */
 export interface Env {
@@ -44,24 +45,24 @@ export interface ModelAlias {
 
 const ALIAS_ENTRY = /^([^=*\s]+)(\*?)=(\S+)$/;
 
+// One string → number chain for every numeric setting (zod schemas are immutable, so sharing is
+// safe): the config is validated on a fresh isolate's first request, and each node costs it.
+const wholeNumber = lazySchema(() => z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number));
+
 const intVar = (fallback: number, min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, "must be a whole number")
-    .transform(Number)
+  wholeNumber
     .pipe(z.number().int().min(min).max(max))
     .optional()
     .transform((value) => value ?? fallback);
 
 /** An optional secret: empty counts as absent; a short one is refused (a guessable HMAC key forges tokens). */
-const signingSecret = z
+const signingSecret = lazySchema(() => z
   .string()
   .optional()
   .transform((value) => value?.trim() || undefined)
-  .pipe(z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional());
+  .pipe(z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional()));
 
-const ConfigSchema = z.object({
+const ConfigSchema = lazySchema(() => z.object({
   NATIVE_API_BASE_URL: z
     .string({ error: "is required: the origin of the 1flowbase api-server, e.g. https://flow.example.com" })
     .trim()
@@ -182,7 +183,7 @@ const ConfigSchema = z.object({
   GATEWAY_SIGNING_SECRET: signingSecret,
   /** The previous signing secret during a rotation: tokens it signed still verify; nothing new is signed with it. */
   GATEWAY_SIGNING_SECRET_PREVIOUS: signingSecret,
-});
+}));
 
 export type Config = z.output<typeof ConfigSchema>;
 

@@ -10,6 +10,8 @@
  * and the SDK clients of `SDK_SETUP`.
  */
 
+import { lazily } from "../lazy";
+
 export interface OperationExample {
   /** A curl command that works as is once GATEWAY and KEY are set. */
   curl: string;
@@ -105,8 +107,8 @@ const chunk = (delta: Record<string, unknown>, finish: string | null = null) => 
 
 const textEvent = (type: string, sequence: number, extra: Record<string, unknown>) => ({ type, sequence_number: sequence, item_id: MESSAGE_ITEM_ID, output_index: 0, content_index: 0, ...extra });
 
-/** operationId → its example. */
-export const EXAMPLES: Readonly<Record<string, OperationExample>> = {
+/** operationId → its example; built on first use (the API reference and its tests), not at startup. */
+export const examples = lazily((): Readonly<Record<string, OperationExample>> => ({
   createChatCompletion: {
     curl: `curl $GATEWAY/v1/chat/completions ${JSON_BODY} \\\n  -d '{"model": "1flowbase",\n       "messages": [{"role": "user", "content": "Hello!"}]}'`,
     sdk: {
@@ -298,4 +300,4 @@ export const EXAMPLES: Readonly<Record<string, OperationExample>> = {
     curl: "curl $GATEWAY/docs",
     response: { status: 200, contentType: "text/html", body: "<!doctype html><html lang=\"en\">…this page…</html>" },
   },
-};
+}));

@@ -10,6 +10,9 @@
  * conversion walks every schema and costs a few milliseconds, which no request should pay twice.
  */
 import * as z from "zod";
+// Named imports: `z.core.<function>` would make the bundler keep zod core's whole namespace (every locale).
+import { extractDefs, finalize, initializeContext, process as processJsonSchema } from "zod/v4/core";
+import { declaredSchema, lazySchema } from "../lazy";
 import type { ParameterPolicy } from "../http/policy";
 import { IGNORED_PARAMS_HEADER, POLICY_MODE_HEADER } from "../http/policy";
 import { MESSAGES_POLICY } from "../protocols/anthropic/policy";
@@ -339,11 +342,11 @@ export function operations(): readonly OperationSpec[] {
  * (`parseInputItems`), after the top-level schema checked only "string or list of objects". The
  * document shows the per-item schemas, which is what a client needs to know.
  */
-const ResponsesInputItem = z
+const ResponsesInputItem = lazySchema(() => z
   .union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, ItemReference, CompactionItem, z.looseObject({ type: z.string() })])
   .describe(
     "`type` may be omitted on messages (with `role`) and item references. `custom_tool_call` / `custom_tool_call_output` replay as tool turns. A `compaction` item (from `/v1/responses/compact`) stands for its whole window; items before it are that window. Other item types (hosted-tool calls…) are accepted and not interpreted.",
-  );
+  ));
 
 /** Request-side components (`io: "input"`). */
 const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType, string?]> = [
@@ -417,11 +420,59 @@ function dropSafeIntegerBounds({ jsonSchema }: { jsonSchema: { minimum?: number;
   if (jsonSchema.minimum === Number.MIN_SAFE_INTEGER) delete jsonSchema.minimum;
 }
 
+/** What zod's conversion has seen, keyed by the schema as declared (`declaredSchema`, src/lazy.ts). */
+class SeenByDeclaredSchema<V> extends Map<z.core.$ZodType, V> {
+  override get(schema: z.core.$ZodType): V | undefined {
+    return super.get(declaredSchema(schema));
+  }
+  override has(schema: z.core.$ZodType): boolean {
+    return super.has(declaredSchema(schema));
+  }
+  override set(schema: z.core.$ZodType, value: V): this {
+    return super.set(declaredSchema(schema), value);
+  }
+}
+
+/**
+ * `z.toJSONSchema(registry, params)` (zod/v4/core/json-schema-processors.js, registry case), step for
+ * step, with one change: the schemas are built lazily (`lazySchema`), so one schema is reachable both
+ * as its proxy (how other schemas nest it) and as the built object (what zod's per-schema methods
+ * close over); keyed by `declaredSchema`, both are the same entry, as they were before laziness.
+ */
+export function registryToJsonSchema(
+  registry: z.core.$ZodRegistry<{ id: string }>,
+  params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">,
+  uri: (id: string) => string,
+): Record<string, z.core.JSONSchema.BaseSchema> {
+  // Classic schemas carry their own JSON Schema processor (`_zod.processJSONSchema`).
+  const ctx = initializeContext({ ...params, processors: {} });
+  ctx.seen = new SeenByDeclaredSchema();
+  for (const schema of registry._idmap.values()) processJsonSchema(schema, ctx);
+  const defs: Record<string, z.core.JSONSchema.BaseSchema> = {};
+  ctx.external = { registry, uri, defs };
+  const schemas: Record<string, z.core.JSONSchema.BaseSchema> = {};
+  for (const [id, schema] of registry._idmap.entries()) {
+    extractDefs(ctx, schema);
+    schemas[id] = finalize(ctx, schema);
+  }
+  if (Object.keys(defs).length > 0) schemas.__shared = { $defs: defs };
+  return schemas;
+}
+
+/** `z.toJSONSchema(schema, params)` (the single-schema case) with the same keying as `registryToJsonSchema`. */
+export function schemaToJsonSchema(schema: z.core.$ZodType, params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">): z.core.JSONSchema.BaseSchema {
+  const ctx = initializeContext({ ...params, processors: {} });
+  ctx.seen = new SeenByDeclaredSchema();
+  processJsonSchema(schema, ctx);
+  extractDefs(ctx, schema);
+  return finalize(ctx, schema);
+}
+
 /** zod → JSON Schema for a set of named schemas, referencing each other by component name. */
 function convert(entries: ReadonlyArray<readonly [string, z.ZodType, string?]>, io: "input" | "output"): Record<string, Json> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of entries) registry.add(schema, { id });
-  const { schemas } = z.toJSONSchema(registry, { io, unrepresentable: "any", override: dropSafeIntegerBounds, uri: (id) => `#/components/schemas/${id}` });
+  const schemas = registryToJsonSchema(registry, { io, unrepresentable: "any", override: dropSafeIntegerBounds }, (id) => `#/components/schemas/${id}`);
   const out: Record<string, Json> = {};
   for (const [id, schema] of Object.entries(schemas)) {
     // `$id`/`$schema` are per-file JSON Schema keywords; inside OpenAPI components they would only
@@ -479,7 +530,7 @@ function parametersOf(spec: OperationSpec, path: string): Json[] {
     parameters.push({ name: match[1], in: "path", required: true, schema: { type: "string" } });
   }
   if (spec.query) {
-    const schema = z.toJSONSchema(spec.query, { io: "input", unrepresentable: "any", override: dropSafeIntegerBounds }) as { properties?: Record<string, Json>; required?: string[] };
+    const schema = schemaToJsonSchema(spec.query, { io: "input", unrepresentable: "any", override: dropSafeIntegerBounds }) as { properties?: Record<string, Json>; required?: string[] };
     for (const [name, property] of Object.entries(schema.properties ?? {})) {
       const { description, ...rest } = property;
       parameters.push({ name, in: "query", required: schema.required?.includes(name) ?? false, schema: rest, ...(description ? { description } : {}) });

@@ -15,7 +15,7 @@
  * Input is our own document, but every string is HTML-escaped anyway: descriptions quote things like
  * `<think>`.
  */
-import { EXAMPLES, SDK_SETUP } from "./examples";
+import { examples, SDK_SETUP } from "./examples";
 import type { Json } from "./openapi";
 import { POLICY_PREAMBLE } from "./policy-table";
 
@@ -375,7 +375,7 @@ function descriptionHtml(description: string): string {
 const pre = (code: string, label: string): string => `<figure class="code"><figcaption>${esc(label)}</figcaption><pre><code>${esc(code)}</code></pre></figure>`;
 
 function exampleHtml(operationId: string): string {
-  const example = EXAMPLES[operationId];
+  const example = examples()[operationId];
   if (!example) return "";
   const request = pre(example.curl, "curl") + (example.sdk ? pre(example.sdk.code, example.sdk.label) : "");
   const body = example.response.body;

@@ -10,24 +10,25 @@
  *   `run.incomplete`, `operation_terminal`, normalized usage).
  */
 import * as z from "zod";
+import { lazySchema } from "../lazy";
 
 // ---------------------------------------------------------------------------------------------
 // Request
 // ---------------------------------------------------------------------------------------------
 
 /** A content block carried on a history item (images, documents). Opaque to native 0.2. */
-export const NativeContentBlock = z.record(z.string(), z.unknown());
+export const NativeContentBlock = lazySchema(() => z.record(z.string(), z.unknown()));
 
-export const NativeToolCall = z.object({
+export const NativeToolCall = lazySchema(() => z.object({
   id: z.string(),
   name: z.string(),
   /** Object in the fork's records; we send the parsed object when the JSON parses, else the raw string. */
   arguments: z.unknown().optional(),
-});
+}));
 export type NativeToolCall = z.infer<typeof NativeToolCall>;
 
 /** History item keys accepted by 0.3 (`deny_unknown_fields`); 0.2 accepts any object. */
-export const NativeHistoryItem = z.strictObject({
+export const NativeHistoryItem = lazySchema(() => z.strictObject({
   role: z.enum(["system", "user", "assistant", "tool"]),
   content: z.string(),
   name: z.string().optional(),
@@ -35,26 +36,26 @@ export const NativeHistoryItem = z.strictObject({
   is_error: z.boolean().optional(),
   tool_calls: z.array(NativeToolCall).optional(),
   content_blocks: z.array(NativeContentBlock).optional(),
-});
+}));
 export type NativeHistoryItem = z.infer<typeof NativeHistoryItem>;
 
 /** `inputs.tools[]` as the runtime reads them. */
-export const NativeToolDefinition = z.object({
+export const NativeToolDefinition = lazySchema(() => z.object({
   name: z.string(),
   source: z.string(),
   description: z.string().optional(),
   input_schema: z.unknown().optional(),
-});
+}));
 export type NativeToolDefinition = z.infer<typeof NativeToolDefinition>;
 
-export const NativeReasoningParameters = z.strictObject({
+export const NativeReasoningParameters = lazySchema(() => z.strictObject({
   /** 0.2 accepts `enabled|effort|budget_tokens`, 0.3 `mode|effort|budget_tokens` (§1.4.1, §7): we send
    *  only the two keys both accept. Reasoning is on by default in both versions. */
   effort: z.string().optional(),
   budget_tokens: z.number().int().positive().optional(),
-});
+}));
 
-export const NativeRunRequest = z.strictObject({
+export const NativeRunRequest = lazySchema(() => z.strictObject({
   query: z.string(),
   system: z.string().optional(),
   model: z.string().optional(),
@@ -72,16 +73,16 @@ export const NativeRunRequest = z.strictObject({
   /** Upstream 0.3 closes `metadata` to `trace_id` only. */
   metadata: z.strictObject({ trace_id: z.string().optional() }).optional(),
   title: z.string().optional(),
-});
+}));
 export type NativeRunRequest = z.infer<typeof NativeRunRequest>;
 
 /** `POST /runs/{id}/resume` body for an `llm_tool_calls` callback task. */
-export const NativeResumeRequest = z.strictObject({
+export const NativeResumeRequest = lazySchema(() => z.strictObject({
   callback_task_id: z.string(),
   response_payload: z.object({
     tool_results: z.array(z.object({ tool_call_id: z.string(), content: z.unknown() })),
   }),
-});
+}));
 export type NativeResumeRequest = z.infer<typeof NativeResumeRequest>;
 
 // ---------------------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ export type NativeResumeRequest = z.infer<typeof NativeResumeRequest>;
 // ---------------------------------------------------------------------------------------------
 
 
-export const NativeRunStatus = z.enum([
+export const NativeRunStatus = lazySchema(() => z.enum([
   "created",
   "queued",
   "running",
@@ -98,10 +99,10 @@ export const NativeRunStatus = z.enum([
   "failed",
   "cancelled",
   "incomplete",
-]);
+]));
 export type NativeRunStatus = z.infer<typeof NativeRunStatus>;
 
-export const NativeRequiredAction = z
+export const NativeRequiredAction = lazySchema(() => z
   .object({
     action_type: z.string(),
     payload: z
@@ -116,22 +117,22 @@ export const NativeRequiredAction = z
       })
       .loose(),
   })
-  .loose();
+  .loose());
 export type NativeRequiredAction = z.infer<typeof NativeRequiredAction>;
 
-export const NativeRunError = z
+export const NativeRunError = lazySchema(() => z
   .object({ code: z.string().nullable().optional(), message: z.string().nullable().optional(), details: z.unknown().optional() })
-  .loose();
+  .loose());
 export type NativeRunError = z.infer<typeof NativeRunError>;
 
-export const NativeAnswerSegment = z.object({ kind: z.string(), text: z.string() }).loose();
+export const NativeAnswerSegment = lazySchema(() => z.object({ kind: z.string(), text: z.string() }).loose());
 
 /**
  * `NativeRunResponse` (blocking create, GET, cancel, resume). `node_input_payload` is kept because
  * the gateway reads the frozen `node-start` (history, query, system) for input_items and chaining;
  * it contains `env` (secrets) and must never be forwarded — nothing in this project serialises it.
  */
-export const NativeRun = z
+export const NativeRun = lazySchema(() => z
   .object({
     id: z.string(),
     status: NativeRunStatus.or(z.string()),
@@ -147,7 +148,7 @@ export const NativeRun = z
     error: NativeRunError.nullable().optional(),
     created_at: z.string().optional(),
   })
-  .loose();
+  .loose());
 export type NativeRun = z.infer<typeof NativeRun>;
 
 /**
@@ -162,9 +163,9 @@ export function parseRequiredAction(value: unknown): NativeRequiredAction | null
 }
 
 /** Success envelope `{data, meta}` of every native JSON success but `/models`. */
-export const NativeRunEnvelope = z.object({ data: NativeRun, meta: z.unknown().optional() }).loose();
+export const NativeRunEnvelope = lazySchema(() => z.object({ data: NativeRun, meta: z.unknown().optional() }).loose());
 
-export const NativeModel = z
+export const NativeModel = lazySchema(() => z
   .object({
     id: z.string(),
     name: z.string().optional(),
@@ -185,14 +186,14 @@ export const NativeModel = z
       .loose()
       .optional(),
   })
-  .loose();
+  .loose());
 export type NativeModel = z.infer<typeof NativeModel>;
 
-export const NativeModelList = z.object({ object: z.string().optional(), data: z.array(NativeModel) }).loose();
+export const NativeModelList = lazySchema(() => z.object({ object: z.string().optional(), data: z.array(NativeModel) }).loose());
 export type NativeModelList = z.infer<typeof NativeModelList>;
 
 /** Native error body `{code, message}` (no `status`). */
-export const NativeErrorBody = z.object({ code: z.string(), message: z.string().optional().default("") }).loose();
+export const NativeErrorBody = lazySchema(() => z.object({ code: z.string(), message: z.string().optional().default("") }).loose());
 
 // ---------------------------------------------------------------------------------------------
 // SSE events
@@ -225,7 +226,7 @@ export type NativeEvent =
 
 export type NativeEventName = NativeEvent["event"];
 
-export const NativeEventData = z
+export const NativeEventData = lazySchema(() => z
   .object({
     run_id: z.string(),
     status: z.string(),
@@ -241,7 +242,7 @@ export const NativeEventData = z
     /** Read with `parseRequiredAction`: may be the `{type, run_id}` fallback (errata 5). */
     required_action: z.unknown().optional(),
   })
-  .loose();
+  .loose());
 export type NativeEventData = z.infer<typeof NativeEventData>;
 
 /** Hot-path delta payload: validated with a typeof check, not zod (see events.ts). */

@@ -10,7 +10,8 @@
  *   (§1.6): streamed at once and projected from the record when it arrives, or folded from it.
  */
 import type { NativeRunRequest } from "../native/schema";
-import { Hono, type Context } from "hono";
+import type { Context } from "hono";
+import { Hono } from "hono/quick";
 import { callerOf, type GatewayEnv } from "../http/context";
 import { applyIdempotency, readIdempotency } from "../http/idempotency";
 import { enforcePolicy, ignoredParamsHeaders, policyMode } from "../http/policy";

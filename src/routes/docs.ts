@@ -6,7 +6,7 @@
  * image may come from anywhere but the page itself, so a gateway on a network without internet
  * access serves a complete reference, and nothing on the page can phone home.
  */
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import { openApiDocument, openApiJson } from "../docs/openapi";
 import { renderDocsPage } from "../docs/page";
 import type { GatewayEnv } from "../http/context";

@@ -6,7 +6,7 @@
  * problems (setting names and what is wrong with them, never their values). Whether the deployment
  * can serve runs is `GET /readyz` (src/routes/readiness.ts).
  */
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import type { GatewayEnv } from "../http/context";
 
 export const healthRoutes = new Hono<GatewayEnv>();

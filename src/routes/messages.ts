@@ -10,7 +10,7 @@
  * `anthropic-beta` are accepted and not required (client-protocols.md §5.1).
  */
 import type { NativeRunRequest } from "../native/schema";
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context";
 import { applyIdempotency, readIdempotency } from "../http/idempotency";
 import { ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";

@@ -3,7 +3,7 @@
  * model catalog from native `GET /models`, in OpenAI's list shape (invariant 5 keeps all three bases:
  * the `openai` SDK with `baseURL` `…/v1`, `…/openai/v1` or the bare origin).
  */
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import { callerOf, type GatewayEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { parseRequest } from "../http/policy";

@@ -4,7 +4,7 @@
  * needed; the probe runs at most once every few seconds per isolate (src/ops/readiness.ts), so the
  * route cannot be used to flood native or D1.
  */
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import type { GatewayEnv } from "../http/context";
 import { readiness } from "../ops/readiness";
 

@@ -15,7 +15,7 @@
  * create has already paid a primary round trip for its reservation, and a resume claims its new
  * response id before resuming, so an index failure happens before the irreversible step.
  */
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import { callerOf, type Caller, type GatewayEnv } from "../http/context";
 import { fromNativeError, GatewayError } from "../http/errors";
 import { applyIdempotency, readIdempotency, type Idempotency } from "../http/idempotency";

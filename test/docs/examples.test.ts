@@ -8,7 +8,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { EXAMPLES } from "../../src/docs/examples";
+import { examples } from "../../src/docs/examples";
 import { openApiDocument, operations } from "../../src/docs/openapi";
 import { expectDocumented, refName } from "./helpers";
 
@@ -35,11 +35,11 @@ function curlMethod(curl: string): string {
 
 describe("/docs examples", () => {
   it("every documented operation has exactly one example, and no example is for nothing", () => {
-    expect(Object.keys(EXAMPLES).sort()).toEqual(operations().map((spec) => spec.operationId).sort());
+    expect(Object.keys(examples()).sort()).toEqual(operations().map((spec) => spec.operationId).sort());
   });
 
   for (const spec of operations()) {
-    const example = EXAMPLES[spec.operationId];
+    const example = examples()[spec.operationId];
     if (!example) continue;
 
     it(`${spec.operationId}: curl sends ${spec.method.toUpperCase()} ${spec.paths[0]}`, () => {

@@ -10,7 +10,7 @@
  * (`policy.ts`), not rejected here. Content blocks are validated by `to-native.ts` one by one so a
  * bad block gets a 400 naming `messages[i].content[j]` instead of a zod union error.
  */
-import { lazily } from "../../lazy";
+import { lazily, lazySchema } from "../../lazy";
 import * as z from "zod";
 import { errorEnvelopeSchemas } from "../../http/errors";
 import { MAX_STOP_CHARS } from "../../http/policy";
@@ -20,20 +20,20 @@ import { MAX_STOP_CHARS } from "../../http/policy";
 // ---------------------------------------------------------------------------------------------
 
 /** `system`: a string or text blocks (`{type:"text", text, cache_control?}`). */
-export const SystemTextBlock = z.object({ type: z.literal("text"), text: z.string() }).loose();
-export const SystemParam = z.union([z.string(), z.array(SystemTextBlock)]);
+export const SystemTextBlock = lazySchema(() => z.object({ type: z.literal("text"), text: z.string() }).loose());
+export const SystemParam = lazySchema(() => z.union([z.string(), z.array(SystemTextBlock)]));
 
 /** One content block; its `type` decides the shape, checked in `to-native.ts`. */
-export const ContentBlockParam = z.object({ type: z.string() }).loose();
+export const ContentBlockParam = lazySchema(() => z.object({ type: z.string() }).loose());
 export type ContentBlockParam = z.infer<typeof ContentBlockParam>;
 
-export const MessageParam = z
+export const MessageParam = lazySchema(() => z
   .object({
     /** `system` exists in 2026 SDKs (`SystemMessageParam`); hoisted into native `system`. */
     role: z.enum(["user", "assistant", "system"]),
     content: z.union([z.string(), z.array(ContentBlockParam)]),
   })
-  .loose();
+  .loose());
 export type MessageParam = z.infer<typeof MessageParam>;
 
 /**
@@ -50,26 +50,26 @@ const MAX_USER_ID_CHARS = 256;
 /** Anthropic documents no count; a bound keeps the edge's per-character matching cheap (native/answer.ts). */
 const MAX_STOP_SEQUENCES = 64;
 
-export const ToolParam = z
+export const ToolParam = lazySchema(() => z
   .object({
     name: z.string().min(1).max(MAX_TOOL_NAME_CHARS),
     type: z.string().nullable().optional(),
     description: z.string().nullable().optional(),
     input_schema: z.record(z.string(), z.unknown()).optional(),
   })
-  .loose();
+  .loose());
 export type ToolParam = z.infer<typeof ToolParam>;
 
-export const ToolChoiceParam = z
+export const ToolChoiceParam = lazySchema(() => z
   .object({ type: z.enum(["auto", "any", "tool", "none"]), name: z.string().optional() })
   .loose()
   .refine((choice) => choice.type !== "tool" || typeof choice.name === "string", {
     message: "tool_choice of type 'tool' needs a 'name'",
     path: ["name"],
-  });
+  }));
 
 /** `thinking`: `enabled` (with a budget), `disabled`, `adaptive` (2026); other types are tolerated. */
-export const ThinkingParam = z
+export const ThinkingParam = lazySchema(() => z
   .object({
     type: z.string(),
     budget_tokens: z.number().int().positive().optional(),
@@ -78,13 +78,13 @@ export const ThinkingParam = z
   .refine((thinking) => thinking.type !== "enabled" || thinking.budget_tokens !== undefined, {
     message: "thinking of type 'enabled' needs 'budget_tokens' (a positive integer)",
     path: ["budget_tokens"],
-  });
+  }));
 export type ThinkingParam = z.infer<typeof ThinkingParam>;
 
-export const MetadataParam = z.object({ user_id: z.string().max(MAX_USER_ID_CHARS).nullable().optional() }).loose();
+export const MetadataParam = lazySchema(() => z.object({ user_id: z.string().max(MAX_USER_ID_CHARS).nullable().optional() }).loose());
 
 /** `POST /v1/messages`. `model`, `max_tokens` and `messages` are required by the protocol. */
-export const MessagesRequest = z
+export const MessagesRequest = lazySchema(() => z
   .object({
     model: z.string().min(1).max(MAX_MODEL_CHARS),
     max_tokens: z.number().int().positive(),
@@ -109,11 +109,11 @@ export const MessagesRequest = z
     output_format: z.unknown().optional(),
     cache_control: z.unknown().optional(),
   })
-  .loose();
+  .loose());
 export type MessagesRequest = z.infer<typeof MessagesRequest>;
 
 /** `POST /v1/messages/count_tokens` (no `max_tokens`). */
-export const CountTokensRequest = z
+export const CountTokensRequest = lazySchema(() => z
   .object({
     model: z.string().min(1).max(MAX_MODEL_CHARS),
     messages: z.array(MessageParam).min(1).max(MAX_MESSAGES),
@@ -122,7 +122,7 @@ export const CountTokensRequest = z
     tool_choice: z.unknown().optional(),
     thinking: z.unknown().optional(),
   })
-  .loose();
+  .loose());
 export type CountTokensRequest = z.infer<typeof CountTokensRequest>;
 
 // ---------------------------------------------------------------------------------------------

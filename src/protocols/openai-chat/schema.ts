@@ -10,7 +10,7 @@
  * OpenAPI document (`src/docs/openapi.ts`) and the doc tests the schemas. The schemas are built on
  * first use — only the API reference needs them, so no request pays for building them.
  */
-import { lazily } from "../../lazy";
+import { lazily, lazySchema } from "../../lazy";
 import * as z from "zod";
 import { GatewayError } from "../../http/errors";
 import { formatPath, MAX_STOP_CHARS, OUTPUT_LIMIT_TARGET, STOP_TARGET, type ParameterPolicy } from "../../http/policy";
@@ -31,25 +31,25 @@ function unsupportedPart<const T extends string>(type: T, why: string) {
     });
 }
 
-const TextPart = z.object({ type: z.literal("text"), text: z.string() }).loose();
+const TextPart = lazySchema(() => z.object({ type: z.literal("text"), text: z.string() }).loose());
 /** The fork's adapter also accepts the Responses spellings (native-api.md §4.1). */
-const InputTextPart = z.object({ type: z.literal("input_text"), text: z.string() }).loose();
-const OutputTextPart = z.object({ type: z.literal("output_text"), text: z.string() }).loose();
-const RefusalPart = z.object({ type: z.literal("refusal"), refusal: z.string() }).loose();
+const InputTextPart = lazySchema(() => z.object({ type: z.literal("input_text"), text: z.string() }).loose());
+const OutputTextPart = lazySchema(() => z.object({ type: z.literal("output_text"), text: z.string() }).loose());
+const RefusalPart = lazySchema(() => z.object({ type: z.literal("refusal"), refusal: z.string() }).loose());
 
-export const ChatImageUrl = z
+export const ChatImageUrl = lazySchema(() => z
   .object({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() })
-  .loose();
-const ImageUrlPart = z.object({ type: z.literal("image_url"), image_url: ChatImageUrl }).loose();
+  .loose());
+const ImageUrlPart = lazySchema(() => z.object({ type: z.literal("image_url"), image_url: ChatImageUrl }).loose());
 /** Responses-style image part (`image_url` is a string there). */
-const InputImagePart = z
+const InputImagePart = lazySchema(() => z
   .object({ type: z.literal("input_image"), image_url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() })
-  .loose();
+  .loose());
 
 const NATIVE_TAKES_NO_AUDIO = "the 1flowbase native run API takes text and images only";
 const NATIVE_TAKES_NO_FILES = "the 1flowbase native run API takes text and images only (no file parts)";
 
-export const ChatContentPart = z.discriminatedUnion("type", [
+export const ChatContentPart = lazySchema(() => z.discriminatedUnion("type", [
   TextPart,
   InputTextPart,
   OutputTextPart,
@@ -59,24 +59,24 @@ export const ChatContentPart = z.discriminatedUnion("type", [
   unsupportedPart("input_audio", NATIVE_TAKES_NO_AUDIO),
   unsupportedPart("file", NATIVE_TAKES_NO_FILES),
   unsupportedPart("input_file", NATIVE_TAKES_NO_FILES),
-]);
+]));
 export type ChatContentPart = z.infer<typeof ChatContentPart>;
 
-const Content = z.union([z.string(), z.array(ChatContentPart)]);
+const Content = lazySchema(() => z.union([z.string(), z.array(ChatContentPart)]));
 
-export const ChatToolCall = z
+export const ChatToolCall = lazySchema(() => z
   .object({
     id: z.string().min(1),
     type: z.literal("function"),
     function: z.object({ name: z.string(), arguments: z.string() }).loose(),
   })
-  .loose();
+  .loose());
 export type ChatToolCall = z.infer<typeof ChatToolCall>;
 
-const SystemMessage = z.object({ role: z.literal("system"), content: Content, name: z.string().optional() }).loose();
-const DeveloperMessage = z.object({ role: z.literal("developer"), content: Content, name: z.string().optional() }).loose();
-const UserMessage = z.object({ role: z.literal("user"), content: Content, name: z.string().optional() }).loose();
-const AssistantMessage = z
+const SystemMessage = lazySchema(() => z.object({ role: z.literal("system"), content: Content, name: z.string().optional() }).loose());
+const DeveloperMessage = lazySchema(() => z.object({ role: z.literal("developer"), content: Content, name: z.string().optional() }).loose());
+const UserMessage = lazySchema(() => z.object({ role: z.literal("user"), content: Content, name: z.string().optional() }).loose());
+const AssistantMessage = lazySchema(() => z
   .object({
     role: z.literal("assistant"),
     content: Content.nullable().optional(),
@@ -99,23 +99,23 @@ const AssistantMessage = z
         params: UNSUPPORTED,
       });
     }
-  });
-const ToolMessage = z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1) }).loose();
-const FunctionMessage = z
+  }));
+const ToolMessage = lazySchema(() => z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1) }).loose());
+const FunctionMessage = lazySchema(() => z
   .object({ role: z.literal("function") })
   .loose()
   .superRefine((_message, ctx) => {
     ctx.addIssue({ code: "custom", message: "the deprecated 'function' role is not supported; use 'tool' messages", params: UNSUPPORTED });
-  });
+  }));
 
-export const ChatMessage = z.discriminatedUnion("role", [
+export const ChatMessage = lazySchema(() => z.discriminatedUnion("role", [
   SystemMessage,
   DeveloperMessage,
   UserMessage,
   AssistantMessage,
   ToolMessage,
   FunctionMessage,
-]);
+]));
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
 // Size bounds: the 8 MiB body cap bounds the total; these give a 400 naming the field for what a real
@@ -127,17 +127,17 @@ const MAX_TOOLS = 128;
 const MAX_FUNCTION_NAME_CHARS = 64;
 
 /** Function tool, nested (the Chat form) or flat (the Responses form, which the fork also accepts). */
-const FunctionDefinition = z
+const FunctionDefinition = lazySchema(() => z
   .object({
     name: z.string().min(1).max(MAX_FUNCTION_NAME_CHARS),
     description: z.string().nullable().optional(),
     parameters: z.record(z.string(), z.unknown()).nullable().optional(),
     strict: z.boolean().nullable().optional(),
   })
-  .loose();
-const NestedFunctionTool = z.object({ type: z.literal("function"), function: FunctionDefinition }).loose();
-const FlatFunctionTool = FunctionDefinition.extend({ type: z.literal("function") });
-const CustomTool = z
+  .loose());
+const NestedFunctionTool = lazySchema(() => z.object({ type: z.literal("function"), function: FunctionDefinition }).loose());
+const FlatFunctionTool = lazySchema(() => FunctionDefinition.extend({ type: z.literal("function") }));
+const CustomTool = lazySchema(() => z
   .object({ type: z.literal("custom") })
   .loose()
   .superRefine((_tool, ctx) => {
@@ -146,13 +146,13 @@ const CustomTool = z
       message: "custom (free-form grammar) tools are not supported: 1flowbase tool calls carry JSON arguments",
       params: UNSUPPORTED,
     });
-  });
+  }));
 /** Parsed to one shape: the function definition, whichever form the client sent. */
-export const ChatTool = z.union([NestedFunctionTool, FlatFunctionTool, CustomTool]).transform((tool): ChatFunctionDefinition => {
+export const ChatTool = lazySchema(() => z.union([NestedFunctionTool, FlatFunctionTool, CustomTool]).transform((tool): ChatFunctionDefinition => {
   const fn = (tool as { function?: unknown }).function;
   const definition = (typeof fn === "object" && fn !== null ? fn : tool) as ChatFunctionDefinition;
   return { name: definition.name, description: definition.description ?? null, parameters: definition.parameters ?? null };
-});
+}));
 export interface ChatFunctionDefinition {
   name: string;
   description?: string | null | undefined;
@@ -160,15 +160,15 @@ export interface ChatFunctionDefinition {
 }
 export type ChatTool = z.output<typeof ChatTool>;
 
-export const ChatToolChoice = z.union([
+export const ChatToolChoice = lazySchema(() => z.union([
   z.enum(["none", "auto", "required"]),
   z.object({ type: z.literal("function"), function: z.object({ name: z.string() }).loose() }).loose(),
   z.object({ type: z.literal("allowed_tools") }).loose(),
-]);
+]));
 
-export const ChatReasoningEffort = z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]);
+export const ChatReasoningEffort = lazySchema(() => z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]));
 
-export const ChatCompletionRequest = z
+export const ChatCompletionRequest = lazySchema(() => z
   .object({
     model: z.string().min(1).max(MAX_MODEL_CHARS),
     messages: z.array(ChatMessage).min(1).max(MAX_MESSAGES),
@@ -212,7 +212,7 @@ export const ChatCompletionRequest = z
     prediction: z.unknown().optional(),
     web_search_options: z.unknown().optional(),
   })
-  .loose();
+  .loose());
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 const WHY_FLOW = "the published 1flowbase flow decides it";

@@ -11,7 +11,7 @@
  * limits). Unknown *input item* types are tolerated (Codex and the Agents SDK send hosted-tool and
  * custom-tool items); unknown *content part* types are not, because dropping content is lossy.
  */
-import { lazily } from "../../lazy";
+import { lazily, lazySchema } from "../../lazy";
 import * as z from "zod";
 import { formatPath } from "../../http/policy";
 import { GatewayError } from "../../http/errors";
@@ -20,32 +20,32 @@ import { GatewayError } from "../../http/errors";
 // Request: content parts and input items (§1.3)
 // ---------------------------------------------------------------------------------------------
 
-export const InputTextPart = z.object({ type: z.literal("input_text"), text: z.string() }).loose();
-export const OutputTextPart = z.object({ type: z.literal("output_text"), text: z.string() }).loose();
-export const RefusalPart = z.object({ type: z.literal("refusal"), refusal: z.string() }).loose();
-export const InputImagePart = z
+export const InputTextPart = lazySchema(() => z.object({ type: z.literal("input_text"), text: z.string() }).loose());
+export const OutputTextPart = lazySchema(() => z.object({ type: z.literal("output_text"), text: z.string() }).loose());
+export const RefusalPart = lazySchema(() => z.object({ type: z.literal("refusal"), refusal: z.string() }).loose());
+export const InputImagePart = lazySchema(() => z
   .object({
     type: z.literal("input_image"),
     image_url: z.string().nullish(),
     file_id: z.string().nullish(),
     detail: z.string().nullish(),
   })
-  .loose();
+  .loose());
 /** Parsed so the error can name them precisely; to-native rejects them (native cannot carry them). */
-export const InputFilePart = z.object({ type: z.literal("input_file") }).loose();
-export const InputAudioPart = z.object({ type: z.literal("input_audio") }).loose();
+export const InputFilePart = lazySchema(() => z.object({ type: z.literal("input_file") }).loose());
+export const InputAudioPart = lazySchema(() => z.object({ type: z.literal("input_audio") }).loose());
 
-export const ContentPart = z.discriminatedUnion("type", [
+export const ContentPart = lazySchema(() => z.discriminatedUnion("type", [
   InputTextPart,
   OutputTextPart,
   RefusalPart,
   InputImagePart,
   InputFilePart,
   InputAudioPart,
-]);
+]));
 export type ContentPart = z.infer<typeof ContentPart>;
 
-export const MessageItem = z
+export const MessageItem = lazySchema(() => z
   .object({
     type: z.literal("message"),
     id: z.string().nullish(),
@@ -53,10 +53,10 @@ export const MessageItem = z
     content: z.union([z.string(), z.array(ContentPart)]),
     status: z.string().nullish(),
   })
-  .loose();
+  .loose());
 export type MessageItem = z.infer<typeof MessageItem>;
 
-export const FunctionCallItem = z
+export const FunctionCallItem = lazySchema(() => z
   .object({
     type: z.literal("function_call"),
     id: z.string().nullish(),
@@ -65,11 +65,11 @@ export const FunctionCallItem = z
     arguments: z.string(),
     status: z.string().nullish(),
   })
-  .loose();
+  .loose());
 export type FunctionCallItem = z.infer<typeof FunctionCallItem>;
 
 /** `output` is a string, or content parts (Codex sends `input_text`/`input_image` arrays). */
-export const FunctionCallOutputItem = z
+export const FunctionCallOutputItem = lazySchema(() => z
   .object({
     type: z.literal("function_call_output"),
     id: z.string().nullish(),
@@ -77,11 +77,11 @@ export const FunctionCallOutputItem = z
     output: z.union([z.string(), z.array(ContentPart)]),
     status: z.string().nullish(),
   })
-  .loose();
+  .loose());
 export type FunctionCallOutputItem = z.infer<typeof FunctionCallOutputItem>;
 
 /** A Codex custom tool call replayed as input (`apply_patch`…): `input` is the tool's free-form text. */
-export const CustomToolCallItem = z
+export const CustomToolCallItem = lazySchema(() => z
   .object({
     type: z.literal("custom_tool_call"),
     id: z.string().nullish(),
@@ -90,10 +90,10 @@ export const CustomToolCallItem = z
     input: z.string(),
     status: z.string().nullish(),
   })
-  .loose();
+  .loose());
 export type CustomToolCallItem = z.infer<typeof CustomToolCallItem>;
 
-export const CustomToolCallOutputItem = z
+export const CustomToolCallOutputItem = lazySchema(() => z
   .object({
     type: z.literal("custom_tool_call_output"),
     id: z.string().nullish(),
@@ -101,19 +101,19 @@ export const CustomToolCallOutputItem = z
     output: z.union([z.string(), z.array(ContentPart)]),
     status: z.string().nullish(),
   })
-  .loose();
+  .loose());
 export type CustomToolCallOutputItem = z.infer<typeof CustomToolCallOutputItem>;
 
-export const ReasoningItem = z.object({ type: z.literal("reasoning") }).loose();
-export const ItemReference = z.object({ type: z.literal("item_reference"), id: z.string() }).loose();
+export const ReasoningItem = lazySchema(() => z.object({ type: z.literal("reasoning") }).loose());
+export const ItemReference = lazySchema(() => z.object({ type: z.literal("item_reference"), id: z.string() }).loose());
 /**
  * A compaction item from `POST /v1/responses/compact` passed back (OpenAI `ResponseCompactionItemParam`,
  * Open Responses `CompactionSummaryItemParam`: `encrypted_content` up to 10 MiB). Its content is
  * checked by the route (compaction.ts), not here: an unusable one is one 400 whatever is wrong with it.
  */
-export const CompactionItem = z
+export const CompactionItem = lazySchema(() => z
   .object({ type: z.literal("compaction"), id: z.string().nullish(), encrypted_content: z.string().max(10_485_760) })
-  .loose();
+  .loose());
 
 /** An item type this gateway does not interpret (hosted tool calls, local shell calls…). */
 export interface OtherItem {
@@ -200,7 +200,7 @@ export function parseInputItems(input: string | readonly Record<string, unknown>
 // ---------------------------------------------------------------------------------------------
 
 /** Function tools are flat in Responses (§1.2); `strict` is often omitted by clients. */
-export const FunctionTool = z
+export const FunctionTool = lazySchema(() => z
   .object({
     type: z.literal("function"),
     name: z.string().min(1).max(64),
@@ -208,7 +208,7 @@ export const FunctionTool = z
     parameters: z.record(z.string(), z.unknown()).nullish(),
     strict: z.boolean().nullish(),
   })
-  .loose();
+  .loose());
 export type FunctionTool = z.infer<typeof FunctionTool>;
 
 /** `{type}` of any other kind (hosted, custom, mcp…): only the type is checked. */
@@ -216,10 +216,10 @@ const otherType = (...taken: string[]) =>
   z.object({ type: z.string().refine((type) => !taken.includes(type), "this type needs its own fields") }).loose();
 
 /** Any tool: validated as a function tool when it says `function`, otherwise only `type` is checked. */
-export const Tool = z.union([FunctionTool, otherType("function")]);
+export const Tool = lazySchema(() => z.union([FunctionTool, otherType("function")]));
 export type Tool = z.infer<typeof Tool>;
 
-export const ToolChoice = z.union([
+export const ToolChoice = lazySchema(() => z.union([
   z.enum(["none", "auto", "required"]),
   z.object({ type: z.literal("function"), name: z.string().min(1) }).loose(),
   z
@@ -230,13 +230,13 @@ export const ToolChoice = z.union([
     })
     .loose(),
   otherType("function", "allowed_tools"),
-]);
+]));
 export type ToolChoice = z.infer<typeof ToolChoice>;
 
 /** OpenAI metadata: ≤16 pairs, keys ≤64 chars, values ≤512 chars (§1.1). */
-export const Metadata = z
+export const Metadata = lazySchema(() => z
   .record(z.string().max(64, "metadata keys are at most 64 characters"), z.string().max(512, "metadata values are at most 512 characters"))
-  .refine((value) => Object.keys(value).length <= 16, "metadata has at most 16 key-value pairs");
+  .refine((value) => Object.keys(value).length <= 16, "metadata has at most 16 key-value pairs"));
 
 /** Bounds in the spirit of OpenAI's own (128 tools, 64-char names/identifiers) and upstream 1flowbase's
  *  4096 input items (native-api.md §7): a client mistake is a 400 naming the field, never a 5xx. */
@@ -244,7 +244,7 @@ const MAX_INPUT_ITEMS = 4096;
 const MAX_TOOLS = 128;
 const MAX_ID_CHARS = 256;
 
-export const CreateResponseRequest = z
+export const CreateResponseRequest = lazySchema(() => z
   .object({
     model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }).min(1).max(MAX_ID_CHARS),
     input: z.union([z.string(), z.array(z.record(z.string(), z.unknown())).max(MAX_INPUT_ITEMS)], {
@@ -285,7 +285,7 @@ export const CreateResponseRequest = z
     /** Declared so the policy table can refuse it by name (server-side compaction; use /v1/responses/compact). */
     context_management: z.array(z.object({ type: z.string(), compact_threshold: z.number().nullish() }).loose()).nullish(),
   })
-  .loose();
+  .loose());
 export type CreateResponseRequest = z.infer<typeof CreateResponseRequest>;
 
 /**
@@ -302,11 +302,11 @@ export function parseCreateRequest(body: unknown): CreateResponseRequest {
 }
 
 /** `GET /v1/responses/{id}/input_items` query (§3.7). */
-export const InputItemsQuery = z.object({
+export const InputItemsQuery = lazySchema(() => z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   order: z.enum(["asc", "desc"]).default("desc"),
   after: z.string().min(1).optional(),
-});
+}));
 export type InputItemsQuery = z.infer<typeof InputItemsQuery>;
 
 // ---------------------------------------------------------------------------------------------

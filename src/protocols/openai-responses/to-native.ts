@@ -19,6 +19,7 @@
  *   here are skipped.
  */
 import * as z from "zod";
+import { lazySchema } from "../../lazy";
 import { GatewayError } from "../../http/errors";
 import type { PolicyMode } from "../../http/policy";
 import { answersForeignToolCalls, type ToolResultInput } from "../../native/resume";
@@ -271,14 +272,14 @@ function isFunctionTool(tool: { type: string }): tool is FunctionTool {
 }
 
 /** A `type:"custom"` tool as the schema lets it through (only `type` is checked there). */
-const CustomTool = z
+const CustomTool = lazySchema(() => z
   .object({
     type: z.literal("custom"),
     name: z.string().min(1),
     description: z.string().nullish(),
     format: z.union([z.object({ type: z.literal("text") }).loose(), z.object({ type: z.literal("grammar"), syntax: z.string(), definition: z.string() }).loose()]).nullish(),
   })
-  .loose();
+  .loose());
 
 /**
  * The native description of a custom tool: its own description, then the input format the model
