@@ -9,7 +9,7 @@
  * It is recorded as one native run that is never executed, then cancelled off the critical path;
  * the compaction item names that run, signed for the caller's key.
  */
-import { Hono } from "hono";
+import { Hono } from "hono/quick";
 import { callerOf, type GatewayEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { enforcePolicy, ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";

@@ -36,7 +36,8 @@
  * refused, an idle socket closes after `WEBSOCKET_IDLE_TIMEOUT_MS`. Each turn writes its own request
  * log line (method `WS`, request id `<socket request id>.<turn>`).
  */
-import { Hono } from "hono";
+import { lazySchema } from "../lazy";
+import { Hono } from "hono/quick";
 import * as z from "zod";
 import { parseJsonText } from "../http/body";
 import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context";
@@ -57,13 +58,15 @@ export const MAX_CONNECTION_RESPONSES = 1024;
 const MAX_STREAM_ID_CHARS = 64;
 
 /** The envelope every client event shares; the rest is the event's own. */
-const ClientEvent = z.object({ type: z.string() }).loose();
+const ClientEvent = lazySchema(() => z.object({ type: z.string() }).loose());
 
-const CreateEnvelope = z.object({
-  stream_id: z.string().min(1).max(MAX_STREAM_ID_CHARS).optional(),
-  generate: z.boolean().optional(),
-  background: z.boolean().nullish(),
-});
+const CreateEnvelope = lazySchema(() =>
+  z.object({
+    stream_id: z.string().min(1).max(MAX_STREAM_ID_CHARS).optional(),
+    generate: z.boolean().optional(),
+    background: z.boolean().nullish(),
+  }),
+);
 
 responsesSocketRoutes.get(ROUTE, async (c) => {
   if (!isWebSocketUpgrade(c.req.raw.headers)) {

@@ -20,6 +20,7 @@
  * whole window as explicit history (continuation.ts, `runTurns`). Nothing is lost; nothing is
  * shortened — a flow that needs a shorter context manages it itself, as it does for every chain.
  */
+import { lazySchema } from "../../lazy";
 import * as z from "zod";
 import { GatewayError } from "../../http/errors";
 import { openToken, signToken, type SigningKeys } from "../../http/signing";
@@ -35,7 +36,7 @@ import type { InputItem } from "./schema";
 const MAX_INPUT_ITEMS = 4096;
 
 /** The compact body: `model` is required (Open Responses' compliance test `compact-missing-model`). */
-export const CompactRequest = z
+export const CompactRequest = lazySchema(() => z
   .object({
     model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }).min(1).max(256),
     input: z.union([z.string(), z.array(z.record(z.string(), z.unknown())).max(MAX_INPUT_ITEMS)]).nullish(),
@@ -47,7 +48,7 @@ export const CompactRequest = z
     service_tier: z.string().nullish(),
     image: z.record(z.string(), z.unknown()).nullish(),
   })
-  .loose();
+  .loose());
 export type CompactRequest = z.infer<typeof CompactRequest>;
 
 // ---------------------------------------------------------------------------------------------
