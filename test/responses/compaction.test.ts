@@ -6,7 +6,7 @@
  * create carrying it continues with that window as explicit native history. The emulator's default
  * answer prints the history it was given, and its request log shows what native received.
  */
-import { env } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import OpenAI, { APIError } from "openai";
 import { emu } from "../../emulator/script";
@@ -399,5 +399,62 @@ describe("context_management on create", () => {
   it("an empty list asks for nothing and is not refused", async () => {
     const response = await openai().responses.create({ model: MODEL, input: "hi", context_management: [] });
     expect(response.status).toBe("completed");
+  });
+});
+
+describe("compaction over the Responses WebSocket (the create pipeline is shared)", () => {
+  /** One `response.create` on a fresh socket; resolves with the terminal message. */
+  async function socketTurn(create: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const upgrade = await SELF.fetch("http://gw/v1/responses", { headers: { upgrade: "websocket", authorization: `Bearer ${EMULATOR_KEYS.demo}` } });
+    expect(upgrade.status).toBe(101);
+    const socket = upgrade.webSocket;
+    if (!socket) throw new Error("no webSocket on the 101");
+    socket.accept();
+    const terminal = new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no terminal message within 10 s")), 10_000);
+      socket.addEventListener("message", (event) => {
+        const message = JSON.parse(event.data as string) as Record<string, unknown>;
+        if (["response.completed", "response.failed", "response.incomplete", "error"].includes(String(message.type))) {
+          clearTimeout(timer);
+          resolve(message);
+        }
+      });
+    });
+    socket.send(JSON.stringify({ type: "response.create", ...create }));
+    try {
+      return await terminal;
+    } finally {
+      socket.close(1000, "done");
+    }
+  }
+
+  it("Open Responses' websocket-compact-new-chain: the compacted output plus a new turn, store:false, no previous_response_id", async () => {
+    const compacted = await openai().responses.compact({
+      model: MODEL,
+      input: [
+        { type: "message", role: "user", content: [{ type: "input_text", text: "Remember the compaction code word: slate." }] },
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "OK." }] } as OpenAI.Responses.ResponseInputItem,
+        { type: "message", role: "user", content: [{ type: "input_text", text: "Compress this conversation for later continuation." }] },
+      ],
+    });
+    const terminal = await socketTurn({
+      model: MODEL,
+      store: false,
+      input: [...compacted.output, { type: "message", role: "user", content: "Continue from here. Reply with exactly: compacted" }],
+      tools: [],
+    });
+    expect(terminal.type, JSON.stringify(terminal)).toBe("response.completed");
+    const response = terminal.response as { id: string; status: string };
+    expect(response.status).toBe("completed");
+    const native = await nativeCreateBodyOfRun(runIdOf(`resp_${response.id.replace(/^resp_u?/, "")}`));
+    expect(native.history).toEqual([
+      { role: "user", content: "Remember the compaction code word: slate." },
+      { role: "assistant", content: "OK." },
+      { role: "user", content: "Compress this conversation for later continuation." },
+    ]);
+
+    // An unusable item is the same 400 over the socket, as an error message.
+    const refused = await socketTurn({ model: MODEL, input: [{ type: "compaction", encrypted_content: "garbage" }, { role: "user", content: "x" }] });
+    expect(refused).toMatchObject({ type: "error", status: 400, error: { code: "invalid_encrypted_content", param: "input[0].encrypted_content" } });
   });
 });
