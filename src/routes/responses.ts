@@ -146,7 +146,7 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
   // A compaction item stands for its whole window, continued like previous_response_id (compaction.ts).
   const { items: uncompacted, compacted } = await resolveCompaction(caller, parseInputItems(request.input), request.previous_response_id);
   const items = await resolveItemReferences(caller, uncompacted, Boolean(request.previous_response_id), ignored, mode);
-  const plan = planInput(items, ignored, mode);
+  const plan = planInput(items, ignored, mode, { continues: Boolean(request.previous_response_id) });
   const tools = mapTools(request, ignored, mode);
   const echo: ResponseEcho = echoFromRequest(request);
   const store = request.store !== false;

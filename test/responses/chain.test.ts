@@ -512,3 +512,26 @@ describe("ownership index unavailable", () => {
     expect((error as APIError).headers?.get("x-should-retry")).toBe("true");
   });
 });
+
+describe("function_call_output on a continuation", () => {
+  it("an output that answers no call of the previous response nor of this input is a 400 (OpenAI's 'No tool call found')", async () => {
+    const first = await openai().responses.create({ model: MODEL, input: emu({ text: ["OK"] }, "hi") });
+    const error = await openai()
+      .responses.create({ model: MODEL, previous_response_id: first.id, input: [{ type: "function_call_output", call_id: "call_elsewhere", output: "x" }] })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(APIError);
+    expect(error).toMatchObject({ status: 400, code: "invalid_tool_call_id", param: "input" });
+    expect((error as APIError).message).toMatch(/No tool call found for function call output with call_id call_elsewhere/);
+
+    // Replayed with its call in the same input, the same output is a transcript the run can take.
+    const replayed = await openai().responses.create({
+      model: MODEL,
+      previous_response_id: first.id,
+      input: [
+        { type: "function_call", call_id: "call_elsewhere", name: "lookup", arguments: "{}" },
+        { type: "function_call_output", call_id: "call_elsewhere", output: "x" },
+      ],
+    });
+    expect(replayed.status).toBe("completed");
+  });
+});

@@ -167,7 +167,7 @@ function isInterruptedMessage(item: InputItem): boolean {
  * `window`: the input is a conversation to record, not a turn to answer (`/v1/responses/compact`):
  * every item goes to history, the query stays empty and trailing tool outputs resume nothing.
  */
-export function planInput(input: readonly InputItem[], ignored: string[], mode: PolicyMode, options: { window?: boolean } = {}): InputPlan {
+export function planInput(input: readonly InputItem[], ignored: string[], mode: PolicyMode, options: { window?: boolean; continues?: boolean } = {}): InputPlan {
   const items = withoutInterruptedOutput(input, ignored, mode);
   items.forEach((item) => {
     if (item.type === "other") {
@@ -186,6 +186,16 @@ export function planInput(input: readonly InputItem[], ignored: string[], mode: 
     // Outputs for calls we never issued: a stateless transcript, the whole input as history and an
     // empty query (native's runtime drops the empty user turn, resume.ts says why this is faithful).
     if (!answersForeignToolCalls(results)) return { kind: "resume", results };
+    // …but not on a continuation: there the previous response is ours, and an output must answer one
+    // of its calls or a call replayed in this input — OpenAI's "No tool call found for function call
+    // output with call_id …" (Open Responses' websocket-failed-continuation test relies on it).
+    if (options.continues) {
+      const replayed = new Set(items.flatMap((item) => (item.type === "function_call" || item.type === "custom_tool_call" ? [item.call_id] : [])));
+      const unanswerable = results.find((result) => !replayed.has(result.clientId));
+      if (unanswerable) {
+        throw GatewayError.invalidRequest(`No tool call found for function call output with call_id ${unanswerable.clientId.slice(0, 64)}.`, "input", "invalid_tool_call_id");
+      }
+    }
   }
   const stateless = options.window === true || start < items.length;
 
