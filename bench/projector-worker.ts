@@ -53,7 +53,6 @@ const ECHO: ResponseEcho = {
   tool_choice: "auto",
   tools: [],
   truncation: "disabled",
-  user: null,
   metadata: {},
 };
 

@@ -89,7 +89,6 @@ function responseObject(status: "completed" | "cancelled", text: string | null):
       text === null
         ? null
         : { input_tokens: 2, input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 }, output_tokens: 4, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 6 },
-    user: null,
     metadata: {},
   };
 }

@@ -115,7 +115,6 @@ export function echoFromRun(run: NativeRun): ResponseEcho {
         },
     ),
     truncation: "disabled",
-    user: null,
     metadata: {},
   };
 }

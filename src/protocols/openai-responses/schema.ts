@@ -383,7 +383,7 @@ function buildResponsesOutputSchemas() {
     top_logprobs: int,
     top_p: z.number(),
     truncation: z.enum(["auto", "disabled"]),
-    user: nullableStr,
+    user: str.optional(),
     metadata: z.record(str, str),
   });
 

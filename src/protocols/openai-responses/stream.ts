@@ -466,7 +466,9 @@ export class ResponsesEncoder implements AnswerSink {
       top_p: echo.top_p,
       truncation: echo.truncation,
       usage,
-      user: echo.user,
+      // OpenAI's spec types `user` as a string, not nullable (openai-openapi `ModelResponseProperties`):
+      // echoed when sent, absent otherwise.
+      ...(typeof echo.user === "string" ? { user: echo.user } : {}),
       metadata: echo.metadata,
     };
   }

@@ -541,7 +541,7 @@ export function echoFromRequest(request: CreateResponseRequest): ResponseEcho {
     tool_choice: request.tool_choice ?? "auto",
     tools: (request.tools ?? []).map(echoTool),
     truncation: request.truncation ?? "disabled",
-    user: request.user ?? null,
+    ...(request.user ? { user: request.user } : {}),
     metadata: request.metadata ?? {},
   };
 }
