@@ -392,6 +392,24 @@ async function blockingJson(protocol: ProtocolCase, body: Record<string, unknown
   return JSON.parse(text) as unknown;
 }
 
+describe.concurrent("a native that takes max_output_tokens itself (upstream 0.3, native/model_parameters.rs)", () => {
+  for (const protocol of PROTOCOLS) {
+    it(`${protocol.name}: the limit goes to native, and the edge does not cut native's answer again`, async () => {
+      const id = nonce();
+      const spec: FaultSpec = { create: { kind: "sse", frames: answered, then: "end" }, get: { kind: "record", run: runRecord("Hello, world") } };
+      // A distinct native origin per case: the refusal memory is per origin (run-steps.ts).
+      const overrides: EnvOverrides = { ...LIMITS, NATIVE_API_BASE_URL: faultBaseUrl(fakeUrl(), id, spec) };
+      const body = { ...createBody(protocol, `limit ${id}`, false), ...(protocol.name === "chat" ? { max_tokens: 1 } : protocol.name === "responses" ? { max_output_tokens: 1 } : { max_tokens: 1 }) };
+      const outcome = await send(protocol, body, overrides, SLACK_MS);
+      // The edge's count would have cut "Hello, world" after 4 characters; native took the limit, so
+      // its answer stands as native ended it.
+      expect(outcome).toMatchObject({ status: 200, kind: "success", text: "Hello, world" });
+      const creates = (await settledLog(id)).filter((entry) => entry.method === "POST" && entry.path === "/api/agent/v1/runs");
+      expect(creates.map((entry) => entry.modelParameters)).toEqual([{ max_output_tokens: 1 }]);
+    });
+  }
+});
+
 describe.concurrent("fault matrix: a redirect (308) on the tool-result resume", () => {
   for (const protocol of PROTOCOLS) {
     for (const mode of ["blocking", "streaming"] as const) {

@@ -47,7 +47,7 @@ export async function startFaultNative(): Promise<RunningFaultNative> {
       res.end(JSON.stringify({ entries: logs.get(parts[3]) ?? [] }));
       return;
     }
-    const bodyBytes = await drain(req);
+    const { bytes: bodyBytes, modelParameters } = await drain(req);
     let where: FaultLogEntry["where"];
     let id: string;
     let spec: FaultSpec = {};
@@ -70,7 +70,7 @@ export async function startFaultNative(): Promise<RunningFaultNative> {
       res.writeHead(404).end();
       return;
     }
-    const entry: FaultLogEntry = { where, method: req.method ?? "", path: rest, bodyBytes, sentBytes: 0, closedByClient: false, closedAfterMs: null };
+    const entry: FaultLogEntry = { where, method: req.method ?? "", path: rest, bodyBytes, modelParameters, sentBytes: 0, closedByClient: false, closedAfterMs: null };
     const list = logs.get(id) ?? [];
     list.push(entry);
     logs.set(id, list);
@@ -245,13 +245,25 @@ async function pump(res: ServerResponse, write: (chunk: string) => boolean, tota
   }
 }
 
-function drain(req: IncomingMessage): Promise<number> {
+/** Reads the request body: its size, and its `execution.model_parameters` when it is a JSON create (kept small). */
+function drain(req: IncomingMessage): Promise<{ bytes: number; modelParameters: unknown }> {
   return new Promise((resolve) => {
     let bytes = 0;
+    const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => {
       bytes += chunk.byteLength;
+      if (bytes <= 1024 * 1024) chunks.push(chunk);
     });
-    req.on("end", () => resolve(bytes));
-    req.on("error", () => resolve(bytes));
+    const done = (): void => {
+      let modelParameters: unknown = null;
+      try {
+        modelParameters = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { execution?: { model_parameters?: unknown } }).execution?.model_parameters ?? null;
+      } catch {
+        // not JSON (a GET, or a body over the kept size)
+      }
+      resolve({ bytes, modelParameters });
+    };
+    req.on("end", done);
+    req.on("error", done);
   });
 }

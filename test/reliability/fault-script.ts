@@ -62,6 +62,8 @@ export interface FaultLogEntry {
   method: string;
   path: string;
   bodyBytes: number;
+  /** The request's `execution.model_parameters` (null when it had none or was not JSON). */
+  modelParameters: unknown;
   /** Bytes of response body the fake handed to the socket. */
   sentBytes: number;
   /** The client (the gateway) closed the connection before the fake finished its answer. */
