@@ -21,7 +21,7 @@ import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/sche
 import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
 import type { OutputLimits } from "../native/answer";
-import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
+import { answerHooks, applicationCatalog, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
 
 export const messagesRoutes = new Hono<GatewayEnv>();
 
@@ -63,7 +63,7 @@ async function createMessage(c: GatewayContext): Promise<Response> {
   // Native runs any model string; an unknown one is the client's 404 here, before any run.
   let request: NativeRunRequest = { ...plan.action.request, model: await catalogModel(caller, plan.model) };
   if (plan.action.thinking || plan.action.effort !== undefined) {
-    request = applyThinking(request, plan.action.thinking, await caller.native.listModels(), mode, plan.ignored, plan.action.effort);
+    request = applyThinking(request, plan.action.thinking, await applicationCatalog(caller), mode, plan.ignored, plan.action.effort);
   }
   // Last, on the request exactly as sent: a retry must fingerprint identically (http/idempotency.ts).
   request = applyIdempotency(request, idempotency);

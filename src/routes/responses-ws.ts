@@ -44,6 +44,7 @@ import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context"
 import { GatewayError, toGatewayError } from "../http/errors";
 import { RequestLog } from "../http/log";
 import { acceptSocket, CLOSE_CODES, isWebSocketUpgrade, pumpToSocket, readIncoming, upgradeResponse } from "../http/websocket";
+import { socketErrorEvent, steerFailedEvent, withStreamId } from "../protocols/openai-responses/socket-events";
 import { ResponsesMessageProjector } from "../protocols/openai-responses/stream";
 import { answerFirstItem, startCreate } from "./responses";
 import { rejectInvalidKey, type ConnectionResponses } from "./responses-continuation";
@@ -225,33 +226,19 @@ class ResponsesSocket implements ConnectionResponses {
     }
   }
 
-  /** Native runs take no input once started: steering is refused, its input handed back (openai-node `ResponseSteerFailedEvent`). */
+  /** Native runs take no input once started: steering is refused, its input handed back. */
   private refuseSteer(event: Record<string, unknown>): void {
-    this.send(
-      JSON.stringify({
-        type: "response.steer.failed",
-        sequence_number: 0,
-        steer: { previous_response_id: typeof event.previous_response_id === "string" ? event.previous_response_id : "", input: event.input ?? null },
-        error: {
-          type: "invalid_request_error",
-          code: "steering_not_supported",
-          message: "steering is not supported: a 1flowbase run takes no input once started; send the input with the next response.create",
-        },
-      }),
-      undefined,
-    );
+    this.send(steerFailedEvent(typeof event.previous_response_id === "string" ? event.previous_response_id : "", event.input ?? null), undefined);
   }
 
-  /** OpenAI's WebSocket error event: the HTTP status and the error object of the HTTP envelope. */
   private sendError(error: GatewayError, streamId: string | undefined): void {
-    const body = { type: "error", status: error.status, error: { type: error.type, code: error.code, message: error.message, param: error.param } };
-    this.send(JSON.stringify(body), streamId);
+    this.send(socketErrorEvent(error), streamId);
   }
 
   /** Sends one event's JSON, with the lane's `stream_id` when the create named one. False once the socket is gone. */
   private send(message: string, streamId: string | undefined): boolean {
     if (this.closing.signal.aborted) return false;
-    const laned = streamId === undefined ? message : `${message.slice(0, -1)},"stream_id":${JSON.stringify(streamId)}}`;
+    const laned = withStreamId(message, streamId);
     try {
       this.socket.send(laned);
       return true;

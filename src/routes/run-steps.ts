@@ -46,7 +46,7 @@ const catalogs = new Map<string, { catalog: Promise<NativeModelList>; expires: n
  * The application's catalog, cached briefly per isolate and key (by its fingerprint, never the key):
  * the model check must not add a native round trip to every request. A failed read is not kept.
  */
-async function cachedCatalog(caller: Caller): Promise<NativeModelList> {
+export async function applicationCatalog(caller: Caller): Promise<NativeModelList> {
   const key = `${caller.config.NATIVE_API_BASE_URL} ${await caller.fingerprint()}`;
   const now = Date.now();
   const hit = catalogs.get(key);
@@ -64,7 +64,7 @@ async function cachedCatalog(caller: Caller): Promise<NativeModelList> {
  * `model_not_found` OpenAI and Anthropic answer for a model that does not exist — before any run.
  */
 export async function catalogModel(caller: Caller, requested: string): Promise<string> {
-  const id = resolveModelId(await cachedCatalog(caller), requested, caller.config.MODEL_ALIASES);
+  const id = resolveModelId(await applicationCatalog(caller), requested, caller.config.MODEL_ALIASES);
   if (id !== null) return id;
   throw new GatewayError({
     status: 404,
@@ -83,7 +83,9 @@ export interface ReasoningField {
 /**
  * `request` with the reasoning parameters native will take for `ask` (the one catalog rule,
  * src/native/catalog.ts), or unchanged with `field` reported as ignored (a 400 in strict mode). The
- * catalog is read once per request: publications change under the gateway.
+ * catalog is the one the model check just read (`applicationCatalog`, at most 30 s old): one read of
+ * one fact per request. A publication changed within those 30 s costs at worst native's own 400
+ * `invalid_model_parameters` for a reasoning parameter it no longer takes.
  */
 export async function withCatalogReasoning(
   caller: Caller,
@@ -93,7 +95,7 @@ export async function withCatalogReasoning(
   mode: PolicyMode,
   ignored: string[],
 ): Promise<NativeRunRequest> {
-  const decision = decideReasoning(await caller.native.listModels(), request.model ?? "", ask);
+  const decision = decideReasoning(await applicationCatalog(caller), request.model ?? "", ask);
   if (!decision.applied) {
     ignoreOrReject(ignored, field.name, field.param, decision.why, mode);
     return request;

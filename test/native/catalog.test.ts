@@ -216,7 +216,9 @@ describe("decideReasoning properties", () => {
 describe("one answer whatever protocol asks", () => {
   /** Chat Completions (`reasoning_effort`) and Responses (`reasoning.effort`) go through the route step. */
   async function openAi(catalog: NativeModelList, effort: string, field: { name: string; param: string }) {
-    const caller = { native: { listModels: async () => catalog } } as unknown as Caller;
+    // A fresh key fingerprint per call: the route step reads the catalog through the per-key cache
+    // (run-steps.ts `applicationCatalog`), and each call here stands for another application.
+    const caller = { native: { listModels: async () => catalog }, config: { NATIVE_API_BASE_URL: "http://native.test" }, fingerprint: async () => crypto.randomUUID() } as unknown as Caller;
     const ignored: string[] = [];
     const request = await withCatalogReasoning(caller, { query: "q", model: "m" }, { effort }, field, "lenient", ignored);
     return { reasoning: request.execution?.model_parameters?.reasoning ?? null, reported: ignored.length > 0 };
