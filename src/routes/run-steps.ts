@@ -205,14 +205,17 @@ export interface StartedRun {
  */
 const refusesMaxOutputTokens = new Set<string>();
 
-function refusedMaxOutputTokens(error: unknown): boolean {
-  return (
-    error instanceof NativeError &&
-    error.kind === "http" &&
-    error.status === 400 &&
-    error.code === "invalid_model_parameters" &&
-    /execution\.model_parameters$/.test(error.message.trim())
-  );
+/**
+ * How native refused the limit: `origin` — the fork's refusal of every key but `reasoning` (it names
+ * `execution.model_parameters`), remembered for the origin; `request` — a server that takes the key
+ * but not this value (say, above the model's own output limit: it would name
+ * `execution.model_parameters.max_output_tokens`), for this request only; null — another error.
+ */
+function refusalOfMaxOutputTokens(error: unknown): "origin" | "request" | null {
+  if (!(error instanceof NativeError) || error.kind !== "http" || error.status !== 400 || error.code !== "invalid_model_parameters") return null;
+  const message = error.message.trim();
+  if (/execution\.model_parameters$/.test(message)) return "origin";
+  return /execution\.model_parameters\.max_output_tokens$/.test(message) ? "request" : null;
 }
 
 /** `request` with native's own output limit (merged with the reasoning parameters, if any). */
@@ -236,8 +239,9 @@ async function openRun(
     // The few bytes of the limit pushed a request just under native's body limit over it (checked
     // before anything is sent): the edge enforces the limit instead.
     const tooLarge = error instanceof NativeError && error.kind === "too_large";
-    if (!tooLarge && !refusedMaxOutputTokens(error)) throw error;
-    if (!tooLarge) refusesMaxOutputTokens.add(base);
+    const refusal = tooLarge ? "request" : refusalOfMaxOutputTokens(error);
+    if (refusal === null) throw error;
+    if (refusal === "origin") refusesMaxOutputTokens.add(base);
     return { items: await caller.native.streamRun(request, options), nativeOutputLimit: false };
   }
 }

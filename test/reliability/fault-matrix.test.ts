@@ -410,6 +410,33 @@ describe.concurrent("a native that takes max_output_tokens itself (upstream 0.3,
   }
 });
 
+describe.concurrent("a native that takes max_output_tokens but refuses this value", () => {
+  for (const protocol of PROTOCOLS) {
+    it(`${protocol.name}: the request is sent again without it, the edge enforces the limit, and the origin is asked again next time`, async () => {
+      const id = nonce();
+      const spec: FaultSpec = {
+        createWithOutputLimit: {
+          kind: "error",
+          status: 400,
+          contentType: "application/json",
+          body: JSON.stringify({ code: "invalid_model_parameters", message: "invalid native request model parameter field: execution.model_parameters.max_output_tokens" }),
+        },
+        create: { kind: "sse", frames: answered, then: "end" },
+        get: { kind: "record", run: runRecord("Hello, world") },
+      };
+      const overrides: EnvOverrides = { ...LIMITS, NATIVE_API_BASE_URL: faultBaseUrl(fakeUrl(), id, spec) };
+      const body = { ...createBody(protocol, `limit ${id}`, false), ...(protocol.name === "responses" ? { max_output_tokens: 1 } : { max_tokens: 1 }) };
+      for (let attempt = 0; attempt < 2; attempt++) {
+        // Cut at the edge's count: one token is four characters.
+        expect(await send(protocol, body, overrides, SLACK_MS)).toMatchObject({ status: 200, kind: "success", text: "Hell" });
+      }
+      const creates = (await settledLog(id)).filter((entry) => entry.method === "POST" && entry.path === "/api/agent/v1/runs");
+      // Per request: with the limit (refused), then without — twice, the refusal of a value is not remembered.
+      expect(creates.map((entry) => entry.modelParameters)).toEqual([{ max_output_tokens: 1 }, null, { max_output_tokens: 1 }, null]);
+    });
+  }
+});
+
 describe.concurrent("fault matrix: a redirect (308) on the tool-result resume", () => {
   for (const protocol of PROTOCOLS) {
     for (const mode of ["blocking", "streaming"] as const) {

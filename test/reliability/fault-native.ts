@@ -90,7 +90,8 @@ export async function startFaultNative(): Promise<RunningFaultNative> {
       answerSink(req.method ?? "", rest, res, write);
       return;
     }
-    const behaviour = pick(spec, req.method ?? "", rest);
+    const limited = typeof modelParameters === "object" && modelParameters !== null && "max_output_tokens" in modelParameters;
+    const behaviour = limited && spec.createWithOutputLimit && req.method === "POST" && rest === `${PREFIX}/runs` ? spec.createWithOutputLimit : pick(spec, req.method ?? "", rest);
     if (!behaviour && req.method === "GET" && rest === `${PREFIX}/models`) {
       // A real native always has a catalog: without a published model_list it is the one default
       // model (native-api.md §3.5) — what the gateway's model check reads before a create.

@@ -49,6 +49,8 @@ export type FaultBehaviour =
 /** The behaviour of each endpoint for one case; an endpoint without one answers 404 JSON. */
 export interface FaultSpec {
   create?: FaultBehaviour;
+  /** A create whose body carries `execution.model_parameters.max_output_tokens` (else `create`). */
+  createWithOutputLimit?: FaultBehaviour;
   get?: FaultBehaviour;
   resume?: FaultBehaviour;
   cancel?: FaultBehaviour;
