@@ -55,6 +55,16 @@ describe("Chat Completions: stop and max_tokens", () => {
     expect(completion.choices[0]?.message.content).toBe("one two ");
     expect(completion.choices[0]?.finish_reason).toBe("stop");
     await expectCancelled(completionRunId(completion.id));
+
+    // The same run script streamed: what the client accumulates is the blocking answer.
+    const stream = await chatClient().chat.completions.create({ model: MODEL, stream: true, stop: "THREE", messages: [{ role: "user", content }] });
+    let text = "";
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect({ text, finish }).toEqual({ text: completion.choices[0]?.message.content, finish: completion.choices[0]?.finish_reason });
   });
 
   it("max_completion_tokens / max_tokens: cut at ceil(chars / 4) tokens, finish_reason length, usage counted at the edge", async () => {
