@@ -13,6 +13,13 @@
  * first byte, so a very young id may be unclaimed yet — the route settles that case by asking native
  * (src/routes/responses-continuation.ts; README, "The ownership index off the critical path").
  * DELETE leaves a tombstone (`deleted_at`) that wins over a claim landing after it.
+ *
+ * A caller that can settle a replica miss itself (a young id, which native vouches for) passes
+ * `primaryOnMiss: false` and skips the primary round trip, the one thing on a chained request's path
+ * that crosses regions. What that gives up is a tombstone the replica has not seen yet — the same
+ * window every replica read already has after a DELETE — narrowed by the tombstones this isolate
+ * wrote or read itself (`recentTombstones`), which win without any read: a client deleting and then
+ * chaining or retrieving through the same edge location sees the DELETE at once.
  */
 import { guardD1 } from "./schema";
 
@@ -36,6 +43,12 @@ export type IndexLookup =
 
 export interface LookupOptions {
   /**
+   * False: a replica miss is answered `absent` without reading the primary — for a caller that
+   * settles a miss from another authority (native, for a young id; routes/responses-continuation.ts).
+   * Default true.
+   */
+  primaryOnMiss?: boolean;
+  /**
    * Called when the replica had no row, just before the primary is read: the route starts asking
    * native about a young id here, so the two round trips overlap.
    */
@@ -55,6 +68,36 @@ export interface OwnershipIndex {
    * whose claim may still be in flight — a tombstone is written even when no row exists yet.
    */
   remove(responseId: string, ownerFingerprint: string, nativeRunId?: string): Promise<boolean>;
+}
+
+/** How long this isolate remembers a tombstone it wrote or read: well past any replica lag D1 reports in practice. */
+const RECENT_TOMBSTONE_MS = 300_000;
+/** At most this many remembered tombstones (oldest dropped first): ids only, a few KiB at most. */
+const RECENT_TOMBSTONE_CAP = 4096;
+/** response id → when this isolate learnt of its tombstone (Date.now ms). Ids only, no owner, no content. */
+const recentTombstones = new Map<string, number>();
+
+function rememberTombstone(responseId: string, nowMs: number = Date.now()): void {
+  recentTombstones.delete(responseId);
+  recentTombstones.set(responseId, nowMs);
+  if (recentTombstones.size > RECENT_TOMBSTONE_CAP) {
+    const oldest = recentTombstones.keys().next();
+    if (!oldest.done) recentTombstones.delete(oldest.value);
+  }
+}
+
+/** True when this isolate wrote or read `responseId`'s tombstone within `RECENT_TOMBSTONE_MS`. */
+function knownDeleted(responseId: string, nowMs: number = Date.now()): boolean {
+  const at = recentTombstones.get(responseId);
+  if (at === undefined) return false;
+  if (nowMs - at < RECENT_TOMBSTONE_MS) return true;
+  recentTombstones.delete(responseId);
+  return false;
+}
+
+/** Test-only: forget the tombstones this isolate remembers (tests that model another isolate). */
+export function forgetRecentTombstones(): void {
+  recentTombstones.clear();
 }
 
 type SessionCapable = D1Database & { withSession?: (constraint: string) => D1DatabaseSession };
@@ -90,16 +133,28 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
   const guard = guardD1;
   const read = (from: D1Database | D1DatabaseSession, responseId: string, ownerFingerprint: string): Promise<Row | null> =>
     from.prepare(LOOKUP_SQL).bind(responseId, ownerFingerprint, now()).first<Row>();
-  const asLookup = (row: Row): IndexLookup =>
-    row.deleted_at !== null
-      ? { kind: "deleted" }
-      : { kind: "owned", row: { responseId: row.response_id, nativeRunId: row.native_run_id, createdAt: row.created_at, expiresAt: row.expires_at } };
+  const asLookup = (row: Row): IndexLookup => {
+    if (row.deleted_at === null) {
+      return { kind: "owned", row: { responseId: row.response_id, nativeRunId: row.native_run_id, createdAt: row.created_at, expiresAt: row.expires_at } };
+    }
+    rememberTombstone(row.response_id);
+    return { kind: "deleted" };
+  };
+
+  const tombstoned = (responseId: string, changed: boolean): boolean => {
+    if (changed) rememberTombstone(responseId);
+    return changed;
+  };
 
   const lookup: OwnershipIndex["lookup"] = (responseId, ownerFingerprint, options = {}) =>
     guard(async () => {
+      // Another owner asking gets "deleted" here where the index would say "absent": both are the
+      // same not-found answer (routes/responses-continuation.ts), so nothing is revealed.
+      if (knownDeleted(responseId)) return { kind: "deleted" };
       const nearest = await read(replica(), responseId, ownerFingerprint);
       if (nearest) return asLookup(nearest);
       options.onReplicaMiss?.();
+      if (options.primaryOnMiss === false) return { kind: "absent" };
       const authoritative = await read(primary(), responseId, ownerFingerprint);
       return authoritative ? asLookup(authoritative) : { kind: "absent" };
     });
@@ -129,7 +184,7 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
             .prepare("UPDATE response_index SET deleted_at = ?3 WHERE response_id = ?1 AND owner_fingerprint = ?2 AND deleted_at IS NULL AND expires_at > ?3")
             .bind(responseId, ownerFingerprint, at)
             .run();
-          return (result.meta.changes ?? 0) > 0;
+          return tombstoned(responseId, (result.meta.changes ?? 0) > 0);
         }
         // The tombstone goes in first when the claim has not landed yet; a live row of the same
         // owner is tombstoned; another owner's row or an existing tombstone is left alone (false).
@@ -140,7 +195,7 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
           )
           .bind(responseId, nativeRunId, ownerFingerprint, at, at + ttlSeconds)
           .run();
-        return (result.meta.changes ?? 0) > 0;
+        return tombstoned(responseId, (result.meta.changes ?? 0) > 0);
       }),
   };
 }

@@ -43,8 +43,10 @@ export interface OwnedRun {
  * caller's key answers only the key's own runs (403 `application_run_forbidden` otherwise, fork
  * `native.rs:623-631` @ c98c4dec; native-api.md), and its 403/404 is absence, exactly like a
  * foreign row — another key's id stays indistinguishable from an unknown one. That read starts the
- * moment the replica misses, overlapping the primary read; a tombstone on the primary still wins
- * over native's answer (DELETE then an immediate chain is not found).
+ * moment the replica misses, and the primary is not read for it (`primaryOnMiss: false`): the claim
+ * is usually still in flight to the primary, so it would answer "absent" after a cross-region
+ * round trip. A tombstone wins wherever it is seen — on the replica, or remembered by this isolate
+ * (DELETE then an immediate chain through the same edge is not found).
  */
 export async function resolveOwnedRun(caller: Caller, responseId: string, options: { withRun?: boolean } = {}): Promise<OwnedRun | null> {
   const ref = parseResponseId(responseId);
@@ -64,16 +66,21 @@ export async function resolveOwnedRun(caller: Caller, responseId: string, option
   // A caller that needs the run anyway reads it alongside the index (with the caller's key: it
   // reveals nothing the index would not), so a chained create pays one round trip, not two.
   if (options.withRun) void askNative();
+  const young = isYoungResponseRef(ref);
   const found = await caller.index.lookup(responseId, await caller.fingerprint(), {
     onReplicaMiss: () => {
-      if (isYoungResponseRef(ref)) void askNative();
+      if (young) void askNative();
     },
+    // A young id's miss is settled by native, not by the primary: the primary would mostly answer
+    // "absent" too (the claim is still in flight to it), and its one extra fact — a tombstone the
+    // replica has not seen — is the lag every replica read already has (index-store/index.ts).
+    primaryOnMiss: !young,
   });
   if (found.kind === "owned") {
     const run = options.withRun && fromNative ? await fromNative : null;
     return run && run.id === found.row.nativeRunId ? { runId: run.id, run } : { runId: found.row.nativeRunId };
   }
-  if (found.kind === "deleted" || !fromNative || !isYoungResponseRef(ref)) return null;
+  if (found.kind === "deleted" || !fromNative || !young) return null;
   const run = await fromNative;
   return run ? { runId: run.id, run } : null;
 }

@@ -5,13 +5,15 @@
  *   a key of another application exactly as it answers an id that never existed — status and body,
  *   modulo the id — and changes nothing for the owner;
  * - the index fails closed (503, retryable) on every one of those paths when D1 errors, however it
- *   errors; and reads go through a `first-primary` D1 session, so a chained request right after a
+ *   errors; and reads go to the nearest replica first, the primary only on a miss of an id native
+ *   cannot vouch for (a young id's miss is settled by native), so a chained request right after a
  *   turn resolves even with read replication;
  * - API keys appear in no log line, no D1 row, no answer; native's `node_input_payload.env` and its
  *   own response headers reach no client, on any route, blocking, streaming, lifecycle or error;
  * - CORS is off by default and, with `CORS_ALLOW_ORIGINS`, works for the allowed origins only.
  */
 import { env } from "cloudflare:test";
+import { forgetRecentTombstones } from "../../src/index-store";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { emu, EMULATOR_ENV_SECRET } from "../../emulator/script";
 import { NATIVE_ONLY_HEADERS } from "../../emulator/server";
@@ -267,6 +269,64 @@ describe("index reads: the nearest replica first, the primary only on a miss", (
     expect(unknown.status).toBe(404);
     await readBody(unknown);
     expect(rowReads(calls).map((call) => call.via)).toEqual(["session:first-unconstrained", "session:first-primary"]);
+  });
+  it("a young id the replica has not seen is settled by native, not the primary; a tombstone this isolate wrote wins at once", async () => {
+    // A replica that has seen nothing yet (every row read finds no row): D1's replicas lag the primary.
+    const calls: Array<{ via: string; sql: string }> = [];
+    const real = env.RESPONSE_INDEX;
+    let replicaCaughtUp = false;
+    const db = {
+      prepare(sql: string) {
+        calls.push({ via: "primary", sql });
+        return real.prepare(sql);
+      },
+      batch: (statements: D1PreparedStatement[]) => real.batch(statements),
+      withSession(constraint: string) {
+        return {
+          prepare(sql: string) {
+            calls.push({ via: `session:${constraint}`, sql });
+            const stale = constraint === "first-unconstrained" && !replicaCaughtUp && /FROM response_index WHERE/i.test(sql);
+            return real.prepare(stale ? `${sql} AND 0` : sql);
+          },
+          getBookmark: () => null,
+        };
+      },
+    } as unknown as D1Database;
+    const overrides: EnvOverrides = { RESPONSE_INDEX: db };
+    const first = (await (await gateway("/v1/responses", json(EMULATOR_KEYS.demo, { model: MODEL, input: `young ${nonce()}` }), overrides)).json()) as { id: string };
+    calls.length = 0;
+    const chained = await gateway("/v1/responses", json(EMULATOR_KEYS.demo, { model: MODEL, input: "and now?", previous_response_id: first.id }), overrides);
+    expect(chained.status, await chained.clone().text()).toBe(200);
+    await readBody(chained);
+    const got = await gateway(`/v1/responses/${first.id}`, bearer(EMULATOR_KEYS.demo), overrides);
+    expect(got.status).toBe(200);
+    await readBody(got);
+    const foreign = await gateway(`/v1/responses/${first.id}`, bearer(EMULATOR_KEYS.demoSecond), overrides);
+    expect(foreign.status).toBe(404);
+    await readBody(foreign);
+    expect(rowReads(calls).length).toBeGreaterThanOrEqual(3);
+    expect(new Set(rowReads(calls).map((call) => call.via))).toEqual(new Set(["session:first-unconstrained"]));
+
+    const deleted = await gateway(`/v1/responses/${first.id}`, { ...bearer(EMULATOR_KEYS.demo), method: "DELETE" }, overrides);
+    expect(deleted.status).toBe(200);
+    await readBody(deleted);
+    calls.length = 0;
+    // The replica still has neither the claim nor the tombstone, native still has the run: the
+    // tombstone this isolate wrote is what makes both answers "not found", with no D1 read at all.
+    const afterDelete = await gateway(`/v1/responses/${first.id}`, bearer(EMULATOR_KEYS.demo), overrides);
+    expect(afterDelete.status, `${await afterDelete.clone().text()} ${JSON.stringify(calls)}`).toBe(404);
+    await readBody(afterDelete);
+    const chainAfterDelete = await gateway("/v1/responses", json(EMULATOR_KEYS.demo, { model: MODEL, input: "x", previous_response_id: first.id }), overrides);
+    expect(chainAfterDelete.status).toBe(400);
+    expect(((await chainAfterDelete.json()) as { error: { code: string } }).error.code).toBe("previous_response_not_found");
+    expect(rowReads(calls)).toEqual([]);
+
+    // Another isolate (nothing remembered) once the replica has caught up: the tombstone wins there too.
+    forgetRecentTombstones();
+    replicaCaughtUp = true;
+    const elsewhere = await gateway(`/v1/responses/${first.id}`, bearer(EMULATOR_KEYS.demo), overrides);
+    expect(elsewhere.status).toBe(404);
+    await readBody(elsewhere);
   });
 });
 
