@@ -2,7 +2,8 @@
  * The request path inside workerd: a worker that sends `n` short requests through the gateway's own
  * app (`createApp().fetch`, exactly what src/index.ts exports) with native answered in-process by a
  * stubbed `fetch` (a canned short SSE run), and answers with the CPU-side cost per request. The D1
- * ownership index is a real (Miniflare) D1 binding, so Responses pays its claim as in production.
+ * ownership index is a real (Miniflare) D1 binding with the migrations applied (request.ts), so
+ * Responses pays its claim as in production.
  *
  *   GET /bench?protocol=chat|anthropic|responses|responses-nostore&stream=1|0&n=300[&promptBytes=94000]
  *
@@ -30,6 +31,10 @@ function stubNative(input: RequestInfo | URL, init?: RequestInit): Promise<Respo
     const body = encoder.encode(SHORT_RUN.replaceAll(RUN_ID, runId));
     return Promise.resolve(new Response(body, { headers: { "content-type": "text/event-stream" } }));
   }
+  // The model check's catalog read (cached by the gateway for 30 s per key: once per run here).
+  if (url.pathname.endsWith("/models")) {
+    return Promise.resolve(new Response(JSON.stringify({ object: "list", data: [{ id: "1flowbase", name: "1flowbase" }] }), { headers: { "content-type": "application/json" } }));
+  }
   return Promise.resolve(new Response(JSON.stringify({ error: { message: `bench stub: no ${init?.method ?? "GET"} ${url.pathname}` } }), { status: 404 }));
 }
 
@@ -45,8 +50,6 @@ const BODIES: Record<string, (stream: boolean, prompt: string) => { path: string
   "responses-nostore": (stream, prompt) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, store: false, input: prompt } }),
 };
 
-let migrated = false;
-
 export default {
   async fetch(request: Request, env: Env & { RESPONSE_INDEX: D1Database }, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
@@ -56,12 +59,6 @@ export default {
     const n = Number(url.searchParams.get("n") ?? "300");
     const make = BODIES[protocol];
     if (!make) return new Response(`unknown protocol ${protocol}`, { status: 400 });
-    if (!migrated) {
-      await env.RESPONSE_INDEX.exec(
-        "CREATE TABLE IF NOT EXISTS response_index (response_id TEXT PRIMARY KEY, native_run_id TEXT NOT NULL, owner_fingerprint TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
-      );
-      migrated = true;
-    }
     globalThis.fetch = stubNative as typeof fetch;
     const workerEnv: Env = { NATIVE_API_BASE_URL: "http://native.bench", RESPONSE_INDEX: env.RESPONSE_INDEX, LOG_LEVEL: "off" };
     // `promptBytes`: a longer prompt (the e2e long stream's request is ~94 KB), padded with words.

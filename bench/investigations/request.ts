@@ -5,6 +5,8 @@
  *
  *   npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]
  */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { median } from "../lib/stats";
 import { bundleWorker, selfTimes, startWorkerd } from "../lib/workerd";
 
@@ -26,6 +28,8 @@ interface BenchAnswer {
 
 const bundle = await bundleWorker("bench/investigations/request-worker.ts");
 const session = await startWorkerd(bundle, "request", { d1Databases: ["RESPONSE_INDEX"] });
+// The gateway's real schema (it refuses a D1 without it: index_schema_missing), from migrations/.
+for (const migration of readdirSync("migrations").sort()) await session.d1Exec("RESPONSE_INDEX", readFileSync(path.join("migrations", migration), "utf8"));
 async function once(protocol: string, stream: boolean, count: number): Promise<number> {
   const response = await session.fetch(`/bench?protocol=${protocol}&stream=${stream ? 1 : 0}&n=${count}&promptBytes=${promptBytes}`);
   if (response.status !== 200) throw new Error(await response.text());
