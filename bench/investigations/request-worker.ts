@@ -5,7 +5,7 @@
  * ownership index is a real (Miniflare) D1 binding with the migrations applied (request.ts), so
  * Responses pays its claim as in production.
  *
- *   GET /bench?protocol=chat|anthropic|responses|responses-nostore&stream=1|0&n=300[&promptBytes=94000]
+ *   GET /bench?protocol=chat|anthropic|responses|responses-nostore|responses-chained&stream=1|0&n=300[&promptBytes=94000]
  *
  * What it isolates: everything the worker does for a short request besides the network — routing,
  * auth, body read and zod validation, policy, mapping, the native client (headers, JSON body, SSE
@@ -31,12 +31,40 @@ function stubNative(input: RequestInfo | URL, init?: RequestInit): Promise<Respo
     const body = encoder.encode(SHORT_RUN.replaceAll(RUN_ID, runId));
     return Promise.resolve(new Response(body, { headers: { "content-type": "text/event-stream" } }));
   }
+  // A chained create's read of the previous run (`GET /runs/{id}`): a finished one-turn run, the
+  // shape the emulator answers (fork `native.rs` run view).
+  const runRead = /\/runs\/([0-9a-f-]{36})$/.exec(url.pathname);
+  if ((init?.method ?? "GET") === "GET" && runRead?.[1]) {
+    return Promise.resolve(new Response(JSON.stringify({ data: finishedRun(runRead[1]), meta: null }), { headers: { "content-type": "application/json" } }));
+  }
   // The model check's catalog read (cached by the gateway for 30 s per key: once per run here).
   if (url.pathname.endsWith("/models")) {
     return Promise.resolve(new Response(JSON.stringify({ object: "list", data: [{ id: "1flowbase", name: "1flowbase" }] }), { headers: { "content-type": "application/json" } }));
   }
   return Promise.resolve(new Response(JSON.stringify({ error: { message: `bench stub: no ${init?.method ?? "GET"} ${url.pathname}` } }), { status: 404 }));
 }
+
+function finishedRun(id: string): Record<string, unknown> {
+  return {
+    id,
+    application_id: "0197a000-0000-7000-8000-00000000a001",
+    api_key_id: "0197a000-0000-7000-8000-00000000c001",
+    publication_version_id: "0197a000-0000-7000-8000-00000000b001",
+    status: "succeeded",
+    node_input_payload: { "node-start": { query: "remember the word amber", history: [], files: [] }, env: { SECRET: "bench" }, sys: {} },
+    metadata: { title: "remember the word amber", compatibility_mode: "native-v1", idempotency_key: null, request: { conversation: { id: null, user: null } } },
+    answer: "You said: remember the word amber",
+    answer_segments: [{ kind: "message", text: "You said: remember the word amber" }],
+    required_action: null,
+    tool_calls: null,
+    usage: { prompt_tokens: 6, completion_tokens: 9, total_tokens: 15 },
+    error: null,
+    created_at: "2026-12-02 20:23:51.655001 +00:00:00",
+  };
+}
+
+/** The stored response `responses-chained` continues (made by the first request of a run). */
+let chainFrom = "";
 
 const BODIES: Record<string, (stream: boolean, prompt: string) => { path: string; body: unknown; headers?: Record<string, string> }> = {
   chat: (stream, prompt) => ({ path: "/v1/chat/completions", body: { model: "1flowbase", stream, messages: [{ role: "user", content: prompt }] } }),
@@ -48,6 +76,9 @@ const BODIES: Record<string, (stream: boolean, prompt: string) => { path: string
   responses: (stream, prompt) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, input: prompt } }),
   // The same without the D1 ownership claim: what the index costs per request.
   "responses-nostore": (stream, prompt) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, store: false, input: prompt } }),
+  // A chained create (previous_response_id of an aged, claimed response): the index read, native's
+  // GET of the previous run and the rebuild of its turn, on top of a stored create.
+  "responses-chained": (stream, prompt) => ({ path: "/v1/responses", body: { model: "1flowbase", stream, input: prompt, previous_response_id: chainFrom } }),
 };
 
 export default {
@@ -64,6 +95,22 @@ export default {
     // `promptBytes`: a longer prompt (the e2e long stream's request is ~94 KB), padded with words.
     const promptBytes = Number(url.searchParams.get("promptBytes") ?? "0");
     const prompt = promptBytes > 11 ? `Hello there${" lorem ipsum".repeat(Math.ceil((promptBytes - 11) / 12))}`.slice(0, promptBytes) : "Hello there";
+    if (protocol === "responses-chained" && !chainFrom) {
+      const first = await app.fetch(
+        new Request("http://gateway.bench/v1/responses", {
+          method: "POST",
+          headers: { authorization: "Bearer bench-key", "content-type": "application/json" },
+          body: JSON.stringify({ model: "1flowbase", input: "remember the word amber" }),
+        }),
+        workerEnv,
+        ctx,
+      );
+      chainFrom = ((await first.json()) as { id: string }).id;
+      // The claim is written alongside the answer; chain only once it is in D1 (an aged id's path).
+      for (let i = 0; i < 100 && !(await env.RESPONSE_INDEX.prepare("SELECT 1 FROM response_index WHERE response_id = ?1").bind(chainFrom).first()); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
     const { path, body, headers } = make(stream, prompt);
     const text = JSON.stringify(body);
     const length = encoder.encode(text).byteLength;

@@ -37,7 +37,7 @@ async function once(protocol: string, stream: boolean, count: number): Promise<n
 }
 try {
   console.log(`µs of worker time per short request (2 reasoning + 8 message deltas, native stubbed in-process, prompt ${promptBytes || 11} B), n=${n}, median of ${reps}`);
-  for (const protocol of ["chat", "anthropic", "responses", "responses-nostore"]) {
+  for (const protocol of ["chat", "anthropic", "responses", "responses-nostore", "responses-chained"]) {
     for (const stream of [true, false]) {
       await once(protocol, stream, Math.min(n, 100));
       const runs: number[] = [];
