@@ -138,11 +138,26 @@ const SETTLED = { settled: (): Promise<void> => Promise.resolve() };
  * Everything a create does before its first event: parse, policy, idempotency, plan (run | resume),
  * continuation, native. Shared by `POST /v1/responses` and the WebSocket turns (responses-ws.ts).
  */
+/** True when `input` ends with tool outputs: a create that resumes the run that asked for them (planInput). */
+function endsWithToolOutputs(input: CreateResponseRequest["input"]): boolean {
+  if (!Array.isArray(input)) return false;
+  const last: unknown = input[input.length - 1];
+  const type = typeof last === "object" && last !== null ? (last as { type?: unknown }).type : undefined;
+  return type === "function_call_output" || type === "custom_tool_call_output";
+}
+
 export async function startCreate(caller: Caller, body: unknown, options: CreateOptions): Promise<StartedCreate> {
   const request = parseCreateRequest(body);
+  const { idempotency, connection } = options;
+  // A chained create's index read (a replica round trip away) and native's GET of the previous run
+  // start now, so the checks and mapping below run while they are on the wire instead of after them
+  // (issue 18: a chained create within one replica round trip of an unchained one). Not for tool
+  // outputs, which resume the previous run and only need its ownership (`resolvePreviousRunId`).
+  // Awaited where the previous turn is needed, so every error before that point still wins.
+  const chained = request.previous_response_id && !endsWithToolOutputs(request.input) ? loadPreviousTurn(caller, request.previous_response_id, connection) : null;
+  chained?.catch(() => undefined);
   const mode = policyMode(caller.config.PARAMETER_POLICY, options.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
-  const { idempotency, connection } = options;
   // A compaction item stands for its whole window, continued like previous_response_id (compaction.ts).
   const { items: uncompacted, compacted } = await resolveCompaction(caller, parseInputItems(request.input), request.previous_response_id);
   const items = await resolveItemReferences(caller, uncompacted, Boolean(request.previous_response_id), ignored, mode);
@@ -184,7 +199,7 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
 
   // Native runs any model string; an unknown one is the client's 404 here, before any run.
   const model = await catalogModel(caller, request.model);
-  const previous = request.previous_response_id ? await loadPreviousTurn(caller, request.previous_response_id, connection) : compacted;
+  const previous = request.previous_response_id ? await (chained ?? loadPreviousTurn(caller, request.previous_response_id, connection)) : compacted;
   // The mapped request must fit native's body limit; Responses' `truncation` says how (to-native.ts).
   let nativeRequest = fitToNativeLimit(
     { ...toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }), model },
