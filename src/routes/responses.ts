@@ -60,9 +60,13 @@ class OwnershipClaim {
     if (!this.store || this.pending) return;
     const write = (): Promise<void> => this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
     if (this.deferred) {
-      // One retry: until the id is older than YOUNG_ID_MS native vouches for it, after that only the
-      // row does. A claim that still fails is logged by `background` (level warn).
-      this.caller.background(write().catch(write));
+      // Started on the next macrotask, after the caller has handed `response.created` (or the folded
+      // answer) to the runtime: the D1 call's own CPU (binding set-up, the statement's serialisation)
+      // then never delays the first byte, and the id is young — native vouches for it — until the
+      // claim lands. One retry: after YOUNG_ID_MS only the row does. A claim that still fails is
+      // logged by `background` (level warn).
+      const later = new Promise<void>((resolve) => setTimeout(resolve, 0));
+      this.caller.background(later.then(write).catch(write));
       return;
     }
     this.pending = write();

@@ -6,7 +6,7 @@
  */
 import { env } from "cloudflare:test";
 import OpenAI, { APIError } from "openai";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { isYoungResponseRef, parseResponseId, YOUNG_ID_MS } from "../../src/protocols/openai-responses/ids";
 import { EMULATOR_KEYS, MODEL } from "./helpers";
@@ -86,8 +86,8 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     for await (const event of stream) {
       if (event.type !== "response.created") continue;
       id = event.response.id;
-      // The claim is held: nothing is in D1 yet.
-      expect(gate.held()).toBe(1);
+      // The claim starts once response.created has left (routes/responses.ts) and is held: nothing is in D1 yet.
+      await vi.waitFor(() => expect(gate.held()).toBe(1));
       expect(await rowOf(id)).toBeNull();
       const chained = await client.responses.create({ model: MODEL, input: "what was the word?", previous_response_id: id });
       expect(chained.status).toBe("completed");
@@ -111,7 +111,7 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     const gate = heldClaims();
     const client = clientOver(gate.db);
     const created = await client.responses.create({ model: MODEL, input: "short-lived" });
-    expect(gate.held()).toBe(1);
+    await vi.waitFor(() => expect(gate.held()).toBe(1));
     expect(await client.responses.delete(created.id)).toMatchObject({ id: created.id, deleted: true });
     expect(await rowOf(created.id)).toMatchObject({ deleted_at: expect.any(Number) });
     await gate.release(); // the claim lands now, after the DELETE
