@@ -216,8 +216,12 @@ describe("the index fails closed: 503 on every response-id path when D1 errors",
 });
 
 describe("index reads: the nearest replica first, the primary only on a miss", () => {
-  /** A D1 binding that records where each statement went (the real D1 answers them all). */
-  function recordingD1(): { db: D1Database; calls: Array<{ via: string; sql: string }> } {
+  /**
+   * A D1 binding that records where each statement went (the real D1 answers them all). While
+   * `replicaStale()` is true the nearest replica has seen nothing yet: its row reads find no row
+   * (D1's replicas lag the primary).
+   */
+  function recordingD1(replicaStale: () => boolean = () => false): { db: D1Database; calls: Array<{ via: string; sql: string }> } {
     const calls: Array<{ via: string; sql: string }> = [];
     const real = env.RESPONSE_INDEX;
     const db = {
@@ -230,7 +234,8 @@ describe("index reads: the nearest replica first, the primary only on a miss", (
         return {
           prepare(sql: string) {
             calls.push({ via: `session:${constraint}`, sql });
-            return real.prepare(sql);
+            const stale = constraint === "first-unconstrained" && replicaStale() && /FROM response_index WHERE/i.test(sql);
+            return real.prepare(stale ? `${sql} AND 0` : sql);
           },
           getBookmark: () => null,
         };
@@ -271,27 +276,8 @@ describe("index reads: the nearest replica first, the primary only on a miss", (
     expect(rowReads(calls).map((call) => call.via)).toEqual(["session:first-unconstrained", "session:first-primary"]);
   });
   it("a young id the replica has not seen is settled by native, not the primary; a tombstone this isolate wrote wins at once", async () => {
-    // A replica that has seen nothing yet (every row read finds no row): D1's replicas lag the primary.
-    const calls: Array<{ via: string; sql: string }> = [];
-    const real = env.RESPONSE_INDEX;
     let replicaCaughtUp = false;
-    const db = {
-      prepare(sql: string) {
-        calls.push({ via: "primary", sql });
-        return real.prepare(sql);
-      },
-      batch: (statements: D1PreparedStatement[]) => real.batch(statements),
-      withSession(constraint: string) {
-        return {
-          prepare(sql: string) {
-            calls.push({ via: `session:${constraint}`, sql });
-            const stale = constraint === "first-unconstrained" && !replicaCaughtUp && /FROM response_index WHERE/i.test(sql);
-            return real.prepare(stale ? `${sql} AND 0` : sql);
-          },
-          getBookmark: () => null,
-        };
-      },
-    } as unknown as D1Database;
+    const { db, calls } = recordingD1(() => !replicaCaughtUp);
     const overrides: EnvOverrides = { RESPONSE_INDEX: db };
     const first = (await (await gateway("/v1/responses", json(EMULATOR_KEYS.demo, { model: MODEL, input: `young ${nonce()}` }), overrides)).json()) as { id: string };
     calls.length = 0;
