@@ -256,10 +256,12 @@ describe("index reads: the nearest replica first, the primary only on a miss", (
     calls.length = 0;
     const chained = await gateway("/v1/responses", json(EMULATOR_KEYS.demo, { model: MODEL, input: "turn 2", previous_response_id: first.id }), overrides);
     expect(chained.status).toBe(200);
-    await readBody(chained);
+    const chainedId = (JSON.parse(await readBody(chained)) as { id: string }).id;
     const lookup = await gateway(`/v1/responses/${first.id}`, bearer(EMULATOR_KEYS.demo), overrides);
     expect(lookup.status).toBe(200);
     await readBody(lookup);
+    // The chained answer's own claim is deferred (routes/responses.ts): wait for it before counting writes.
+    await vi.waitFor(async () => expect(await env.RESPONSE_INDEX.prepare("SELECT 1 FROM response_index WHERE response_id = ?1").bind(chainedId).first()).not.toBeNull());
     const reads = rowReads(calls);
     expect(reads.length).toBeGreaterThanOrEqual(2);
     expect(new Set(reads.map((call) => call.via))).toEqual(new Set(["session:first-unconstrained"]));
