@@ -102,6 +102,10 @@ describe("the reference as served from static assets", () => {
     expect(body.error.message).toContain("npm run build:docs");
   });
 
+  // SELF is the worker's own fetch handler (vitest-pool-workers), not Cloudflare's asset router: this
+  // shows the worker has no route for the file name. That the router sends /docs.html to the worker
+  // at all (run_worker_first) is checked against `wrangler dev` by test/ops/dev.test.mjs, and in
+  // every environment's config by scripts/check-deploy.ts.
   it("only the two routes read the assets: the page's file name is not a path of its own", async () => {
     const response = await SELF.fetch(`${GATEWAY}/docs.html`);
     expect(response.status).toBe(404);
