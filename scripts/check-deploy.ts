@@ -10,6 +10,9 @@
  *   - the retention cron is scheduled, RESPONSE_INDEX is bound with the migrations directory, and
  *     NATIVE_API_BASE_URL is an https origin (the deploy script's own checks, placeholder D1 ids
  *     aside: the examples keep those on purpose, and the script must refuse them);
+ *   - the API reference is deployed: `[assets]` (inherited from the top level, or the tenant's own)
+ *     names the directory scripts/build-docs.ts writes, binds it as ASSETS and runs the worker first
+ *     (the reference routes add the request id and the tenant's CORS), and `[build]` regenerates it;
  * and that `npm run deploy` / `npm run build` without `--env` refuse with a clear message.
  * The dry-run deploy of each tenant (`npm run deploy -- --env <tenant> --dry-run`) is run by
  * check-bundles.sh, which also measures its bundle.
@@ -18,6 +21,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { unstable_readConfig } from "wrangler";
 import { operations } from "../src/docs/openapi";
+import { REFERENCE_DIR } from "../src/routes/docs";
 import { type D1Entry, deployProblems, tenantsOf } from "./deploy";
 
 type Route = string | { pattern: string; custom_domain?: boolean; zone_name?: string; zone_id?: string };
@@ -75,6 +79,11 @@ function checkTenant(env: string, raw: string): string[] {
   if (!config.triggers?.crons?.length) problems.push("no [triggers] crons: expired index rows would never be purged");
   const index = (config.d1_databases as D1Entry[]).find((database) => database.binding === "RESPONSE_INDEX");
   if (index?.migrations_dir !== "migrations") problems.push('RESPONSE_INDEX needs migrations_dir = "migrations"');
+  const assets = config.assets;
+  if (assets?.directory !== REFERENCE_DIR || assets.binding !== "ASSETS" || assets.run_worker_first !== true) {
+    problems.push(`[assets] must be { directory = "${REFERENCE_DIR}", binding = "ASSETS", run_worker_first = true } (src/routes/docs.ts serves /docs and /openapi.json from it), got ${JSON.stringify(assets ?? null)}`);
+  }
+  if (!config.build?.command?.includes("build:docs")) problems.push("[build] command must run `npm run build:docs`, or the deploy carries a stale or missing API reference");
   const deployable = deployProblems(env);
   problems.push(...deployable.filter((problem) => !problem.includes("database_id is a placeholder")));
   return problems;

@@ -34,6 +34,8 @@ export interface Env {
   MODEL_ALIASES?: string;
   GATEWAY_SIGNING_SECRET?: string;
   GATEWAY_SIGNING_SECRET_PREVIOUS?: string;
+  /** Workers Static Assets (wrangler.toml `[assets]`): the generated API reference (routes/docs.ts). */
+  ASSETS?: Fetcher;
 }
 
 /** One `MODEL_ALIASES` entry: a model name clients send (`*` at the end: any suffix) → a catalog id. */

@@ -13,6 +13,8 @@ declare global {
     interface Env {
       NATIVE_API_BASE_URL: string;
       RESPONSE_INDEX: D1Database;
+      /** wrangler.toml [assets]: the generated API reference (test/global-setup.ts writes it). */
+      ASSETS: Fetcher;
       TEST_MIGRATIONS: D1Migration[];
       FAULT_NATIVE_URL: string;
       AUTO_TOOL_EMULATOR_URL: string;

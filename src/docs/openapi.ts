@@ -2,12 +2,13 @@
  * The OpenAPI 3.1 document of the gateway, generated from the zod schemas the routes validate with
  * (requests: `io: "input"`, so clients see what they may send) and the documentation schemas of
  * `schemas.ts` (answers and stream events: `io: "output"`). zod 4's built-in `z.toJSONSchema` does
- * the conversion — no extra dependency, and zod is in the bundle anyway.
+ * the conversion — no extra dependency. It runs at build time (`npm run build:docs`,
+ * scripts/build-docs.ts): the worker serves the result as a static asset and never imports this file.
  *
- * `operations()` is the one list of documented operations; the document, the /docs page and the tests
- * (every mounted route documented and vice versa; real answers validate against the documented
- * schemas) all read it. The document is built on first use and kept for the isolate's lifetime: the
- * conversion walks every schema and costs a few milliseconds, which no request should pay twice.
+ * `operations()` is the one list of documented operations; the document, the /docs page, the deploy
+ * check and the tests (every mounted route documented and vice versa; real answers validate against
+ * the documented schemas) all read it. The document is built on first use and kept: the conversion
+ * walks every schema and costs a few milliseconds, which the tests should not pay per call.
  */
 import * as z from "zod";
 // Named imports: `z.core.<function>` would make the bundler keep zod core's whole namespace (every locale).

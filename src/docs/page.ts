@@ -1,11 +1,12 @@
 /**
  * `GET /docs`: the OpenAPI document rendered as one self-contained HTML page.
  *
- * Rendered here, in the worker, rather than by a client-side renderer: the page is readable the
- * moment it arrives (no second request, works with scripts off), needs no asset besides itself (the
- * gateway runs where a CDN may be unreachable — the page must work offline), and is built once per
- * isolate. The inline script only adds a filter box, opens the schema a link points at and writes
- * the gateway's own origin into the examples.
+ * Rendered at build time (scripts/build-docs.ts, deployed as a static asset: src/routes/docs.ts)
+ * rather than by a client-side renderer: the page is readable the moment it arrives (no second
+ * request, works with scripts off) and needs no asset besides itself (the gateway runs where a CDN
+ * may be unreachable — the page must work offline). Nothing on it depends on the deployment: the
+ * inline script only adds a filter box, opens the schema a link points at and writes the gateway's
+ * own origin (the page's `location`) into the examples.
  *
  * Layout: one entry per operation (aliases are listed in it, not repeated), its example (request and
  * answer) before its reference tables, long tables (parameter policy, stream events, answer fields)

@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 
@@ -42,10 +42,11 @@ describe("HTTP edge layer", () => {
 
   it("still serves the API reference when misconfigured: an operator reads it to fix the settings", async () => {
     const app = createApp();
-    const spec = await app.fetch(new Request("http://gw/openapi.json"), {});
+    // No setting at all, only the static assets the reference is deployed as (wrangler.toml [assets]).
+    const spec = await app.fetch(new Request("http://gw/openapi.json"), { ASSETS: env.ASSETS });
     expect(spec.status).toBe(200);
     expect(((await spec.json()) as { openapi: string }).openapi).toMatch(/^3\.1/);
-    const page = await app.fetch(new Request("http://gw/docs"), { NATIVE_API_BASE_URL: "not a url" });
+    const page = await app.fetch(new Request("http://gw/docs"), { NATIVE_API_BASE_URL: "not a url", ASSETS: env.ASSETS });
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
     const other = await app.fetch(new Request("http://gw/v1/models"), {});
