@@ -35,6 +35,15 @@
  * Limits: a message is at most `MAX_BODY_BYTES` (the HTTP body cap; UTF-8 bytes), binary messages are
  * refused, an idle socket closes after `WEBSOCKET_IDLE_TIMEOUT_MS`. Each turn writes its own request
  * log line (method `WS`, request id `<socket request id>.<turn>`).
+ *
+ * Lifetime: a socket lives at most `WEBSOCKET_MAX_CONNECTION_MS` (60 min, OpenAI's limit: "connections
+ * are limited to 60 minutes", error `websocket_connection_limit_reached`, WebSocket mode guide). No
+ * document says OpenAI cuts a response mid-stream at the limit, and Codex reads the code as "open a
+ * new connection and send the turn again" (codex-rs/codex-api/src/endpoint/responses_websocket.rs,
+ * openai/codex@00033d92: an `error` event in answer to a `response.create`, retryable). So a turn
+ * already running at the limit streams to its end; every turn that would start later — queued before
+ * the limit or sent after it — is answered with that `error` (status 400) instead; once no turn runs
+ * the socket sends it (if it has not yet) and closes with 1000.
  */
 import { lazySchema } from "../lazy";
 import { Hono } from "hono/quick";
@@ -44,7 +53,7 @@ import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context"
 import { GatewayError, toGatewayError } from "../http/errors";
 import { RequestLog } from "../http/log";
 import { acceptSocket, CLOSE_CODES, isWebSocketUpgrade, pumpToSocket, readIncoming, upgradeResponse } from "../http/websocket";
-import { socketErrorEvent, steerFailedEvent, withStreamId } from "../protocols/openai-responses/socket-events";
+import { connectionLimitReached, socketErrorEvent, steerFailedEvent, withStreamId } from "../protocols/openai-responses/socket-events";
 import { ResponsesMessageProjector } from "../protocols/openai-responses/stream";
 import { answerFirstItem, startCreate } from "./responses";
 import { rejectInvalidKey, type ConnectionResponses } from "./responses-continuation";
@@ -95,6 +104,11 @@ class ResponsesSocket implements ConnectionResponses {
   private turns = 0;
   private pending = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Past `WEBSOCKET_MAX_CONNECTION_MS`: no turn starts any more. */
+  private expired = false;
+  /** Whether `websocket_connection_limit_reached` went out since the limit (the closing frame need not repeat it). */
+  private limitSent = false;
 
   constructor(
     private readonly c: GatewayContext,
@@ -106,6 +120,7 @@ class ResponsesSocket implements ConnectionResponses {
     this.socket.addEventListener("close", () => this.close(CLOSE_CODES.normal, "closed by the client"));
     this.socket.addEventListener("error", () => this.close(CLOSE_CODES.internalError, "socket error"));
     this.armIdle();
+    this.lifetimeTimer = setTimeout(() => this.expire(), this.config.WEBSOCKET_MAX_CONNECTION_MS);
   }
 
   runOf(responseId: string): string | undefined {
@@ -154,6 +169,7 @@ class ResponsesSocket implements ConnectionResponses {
   }
 
   private enqueue(event: Record<string, unknown>, envelope: z.infer<typeof CreateEnvelope>, streamId: string | undefined): void {
+    if (this.expired) throw this.limitReached();
     if (envelope.background === true) throw GatewayError.invalidRequest("background is not supported over WebSocket: the answer always streams on the socket", "background", "unsupported_parameter");
     if (envelope.generate === false) {
       throw GatewayError.unsupported("generate: false (warming up without a response) is not supported: every 1flowbase run generates its answer", "generate");
@@ -171,13 +187,16 @@ class ResponsesSocket implements ConnectionResponses {
     void turn.finally(() => {
       this.pending--;
       if (this.lanes.get(lane) === turn) this.lanes.delete(lane);
-      this.armIdle();
+      if (this.expired && this.pending === 0) this.endAtLimit();
+      else this.armIdle();
     });
   }
 
   /** One create, start to terminal event; never rejects (its failures are the client's `error` message). */
   private async runTurn(body: Record<string, unknown>, streamId: string | undefined): Promise<void> {
     if (this.closing.signal.aborted) return;
+    // Queued before the limit, starting after it: refused like a create sent now (never started, nothing to cut).
+    if (this.expired) return this.sendError(this.limitReached(), streamId);
     const requestId = `${this.c.get("requestId")}.${++this.turns}`;
     const log = new RequestLog(requestId, "WS", ROUTE, () => this.config.LOG_LEVEL);
     const previousId = typeof body.previous_response_id === "string" ? body.previous_response_id : null;
@@ -248,6 +267,25 @@ class ResponsesSocket implements ConnectionResponses {
     }
   }
 
+  private limitReached(): GatewayError {
+    this.limitSent = true;
+    return connectionLimitReached(this.config.WEBSOCKET_MAX_CONNECTION_MS);
+  }
+
+  /** The lifetime limit: nothing new starts; the socket ends now if idle, else when its last turn ends. */
+  private expire(): void {
+    this.lifetimeTimer = undefined;
+    if (this.closing.signal.aborted) return;
+    this.expired = true;
+    if (this.pending === 0) this.endAtLimit();
+  }
+
+  /** Tells the client why (unless a refused turn already did) and closes normally. */
+  private endAtLimit(): void {
+    if (!this.limitSent) this.sendError(this.limitReached(), undefined);
+    this.close(CLOSE_CODES.normal, "websocket_connection_limit_reached");
+  }
+
   /** While no turn waits or runs, the socket closes after `WEBSOCKET_IDLE_TIMEOUT_MS` without a client message. */
   private armIdle(): void {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
@@ -262,6 +300,8 @@ class ResponsesSocket implements ConnectionResponses {
     this.closing.abort();
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.lifetimeTimer !== undefined) clearTimeout(this.lifetimeTimer);
+    this.lifetimeTimer = undefined;
     try {
       this.socket.close(code, reason);
     } catch {

@@ -364,6 +364,72 @@ describe.concurrent("Responses WebSocket: limits", () => {
   });
 });
 
+describe("Responses WebSocket: the connection lifetime limit (WEBSOCKET_MAX_CONNECTION_MS)", () => {
+  const LIMIT_ERROR = { type: "error", status: 400, error: { type: "invalid_request_error", code: "websocket_connection_limit_reached" } };
+
+  it("an idle socket at its limit gets websocket_connection_limit_reached, then closes with 1000", async () => {
+    const client = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "300" });
+    client.create({ input: "before the limit" });
+    expect(checkEventOrder(asSse(await client.turn())).status).toBe("completed");
+    const [limit] = await client.until((message) => message.type === "error", 3_000);
+    expect(limit).toMatchObject(LIMIT_ERROR);
+    expect(String((limit?.error as { message: string }).message)).toContain("Create a new websocket connection");
+    expect(limit).not.toHaveProperty("stream_id");
+    const closed = await client.waitClosed(3_000);
+    expect(closed).toEqual({ code: 1000, reason: "websocket_connection_limit_reached" });
+  });
+
+  it("a turn running at the limit streams to its end; turns queued before it or sent after it are refused; then the socket closes", async () => {
+    const client = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "300" });
+    // Streams across the limit: a delta every 250 ms, the limit falls at 300 ms, after the first one.
+    client.create({ input: emu({ text: ["still ", "whole", "!"], delta_delay_ms: 250 }, "long turn") });
+    // Queued behind it on the same lane before the limit: it would start after the limit.
+    client.create({ input: "queued" });
+    await sleep(450);
+    expect(client.closed).toBeNull();
+    // Sent after the limit on another lane, while the first still runs.
+    client.create({ input: "late", stream_id: "lane-b" });
+    const closed = await client.waitClosed(5_000);
+    expect(closed).toEqual({ code: 1000, reason: "websocket_connection_limit_reached" });
+    const messages = client.messages.filter((message) => message.type !== "keepalive");
+    const late = messages.findIndex((message) => message.stream_id === "lane-b");
+    expect(messages[late]).toMatchObject(LIMIT_ERROR);
+    const firstTurn = messages.filter((message) => message.type !== "error");
+    const first = checkEventOrder(asSse(firstTurn));
+    expect(first.status).toBe("completed");
+    expect(outputText(first)).toBe("still whole!");
+    // Deltas on both sides of the limit: the turn was mid-stream when it fell, and was not cut.
+    const deltas = messages.flatMap((message, at) => (message.type === "response.output_text.delta" ? [at] : []));
+    expect(deltas[0]).toBeLessThan(late);
+    expect(deltas.at(-1)).toBeGreaterThan(late);
+    const terminal = messages.findIndex((message) => message.type === "response.completed");
+    // Refused at once, while the first turn still ran; the queued turn only when its turn came.
+    expect(late).toBeLessThan(terminal);
+    expect(messages.slice(terminal + 1)).toHaveLength(1);
+    expect(messages.at(-1)).toMatchObject(LIMIT_ERROR);
+    expect(messages.at(-1)).not.toHaveProperty("stream_id");
+    // The refusals stood for the closing notice: no third error after the last turn.
+    expect(client.messages.filter((message) => message.type === "error")).toHaveLength(2);
+  });
+
+  it("a socket under its limit is untouched by it; a malformed limit is the misconfiguration 500 naming it", async () => {
+    const client = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "60000" });
+    client.create({ input: "first" });
+    expect(checkEventOrder(asSse(await client.turn())).status).toBe("completed");
+    client.create({ input: "second" });
+    expect(checkEventOrder(asSse(await client.turn())).status).toBe("completed");
+    expect(client.closed).toBeNull();
+    client.socket.close(1000);
+    for (const bad of ["99", "soon", String(25 * 3_600_000)]) {
+      const response = await createApp().fetch(new Request("http://gw/v1/responses", { headers: upgradeHeaders() }), { ...env, WEBSOCKET_MAX_CONNECTION_MS: bad });
+      expect(response.status).toBe(500);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("gateway_misconfigured");
+      expect(body.error.message).toContain("WEBSOCKET_MAX_CONNECTION_MS");
+    }
+  });
+});
+
 describe("Responses WebSocket: one request log line per turn", () => {
   it("each turn logs its own line (request id <socket>.<n>, method WS), the upgrade its own", async () => {
     const lines: string[] = [];
