@@ -21,7 +21,8 @@
  *   `MAX_PENDING_TURNS` turns wait or run per socket.
  * - `response.steer` (queue input into a running response) has no native counterpart — a native run
  *   takes no input once started — and is answered `response.steer.failed` with
- *   `steering_not_supported`, returning the input.
+ *   `steering_not_supported`, returning the input. `response.processed` (the client acknowledging a
+ *   response, Codex) needs nothing and is answered with nothing.
  * - `previous_response_id` continues stored responses from any socket (the ownership index, as over
  *   HTTP); a `store: false` response only on the socket that created it: the socket keeps response
  *   id → native run id (never content, invariant 1), and a continuation from it that fails evicts
@@ -147,6 +148,7 @@ class ResponsesSocket implements ConnectionResponses {
       const event = parsed.data;
       if (event.type === "response.create") this.create(event);
       else if (event.type === "response.steer") this.refuseSteer(event);
+      else if (event.type === "response.processed") this.acknowledged(event);
       else throw GatewayError.invalidRequest(`unknown client event type '${event.type.slice(0, 64)}': send 'response.create'`, "type", "unknown_event_type");
     } catch (error) {
       this.sendError(toGatewayError(error), undefined);
@@ -242,6 +244,19 @@ class ResponsesSocket implements ConnectionResponses {
     if (this.unstored.size > MAX_CONNECTION_RESPONSES) {
       const oldest = this.unstored.keys().next();
       if (!oldest.done) this.unstored.delete(oldest.value);
+    }
+  }
+
+  /**
+   * `response.processed {response_id}`: the client saying it has handled a response (Codex sends it,
+   * codex-rs/codex-api/src/common.rs `ResponsesWsRequest::ResponseProcessed`, openai/codex@00033d92).
+   * It asks for no answer and changes no output: nothing to do here — the socket keeps only run ids,
+   * bounded by `MAX_CONNECTION_RESPONSES` — so it is validated and answered with silence. An `error`
+   * in reply would be read by Codex as the failure of its next turn.
+   */
+  private acknowledged(event: Record<string, unknown>): void {
+    if (typeof event.response_id !== "string" || event.response_id === "") {
+      throw GatewayError.invalidRequest("response.processed names the response it acknowledges: a string `response_id`", "response_id", "invalid_event");
     }
   }
 

@@ -275,6 +275,22 @@ describe.concurrent("Responses WebSocket: turns", () => {
     client.socket.close(1000);
   });
 
+  it("response.processed (Codex's acknowledgement) gets no answer, the next turn's events come clean; one without response_id is an error", async () => {
+    const client = await connect();
+    client.create({ input: "first" });
+    const first = checkEventOrder(asSse(await client.turn()));
+    client.send({ type: "response.processed", response_id: first.id });
+    client.create({ input: "second" });
+    const second = await client.turn();
+    // Nothing stood between the acknowledgement and the next turn's own events.
+    expect(second[0]?.type).toBe("response.created");
+    expect(checkEventOrder(asSse(second)).status).toBe("completed");
+    client.send({ type: "response.processed" });
+    const [invalid] = await client.turn();
+    expect(invalid).toMatchObject({ type: "error", status: 400, error: { code: "invalid_event", param: "response_id" } });
+    client.socket.close(1000);
+  });
+
   it("a create sent while one is in flight waits for it (FIFO on the lane)", async () => {
     const client = await connect();
     client.create({ input: emu({ text: ["slow ", "first"], delta_delay_ms: 100 }, "one") });
