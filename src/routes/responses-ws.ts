@@ -31,7 +31,8 @@
  *   usable; only a message over the size limit (1009), a client close, the idle timeout (1000) or a
  *   gateway fault (1011) end it.
  * - The client closing the socket cancels the native runs in flight (the HTTP path's cancel,
- *   run-steps.ts): each turn's caller has a signal that aborts on close.
+ *   run-steps.ts): each turn's caller has a signal that aborts on close while the turn runs — and
+ *   never after it, so a run waiting for tool outputs outlives the socket.
  *
  * Limits: a message is at most `MAX_BODY_BYTES` (the HTTP body cap; UTF-8 bytes), binary messages are
  * refused, an idle socket closes after `WEBSOCKET_IDLE_TIMEOUT_MS`. Each turn writes its own request
@@ -203,8 +204,16 @@ class ResponsesSocket implements ConnectionResponses {
     const log = new RequestLog(requestId, "WS", ROUTE, () => this.config.LOG_LEVEL);
     const previousId = typeof body.previous_response_id === "string" ? body.previous_response_id : null;
     let failed = true;
+    // The turn's own "client went away": the socket closing while the turn runs — not after. The
+    // run's cancel-on-leave listens to it (run-steps.ts), and a run that ended its turn waiting for
+    // tool outputs must outlive the socket: the client continues it from another socket or over
+    // HTTP (a reconnect after the lifetime limit does exactly that), as an HTTP request's signal
+    // stops mattering once its response is complete.
+    const turnGone = new AbortController();
+    const socketClosed = (): void => turnGone.abort();
+    this.closing.signal.addEventListener("abort", socketClosed, { once: true });
     try {
-      const caller = callerOf(this.c, { requestId, log, signal: this.closing.signal });
+      const caller = callerOf(this.c, { requestId, log, signal: turnGone.signal });
       const created = await startCreate(caller, body, { idempotency: null, headers: this.c.req.raw.headers, connection: this });
       const unstored = created.request.store === false;
       const context = created.context;
@@ -220,7 +229,7 @@ class ResponsesSocket implements ConnectionResponses {
       log.responded(200, ROUTE, true);
       const outcome = await pumpToSocket(created.items, projector, {
         send: (message) => this.send(message, streamId),
-        signal: this.closing.signal,
+        signal: turnGone.signal,
         keepaliveMs: this.config.KEEPALIVE_INTERVAL_MS,
         onFirstMessage: logged.firstBytes,
       });
@@ -233,6 +242,7 @@ class ResponsesSocket implements ConnectionResponses {
       log.responded(gatewayError.status, ROUTE, false);
       this.sendError(gatewayError, streamId);
     } finally {
+      this.closing.signal.removeEventListener("abort", socketClosed);
       // A continuation that failed does not stay continuable from here (OpenAI evicts it too).
       if (failed && previousId !== null) this.unstored.delete(previousId);
     }

@@ -334,6 +334,25 @@ describe.concurrent("Responses WebSocket: turns", () => {
     b.socket.close(1000);
   });
 
+  it("a run waiting for tool outputs outlives the socket that asked for them: closed after its turn, it continues from another socket", async () => {
+    const tools = [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];
+    const first = await connect();
+    first.create({ input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Oslo" } }] }, "Weather in Oslo?"), tools });
+    const asked = checkEventOrder(asSse(await first.turn()));
+    const call = (asked.output as Array<Record<string, unknown>>).find((item) => item.type === "function_call");
+    first.socket.close(1000, "bye");
+    await first.waitClosed();
+    // Time for a cancel to reach native, had the close sent one.
+    await sleep(300);
+    expect(await emulatorStatus(runIdOf(asked.id as string))).toBe("waiting");
+    const second = await connect();
+    second.create({ previous_response_id: asked.id, tools, input: [{ type: "function_call_output", call_id: call?.call_id, output: "snow, -3 C" }] });
+    const resumed = checkEventOrder(asSse(await second.turn()));
+    expect(resumed.status).toBe("completed");
+    expect(outputText(resumed)).toContain("snow, -3 C");
+    second.socket.close(1000);
+  });
+
   it("the client closing mid-turn cancels the native run", async () => {
     const client = await connect();
     client.create({ input: emu({ text: ["first ", "never ", "more ", "text"], delta_delay_ms: 400 }, "close me") });
@@ -426,6 +445,21 @@ describe("Responses WebSocket: the connection lifetime limit (WEBSOCKET_MAX_CONN
     expect(messages.at(-1)).not.toHaveProperty("stream_id");
     // The refusals stood for the closing notice: no third error after the last turn.
     expect(client.messages.filter((message) => message.type === "error")).toHaveLength(2);
+  });
+
+  it("a tool call answered just before the limit: the socket closes, the waiting run continues from a new socket", async () => {
+    const tools = [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];
+    const aged = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "400" });
+    aged.create({ input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Lima" } }], wait_ms: 600 }, "Weather in Lima?"), tools });
+    const asked = checkEventOrder(asSse(await aged.turn()));
+    const call = (asked.output as Array<Record<string, unknown>>).find((item) => item.type === "function_call");
+    expect(await aged.waitClosed()).toEqual({ code: 1000, reason: "websocket_connection_limit_reached" });
+    const fresh = await connect();
+    fresh.create({ previous_response_id: asked.id, tools, input: [{ type: "function_call_output", call_id: call?.call_id, output: "mild, 18 C" }] });
+    const resumed = checkEventOrder(asSse(await fresh.turn()));
+    expect(resumed.status).toBe("completed");
+    expect(outputText(resumed)).toContain("mild, 18 C");
+    fresh.socket.close(1000);
   });
 
   it("a socket under its limit is untouched by it; a malformed limit is the misconfiguration 500 naming it", async () => {
