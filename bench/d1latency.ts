@@ -227,8 +227,8 @@ async function runCase(c: D1LatencyCase, gateway: string, passthrough: string, a
   }
 }
 
-/** A gateway build in workerd: the D1-latency bench worker over `src/` of `root`, migrated. */
-async function startLatencyGateway(root: string, name: string, emulatorUrl: string, model: D1LatencyModel): Promise<WorkerdSession> {
+/** A gateway build in workerd: the D1-latency bench worker over `src/` of `root`, migrated (bench/toolloop.ts starts it too). */
+export async function startLatencyGateway(root: string, name: string, emulatorUrl: string, model: D1LatencyModel): Promise<WorkerdSession> {
   const bundle = await bundleWorker(path.join(root, "bench", "d1-latency-worker.ts"));
   const session = await startWorkerd(bundle, name, {
     bindings: {

@@ -14,6 +14,7 @@ import { fmt } from "./lib/stats";
 import type { MemoryMeasurement } from "./memory";
 import type { MicroResult, StageSummary } from "./micro";
 import type { SizeResult } from "./size";
+import type { ToolLoopResult } from "./toolloop";
 
 export interface BenchResults {
   machine: MachineInfo;
@@ -29,6 +30,8 @@ export interface BenchResults {
   coldStart?: ColdStartResult | null;
   /** Issue 18: TTFB under a production-latency D1 (null when the phase did not run). */
   d1Latency?: D1LatencyResult | null;
+  /** Issue 15: per-turn latency of a tool loop over the Responses WebSocket vs HTTP chaining (null when the phase did not run). */
+  toolLoop?: ToolLoopResult | null;
   /** The long stream's request body, bytes (its TTFB budget is "a 94 KB request"). */
   longRequestBytes?: number | null;
   /** When and on what code each phase ran (a `--merge` run re-takes some phases into an earlier run). */
@@ -484,6 +487,39 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
         `then ${d1.immediateStreak?.attempts ?? 0} in a row (untimed): ${d1.immediateStreak?.resolved ?? 0} resolved` +
         `${d1.immediateStreak?.firstFailure ? ` (first failure: ${d1.immediateStreak.firstFailure})` : ""}. ` +
         `p99 is nearest-rank over n (with n ≤ 40, the slowest sample or next to it).`,
+    );
+  }
+
+  const loop = results.toolLoop;
+  if (loop) {
+    parts.push(`\n## 8. A ${loop.turnsPerLoop}-turn tool loop: Responses WebSocket vs HTTP chaining\n`);
+    parts.push(
+      `bench/toolloop.ts: the same gateway worker (bench/d1-latency-worker.ts) and emulator for both transports, in workerd, under ` +
+        loop.models.map((m) => `D1 **${m.label}** (primary ${m.model.primaryRttMs} ms, replica ${m.model.replicaRttMs} ms, lag ${m.model.lagMinMs}–${m.model.lagMaxMs} ms)`).join(" and ") +
+        `. A loop: one untimed create that calls a tool, then ${loop.turnsPerLoop} turns, each a \`response.create\` carrying a \`function_call_output\` for the previous turn's call ` +
+        `and answered by a new function call (the emulator's \`after_tools\` script runs after every resume). WebSocket: one socket per loop, opened before the timed turns, ` +
+        `chained by \`previous_response_id\`; HTTP: \`POST /v1/responses\` streamed, keep-alive. Over HTTP a \`store: false\` response cannot be chained by id ` +
+        `(checked: ${loop.httpUnstoredChain.map((check) => `D1 ${check.model} HTTP ${check.status} ${check.code ?? ""}`).join(", ")}), so that row replays the whole transcript each turn, as a stateless client does. ` +
+        `First byte: the first message / SSE body byte after the turn was sent; complete: its terminal event; p99 nearest-rank over every turn. ` +
+        `${loop.rounds} interleaved rounds (every loop once per round, starting at a different one each round), c = 1.\n`,
+    );
+    parts.push(
+      table(
+        ["Case", "turns", "first byte p50 ms", "first byte p99 ms", "complete p50 ms", "complete p99 ms", `${loop.turnsPerLoop} turns p50 ms`, `${loop.turnsPerLoop} turns max ms`, "socket open p50 ms", "errors"],
+        loop.rows.map((row) => [
+          row.name,
+          String(row.turns),
+          fmt(row.firstByteP50, 1),
+          fmt(row.firstByteP99, 1),
+          fmt(row.completeP50, 1),
+          fmt(row.completeP99, 1),
+          fmt(row.loopTotalP50, 0),
+          fmt(row.loopTotalMax, 0),
+          row.connectP50 === null ? "–" : fmt(row.connectP50, 1),
+          row.errors ? `${row.errors}: ${row.firstError ?? ""}` : "0",
+        ]),
+        ["l", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
+      ),
     );
   }
 

@@ -10,8 +10,10 @@
  *   5. coldstart  the first request on fresh isolates vs the pass-through worker (bench/coldstart.ts)
  *   6. d1latency  TTFB of every Responses lifecycle call under a production-latency D1 (bench/d1latency.ts;
  *                 BENCH_D1_PRIMARY_MS / BENCH_D1_REPLICA_MS / BENCH_D1_LAG_MS change the model)
+ *   7. toolloop   per-turn latency of a 20-turn tool loop, Responses WebSocket vs HTTP chaining, store:true
+ *                 and store:false, under local and production-latency D1 (bench/toolloop.ts)
  *
- * Options: `--phases=size,micro,e2e,memory,coldstart,d1latency` (default all), `--quick` (small
+ * Options: `--phases=size,micro,e2e,memory,coldstart,d1latency,toolloop` (default all), `--quick` (small
  * counts, for a smoke test; its numbers are not the reference), `--no-write` (print only),
  * `--merge` (re-take the named phases into the last bench/results.json, keeping the others),
  * `--e2e-runtimes=workerd` (e2e in plain workerd only, where issue 18's budgets are judged),
@@ -32,6 +34,7 @@ import { startEmulatorProcess } from "./lib/proc";
 import { MEMORY_SIZES, runMemory } from "./memory";
 import { DEFAULT_MICRO, runMicro, type MicroOptions } from "./micro";
 import { renderBudgetLines, renderMarkdown, type BenchResults } from "./report";
+import { runToolLoop, toolLoopModels } from "./toolloop";
 import { runSize } from "./size";
 import { buildGatewaySnapshot } from "./lib/snapshot";
 import { emulatorDirective } from "./lib/workload";
@@ -47,7 +50,7 @@ if (args.includes("--report-only")) {
 }
 const flag = (name: string): boolean => args.includes(`--${name}`);
 const option = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
-const ALL_PHASES = ["size", "micro", "e2e", "memory", "coldstart", "d1latency"];
+const ALL_PHASES = ["size", "micro", "e2e", "memory", "coldstart", "d1latency", "toolloop"];
 const phases = new Set((option("phases") ?? ALL_PHASES.join(",")).split(","));
 for (const phase of phases) if (!ALL_PHASES.includes(phase)) throw new Error(`unknown phase ${phase}; phases: ${ALL_PHASES.join(",")}`);
 const quick = flag("quick");
@@ -83,6 +86,7 @@ const fresh: BenchResults = {
   size: null,
   coldStart: null,
   d1Latency: null,
+  toolLoop: null,
   longRequestBytes: null,
   notes: [],
 };
@@ -95,7 +99,7 @@ const results: BenchResults = merge ? (JSON.parse(readFileSync(path.join(ROOT, "
 if (merge && !results.phaseRuns) {
   // An earlier run without per-phase records: its phases ran on its commit, from its start.
   const earlier = { commit: results.code.commit, dirtySrc: results.code.dirtySrc, at: results.startedAt.at, loadAverage: results.startedAt.loadAverage, endLoadAverage: results.endedAt?.loadAverage ?? results.startedAt.loadAverage };
-  const present = { size: results.size, micro: results.micro, e2e: results.e2e, memory: results.memory, coldstart: results.coldStart, d1latency: results.d1Latency };
+  const present = { size: results.size, micro: results.micro, e2e: results.e2e, memory: results.memory, coldstart: results.coldStart, d1latency: results.d1Latency, toolloop: results.toolLoop };
   results.phaseRuns = Object.fromEntries(Object.entries(present).filter(([, value]) => value).map(([name]) => [name, earlier]));
 }
 if (merge) {
@@ -200,6 +204,10 @@ await phase("coldstart", "the first request on fresh isolates", async () => {
 
 await phase("d1latency", "TTFB under a production-latency D1", async () => {
   results.d1Latency = await runD1Latency({ rounds: quick ? 3 : 30, ...(quick ? { streak: 50 } : {}), model: d1ModelFromArgs([]), log });
+});
+
+await phase("toolloop", "a 20-turn tool loop, WebSocket vs HTTP chaining", async () => {
+  results.toolLoop = await runToolLoop({ rounds: quick ? 2 : 10, turns: quick ? 5 : 20, models: toolLoopModels(), log });
 });
 
 if (!merge) {

@@ -25,6 +25,7 @@ export interface Env {
   IDEMPOTENCY_TTL_SECONDS?: string;
   KEEPALIVE_INTERVAL_MS?: string;
   WEBSOCKET_IDLE_TIMEOUT_MS?: string;
+  WEBSOCKET_MAX_CONNECTION_MS?: string;
   RESPONSE_INDEX_TTL_SECONDS?: string;
   RESPONSE_INDEX_PURGE_BATCH_ROWS?: string;
   RESPONSE_INDEX_PURGE_MAX_BATCHES?: string;
@@ -130,6 +131,13 @@ const ConfigSchema = lazySchema(() => z.object({
    * Default 10 min; OpenAI's own sockets live at most 60 min.
    */
   WEBSOCKET_IDLE_TIMEOUT_MS: intVar(600_000, 100, 3_600_000),
+  /**
+   * Longest life of one Responses WebSocket. OpenAI's own end after 60 minutes with the error
+   * `websocket_connection_limit_reached` (WebSocket mode guide; Codex reconnects on it,
+   * codex-rs/codex-api/src/endpoint/responses_websocket.rs): a turn running at the limit finishes,
+   * later ones get that error and the socket closes (1000). Default 60 min; at most 24 h.
+   */
+  WEBSOCKET_MAX_CONNECTION_MS: intVar(3_600_000, 100, 24 * 3_600_000),
   /**
    * How long an `Idempotency-Key` names the run its first attempt started (a retry within it attaches
    * to that run). Default 24 h, the convention (Stripe); at least the clients' whole retry window.

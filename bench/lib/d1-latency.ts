@@ -254,16 +254,18 @@ class LatencyEngine {
 
   /**
    * Ships commit `seq` to the replica once its lag has passed, in the writer's `waitUntil` (so no
-   * reader pays for applying it). Without a request context the next reader that needs it applies it.
+   * reader pays for applying it). Without a request context — a query from a WebSocket's message
+   * handler, which the request's AsyncLocalStorage does not reach — the task runs on its own: the
+   * open socket keeps the isolate's request alive, so its timer fires (a production replica catches
+   * up whatever the worker does; leaving it to readers made every socket turn's replica read miss).
+   * A task cut off when the socket closes is taken over by the next reader that needs the commit.
    */
   private replicate(seq: number, context: D1RequestContext | undefined): void {
-    if (!context) return;
-    context.waitUntil(
-      (async () => {
-        await sleep(this.log.visibleAtOf(seq) - Date.now());
-        await this.applyThrough(seq);
-      })().catch((error: unknown) => console.error(`d1-latency: replicating commit ${seq} failed: ${String(error)}`)),
-    );
+    const task = (async () => {
+      await sleep(this.log.visibleAtOf(seq) - Date.now());
+      await this.applyThrough(seq);
+    })().catch((error: unknown) => console.error(`d1-latency: replicating commit ${seq} failed: ${String(error)}`));
+    context?.waitUntil(task);
   }
 
   /**

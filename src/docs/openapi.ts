@@ -178,7 +178,9 @@ function buildOperations(): readonly OperationSpec[] {
         "Turns with the same `stream_id` (or none) run one at a time, in order (a create sent while one runs waits); different `stream_id`s run side by side and their events echo the `stream_id`; at most 16 wait or run per socket. " +
         "`previous_response_id` continues stored responses from any socket, and `store: false` responses on the socket that created them only (elsewhere: `previous_response_not_found`; a continuation that fails forgets its id). " +
         "Errors are `{\"type\": \"error\", \"status\": …, \"error\": {type, code, message, param}}` and leave the socket usable; `response.steer` is answered `response.steer.failed` (`steering_not_supported`). " +
-        "While native is silent the socket gets `{\"type\": \"keepalive\"}` messages. A message over `MAX_BODY_BYTES` closes the socket with 1009; an idle socket (no turn, no message for `WEBSOCKET_IDLE_TIMEOUT_MS`) closes with 1000; closing the socket cancels the native runs in flight.",
+        "While native is silent the socket gets `{\"type\": \"keepalive\"}` messages. A message over `MAX_BODY_BYTES` closes the socket with 1009; an idle socket (no turn, no message for `WEBSOCKET_IDLE_TIMEOUT_MS`) closes with 1000; closing the socket cancels the native runs in flight (a run waiting for tool outputs is not in flight: it outlives the socket). " +
+          "A socket lives at most `WEBSOCKET_MAX_CONNECTION_MS` (60 min, OpenAI's limit): a turn streaming then runs to its end, later turns get the `error` `websocket_connection_limit_reached` (status 400), and once none runs the socket closes with 1000. " +
+          "`response.processed` (a client acknowledging a response) is answered with nothing.",
       family: "openai",
       upgrade: "Switching Protocols: the socket is open (`response.create` messages in, Responses stream events out)",
       errors: [401, 403, 426, 429, 500, 502, 503, 504],

@@ -21,7 +21,8 @@
  *   `MAX_PENDING_TURNS` turns wait or run per socket.
  * - `response.steer` (queue input into a running response) has no native counterpart — a native run
  *   takes no input once started — and is answered `response.steer.failed` with
- *   `steering_not_supported`, returning the input.
+ *   `steering_not_supported`, returning the input. `response.processed` (the client acknowledging a
+ *   response, Codex) needs nothing and is answered with nothing.
  * - `previous_response_id` continues stored responses from any socket (the ownership index, as over
  *   HTTP); a `store: false` response only on the socket that created it: the socket keeps response
  *   id → native run id (never content, invariant 1), and a continuation from it that fails evicts
@@ -30,11 +31,21 @@
  *   usable; only a message over the size limit (1009), a client close, the idle timeout (1000) or a
  *   gateway fault (1011) end it.
  * - The client closing the socket cancels the native runs in flight (the HTTP path's cancel,
- *   run-steps.ts): each turn's caller has a signal that aborts on close.
+ *   run-steps.ts): each turn's caller has a signal that aborts on close while the turn runs — and
+ *   never after it, so a run waiting for tool outputs outlives the socket.
  *
  * Limits: a message is at most `MAX_BODY_BYTES` (the HTTP body cap; UTF-8 bytes), binary messages are
  * refused, an idle socket closes after `WEBSOCKET_IDLE_TIMEOUT_MS`. Each turn writes its own request
  * log line (method `WS`, request id `<socket request id>.<turn>`).
+ *
+ * Lifetime: a socket lives at most `WEBSOCKET_MAX_CONNECTION_MS` (60 min, OpenAI's limit: "connections
+ * are limited to 60 minutes", error `websocket_connection_limit_reached`, WebSocket mode guide). No
+ * document says OpenAI cuts a response mid-stream at the limit, and Codex reads the code as "open a
+ * new connection and send the turn again" (codex-rs/codex-api/src/endpoint/responses_websocket.rs,
+ * openai/codex@00033d92: an `error` event in answer to a `response.create`, retryable). So a turn
+ * already running at the limit streams to its end; every turn that would start later — queued before
+ * the limit or sent after it — is answered with that `error` (status 400) instead; once no turn runs
+ * the socket sends it (if it has not yet) and closes with 1000.
  */
 import { lazySchema } from "../lazy";
 import { Hono } from "hono/quick";
@@ -44,7 +55,7 @@ import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context"
 import { GatewayError, toGatewayError } from "../http/errors";
 import { RequestLog } from "../http/log";
 import { acceptSocket, CLOSE_CODES, isWebSocketUpgrade, pumpToSocket, readIncoming, upgradeResponse } from "../http/websocket";
-import { socketErrorEvent, steerFailedEvent, withStreamId } from "../protocols/openai-responses/socket-events";
+import { connectionLimitReached, socketErrorEvent, steerFailedEvent, withStreamId } from "../protocols/openai-responses/socket-events";
 import { ResponsesMessageProjector } from "../protocols/openai-responses/stream";
 import { answerFirstItem, startCreate } from "./responses";
 import { rejectInvalidKey, type ConnectionResponses } from "./responses-continuation";
@@ -95,6 +106,11 @@ class ResponsesSocket implements ConnectionResponses {
   private turns = 0;
   private pending = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Past `WEBSOCKET_MAX_CONNECTION_MS`: no turn starts any more. */
+  private expired = false;
+  /** Whether `websocket_connection_limit_reached` went out since the limit (the closing frame need not repeat it). */
+  private limitSent = false;
 
   constructor(
     private readonly c: GatewayContext,
@@ -106,6 +122,7 @@ class ResponsesSocket implements ConnectionResponses {
     this.socket.addEventListener("close", () => this.close(CLOSE_CODES.normal, "closed by the client"));
     this.socket.addEventListener("error", () => this.close(CLOSE_CODES.internalError, "socket error"));
     this.armIdle();
+    this.lifetimeTimer = setTimeout(() => this.expire(), this.config.WEBSOCKET_MAX_CONNECTION_MS);
   }
 
   runOf(responseId: string): string | undefined {
@@ -132,6 +149,7 @@ class ResponsesSocket implements ConnectionResponses {
       const event = parsed.data;
       if (event.type === "response.create") this.create(event);
       else if (event.type === "response.steer") this.refuseSteer(event);
+      else if (event.type === "response.processed") this.acknowledged(event);
       else throw GatewayError.invalidRequest(`unknown client event type '${event.type.slice(0, 64)}': send 'response.create'`, "type", "unknown_event_type");
     } catch (error) {
       this.sendError(toGatewayError(error), undefined);
@@ -154,6 +172,7 @@ class ResponsesSocket implements ConnectionResponses {
   }
 
   private enqueue(event: Record<string, unknown>, envelope: z.infer<typeof CreateEnvelope>, streamId: string | undefined): void {
+    if (this.expired) throw this.limitReached();
     if (envelope.background === true) throw GatewayError.invalidRequest("background is not supported over WebSocket: the answer always streams on the socket", "background", "unsupported_parameter");
     if (envelope.generate === false) {
       throw GatewayError.unsupported("generate: false (warming up without a response) is not supported: every 1flowbase run generates its answer", "generate");
@@ -171,19 +190,30 @@ class ResponsesSocket implements ConnectionResponses {
     void turn.finally(() => {
       this.pending--;
       if (this.lanes.get(lane) === turn) this.lanes.delete(lane);
-      this.armIdle();
+      if (this.expired && this.pending === 0) this.endAtLimit();
+      else this.armIdle();
     });
   }
 
   /** One create, start to terminal event; never rejects (its failures are the client's `error` message). */
   private async runTurn(body: Record<string, unknown>, streamId: string | undefined): Promise<void> {
     if (this.closing.signal.aborted) return;
+    // Queued before the limit, starting after it: refused like a create sent now (never started, nothing to cut).
+    if (this.expired) return this.sendError(this.limitReached(), streamId);
     const requestId = `${this.c.get("requestId")}.${++this.turns}`;
     const log = new RequestLog(requestId, "WS", ROUTE, () => this.config.LOG_LEVEL);
     const previousId = typeof body.previous_response_id === "string" ? body.previous_response_id : null;
     let failed = true;
+    // The turn's own "client went away": the socket closing while the turn runs — not after. The
+    // run's cancel-on-leave listens to it (run-steps.ts), and a run that ended its turn waiting for
+    // tool outputs must outlive the socket: the client continues it from another socket or over
+    // HTTP (a reconnect after the lifetime limit does exactly that), as an HTTP request's signal
+    // stops mattering once its response is complete.
+    const turnGone = new AbortController();
+    const socketClosed = (): void => turnGone.abort();
+    this.closing.signal.addEventListener("abort", socketClosed, { once: true });
     try {
-      const caller = callerOf(this.c, { requestId, log, signal: this.closing.signal });
+      const caller = callerOf(this.c, { requestId, log, signal: turnGone.signal });
       const created = await startCreate(caller, body, { idempotency: null, headers: this.c.req.raw.headers, connection: this });
       const unstored = created.request.store === false;
       const context = created.context;
@@ -199,7 +229,7 @@ class ResponsesSocket implements ConnectionResponses {
       log.responded(200, ROUTE, true);
       const outcome = await pumpToSocket(created.items, projector, {
         send: (message) => this.send(message, streamId),
-        signal: this.closing.signal,
+        signal: turnGone.signal,
         keepaliveMs: this.config.KEEPALIVE_INTERVAL_MS,
         onFirstMessage: logged.firstBytes,
       });
@@ -212,6 +242,7 @@ class ResponsesSocket implements ConnectionResponses {
       log.responded(gatewayError.status, ROUTE, false);
       this.sendError(gatewayError, streamId);
     } finally {
+      this.closing.signal.removeEventListener("abort", socketClosed);
       // A continuation that failed does not stay continuable from here (OpenAI evicts it too).
       if (failed && previousId !== null) this.unstored.delete(previousId);
     }
@@ -223,6 +254,19 @@ class ResponsesSocket implements ConnectionResponses {
     if (this.unstored.size > MAX_CONNECTION_RESPONSES) {
       const oldest = this.unstored.keys().next();
       if (!oldest.done) this.unstored.delete(oldest.value);
+    }
+  }
+
+  /**
+   * `response.processed {response_id}`: the client saying it has handled a response (Codex sends it,
+   * codex-rs/codex-api/src/common.rs `ResponsesWsRequest::ResponseProcessed`, openai/codex@00033d92).
+   * It asks for no answer and changes no output: nothing to do here — the socket keeps only run ids,
+   * bounded by `MAX_CONNECTION_RESPONSES` — so it is validated and answered with silence. An `error`
+   * in reply would be read by Codex as the failure of its next turn.
+   */
+  private acknowledged(event: Record<string, unknown>): void {
+    if (typeof event.response_id !== "string" || event.response_id === "") {
+      throw GatewayError.invalidRequest("response.processed names the response it acknowledges: a string `response_id`", "response_id", "invalid_event");
     }
   }
 
@@ -248,6 +292,25 @@ class ResponsesSocket implements ConnectionResponses {
     }
   }
 
+  private limitReached(): GatewayError {
+    this.limitSent = true;
+    return connectionLimitReached(this.config.WEBSOCKET_MAX_CONNECTION_MS);
+  }
+
+  /** The lifetime limit: nothing new starts; the socket ends now if idle, else when its last turn ends. */
+  private expire(): void {
+    this.lifetimeTimer = undefined;
+    if (this.closing.signal.aborted) return;
+    this.expired = true;
+    if (this.pending === 0) this.endAtLimit();
+  }
+
+  /** Tells the client why (unless a refused turn already did) and closes normally. */
+  private endAtLimit(): void {
+    if (!this.limitSent) this.sendError(this.limitReached(), undefined);
+    this.close(CLOSE_CODES.normal, "websocket_connection_limit_reached");
+  }
+
   /** While no turn waits or runs, the socket closes after `WEBSOCKET_IDLE_TIMEOUT_MS` without a client message. */
   private armIdle(): void {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
@@ -262,6 +325,8 @@ class ResponsesSocket implements ConnectionResponses {
     this.closing.abort();
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.lifetimeTimer !== undefined) clearTimeout(this.lifetimeTimer);
+    this.lifetimeTimer = undefined;
     try {
       this.socket.close(code, reason);
     } catch {

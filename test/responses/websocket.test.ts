@@ -275,6 +275,22 @@ describe.concurrent("Responses WebSocket: turns", () => {
     client.socket.close(1000);
   });
 
+  it("response.processed (Codex's acknowledgement) gets no answer, the next turn's events come clean; one without response_id is an error", async () => {
+    const client = await connect();
+    client.create({ input: "first" });
+    const first = checkEventOrder(asSse(await client.turn()));
+    client.send({ type: "response.processed", response_id: first.id });
+    client.create({ input: "second" });
+    const second = await client.turn();
+    // Nothing stood between the acknowledgement and the next turn's own events.
+    expect(second[0]?.type).toBe("response.created");
+    expect(checkEventOrder(asSse(second)).status).toBe("completed");
+    client.send({ type: "response.processed" });
+    const [invalid] = await client.turn();
+    expect(invalid).toMatchObject({ type: "error", status: 400, error: { code: "invalid_event", param: "response_id" } });
+    client.socket.close(1000);
+  });
+
   it("a create sent while one is in flight waits for it (FIFO on the lane)", async () => {
     const client = await connect();
     client.create({ input: emu({ text: ["slow ", "first"], delta_delay_ms: 100 }, "one") });
@@ -316,6 +332,25 @@ describe.concurrent("Responses WebSocket: turns", () => {
     expect(JSON.stringify(b.messages)).not.toContain(markerA);
     a.socket.close(1000);
     b.socket.close(1000);
+  });
+
+  it("a run waiting for tool outputs outlives the socket that asked for them: closed after its turn, it continues from another socket", async () => {
+    const tools = [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];
+    const first = await connect();
+    first.create({ input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Oslo" } }] }, "Weather in Oslo?"), tools });
+    const asked = checkEventOrder(asSse(await first.turn()));
+    const call = (asked.output as Array<Record<string, unknown>>).find((item) => item.type === "function_call");
+    first.socket.close(1000, "bye");
+    await first.waitClosed();
+    // Time for a cancel to reach native, had the close sent one.
+    await sleep(300);
+    expect(await emulatorStatus(runIdOf(asked.id as string))).toBe("waiting");
+    const second = await connect();
+    second.create({ previous_response_id: asked.id, tools, input: [{ type: "function_call_output", call_id: call?.call_id, output: "snow, -3 C" }] });
+    const resumed = checkEventOrder(asSse(await second.turn()));
+    expect(resumed.status).toBe("completed");
+    expect(outputText(resumed)).toContain("snow, -3 C");
+    second.socket.close(1000);
   });
 
   it("the client closing mid-turn cancels the native run", async () => {
@@ -361,6 +396,87 @@ describe.concurrent("Responses WebSocket: limits", () => {
     const closed = await client.waitClosed(3_000);
     expect(closed.code).toBe(1000);
     expect(closed.reason).toBe("idle timeout");
+  });
+});
+
+describe("Responses WebSocket: the connection lifetime limit (WEBSOCKET_MAX_CONNECTION_MS)", () => {
+  const LIMIT_ERROR = { type: "error", status: 400, error: { type: "invalid_request_error", code: "websocket_connection_limit_reached" } };
+
+  it("an idle socket at its limit gets websocket_connection_limit_reached, then closes with 1000", async () => {
+    const client = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "300" });
+    client.create({ input: "before the limit" });
+    expect(checkEventOrder(asSse(await client.turn())).status).toBe("completed");
+    const [limit] = await client.until((message) => message.type === "error", 3_000);
+    expect(limit).toMatchObject(LIMIT_ERROR);
+    expect(String((limit?.error as { message: string }).message)).toContain("Create a new websocket connection");
+    expect(limit).not.toHaveProperty("stream_id");
+    const closed = await client.waitClosed(3_000);
+    expect(closed).toEqual({ code: 1000, reason: "websocket_connection_limit_reached" });
+  });
+
+  it("a turn running at the limit streams to its end; turns queued before it or sent after it are refused; then the socket closes", async () => {
+    const client = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "300" });
+    // Streams across the limit: a delta every 250 ms, the limit falls at 300 ms, after the first one.
+    client.create({ input: emu({ text: ["still ", "whole", "!"], delta_delay_ms: 250 }, "long turn") });
+    // Queued behind it on the same lane before the limit: it would start after the limit.
+    client.create({ input: "queued" });
+    await sleep(450);
+    expect(client.closed).toBeNull();
+    // Sent after the limit on another lane, while the first still runs.
+    client.create({ input: "late", stream_id: "lane-b" });
+    const closed = await client.waitClosed(5_000);
+    expect(closed).toEqual({ code: 1000, reason: "websocket_connection_limit_reached" });
+    const messages = client.messages.filter((message) => message.type !== "keepalive");
+    const late = messages.findIndex((message) => message.stream_id === "lane-b");
+    expect(messages[late]).toMatchObject(LIMIT_ERROR);
+    const firstTurn = messages.filter((message) => message.type !== "error");
+    const first = checkEventOrder(asSse(firstTurn));
+    expect(first.status).toBe("completed");
+    expect(outputText(first)).toBe("still whole!");
+    // Deltas on both sides of the limit: the turn was mid-stream when it fell, and was not cut.
+    const deltas = messages.flatMap((message, at) => (message.type === "response.output_text.delta" ? [at] : []));
+    expect(deltas[0]).toBeLessThan(late);
+    expect(deltas.at(-1)).toBeGreaterThan(late);
+    const terminal = messages.findIndex((message) => message.type === "response.completed");
+    // Refused at once, while the first turn still ran; the queued turn only when its turn came.
+    expect(late).toBeLessThan(terminal);
+    expect(messages.slice(terminal + 1)).toHaveLength(1);
+    expect(messages.at(-1)).toMatchObject(LIMIT_ERROR);
+    expect(messages.at(-1)).not.toHaveProperty("stream_id");
+    // The refusals stood for the closing notice: no third error after the last turn.
+    expect(client.messages.filter((message) => message.type === "error")).toHaveLength(2);
+  });
+
+  it("a tool call answered just before the limit: the socket closes, the waiting run continues from a new socket", async () => {
+    const tools = [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];
+    const aged = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "400" });
+    aged.create({ input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Lima" } }], wait_ms: 600 }, "Weather in Lima?"), tools });
+    const asked = checkEventOrder(asSse(await aged.turn()));
+    const call = (asked.output as Array<Record<string, unknown>>).find((item) => item.type === "function_call");
+    expect(await aged.waitClosed()).toEqual({ code: 1000, reason: "websocket_connection_limit_reached" });
+    const fresh = await connect();
+    fresh.create({ previous_response_id: asked.id, tools, input: [{ type: "function_call_output", call_id: call?.call_id, output: "mild, 18 C" }] });
+    const resumed = checkEventOrder(asSse(await fresh.turn()));
+    expect(resumed.status).toBe("completed");
+    expect(outputText(resumed)).toContain("mild, 18 C");
+    fresh.socket.close(1000);
+  });
+
+  it("a socket under its limit is untouched by it; a malformed limit is the misconfiguration 500 naming it", async () => {
+    const client = await connectWith({ WEBSOCKET_MAX_CONNECTION_MS: "60000" });
+    client.create({ input: "first" });
+    expect(checkEventOrder(asSse(await client.turn())).status).toBe("completed");
+    client.create({ input: "second" });
+    expect(checkEventOrder(asSse(await client.turn())).status).toBe("completed");
+    expect(client.closed).toBeNull();
+    client.socket.close(1000);
+    for (const bad of ["99", "soon", String(25 * 3_600_000)]) {
+      const response = await createApp().fetch(new Request("http://gw/v1/responses", { headers: upgradeHeaders() }), { ...env, WEBSOCKET_MAX_CONNECTION_MS: bad });
+      expect(response.status).toBe(500);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("gateway_misconfigured");
+      expect(body.error.message).toContain("WEBSOCKET_MAX_CONNECTION_MS");
+    }
   });
 });
 

@@ -6,7 +6,7 @@
  * Shapes: OpenAI's WebSocket events reference and openai-node 7.57 (`ResponseErrorEvent` over a
  * socket carries the HTTP status and the HTTP envelope's error object; `ResponseSteerFailedEvent`).
  */
-import { openAiErrorBody, type GatewayError } from "../../http/errors";
+import { GatewayError, openAiErrorBody } from "../../http/errors";
 
 /** `{"type":"error","status":…,"error":{message,type,param,code}}`: the HTTP error, as one message. */
 export function socketErrorEvent(error: GatewayError): string {
@@ -33,4 +33,21 @@ export function steerFailedEvent(previousResponseId: string, input: unknown): st
 /** `message` (one JSON object) with the lane's `stream_id`, as OpenAI echoes it on every event of a lane. */
 export function withStreamId(message: string, streamId: string | undefined): string {
   return streamId === undefined ? message : `${message.slice(0, -1)},"stream_id":${JSON.stringify(streamId)}}`;
+}
+
+/**
+ * The socket has reached its lifetime limit (`WEBSOCKET_MAX_CONNECTION_MS`): OpenAI's
+ * `websocket_connection_limit_reached`, as OpenAI sends it — status 400, `invalid_request_error`
+ * (the shape Codex's own test fixture carries, codex-rs/codex-api/src/endpoint/responses_websocket.rs
+ * at openai/codex@00033d92; Codex treats the code as retryable and reconnects).
+ */
+export function connectionLimitReached(maxConnectionMs: number): GatewayError {
+  const limit = maxConnectionMs % 60_000 === 0 ? `${maxConnectionMs / 60_000} minutes` : `${maxConnectionMs} ms`;
+  return new GatewayError({
+    status: 400,
+    code: "websocket_connection_limit_reached",
+    message:
+      `Responses websocket connection limit reached (${limit}). Create a new websocket connection to continue: ` +
+      "stored responses chain from the new socket by previous_response_id; a store:false chain starts again from its full input.",
+  });
 }
