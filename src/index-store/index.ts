@@ -19,7 +19,8 @@
  * that crosses regions. What that gives up is a tombstone the replica has not seen yet — the same
  * window every replica read already has after a DELETE — narrowed by the tombstones this isolate
  * wrote or read itself (`recentTombstones`), which win without any read: a client deleting and then
- * chaining or retrieving through the same edge location sees the DELETE at once.
+ * chaining or retrieving through the same edge location sees the DELETE at once. Likewise a claim
+ * this isolate has started is read from `claimsInFlight` until D1 has it.
  */
 import { guardD1 } from "./schema";
 
@@ -95,9 +96,18 @@ function knownDeleted(responseId: string, nowMs: number = Date.now()): boolean {
   return false;
 }
 
-/** Test-only: forget the tombstones this isolate remembers (tests that model another isolate). */
-export function forgetRecentTombstones(): void {
+/**
+ * Claims this isolate has started and D1 has not confirmed: response id → its row as it will be.
+ * A request on the same isolate (the next turn of a WebSocket, a quick HTTP chain) reads its own
+ * in-flight claim here, owner-scoped like every read, instead of racing it to D1. Ids and run ids
+ * only; an entry lives for one D1 write.
+ */
+const claimsInFlight = new Map<string, { owner: string; row: IndexRow }>();
+
+/** Test-only: forget what this isolate remembers — tombstones and claims in flight (tests that model another isolate). */
+export function forgetIsolateIndexMemory(): void {
   recentTombstones.clear();
+  claimsInFlight.clear();
 }
 
 type SessionCapable = D1Database & { withSession?: (constraint: string) => D1DatabaseSession };
@@ -151,6 +161,8 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
       // Another owner asking gets "deleted" here where the index would say "absent": both are the
       // same not-found answer (routes/responses-continuation.ts), so nothing is revealed.
       if (knownDeleted(responseId)) return { kind: "deleted" };
+      const inFlight = claimsInFlight.get(responseId);
+      if (inFlight?.owner === ownerFingerprint) return { kind: "owned", row: inFlight.row };
       const nearest = await read(replica(), responseId, ownerFingerprint);
       if (nearest) return asLookup(nearest);
       options.onReplicaMiss?.();
@@ -160,9 +172,11 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
     });
 
   return {
-    claim: (responseId, nativeRunId, ownerFingerprint) =>
-      guard(async () => {
-        const created = now();
+    claim: (responseId, nativeRunId, ownerFingerprint) => {
+      const created = now();
+      const entry = { owner: ownerFingerprint, row: { responseId, nativeRunId, createdAt: created, expiresAt: created + ttlSeconds } };
+      if (!claimsInFlight.has(responseId)) claimsInFlight.set(responseId, entry);
+      return guard(async () => {
         // ON CONFLICT DO NOTHING: a claim never overwrites another owner's row, nor a tombstone.
         await db
           .prepare(
@@ -170,7 +184,10 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
           )
           .bind(responseId, nativeRunId, ownerFingerprint, created, created + ttlSeconds)
           .run();
-      }),
+      }).finally(() => {
+        if (claimsInFlight.get(responseId) === entry) claimsInFlight.delete(responseId);
+      });
+    },
     lookup,
     resolve: async (responseId, ownerFingerprint) => {
       const found = await lookup(responseId, ownerFingerprint);
@@ -179,6 +196,10 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
     remove: (responseId, ownerFingerprint, nativeRunId) =>
       guard(async () => {
         const at = now();
+        // A claim of this owner still in flight from this isolate: its row is known, so the tombstone
+        // can go in first (the late claim loses to it).
+        const inFlight = claimsInFlight.get(responseId);
+        if (nativeRunId === undefined && inFlight?.owner === ownerFingerprint) nativeRunId = inFlight.row.nativeRunId;
         if (nativeRunId === undefined) {
           const result = await db
             .prepare("UPDATE response_index SET deleted_at = ?3 WHERE response_id = ?1 AND owner_fingerprint = ?2 AND deleted_at IS NULL AND expires_at > ?3")

@@ -11,9 +11,10 @@
  * The ownership claim starts when the native run id is first known and is written alongside the
  * stream (`ctx.waitUntil`), never on the path to the first byte: a chained request that arrives
  * before it lands is settled by native (responses-continuation.ts; README, "The ownership index off
- * the critical path"). Keyed creates (Idempotency-Key) and resumes still await their claim: a keyed
- * create has already paid a primary round trip for its reservation, and a resume claims its new
- * response id before resuming, so an index failure happens before the irreversible step.
+ * the critical path"). A tool-output resume's answer is claimed the same way. Keyed requests
+ * (Idempotency-Key) still await their claim: they have already paid a primary round trip for the
+ * reservation, and a keyed resume claims before resuming, so an index failure happens before the
+ * irreversible step.
  */
 import { Hono } from "hono/quick";
 import { callerOf, type Caller, type GatewayEnv } from "../http/context";
@@ -192,10 +193,21 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
         );
       }
     }
-    const { target, resumed } = await startResume(caller, plan.results, "input", async (found) => {
-      // Claimed before resuming: a D1 failure is a retryable 503 while nothing has happened yet.
-      if (store) await caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
-    });
+    const claimOf = async (found: { runId: string; callbackTaskId: string }): Promise<void> =>
+      caller.index.claim(responseIdFor({ runId: found.runId, callbackTaskId: found.callbackTaskId }), found.runId, await caller.fingerprint());
+    // A keyed resume claims before resuming (a D1 failure is a retryable 503 while nothing has
+    // happened yet). Otherwise the claim goes alongside the answer, like a first answer's
+    // (OwnershipClaim): a tool loop's every turn is a resume, and an awaited claim put a D1 primary
+    // round trip before each turn's first byte (bench toolloop: ~116 ms a turn at 100 ms). Native
+    // has just vouched for the run (resolveResumeTarget reads it with the caller's key); until the
+    // claim lands, this isolate reads it as in flight and other isolates ask native (young by the
+    // callback task's UUIDv7, ids.ts).
+    const awaited = store && idempotency !== null;
+    const { target, resumed } = await startResume(caller, plan.results, "input", awaited ? claimOf : undefined);
+    if (store && !awaited) {
+      const later = new Promise<void>((resolve) => setTimeout(resolve, 0));
+      caller.background(later.then(() => claimOf(target)).catch(() => claimOf(target)));
+    }
     caller.log.nativeRunId = target.runId;
     const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, unstored: !store, ...hooks, ...outputLimitHooks(limits, null) };
     return { request, items: resumedItems(resumed), context, claim: SETTLED, headers: ignoredParamsHeaders(ignored), readFirst: false, run: undefined };

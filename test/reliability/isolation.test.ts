@@ -13,7 +13,7 @@
  * - CORS is off by default and, with `CORS_ALLOW_ORIGINS`, works for the allowed origins only.
  */
 import { env } from "cloudflare:test";
-import { forgetRecentTombstones } from "../../src/index-store";
+import { forgetIsolateIndexMemory } from "../../src/index-store";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { emu, EMULATOR_ENV_SECRET } from "../../emulator/script";
 import { NATIVE_ONLY_HEADERS } from "../../emulator/server";
@@ -310,7 +310,7 @@ describe("index reads: the nearest replica first, the primary only on a miss", (
     expect(rowReads(calls)).toEqual([]);
 
     // Another isolate (nothing remembered) once the replica has caught up: the tombstone wins there too.
-    forgetRecentTombstones();
+    forgetIsolateIndexMemory();
     replicaCaughtUp = true;
     const elsewhere = await gateway(`/v1/responses/${first.id}`, bearer(EMULATOR_KEYS.demo), overrides);
     expect(elsewhere.status).toBe(404);

@@ -9,6 +9,8 @@ import OpenAI, { APIError } from "openai";
 import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { isYoungResponseRef, parseResponseId, YOUNG_ID_MS } from "../../src/protocols/openai-responses/ids";
+import { forgetIsolateIndexMemory } from "../../src/index-store";
+import { emu } from "../../emulator/script";
 import { EMULATOR_KEYS, MODEL } from "./helpers";
 
 /** Test-only: RESPONSE_INDEX with every claim (INSERT into response_index without a tombstone) held until `release()`. */
@@ -124,6 +126,35 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     expect(await notFound(client.responses.delete(created.id))).toMatchObject({ status: 404 });
   });
 
+  it("a tool loop's resumed answer chains and is retrieved while its claim is in flight, on this isolate and on another", async () => {
+    const gate = heldClaims();
+    const client = clientOver(gate.db);
+    const tools = [{ type: "function" as const, name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false }];
+    const first = await client.responses.create({
+      model: MODEL,
+      input: emu({ tool_calls: [{ id: "native_call_1", name: "get_weather", arguments: { city: "Oslo" } }] }, "Weather in Oslo?"),
+      tools,
+    });
+    const call = first.output[0];
+    if (call?.type !== "function_call") throw new Error("expected a function call");
+    await gate.release(); // the first answer's claim lands; the resumed answer's is held below
+    const gated = heldClaims();
+    const resumedClient = clientOver(gated.db);
+    const resumed = await resumedClient.responses.create({ model: MODEL, previous_response_id: first.id, input: [{ type: "function_call_output", call_id: call.call_id, output: "snow" }], tools });
+    expect(resumed.id).toMatch(/^resp_[0-9a-f]{64}$/);
+    await vi.waitFor(() => expect(gated.held()).toBe(1));
+    expect(await rowOf(resumed.id)).toBeNull();
+    // This isolate knows its claim is in flight; another (nothing remembered) asks native.
+    expect((await resumedClient.responses.create({ model: MODEL, input: "and tomorrow?", previous_response_id: resumed.id })).status).toBe("completed");
+    forgetIsolateIndexMemory();
+    expect((await resumedClient.responses.retrieve(resumed.id)).output_text).toBe(resumed.output_text);
+    const foreign = clientOver(gated.db, EMULATOR_KEYS.demoSecond);
+    expect(await notFound(foreign.responses.retrieve(resumed.id))).toMatchObject({ status: 404 });
+    expect(await rowOf(resumed.id)).toBeNull(); // all of the above with the claim still in flight
+    await gated.release();
+    expect(await rowOf(resumed.id)).toEqual({ deleted_at: null });
+  });
+
   it("a store:false id is never chainable or retrievable, even while young", async () => {
     const gate = heldClaims();
     const client = clientOver(gate.db);
@@ -139,7 +170,7 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     expect(parseResponseId(unstored.id)).toBeNull();
   });
 
-  it("only a run's first answer with a recent UUIDv7 is young", () => {
+  it("an id is young by the UUIDv7 of its run (first answer) or of its callback task (resumed answer)", () => {
     const now = Date.UTC(2026, 0, 1);
     const v7 = (ms: number): string => {
       const hex = ms.toString(16).padStart(12, "0");
@@ -148,7 +179,10 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     expect(isYoungResponseRef({ runId: v7(now - 1_000) }, now)).toBe(true);
     expect(isYoungResponseRef({ runId: v7(now - YOUNG_ID_MS - 1) }, now)).toBe(false);
     expect(isYoungResponseRef({ runId: v7(now + 120_000) }, now)).toBe(false);
-    expect(isYoungResponseRef({ runId: v7(now - 1_000), callbackTaskId: v7(now) }, now)).toBe(false);
+    // A resumed answer is young by its callback task's id (the task is at least as old as the answer).
+    expect(isYoungResponseRef({ runId: v7(now - YOUNG_ID_MS - 60_000), callbackTaskId: v7(now - 1_000) }, now)).toBe(true);
+    expect(isYoungResponseRef({ runId: v7(now - 1_000), callbackTaskId: v7(now - YOUNG_ID_MS - 1) }, now)).toBe(false);
+    expect(isYoungResponseRef({ runId: v7(now - 1_000), callbackTaskId: v7(now - 1_000).replace("-7abc-", "-4abc-") }, now)).toBe(false);
     expect(isYoungResponseRef({ runId: v7(now - 1_000).replace("-7abc-", "-4abc-") }, now)).toBe(false);
   });
 });

@@ -66,15 +66,18 @@ export function responseIdFor(ref: ResponseRef): string {
 }
 
 /**
- * True when the run behind `ref` started less than `YOUNG_ID_MS` ago by its UUIDv7 timestamp (the
- * first 48 bits are Unix milliseconds, RFC 9562 §5.7; native run ids are UUIDv7, native-api.md §6).
- * Only a run's first answer qualifies: a resumed answer's claim is written before the resume
- * (src/routes/responses.ts), so it is never in flight when its id is first seen. A run id that is
+ * True when the answer behind `ref` is less than `YOUNG_ID_MS` old by a UUIDv7 timestamp (the first
+ * 48 bits are Unix milliseconds, RFC 9562 §5.7; native run and callback task ids are UUIDv7,
+ * native-api.md §6): a run's first answer by its run id, a resumed answer by its callback task's id
+ * (the task was created when the run asked for the tools, so the resumed answer is at least that
+ * old: a slow tool makes it look older, never younger). Both claims are written alongside the
+ * answer (src/routes/responses.ts), so a young id's miss may be a claim in flight. An id that is
  * not a v7 UUID is never young: its claim is the only authority.
  */
 export function isYoungResponseRef(ref: ResponseRef, nowMs: number = Date.now()): boolean {
-  if (ref.callbackTaskId || ref.unstored || ref.runId[14] !== "7") return false;
-  const startedMs = Number.parseInt(ref.runId.slice(0, 8) + ref.runId.slice(9, 13), 16);
+  const id = ref.callbackTaskId ?? ref.runId;
+  if (ref.unstored || id[14] !== "7") return false;
+  const startedMs = Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
   const age = nowMs - startedMs;
   return age < YOUNG_ID_MS && age > -CLOCK_SKEW_MS;
 }
