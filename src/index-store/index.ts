@@ -73,27 +73,30 @@ export interface OwnershipIndex {
 
 /** How long this isolate remembers a tombstone it wrote or read: well past any replica lag D1 reports in practice. */
 const RECENT_TOMBSTONE_MS = 300_000;
-/** At most this many remembered tombstones (oldest dropped first): ids only, a few KiB at most. */
-const RECENT_TOMBSTONE_CAP = 4096;
-/** response id → when this isolate learnt of its tombstone (Date.now ms). Ids only, no owner, no content. */
-const recentTombstones = new Map<string, number>();
+/** At most this many remembered tombstones (oldest dropped first): an id and a fingerprint each, ≈ 200 KiB at most. */
+const RECENT_TOMBSTONE_CAP = 1024;
+/** response id → whose tombstone it is (key fingerprint) and when this isolate learnt of it (Date.now ms). No content. */
+const recentTombstones = new Map<string, { owner: string; at: number }>();
 
-function rememberTombstone(responseId: string, nowMs: number = Date.now()): void {
+function rememberTombstone(responseId: string, owner: string, nowMs: number = Date.now()): void {
   recentTombstones.delete(responseId);
-  recentTombstones.set(responseId, nowMs);
+  recentTombstones.set(responseId, { owner, at: nowMs });
   if (recentTombstones.size > RECENT_TOMBSTONE_CAP) {
     const oldest = recentTombstones.keys().next();
     if (!oldest.done) recentTombstones.delete(oldest.value);
   }
 }
 
-/** True when this isolate wrote or read `responseId`'s tombstone within `RECENT_TOMBSTONE_MS`. */
-function knownDeleted(responseId: string, nowMs: number = Date.now()): boolean {
-  const at = recentTombstones.get(responseId);
-  if (at === undefined) return false;
-  if (nowMs - at < RECENT_TOMBSTONE_MS) return true;
-  recentTombstones.delete(responseId);
-  return false;
+/** True when this isolate wrote or read `owner`'s tombstone of `responseId` within `RECENT_TOMBSTONE_MS`. */
+function knownDeleted(responseId: string, owner: string, nowMs: number = Date.now()): boolean {
+  const known = recentTombstones.get(responseId);
+  if (known === undefined) return false;
+  if (nowMs - known.at >= RECENT_TOMBSTONE_MS) {
+    recentTombstones.delete(responseId);
+    return false;
+  }
+  // Another owner reads D1 as usual: to it the row is absent, like any foreign row.
+  return known.owner === owner;
 }
 
 /**
@@ -143,32 +146,30 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
   const guard = guardD1;
   const read = (from: D1Database | D1DatabaseSession, responseId: string, ownerFingerprint: string): Promise<Row | null> =>
     from.prepare(LOOKUP_SQL).bind(responseId, ownerFingerprint, now()).first<Row>();
-  const asLookup = (row: Row): IndexLookup => {
+  const asLookup = (row: Row, owner: string): IndexLookup => {
     if (row.deleted_at === null) {
       return { kind: "owned", row: { responseId: row.response_id, nativeRunId: row.native_run_id, createdAt: row.created_at, expiresAt: row.expires_at } };
     }
-    rememberTombstone(row.response_id);
+    rememberTombstone(row.response_id, owner);
     return { kind: "deleted" };
   };
 
-  const tombstoned = (responseId: string, changed: boolean): boolean => {
-    if (changed) rememberTombstone(responseId);
+  const tombstoned = (responseId: string, owner: string, changed: boolean): boolean => {
+    if (changed) rememberTombstone(responseId, owner);
     return changed;
   };
 
   const lookup: OwnershipIndex["lookup"] = (responseId, ownerFingerprint, options = {}) =>
     guard(async () => {
-      // Another owner asking gets "deleted" here where the index would say "absent": both are the
-      // same not-found answer (routes/responses-continuation.ts), so nothing is revealed.
-      if (knownDeleted(responseId)) return { kind: "deleted" };
+      if (knownDeleted(responseId, ownerFingerprint)) return { kind: "deleted" };
       const inFlight = claimsInFlight.get(responseId);
       if (inFlight?.owner === ownerFingerprint) return { kind: "owned", row: inFlight.row };
       const nearest = await read(replica(), responseId, ownerFingerprint);
-      if (nearest) return asLookup(nearest);
+      if (nearest) return asLookup(nearest, ownerFingerprint);
       options.onReplicaMiss?.();
       if (options.primaryOnMiss === false) return { kind: "absent" };
       const authoritative = await read(primary(), responseId, ownerFingerprint);
-      return authoritative ? asLookup(authoritative) : { kind: "absent" };
+      return authoritative ? asLookup(authoritative, ownerFingerprint) : { kind: "absent" };
     });
 
   return {
@@ -205,7 +206,7 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
             .prepare("UPDATE response_index SET deleted_at = ?3 WHERE response_id = ?1 AND owner_fingerprint = ?2 AND deleted_at IS NULL AND expires_at > ?3")
             .bind(responseId, ownerFingerprint, at)
             .run();
-          return tombstoned(responseId, (result.meta.changes ?? 0) > 0);
+          return tombstoned(responseId, ownerFingerprint, (result.meta.changes ?? 0) > 0);
         }
         // The tombstone goes in first when the claim has not landed yet; a live row of the same
         // owner is tombstoned; another owner's row or an existing tombstone is left alone (false).
@@ -216,7 +217,7 @@ export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: ()
           )
           .bind(responseId, nativeRunId, ownerFingerprint, at, at + ttlSeconds)
           .run();
-        return tombstoned(responseId, (result.meta.changes ?? 0) > 0);
+        return tombstoned(responseId, ownerFingerprint, (result.meta.changes ?? 0) > 0);
       }),
   };
 }
