@@ -124,8 +124,9 @@ function pngSize(buffer) {
 test("desktop (1400 px): one column of entries beside the sidebar, page height bounded", async () => {
   const figures = await layout(page);
   console.log(`desktop layout: ${JSON.stringify(figures)}`);
-  // 31,811 px before aliases were folded into their operation and long tables into <details>.
-  assert.ok(figures.height <= 20_000, `page height ${figures.height} px`);
+  // 31,811 px before aliases were folded into their operation and long tables into <details>;
+  // 20,027 px once WebSocket mode's connection limit joined the settings (room for a few more).
+  assert.ok(figures.height <= 21_000, `page height ${figures.height} px`);
   assert.ok(figures.scrollWidth <= figures.viewport, `no horizontal overflow (${figures.scrollWidth} > ${figures.viewport})`);
   assert.ok(figures.contentWidth >= 800, `content width ${figures.contentWidth} px`);
   const shot = await page.screenshot({ path: SCREENSHOT });
