@@ -5,7 +5,7 @@
  * the app answers every request (but `/healthz`, which reports it) with a 500 JSON error that names
  * the setting, so an operator sees exactly what to fix.
  */
-import * as z from "./zod.js";
+import * as z from "./zod";
 import { lazySchema } from "./lazy";
 
 /** Raw bindings as wrangler delivers them (vars are strings). */

@@ -9,10 +9,10 @@
  * schemas) all read it. The document is built on first use and kept for the isolate's lifetime: the
  * conversion walks every schema and costs a few milliseconds, which no request should pay twice.
  */
-import * as z from "../zod.js";
+import * as z from "../zod";
 // Named imports: `z.core.<function>` would make the bundler keep zod core's whole namespace (every locale).
-import { extractDefs, finalize, initializeContext, process as processJsonSchema } from "zod/v4/core";
-import { declaredSchema, lazySchema } from "../lazy";
+import { JSONSchemaGenerator, extractDefs, finalize, initializeContext, process as processJsonSchema } from "zod/v4/core";
+import { declaredSchema, lazily, lazySchema } from "../lazy";
 import type { ParameterPolicy } from "../http/policy";
 import { IGNORED_PARAMS_HEADER, POLICY_MODE_HEADER } from "../http/policy";
 import { MESSAGES_POLICY } from "../protocols/anthropic/policy";
@@ -431,6 +431,15 @@ class SeenByDeclaredSchema<V> extends Map<z.core.$ZodType, V> {
 }
 
 /**
+ * zod's JSON Schema processor for each schema type. zod/mini schemas carry none of their own (classic
+ * ones had `_zod.processJSONSchema`), so the context needs zod's table; zod exports it only inside its
+ * generator (`allProcessors` is not in the package's exports), read from there once.
+ */
+const jsonSchemaProcessors = lazily(
+  () => (new JSONSchemaGenerator() as unknown as { ctx: { processors: Record<string, z.core.Processor> } }).ctx.processors,
+);
+
+/**
  * `z.toJSONSchema(registry, params)` (zod/v4/core/json-schema-processors.js, registry case), step for
  * step, with one change: the schemas are built lazily (`lazySchema`), so one schema is reachable both
  * as its proxy (how other schemas nest it) and as the built object (what zod's per-schema methods
@@ -441,8 +450,7 @@ export function registryToJsonSchema(
   params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">,
   uri: (id: string) => string,
 ): Record<string, z.core.JSONSchema.BaseSchema> {
-  // Classic schemas carry their own JSON Schema processor (`_zod.processJSONSchema`).
-  const ctx = initializeContext({ ...params, processors: {} });
+  const ctx = initializeContext({ ...params, processors: jsonSchemaProcessors() });
   ctx.seen = new SeenByDeclaredSchema();
   for (const schema of registry._idmap.values()) processJsonSchema(schema, ctx);
   const defs: Record<string, z.core.JSONSchema.BaseSchema> = {};
@@ -458,7 +466,7 @@ export function registryToJsonSchema(
 
 /** `z.toJSONSchema(schema, params)` (the single-schema case) with the same keying as `registryToJsonSchema`. */
 export function schemaToJsonSchema(schema: z.core.$ZodType, params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">): z.core.JSONSchema.BaseSchema {
-  const ctx = initializeContext({ ...params, processors: {} });
+  const ctx = initializeContext({ ...params, processors: jsonSchemaProcessors() });
   ctx.seen = new SeenByDeclaredSchema();
   processJsonSchema(schema, ctx);
   extractDefs(ctx, schema);

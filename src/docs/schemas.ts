@@ -9,7 +9,7 @@
  * `GET /docs` and the doc tests (`test/docs/responses.test.ts` validates real answers against them).
  */
 import { lazily } from "../lazy";
-import * as z from "../zod.js";
+import * as z from "../zod";
 import { errorEnvelopeSchemas } from "../http/errors";
 import { anthropicOutputSchemas } from "../protocols/anthropic/schema";
 import { modelOutputSchemas } from "../protocols/models/openai-models";

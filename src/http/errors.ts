@@ -6,7 +6,7 @@
  * `{type:"error",error:{type,message},request_id}`. Both always `Content-Type: application/json`
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
-import * as z from "../zod.js";
+import * as z from "../zod";
 import { IndexSchemaMissingError, IndexUnavailableError } from "../index-store";
 import { lazily } from "../lazy";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";

@@ -11,7 +11,7 @@
  * (`x-1flowbase-parameter-policy: strict`). The docs render these tables; tests check them against the
  * request schemas.
  */
-import * as z from "../zod.js";
+import * as z from "../zod";
 import { GatewayError } from "./errors";
 
 export type ParamRule =

@@ -21,7 +21,7 @@
  *   hundred bytes), run records `maxRecordBytes`; a record over its cap is a 502, never a 200 MB read.
  * - One client serves one gateway request: `timeouts.deadlineMs` bounds all of its calls together.
  */
-import type * as z from "../zod.js";
+import type * as z from "../zod";
 import type { NativeTimeouts } from "../config";
 import { IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "./errors";
 import { clientDisconnectedError, itemsToStream, readNativeStream, upstreamDeadlineError } from "./events";

@@ -9,7 +9,7 @@
  * - the *response* schemas are lenient (`.loose()`) and tolerate 0.3 additions (`incomplete`,
  *   `run.incomplete`, `operation_terminal`, normalized usage).
  */
-import * as z from "../zod.js";
+import * as z from "../zod";
 import { lazySchema } from "../lazy";
 
 // ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@
  */
 import { lazySchema } from "../lazy";
 import { Hono } from "hono/quick";
-import * as z from "../zod.js";
+import * as z from "../zod";
 import { parseJsonText } from "../http/body";
 import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context";
 import { GatewayError, toGatewayError } from "../http/errors";

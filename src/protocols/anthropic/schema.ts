@@ -11,7 +11,7 @@
  * bad block gets a 400 naming `messages[i].content[j]` instead of a zod union error.
  */
 import { lazily, lazySchema } from "../../lazy";
-import * as z from "../../zod.js";
+import * as z from "../../zod";
 import { errorEnvelopeSchemas } from "../../http/errors";
 import { MAX_STOP_CHARS } from "../../http/policy";
 

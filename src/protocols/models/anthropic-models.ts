@@ -7,7 +7,7 @@
  * `created_at` is the Unix epoch for every model, the RFC 3339 twin of the OpenAI list's `created: 0`:
  * native publishes no per-model time (see openai-models.ts).
  */
-import * as z from "../../zod.js";
+import * as z from "../../zod";
 import { lazily } from "../../lazy";
 import type { NativeModel, NativeModelList } from "../../native/schema";
 import { uniqueModels } from "./openai-models";

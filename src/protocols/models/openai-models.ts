@@ -12,7 +12,7 @@
  * identical across calls instead of inventing a date that changes with each deploy.
  */
 import { lazily } from "../../lazy";
-import * as z from "../../zod.js";
+import * as z from "../../zod";
 import type { NativeModel, NativeModelList } from "../../native/schema";
 
 export const MODEL_CREATED_UNKNOWN = 0;

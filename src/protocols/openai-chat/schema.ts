@@ -11,7 +11,7 @@
  * first use — only the API reference needs them, so no request pays for building them.
  */
 import { lazily, lazySchema } from "../../lazy";
-import * as z from "../../zod.js";
+import * as z from "../../zod";
 import { GatewayError } from "../../http/errors";
 import { formatPath, MAX_STOP_CHARS, OUTPUT_LIMIT_TARGET, STOP_TARGET, type ParameterPolicy } from "../../http/policy";
 

@@ -21,7 +21,7 @@
  * shortened — a flow that needs a shorter context manages it itself, as it does for every chain.
  */
 import { lazySchema } from "../../lazy";
-import * as z from "../../zod.js";
+import * as z from "../../zod";
 import { GatewayError } from "../../http/errors";
 import { openToken, signToken, type SigningKeys } from "../../http/signing";
 import { bytesToUuid, uuidToBytes } from "../../native/callback-ids";

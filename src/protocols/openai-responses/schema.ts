@@ -12,7 +12,7 @@
  * custom-tool items); unknown *content part* types are not, because dropping content is lossy.
  */
 import { lazily, lazySchema } from "../../lazy";
-import * as z from "../../zod.js";
+import * as z from "../../zod";
 import { formatPath } from "../../http/policy";
 import { GatewayError } from "../../http/errors";
 

@@ -18,7 +18,7 @@
  *   already in the native run. `item_reference`s are resolved beforehand (continuation.ts); any left
  *   here are skipped.
  */
-import * as z from "../../zod.js";
+import * as z from "../../zod";
 import { lazySchema } from "../../lazy";
 import { GatewayError } from "../../http/errors";
 import type { PolicyMode } from "../../http/policy";
