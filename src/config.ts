@@ -5,7 +5,7 @@
  * the app answers every request (but `/healthz`, which reports it) with a 500 JSON error that names
  * the setting, so an operator sees exactly what to fix.
  */
-import * as z from "zod";
+import * as z from "./zod";
 import { lazySchema } from "./lazy";
 
 /** Raw bindings as wrangler delivers them (vars are strings). */
@@ -50,28 +50,18 @@ const ALIAS_ENTRY = /^([^=*\s]+)(\*?)=(\S+)$/;
 
 // One string → number chain for every numeric setting (zod schemas are immutable, so sharing is
 // safe): the config is validated on a fresh isolate's first request, and each node costs it.
-const wholeNumber = lazySchema(() => z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number));
+const wholeNumber = lazySchema(() => z.pipe(z.string().check(z.trim(), z.regex(/^\d+$/, "must be a whole number")), z.transform(Number)));
 
 const intVar = (fallback: number, min: number, max: number) =>
-  wholeNumber
-    .pipe(z.number().int().min(min).max(max))
-    .optional()
-    .transform((value) => value ?? fallback);
+  z.pipe(z.optional(z.pipe(wholeNumber, z.number().check(z.int(), z.gte(min), z.lte(max)))), z.transform((value) => value ?? fallback));
 
 /** An optional secret: empty counts as absent; a short one is refused (a guessable HMAC key forges tokens). */
-const signingSecret = lazySchema(() => z
-  .string()
-  .optional()
-  .transform((value) => value?.trim() || undefined)
-  .pipe(z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional()));
+const signingSecret = lazySchema(() => z.pipe(z.pipe(z.optional(z
+  .string()), z.transform((value) => value?.trim() || undefined)), z.optional(z.string().check(z.minLength(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)")))));
 
 const ConfigSchema = lazySchema(() => z.object({
-  NATIVE_API_BASE_URL: z
-    .string({ error: "is required: the origin of the 1flowbase api-server, e.g. https://flow.example.com" })
-    .trim()
-    .pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://flow.example.com" }))
-    // The gateway appends `/api/agent/v1/...`; a trailing slash would double it.
-    .transform((url) => url.replace(/\/+$/, "")),
+  NATIVE_API_BASE_URL: z.pipe(z.pipe(z
+    .string({ error: "is required: the origin of the 1flowbase api-server, e.g. https://flow.example.com" }).check(z.trim()), z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://flow.example.com" })), z.transform((url) => url.replace(/\/+$/, ""))),
   RESPONSE_INDEX: z.custom<D1Database>(
     (value) => typeof value === "object" && value !== null && typeof (value as { prepare?: unknown }).prepare === "function",
     { error: "is required: a D1 database binding named RESPONSE_INDEX" },
@@ -156,33 +146,30 @@ const ConfigSchema = lazySchema(() => z.object({
    */
   RESPONSE_INDEX_PURGE_MAX_BATCHES: intVar(20, 1, 1000),
   /** `lenient` (default): accepted-but-ignored params are reported in a header; `strict`: they are 400. */
-  PARAMETER_POLICY: z.enum(["lenient", "strict"]).optional().transform((value) => value ?? "lenient"),
+  PARAMETER_POLICY: z.pipe(z.optional(z.enum(["lenient", "strict"])), z.transform((value) => value ?? "lenient")),
   /** Comma-separated CORS origins; empty = CORS off. */
-  CORS_ALLOW_ORIGINS: z
-    .string()
-    .optional()
-    .transform((value) => (value ?? "").split(",").map((origin) => origin.trim()).filter(Boolean)),
-  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "off"]).optional().transform((value) => value ?? "info"),
+  CORS_ALLOW_ORIGINS: z.pipe(z.optional(z
+    .string()), z.transform((value) => (value ?? "").split(",").map((origin) => origin.trim()).filter(Boolean))),
+  LOG_LEVEL: z.pipe(z.optional(z.enum(["debug", "info", "warn", "error", "off"])), z.transform((value) => value ?? "info")),
   /**
    * Model names clients send by default, mapped onto the application's catalog ids:
    * `claude-*=1flowbase, gpt-*=1flowbase` (first match wins; an exact name before a `*` prefix is the
    * operator's order). A model that is neither in the catalog nor aliased is a 404 `model_not_found`.
    */
-  MODEL_ALIASES: z
-    .string()
-    .optional()
-    .transform((value, context): ModelAlias[] => {
+  MODEL_ALIASES: z.pipe(z.optional(z
+    .string()), z.transform((value, context): ModelAlias[] => {
       const aliases: ModelAlias[] = [];
       for (const entry of (value ?? "").split(",").map((part) => part.trim()).filter(Boolean)) {
         const match = ALIAS_ENTRY.exec(entry.replace(/\s*=\s*/, "="));
         if (!match?.[1] || !match[3]) {
-          context.addIssue({ code: "custom", message: `entry '${entry.slice(0, 80)}' must be name=catalog-id or prefix*=catalog-id` });
+          // zod/mini's transform context is the bare parse payload (no classic `addIssue`).
+          context.issues.push({ code: "custom", message: `entry '${entry.slice(0, 80)}' must be name=catalog-id or prefix*=catalog-id`, input: value });
           return z.NEVER;
         }
         aliases.push({ pattern: match[1], prefix: match[2] === "*", target: match[3] });
       }
       return aliases;
-    }),
+    })),
   /**
    * The worker's HMAC key for the opaque tokens it hands to clients and must later trust: today the
    * `encrypted_content` of Responses compaction items (src/http/signing.ts). A wrangler secret

@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "./zod";
 
 /**
  * A value built on first use, then kept for the isolate's lifetime. For what no request path needs:

@@ -10,10 +10,10 @@
  * the documented schemas) all read it. The document is built on first use and kept: the conversion
  * walks every schema and costs a few milliseconds, which the tests should not pay per call.
  */
-import * as z from "zod";
+import * as z from "../zod";
 // Named imports: `z.core.<function>` would make the bundler keep zod core's whole namespace (every locale).
-import { extractDefs, finalize, initializeContext, process as processJsonSchema } from "zod/v4/core";
-import { declaredSchema, lazySchema } from "../lazy";
+import { JSONSchemaGenerator, extractDefs, finalize, initializeContext, process as processJsonSchema } from "zod/v4/core";
+import { declaredSchema, lazily, lazySchema } from "../lazy";
 import type { ParameterPolicy } from "../http/policy";
 import { IGNORED_PARAMS_HEADER, POLICY_MODE_HEADER } from "../http/policy";
 import { MESSAGES_POLICY } from "../protocols/anthropic/policy";
@@ -47,7 +47,7 @@ export type ErrorFamily = "openai" | "anthropic";
 export interface StreamSpec {
   framing: "data" | "named";
   /** Event name → schema of its `data:` JSON; for data-only framing the keys only label the payloads. */
-  events: Readonly<Record<string, z.ZodType>>;
+  events: Readonly<Record<string, z.ZodMiniType>>;
   /** The component-name prefix of the event schemas. */
   prefix: string;
   /** When the route streams. */
@@ -69,9 +69,9 @@ export interface OperationSpec {
   body?: string;
   policy?: ParameterPolicy;
   /** Query parameters: a zod object the route parses the query with. */
-  query?: z.ZodObject;
+  query?: z.ZodMiniObject;
   /** The blocking 200 answer. */
-  json?: z.ZodType;
+  json?: z.ZodMiniType;
   stream?: StreamSpec;
   /** Other success media (the /docs page, the document itself). */
   media?: string;
@@ -194,7 +194,7 @@ function buildOperations(): readonly OperationSpec[] {
       summary: "Retrieve a response",
       description: "Rebuilt from the native run record (the gateway stores no content). `?stream=true` replays a finished response as its event stream.",
       family: "openai",
-      query: z.object({ stream: z.enum(["true", "false"]).optional().describe("`true`: replay the finished response as SSE") }),
+      query: z.object({ stream: z.optional(z.enum(["true", "false"])).check(z.describe("`true`: replay the finished response as SSE")) }),
       json: doc.ResponseObject,
       stream: responsesStream("`?stream=true`"),
       errors: [400, ...LIFECYCLE_ERRORS],
@@ -346,13 +346,10 @@ export function operations(): readonly OperationSpec[] {
  * document shows the per-item schemas, which is what a client needs to know.
  */
 const ResponsesInputItem = lazySchema(() => z
-  .union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, ItemReference, CompactionItem, z.looseObject({ type: z.string() })])
-  .describe(
-    "`type` may be omitted on messages (with `role`) and item references. `custom_tool_call` / `custom_tool_call_output` replay as tool turns. A `compaction` item (from `/v1/responses/compact`) stands for its whole window; items before it are that window. Other item types (hosted-tool calls…) are accepted and not interpreted.",
-  ));
+  .union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, ItemReference, CompactionItem, z.looseObject({ type: z.string() })]).check(z.describe("`type` may be omitted on messages (with `role`) and item references. `custom_tool_call` / `custom_tool_call_output` replay as tool turns. A `compaction` item (from `/v1/responses/compact`) stands for its whole window; items before it are that window. Other item types (hosted-tool calls…) are accepted and not interpreted.")));
 
 /** Request-side components (`io: "input"`). */
-const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType, string?]> = [
+const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodMiniType, string?]> = [
   ["ChatCompletionRequest", ChatCompletionRequest, "`POST /v1/chat/completions` body."],
   ["ChatMessage", ChatMessage],
   ["ChatContentPart", ChatContentPart, "`input_audio`, `file` and `input_file` parts are a 400 `unsupported_feature`: native runs take text and images."],
@@ -371,9 +368,9 @@ const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType, string?]> =
 ];
 
 /** Answer-side components (`io: "output"`), plus every stream event under its operation's prefix. */
-function responseComponents(): Array<readonly [string, z.ZodType]> {
+function responseComponents(): Array<readonly [string, z.ZodMiniType]> {
   const doc = documentedSchemas();
-  const named: Array<readonly [string, z.ZodType]> = [
+  const named: Array<readonly [string, z.ZodMiniType]> = [
     ["OpenAIError", doc.OpenAiError],
     ["AnthropicError", doc.AnthropicError],
     ["Health", doc.Health],
@@ -408,7 +405,7 @@ function responseComponents(): Array<readonly [string, z.ZodType]> {
 }
 
 /** The component name under which `schema` was registered (answers and stream events). */
-function componentNames(entries: ReadonlyArray<readonly [string, z.ZodType]>): Map<z.ZodType, string> {
+function componentNames(entries: ReadonlyArray<readonly [string, z.ZodMiniType]>): Map<z.ZodMiniType, string> {
   return new Map(entries.map(([name, schema]) => [schema, name]));
 }
 
@@ -437,6 +434,15 @@ class SeenByDeclaredSchema<V> extends Map<z.core.$ZodType, V> {
 }
 
 /**
+ * zod's JSON Schema processor for each schema type. zod/mini schemas carry none of their own (classic
+ * ones had `_zod.processJSONSchema`), so the context needs zod's table; zod exports it only inside its
+ * generator (`allProcessors` is not in the package's exports), read from there once.
+ */
+const jsonSchemaProcessors = lazily(
+  () => (new JSONSchemaGenerator() as unknown as { ctx: { processors: Record<string, z.core.Processor> } }).ctx.processors,
+);
+
+/**
  * `z.toJSONSchema(registry, params)` (zod/v4/core/json-schema-processors.js, registry case), step for
  * step, with one change: the schemas are built lazily (`lazySchema`), so one schema is reachable both
  * as its proxy (how other schemas nest it) and as the built object (what zod's per-schema methods
@@ -447,8 +453,7 @@ export function registryToJsonSchema(
   params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">,
   uri: (id: string) => string,
 ): Record<string, z.core.JSONSchema.BaseSchema> {
-  // Classic schemas carry their own JSON Schema processor (`_zod.processJSONSchema`).
-  const ctx = initializeContext({ ...params, processors: {} });
+  const ctx = initializeContext({ ...params, processors: jsonSchemaProcessors() });
   ctx.seen = new SeenByDeclaredSchema();
   for (const schema of registry._idmap.values()) processJsonSchema(schema, ctx);
   const defs: Record<string, z.core.JSONSchema.BaseSchema> = {};
@@ -464,7 +469,7 @@ export function registryToJsonSchema(
 
 /** `z.toJSONSchema(schema, params)` (the single-schema case) with the same keying as `registryToJsonSchema`. */
 export function schemaToJsonSchema(schema: z.core.$ZodType, params: Omit<z.core.JSONSchemaGeneratorParams, "processors" | "external">): z.core.JSONSchema.BaseSchema {
-  const ctx = initializeContext({ ...params, processors: {} });
+  const ctx = initializeContext({ ...params, processors: jsonSchemaProcessors() });
   ctx.seen = new SeenByDeclaredSchema();
   processJsonSchema(schema, ctx);
   extractDefs(ctx, schema);
@@ -472,7 +477,7 @@ export function schemaToJsonSchema(schema: z.core.$ZodType, params: Omit<z.core.
 }
 
 /** zod → JSON Schema for a set of named schemas, referencing each other by component name. */
-function convert(entries: ReadonlyArray<readonly [string, z.ZodType, string?]>, io: "input" | "output"): Record<string, Json> {
+function convert(entries: ReadonlyArray<readonly [string, z.ZodMiniType, string?]>, io: "input" | "output"): Record<string, Json> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of entries) registry.add(schema, { id });
   const schemas = registryToJsonSchema(registry, { io, unrepresentable: "any", override: dropSafeIntegerBounds }, (id) => `#/components/schemas/${id}`);
@@ -545,7 +550,7 @@ function parametersOf(spec: OperationSpec, path: string): Json[] {
   return parameters;
 }
 
-function streamContent(stream: StreamSpec, names: Map<z.ZodType, string>): Json {
+function streamContent(stream: StreamSpec, names: Map<z.ZodMiniType, string>): Json {
   const events: Json = {};
   for (const [event, schema] of Object.entries(stream.events)) events[event] = ref(names.get(schema) ?? event);
   return {
@@ -555,7 +560,7 @@ function streamContent(stream: StreamSpec, names: Map<z.ZodType, string>): Json 
   };
 }
 
-function successResponse(spec: OperationSpec, names: Map<z.ZodType, string>): Json {
+function successResponse(spec: OperationSpec, names: Map<z.ZodMiniType, string>): Json {
   const content: Json = {};
   if (spec.json) content["application/json"] = { schema: ref(names.get(spec.json) ?? "") };
   if (spec.stream) content["text/event-stream"] = streamContent(spec.stream, names);

@@ -9,7 +9,7 @@
  * `GET /docs` and the doc tests (`test/docs/responses.test.ts` validates real answers against them).
  */
 import { lazily } from "../lazy";
-import * as z from "zod";
+import * as z from "../zod";
 import { errorEnvelopeSchemas } from "../http/errors";
 import { anthropicOutputSchemas } from "../protocols/anthropic/schema";
 import { modelOutputSchemas } from "../protocols/models/openai-models";
@@ -19,9 +19,8 @@ import { responsesOutputSchemas } from "../protocols/openai-responses/schema";
 
 function buildDocumentedSchemas() {
   const Health = z
-    .strictObject({ status: z.literal("ok") })
-    .describe("Liveness: the worker runs and its configuration is valid. Calls nothing, reveals nothing about the deployment");
-  const checkState = (states: readonly [string, ...string[]], text: string) => z.enum(states).describe(text);
+    .strictObject({ status: z.literal("ok") }).check(z.describe("Liveness: the worker runs and its configuration is valid. Calls nothing, reveals nothing about the deployment"));
+  const checkState = (states: readonly [string, ...string[]], text: string) => z.enum(states).check(z.describe(text));
   const Readiness = z
     .strictObject({
       status: z.enum(["ready", "not_ready"]),
@@ -29,12 +28,10 @@ function buildDocumentedSchemas() {
         index: checkState(["ok", "schema_missing", "unavailable"], "The D1 ownership index: `schema_missing` = the migrations were not applied"),
         native: checkState(["ok", "unhealthy", "unreachable", "timeout"], "1flowbase's `GET /health`: `unhealthy` = it answered, but not 2xx with `status: \"ok\"`"),
       }),
-      checked_at: z.string().describe("When this isolate ran the checks; answers within 5 s reuse them"),
-    })
-    .describe("Readiness: both checks `ok` → 200 `ready`, else 503 `not_ready`. Details of a failure go to the log, not the answer");
+      checked_at: z.string().check(z.describe("When this isolate ran the checks; answers within 5 s reuse them")),
+    }).check(z.describe("Readiness: both checks `ok` → 200 `ready`, else 503 `not_ready`. Details of a failure go to the log, not the answer"));
   const HealthProblem = z
-    .strictObject({ status: z.literal("misconfigured"), problems: z.array(z.string()).describe("One line per invalid or missing setting") })
-    .describe("A setting is missing or malformed; every other route answers a 500 naming it");
+    .strictObject({ status: z.literal("misconfigured"), problems: z.array(z.string()).check(z.describe("One line per invalid or missing setting")) }).check(z.describe("A setting is missing or malformed; every other route answers a 500 naming it"));
   const chat = chatOutputSchemas();
   const responses = responsesOutputSchemas();
   const anthropic = anthropicOutputSchemas();
@@ -63,4 +60,4 @@ function buildDocumentedSchemas() {
 /** The documented answer schemas, built on first use (`lazily`). */
 export const documentedSchemas = lazily(buildDocumentedSchemas);
 
-export type StreamEventTable = Readonly<Record<string, z.ZodType>>;
+export type StreamEventTable = Readonly<Record<string, z.ZodMiniType>>;

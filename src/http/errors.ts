@@ -6,7 +6,7 @@
  * `{type:"error",error:{type,message},request_id}`. Both always `Content-Type: application/json`
  * (openai-node returns a raw string otherwise, client-protocols.md §3.6).
  */
-import * as z from "zod";
+import * as z from "../zod";
 import { IndexSchemaMissingError, IndexUnavailableError } from "../index-store";
 import { lazily } from "../lazy";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
@@ -206,26 +206,21 @@ function buildErrorEnvelopeSchemas() {
   const str = z.string();
   const OpenAiErrorObject = z.strictObject({
     message: str,
-    type: str.describe("`invalid_request_error`, `authentication_error`, `permission_error`, `rate_limit_error` or `server_error`"),
-    param: str.nullable().describe("The request field at fault (`messages[0].content`), when there is one"),
-    code: str
-      .nullable()
-      .describe("Machine-readable code: `invalid_request`, `unsupported_parameter`, `unsupported_feature`, `missing_api_key`, `model_not_found`, a native 1flowbase error code…"),
+    type: str.check(z.describe("`invalid_request_error`, `authentication_error`, `permission_error`, `rate_limit_error` or `server_error`")),
+    param: z.nullable(str).check(z.describe("The request field at fault (`messages[0].content`), when there is one")),
+    code: z.nullable(str).check(z.describe("Machine-readable code: `invalid_request`, `unsupported_parameter`, `unsupported_feature`, `missing_api_key`, `model_not_found`, a native 1flowbase error code…")),
   });
-  const OpenAiError = z.strictObject({ error: OpenAiErrorObject }).describe("Every OpenAI-family error (Chat Completions, models, Responses)");
+  const OpenAiError = z.strictObject({ error: OpenAiErrorObject }).check(z.describe("Every OpenAI-family error (Chat Completions, models, Responses)"));
   const AnthropicErrorPayload = z.strictObject({
-    type: str.describe(
-      "`invalid_request_error`, `authentication_error`, `permission_error`, `not_found_error`, `request_too_large`, `rate_limit_error`, `api_error`, `timeout_error` or `overloaded_error`",
-    ),
+    type: str.check(z.describe("`invalid_request_error`, `authentication_error`, `permission_error`, `not_found_error`, `request_too_large`, `rate_limit_error`, `api_error`, `timeout_error` or `overloaded_error`")),
     message: str,
   });
   const AnthropicError = z
     .strictObject({
       type: z.literal("error"),
       error: AnthropicErrorPayload,
-      request_id: str.nullable().describe("Also sent as the `request-id` header"),
-    })
-    .describe("Every Anthropic Messages error (`/v1/messages*`)");
+      request_id: z.nullable(str).check(z.describe("Also sent as the `request-id` header")),
+    }).check(z.describe("Every Anthropic Messages error (`/v1/messages*`)"));
   return { OpenAiError, AnthropicErrorPayload, AnthropicError };
 }
 

@@ -11,7 +11,7 @@
  * (`x-1flowbase-parameter-policy: strict`). The docs render these tables; tests check them against the
  * request schemas.
  */
-import * as z from "zod";
+import * as z from "../zod";
 import { GatewayError } from "./errors";
 
 export type ParamRule =
@@ -107,7 +107,7 @@ export function ignoredParamsHeaders(ignored: readonly string[]): Record<string,
 }
 
 /** A zod failure → 400 naming the first issue's path as `param` (e.g. `messages[0].content`). */
-export function validationError(error: z.ZodError): GatewayError {
+export function validationError(error: z.core.$ZodError): GatewayError {
   const issue = error.issues[0];
   const param = issue ? formatPath(issue.path) : null;
   const message = issue ? `${param ? `'${param}': ` : ""}${issue.message}` : "invalid request";
@@ -124,7 +124,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** Parses `value` with `schema` or throws the 400 above. */
-export function parseRequest<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+export function parseRequest<T extends z.ZodMiniType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value);
   if (!result.success) throw validationError(result.error);
   return result.data;

@@ -21,7 +21,7 @@
  *   hundred bytes), run records `maxRecordBytes`; a record over its cap is a 502, never a 200 MB read.
  * - One client serves one gateway request: `timeouts.deadlineMs` bounds all of its calls together.
  */
-import type { z } from "zod";
+import type * as z from "../zod";
 import type { NativeTimeouts } from "../config";
 import { IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError } from "./errors";
 import { clientDisconnectedError, itemsToStream, readNativeStream, upstreamDeadlineError } from "./events";
@@ -490,7 +490,7 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
   }
 
   /** A JSON call: the timeout covers headers *and* body; returns schema-validated data. */
-  async function call<T>(method: string, path: string, timeoutMs: number, schema: z.ZodType<T>, body?: unknown): Promise<T> {
+  async function call<T>(method: string, path: string, timeoutMs: number, schema: z.ZodMiniType<T>, body?: unknown): Promise<T> {
     const exchange = new Exchange(timeoutMs, signal, deadline);
     try {
       const response = await open(exchange, method, path, "application/json", body);

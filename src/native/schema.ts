@@ -9,7 +9,7 @@
  * - the *response* schemas are lenient (`.loose()`) and tolerate 0.3 additions (`incomplete`,
  *   `run.incomplete`, `operation_terminal`, normalized usage).
  */
-import * as z from "zod";
+import * as z from "../zod";
 import { lazySchema } from "../lazy";
 
 // ---------------------------------------------------------------------------------------------
@@ -23,7 +23,7 @@ export const NativeToolCall = lazySchema(() => z.object({
   id: z.string(),
   name: z.string(),
   /** Object in the fork's records; we send the parsed object when the JSON parses, else the raw string. */
-  arguments: z.unknown().optional(),
+  arguments: z.optional(z.unknown()),
 }));
 export type NativeToolCall = z.infer<typeof NativeToolCall>;
 
@@ -31,11 +31,11 @@ export type NativeToolCall = z.infer<typeof NativeToolCall>;
 export const NativeHistoryItem = lazySchema(() => z.strictObject({
   role: z.enum(["system", "user", "assistant", "tool"]),
   content: z.string(),
-  name: z.string().optional(),
-  tool_call_id: z.string().optional(),
-  is_error: z.boolean().optional(),
-  tool_calls: z.array(NativeToolCall).optional(),
-  content_blocks: z.array(NativeContentBlock).optional(),
+  name: z.optional(z.string()),
+  tool_call_id: z.optional(z.string()),
+  is_error: z.optional(z.boolean()),
+  tool_calls: z.optional(z.array(NativeToolCall)),
+  content_blocks: z.optional(z.array(NativeContentBlock)),
 }));
 export type NativeHistoryItem = z.infer<typeof NativeHistoryItem>;
 
@@ -43,36 +43,35 @@ export type NativeHistoryItem = z.infer<typeof NativeHistoryItem>;
 export const NativeToolDefinition = lazySchema(() => z.object({
   name: z.string(),
   source: z.string(),
-  description: z.string().optional(),
-  input_schema: z.unknown().optional(),
+  description: z.optional(z.string()),
+  input_schema: z.optional(z.unknown()),
 }));
 export type NativeToolDefinition = z.infer<typeof NativeToolDefinition>;
 
 export const NativeReasoningParameters = lazySchema(() => z.strictObject({
   /** 0.2 accepts `enabled|effort|budget_tokens`, 0.3 `mode|effort|budget_tokens` (§1.4.1, §7): we send
    *  only the two keys both accept. Reasoning is on by default in both versions. */
-  effort: z.string().optional(),
-  budget_tokens: z.number().int().positive().optional(),
+  effort: z.optional(z.string()),
+  budget_tokens: z.optional(z.number().check(z.int(), z.gt(0))),
 }));
 
 export const NativeRunRequest = lazySchema(() => z.strictObject({
   query: z.string(),
-  system: z.string().optional(),
-  model: z.string().optional(),
-  inputs: z.record(z.string(), z.unknown()).optional(),
-  history: z.array(NativeHistoryItem).optional(),
-  conversation: z.strictObject({ id: z.string().optional(), user: z.string().optional() }).optional(),
-  response_mode: z.enum(["blocking", "streaming"]).optional(),
-  execution: z
+  system: z.optional(z.string()),
+  model: z.optional(z.string()),
+  inputs: z.optional(z.record(z.string(), z.unknown())),
+  history: z.optional(z.array(NativeHistoryItem)),
+  conversation: z.optional(z.strictObject({ id: z.optional(z.string()), user: z.optional(z.string()) })),
+  response_mode: z.optional(z.enum(["blocking", "streaming"])),
+  execution: z.optional(z
     .strictObject({
-      idempotency_key: z.string().optional(),
+      idempotency_key: z.optional(z.string()),
       // `max_output_tokens`: upstream 0.3 only; the fork refuses it (run-steps.ts asks once per isolate).
-      model_parameters: z.strictObject({ reasoning: NativeReasoningParameters.optional(), max_output_tokens: z.number().int().positive().optional() }).optional(),
-    })
-    .optional(),
+      model_parameters: z.optional(z.strictObject({ reasoning: z.optional(NativeReasoningParameters), max_output_tokens: z.optional(z.number().check(z.int(), z.gt(0))) })),
+    })),
   /** Upstream 0.3 closes `metadata` to `trace_id` only. */
-  metadata: z.strictObject({ trace_id: z.string().optional() }).optional(),
-  title: z.string().optional(),
+  metadata: z.optional(z.strictObject({ trace_id: z.optional(z.string()) })),
+  title: z.optional(z.string()),
 }));
 export type NativeRunRequest = z.infer<typeof NativeRunRequest>;
 
@@ -102,53 +101,45 @@ export const NativeRunStatus = lazySchema(() => z.enum([
 ]));
 export type NativeRunStatus = z.infer<typeof NativeRunStatus>;
 
-export const NativeRequiredAction = lazySchema(() => z
-  .object({
+export const NativeRequiredAction = lazySchema(() => z.looseObject({
     action_type: z.string(),
-    payload: z
-      .object({
+    payload: z.looseObject({
         callback_task_id: z.string(),
-        callback_kind: z.string().optional().nullable(),
-        flow_run_id: z.string().optional().nullable(),
-        node_run_id: z.string().optional().nullable(),
-        request_payload: z.unknown().optional(),
+        callback_kind: z.nullable(z.optional(z.string())),
+        flow_run_id: z.nullable(z.optional(z.string())),
+        node_run_id: z.nullable(z.optional(z.string())),
+        request_payload: z.optional(z.unknown()),
         /** Each call is validated by the answer reader (`readToolCallTask`): a bad call is a 502, not a parse failure. */
-        tool_calls: z.array(z.unknown()).optional().nullable(),
-      })
-      .loose(),
-  })
-  .loose());
+        tool_calls: z.nullable(z.optional(z.array(z.unknown()))),
+      }),
+  }));
 export type NativeRequiredAction = z.infer<typeof NativeRequiredAction>;
 
-export const NativeRunError = lazySchema(() => z
-  .object({ code: z.string().nullable().optional(), message: z.string().nullable().optional(), details: z.unknown().optional() })
-  .loose());
+export const NativeRunError = lazySchema(() => z.looseObject({ code: z.optional(z.nullable(z.string())), message: z.optional(z.nullable(z.string())), details: z.optional(z.unknown()) }));
 export type NativeRunError = z.infer<typeof NativeRunError>;
 
-export const NativeAnswerSegment = lazySchema(() => z.object({ kind: z.string(), text: z.string() }).loose());
+export const NativeAnswerSegment = lazySchema(() => z.looseObject({ kind: z.string(), text: z.string() }));
 
 /**
  * `NativeRunResponse` (blocking create, GET, cancel, resume). `node_input_payload` is kept because
  * the gateway reads the frozen `node-start` (history, query, system) for input_items and chaining;
  * it contains `env` (secrets) and must never be forwarded — nothing in this project serialises it.
  */
-export const NativeRun = lazySchema(() => z
-  .object({
+export const NativeRun = lazySchema(() => z.looseObject({
     id: z.string(),
-    status: NativeRunStatus.or(z.string()),
-    node_input_payload: z.record(z.string(), z.unknown()).nullable().optional(),
-    metadata: z.record(z.string(), z.unknown()).nullable().optional(),
-    answer: z.string().nullable().optional(),
-    answer_segments: z.array(NativeAnswerSegment).nullable().optional(),
+    status: z.union([NativeRunStatus, z.string()]),
+    node_input_payload: z.optional(z.nullable(z.record(z.string(), z.unknown()))),
+    metadata: z.optional(z.nullable(z.record(z.string(), z.unknown()))),
+    answer: z.optional(z.nullable(z.string())),
+    answer_segments: z.optional(z.nullable(z.array(NativeAnswerSegment))),
     /** Read with `parseRequiredAction`: a human-approval wait carries `null` (errata 5). */
-    required_action: z.unknown().optional(),
-    tool_calls: z.array(z.unknown()).nullable().optional(),
+    required_action: z.optional(z.unknown()),
+    tool_calls: z.optional(z.nullable(z.array(z.unknown()))),
     /** Read with `readUsage` (usage.ts): the flow's output usage, any shape (errata 6). */
-    usage: z.unknown().optional(),
-    error: NativeRunError.nullable().optional(),
-    created_at: z.string().optional(),
-  })
-  .loose());
+    usage: z.optional(z.unknown()),
+    error: z.optional(z.nullable(NativeRunError)),
+    created_at: z.optional(z.string()),
+  }));
 export type NativeRun = z.infer<typeof NativeRun>;
 
 /**
@@ -163,37 +154,29 @@ export function parseRequiredAction(value: unknown): NativeRequiredAction | null
 }
 
 /** Success envelope `{data, meta}` of every native JSON success but `/models`. */
-export const NativeRunEnvelope = lazySchema(() => z.object({ data: NativeRun, meta: z.unknown().optional() }).loose());
+export const NativeRunEnvelope = lazySchema(() => z.looseObject({ data: NativeRun, meta: z.optional(z.unknown()) }));
 
-export const NativeModel = lazySchema(() => z
-  .object({
+export const NativeModel = lazySchema(() => z.looseObject({
     id: z.string(),
-    name: z.string().optional(),
-    context_window: z.number().optional(),
-    max_context_window: z.number().optional(),
-    max_output_tokens: z.number().optional(),
-    capabilities: z
-      .object({
-        reasoning: z.boolean().optional(),
-        tool_call: z.boolean().optional(),
-        multimodal: z.boolean().optional(),
-        structured_output: z.boolean().optional(),
-      })
-      .loose()
-      .optional(),
-    reasoning: z
-      .object({ default_effort: z.string().nullable().optional(), supported_efforts: z.array(z.string()).optional() })
-      .loose()
-      .optional(),
-  })
-  .loose());
+    name: z.optional(z.string()),
+    context_window: z.optional(z.number()),
+    max_context_window: z.optional(z.number()),
+    max_output_tokens: z.optional(z.number()),
+    capabilities: z.optional(z.looseObject({
+        reasoning: z.optional(z.boolean()),
+        tool_call: z.optional(z.boolean()),
+        multimodal: z.optional(z.boolean()),
+        structured_output: z.optional(z.boolean()),
+      })),
+    reasoning: z.optional(z.looseObject({ default_effort: z.optional(z.nullable(z.string())), supported_efforts: z.optional(z.array(z.string())) })),
+  }));
 export type NativeModel = z.infer<typeof NativeModel>;
 
-export const NativeModelList = lazySchema(() => z.object({ object: z.string().optional(), data: z.array(NativeModel) }).loose());
+export const NativeModelList = lazySchema(() => z.looseObject({ object: z.optional(z.string()), data: z.array(NativeModel) }));
 export type NativeModelList = z.infer<typeof NativeModelList>;
 
 /** Native error body `{code, message}` (no `status`). */
-export const NativeErrorBody = lazySchema(() => z.object({ code: z.string(), message: z.string().optional().default("") }).loose());
+export const NativeErrorBody = lazySchema(() => z.looseObject({ code: z.string(), message: z._default(z.optional(z.string()), "") }));
 
 // ---------------------------------------------------------------------------------------------
 // SSE events
@@ -226,23 +209,21 @@ export type NativeEvent =
 
 export type NativeEventName = NativeEvent["event"];
 
-export const NativeEventData = lazySchema(() => z
-  .object({
+export const NativeEventData = lazySchema(() => z.looseObject({
     run_id: z.string(),
     status: z.string(),
-    created_at: z.string().optional(),
-    delta: z.string().optional(),
-    answer: z.string().nullable().optional(),
-    answer_segments: z.array(NativeAnswerSegment).nullable().optional(),
-    conversation: z.record(z.string(), z.unknown()).nullable().optional(),
+    created_at: z.optional(z.string()),
+    delta: z.optional(z.string()),
+    answer: z.optional(z.nullable(z.string())),
+    answer_segments: z.optional(z.nullable(z.array(NativeAnswerSegment))),
+    conversation: z.optional(z.nullable(z.record(z.string(), z.unknown()))),
     /** The flow's raw output usage on `run.completed` (`sse.rs` ~90): read leniently by `readUsage`. */
-    usage: z.unknown().optional(),
-    metadata: z.record(z.string(), z.unknown()).nullable().optional(),
-    error: NativeRunError.nullable().optional(),
+    usage: z.optional(z.unknown()),
+    metadata: z.optional(z.nullable(z.record(z.string(), z.unknown()))),
+    error: z.optional(z.nullable(NativeRunError)),
     /** Read with `parseRequiredAction`: may be the `{type, run_id}` fallback (errata 5). */
-    required_action: z.unknown().optional(),
-  })
-  .loose());
+    required_action: z.optional(z.unknown()),
+  }));
 export type NativeEventData = z.infer<typeof NativeEventData>;
 
 /** Hot-path delta payload: validated with a typeof check, not zod (see events.ts). */

@@ -49,7 +49,7 @@
  */
 import { lazySchema } from "../lazy";
 import { Hono } from "hono/quick";
-import * as z from "zod";
+import * as z from "../zod";
 import { parseJsonText } from "../http/body";
 import { callerOf, type GatewayContext, type GatewayEnv } from "../http/context";
 import { GatewayError, toGatewayError } from "../http/errors";
@@ -70,13 +70,13 @@ export const MAX_CONNECTION_RESPONSES = 1024;
 const MAX_STREAM_ID_CHARS = 64;
 
 /** The envelope every client event shares; the rest is the event's own. */
-const ClientEvent = lazySchema(() => z.object({ type: z.string() }).loose());
+const ClientEvent = lazySchema(() => z.looseObject({ type: z.string() }));
 
 const CreateEnvelope = lazySchema(() =>
   z.object({
-    stream_id: z.string().min(1).max(MAX_STREAM_ID_CHARS).optional(),
-    generate: z.boolean().optional(),
-    background: z.boolean().nullish(),
+    stream_id: z.optional(z.string().check(z.minLength(1), z.maxLength(MAX_STREAM_ID_CHARS))),
+    generate: z.optional(z.boolean()),
+    background: z.nullish(z.boolean()),
   }),
 );
 

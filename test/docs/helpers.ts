@@ -66,7 +66,7 @@ export function publishedSchema(name: string): z.ZodType {
   return schema;
 }
 
-function issues(result: z.ZodSafeParseResult<unknown>): string {
+function issues(result: { success: true } | { success: false; error: { issues: readonly z.core.$ZodIssue[] } }): string {
   return result.success ? "" : result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`).join("; ");
 }
 
@@ -74,8 +74,9 @@ function issues(result: z.ZodSafeParseResult<unknown>): string {
  * Asserts `value` is valid for the documentation schema and for the component the document
  * publishes under `component`.
  */
-export function expectDocumented(schema: z.ZodType, component: string, value: unknown, label: string): void {
-  const local = schema.safeParse(value);
+export function expectDocumented(schema: z.core.$ZodType, component: string, value: unknown, label: string): void {
+  // The worker's schemas are zod/mini ones (src/zod.ts): parsed with zod's function, not a classic method.
+  const local = z.safeParse(schema, value);
   expect(local.success, `${label} vs documentation schema: ${issues(local)}\n${JSON.stringify(value)}`).toBe(true);
   const fromDocument = publishedSchema(component).safeParse(value);
   expect(fromDocument.success, `${label} vs published component ${component}: ${issues(fromDocument)}\n${JSON.stringify(value)}`).toBe(true);

@@ -68,7 +68,7 @@ async function expectStream(operationId: string, response: Response): Promise<Ar
 function checkFrame(
   operationId: string,
   framing: "data" | "named",
-  schemas: Readonly<Record<string, import("zod").ZodType>>,
+  schemas: Readonly<Record<string, import("zod").core.$ZodType>>,
   documentedEvents: Record<string, unknown>,
   frame: SseFrame,
   seen: Set<string>,

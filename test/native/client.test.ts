@@ -7,7 +7,7 @@
  * native server at `env.NATIVE_API_BASE_URL` (invariant 6).
  */
 import { env } from "cloudflare:test";
-import { ZodError } from "zod";
+import { core } from "zod";
 import { describe, expect, it } from "vitest";
 import { EMULATOR_KEYS, emu } from "../../emulator/script";
 import type { NativeTimeouts } from "../../src/config";
@@ -293,8 +293,8 @@ describe("native client: request headers", () => {
       },
     });
     const bogus = { query: "x", user_id: "u" } as unknown as { query: string };
-    await expect(native.streamRun(bogus)).rejects.toBeInstanceOf(ZodError);
-    await expect(native.resumeRun(UNKNOWN_RUN, { callback_task_id: 1 } as unknown as Parameters<NativeClient["resumeRun"]>[1])).rejects.toBeInstanceOf(ZodError);
+    await expect(native.streamRun(bogus)).rejects.toBeInstanceOf(core.$ZodError);
+    await expect(native.resumeRun(UNKNOWN_RUN, { callback_task_id: 1 } as unknown as Parameters<NativeClient["resumeRun"]>[1])).rejects.toBeInstanceOf(core.$ZodError);
     expect(calls).toBe(0);
   });
 });

@@ -11,7 +11,7 @@
  * bad block gets a 400 naming `messages[i].content[j]` instead of a zod union error.
  */
 import { lazily, lazySchema } from "../../lazy";
-import * as z from "zod";
+import * as z from "../../zod";
 import { errorEnvelopeSchemas } from "../../http/errors";
 import { MAX_STOP_CHARS } from "../../http/policy";
 
@@ -20,20 +20,18 @@ import { MAX_STOP_CHARS } from "../../http/policy";
 // ---------------------------------------------------------------------------------------------
 
 /** `system`: a string or text blocks (`{type:"text", text, cache_control?}`). */
-export const SystemTextBlock = lazySchema(() => z.object({ type: z.literal("text"), text: z.string() }).loose());
+export const SystemTextBlock = lazySchema(() => z.looseObject({ type: z.literal("text"), text: z.string() }));
 export const SystemParam = lazySchema(() => z.union([z.string(), z.array(SystemTextBlock)]));
 
 /** One content block; its `type` decides the shape, checked in `to-native.ts`. */
-export const ContentBlockParam = lazySchema(() => z.object({ type: z.string() }).loose());
+export const ContentBlockParam = lazySchema(() => z.looseObject({ type: z.string() }));
 export type ContentBlockParam = z.infer<typeof ContentBlockParam>;
 
-export const MessageParam = lazySchema(() => z
-  .object({
+export const MessageParam = lazySchema(() => z.looseObject({
     /** `system` exists in 2026 SDKs (`SystemMessageParam`); hoisted into native `system`. */
     role: z.enum(["user", "assistant", "system"]),
     content: z.union([z.string(), z.array(ContentBlockParam)]),
-  })
-  .loose());
+  }));
 export type MessageParam = z.infer<typeof MessageParam>;
 
 /**
@@ -50,79 +48,67 @@ const MAX_USER_ID_CHARS = 256;
 /** Anthropic documents no count; a bound keeps the edge's per-character matching cheap (native/answer.ts). */
 const MAX_STOP_SEQUENCES = 64;
 
-export const ToolParam = lazySchema(() => z
-  .object({
-    name: z.string().min(1).max(MAX_TOOL_NAME_CHARS),
-    type: z.string().nullable().optional(),
-    description: z.string().nullable().optional(),
-    input_schema: z.record(z.string(), z.unknown()).optional(),
-  })
-  .loose());
+export const ToolParam = lazySchema(() => z.looseObject({
+    name: z.string().check(z.minLength(1), z.maxLength(MAX_TOOL_NAME_CHARS)),
+    type: z.optional(z.nullable(z.string())),
+    description: z.optional(z.nullable(z.string())),
+    input_schema: z.optional(z.record(z.string(), z.unknown())),
+  }));
 export type ToolParam = z.infer<typeof ToolParam>;
 
-export const ToolChoiceParam = lazySchema(() => z
-  .object({ type: z.enum(["auto", "any", "tool", "none"]), name: z.string().optional() })
-  .loose()
-  .refine((choice) => choice.type !== "tool" || typeof choice.name === "string", {
+export const ToolChoiceParam = lazySchema(() => z.looseObject({ type: z.enum(["auto", "any", "tool", "none"]), name: z.optional(z.string()) }).check(z.refine((choice) => choice.type !== "tool" || typeof choice.name === "string", {
     message: "tool_choice of type 'tool' needs a 'name'",
     path: ["name"],
-  }));
+  })));
 
 /** `thinking`: `enabled` (with a budget), `disabled`, `adaptive` (2026); other types are tolerated. */
-export const ThinkingParam = lazySchema(() => z
-  .object({
+export const ThinkingParam = lazySchema(() => z.looseObject({
     type: z.string(),
-    budget_tokens: z.number().int().positive().optional(),
-  })
-  .loose()
-  .refine((thinking) => thinking.type !== "enabled" || thinking.budget_tokens !== undefined, {
+    budget_tokens: z.optional(z.number().check(z.int(), z.gt(0))),
+  }).check(z.refine((thinking) => thinking.type !== "enabled" || thinking.budget_tokens !== undefined, {
     message: "thinking of type 'enabled' needs 'budget_tokens' (a positive integer)",
     path: ["budget_tokens"],
-  }));
+  })));
 export type ThinkingParam = z.infer<typeof ThinkingParam>;
 
-export const MetadataParam = lazySchema(() => z.object({ user_id: z.string().max(MAX_USER_ID_CHARS).nullable().optional() }).loose());
+export const MetadataParam = lazySchema(() => z.looseObject({ user_id: z.optional(z.nullable(z.string().check(z.maxLength(MAX_USER_ID_CHARS)))) }));
 
 /** `POST /v1/messages`. `model`, `max_tokens` and `messages` are required by the protocol. */
-export const MessagesRequest = lazySchema(() => z
-  .object({
-    model: z.string().min(1).max(MAX_MODEL_CHARS),
-    max_tokens: z.number().int().positive(),
-    messages: z.array(MessageParam).min(1).max(MAX_MESSAGES),
-    system: SystemParam.nullable().optional(),
-    stream: z.boolean().nullable().optional(),
-    metadata: MetadataParam.nullable().optional(),
-    tools: z.array(ToolParam).nullable().optional(),
-    tool_choice: ToolChoiceParam.nullable().optional(),
-    thinking: ThinkingParam.nullable().optional(),
-    temperature: z.number().nullable().optional(),
-    top_p: z.number().nullable().optional(),
-    top_k: z.number().nullable().optional(),
-    stop_sequences: z.array(z.string().max(MAX_STOP_CHARS)).max(MAX_STOP_SEQUENCES).nullable().optional(),
+export const MessagesRequest = lazySchema(() => z.looseObject({
+    model: z.string().check(z.minLength(1), z.maxLength(MAX_MODEL_CHARS)),
+    max_tokens: z.number().check(z.int(), z.gt(0)),
+    messages: z.array(MessageParam).check(z.minLength(1), z.maxLength(MAX_MESSAGES)),
+    system: z.optional(z.nullable(SystemParam)),
+    stream: z.optional(z.nullable(z.boolean())),
+    metadata: z.optional(z.nullable(MetadataParam)),
+    tools: z.optional(z.nullable(z.array(ToolParam))),
+    tool_choice: z.optional(z.nullable(ToolChoiceParam)),
+    thinking: z.optional(z.nullable(ThinkingParam)),
+    temperature: z.optional(z.nullable(z.number())),
+    top_p: z.optional(z.nullable(z.number())),
+    top_k: z.optional(z.nullable(z.number())),
+    stop_sequences: z.optional(z.nullable(z.array(z.string().check(z.maxLength(MAX_STOP_CHARS))).check(z.maxLength(MAX_STOP_SEQUENCES)))),
     // Newer or beta fields real clients send; accepted and reported, never applied (policy.ts).
-    service_tier: z.string().nullable().optional(),
-    inference_geo: z.string().nullable().optional(),
-    container: z.unknown().optional(),
-    context_management: z.unknown().optional(),
-    mcp_servers: z.array(z.unknown()).nullable().optional(),
-    output_config: z.unknown().optional(),
-    output_format: z.unknown().optional(),
-    cache_control: z.unknown().optional(),
-  })
-  .loose());
+    service_tier: z.optional(z.nullable(z.string())),
+    inference_geo: z.optional(z.nullable(z.string())),
+    container: z.optional(z.unknown()),
+    context_management: z.optional(z.unknown()),
+    mcp_servers: z.optional(z.nullable(z.array(z.unknown()))),
+    output_config: z.optional(z.unknown()),
+    output_format: z.optional(z.unknown()),
+    cache_control: z.optional(z.unknown()),
+  }));
 export type MessagesRequest = z.infer<typeof MessagesRequest>;
 
 /** `POST /v1/messages/count_tokens` (no `max_tokens`). */
-export const CountTokensRequest = lazySchema(() => z
-  .object({
-    model: z.string().min(1).max(MAX_MODEL_CHARS),
-    messages: z.array(MessageParam).min(1).max(MAX_MESSAGES),
-    system: SystemParam.nullable().optional(),
-    tools: z.array(ToolParam).nullable().optional(),
-    tool_choice: z.unknown().optional(),
-    thinking: z.unknown().optional(),
-  })
-  .loose());
+export const CountTokensRequest = lazySchema(() => z.looseObject({
+    model: z.string().check(z.minLength(1), z.maxLength(MAX_MODEL_CHARS)),
+    messages: z.array(MessageParam).check(z.minLength(1), z.maxLength(MAX_MESSAGES)),
+    system: z.optional(z.nullable(SystemParam)),
+    tools: z.optional(z.nullable(z.array(ToolParam))),
+    tool_choice: z.optional(z.unknown()),
+    thinking: z.optional(z.unknown()),
+  }));
 export type CountTokensRequest = z.infer<typeof CountTokensRequest>;
 
 // ---------------------------------------------------------------------------------------------
@@ -131,18 +117,18 @@ export type CountTokensRequest = z.infer<typeof CountTokensRequest>;
 
 function buildAnthropicOutputSchemas() {
   const str = z.string();
-  const count = z.number().int().min(0);
+  const count = z.number().check(z.int(), z.gte(0));
 
   const { AnthropicErrorPayload } = errorEnvelopeSchemas();
   const TextBlock = z.strictObject({ type: z.literal("text"), text: str });
   const ThinkingBlock = z.strictObject({
     type: z.literal("thinking"),
     thinking: str,
-    signature: str.describe("A constant marker: 1flowbase reasoning is not signed. Replayed blocks are dropped"),
+    signature: str.check(z.describe("A constant marker: 1flowbase reasoning is not signed. Replayed blocks are dropped")),
   });
   const ToolUseBlock = z.strictObject({
     type: z.literal("tool_use"),
-    id: str.describe("`toolu_…`: answer it with a `tool_result` block; it resumes the native run"),
+    id: str.check(z.describe("`toolu_…`: answer it with a `tool_result` block; it resumes the native run")),
     name: str,
     input: z.record(str, z.unknown()),
   });
@@ -152,22 +138,20 @@ function buildAnthropicOutputSchemas() {
 
   const AnthropicMessage = z
     .strictObject({
-      id: str.describe("`msg_<native run id hex>[_<callback task id hex>]`"),
+      id: str.check(z.describe("`msg_<native run id hex>[_<callback task id hex>]`")),
       type: z.literal("message"),
       role: z.literal("assistant"),
       model: str,
       content: z.array(ContentBlock),
-      stop_reason: StopReason.nullable(),
-      stop_sequence: str.nullable(),
+      stop_reason: z.nullable(StopReason),
+      stop_sequence: z.nullable(str),
       stop_details: z.null(),
       usage: MessageUsage,
-    })
-    .describe("A finished message: what `MessageStream.finalMessage()` accumulates from the stream of the same run");
+    }).check(z.describe("A finished message: what `MessageStream.finalMessage()` accumulates from the stream of the same run"));
 
   /** `message_delta.usage`: cumulative counts; cache counts only when native reported them. */
   const MessageDeltaUsage = z
-    .strictObject({ input_tokens: count, output_tokens: count, cache_creation_input_tokens: count.optional(), cache_read_input_tokens: count.optional() })
-    .describe("Cumulative");
+    .strictObject({ input_tokens: count, output_tokens: count, cache_creation_input_tokens: z.optional(count), cache_read_input_tokens: z.optional(count) }).check(z.describe("Cumulative"));
 
   const ContentBlockDelta = z.discriminatedUnion("type", [
     z.strictObject({ type: z.literal("text_delta"), text: str }),
@@ -176,22 +160,22 @@ function buildAnthropicOutputSchemas() {
     z.strictObject({ type: z.literal("input_json_delta"), partial_json: str }),
   ]);
 
-  const TokenCount = z.strictObject({ input_tokens: z.number().int().min(1).describe("An estimate: Σ ceil(characters / 4), images 1,600, +500 with tools") });
+  const TokenCount = z.strictObject({ input_tokens: z.number().check(z.int(), z.gte(1), z.describe("An estimate: Σ ceil(characters / 4), images 1,600, +500 with tools")) });
 
   /** Each Anthropic stream event, keyed by its SSE `event:` name (equal to its `type`). */
   const STREAM_EVENTS = {
-    message_start: z.strictObject({ type: z.literal("message_start"), message: AnthropicMessage.describe("`content: []`, zero usage") }),
+    message_start: z.strictObject({ type: z.literal("message_start"), message: AnthropicMessage.check(z.describe("`content: []`, zero usage")) }),
     content_block_start: z.strictObject({ type: z.literal("content_block_start"), index: count, content_block: ContentBlock }),
     content_block_delta: z.strictObject({ type: z.literal("content_block_delta"), index: count, delta: ContentBlockDelta }),
     content_block_stop: z.strictObject({ type: z.literal("content_block_stop"), index: count }),
     message_delta: z.strictObject({
       type: z.literal("message_delta"),
-      delta: z.strictObject({ stop_reason: StopReason, stop_sequence: str.nullable(), stop_details: z.null() }),
+      delta: z.strictObject({ stop_reason: StopReason, stop_sequence: z.nullable(str), stop_details: z.null() }),
       usage: MessageDeltaUsage,
     }),
     message_stop: z.strictObject({ type: z.literal("message_stop") }),
-    ping: z.strictObject({ type: z.literal("ping") }).describe("Keepalive while native is idle"),
-    error: z.strictObject({ type: z.literal("error"), error: AnthropicErrorPayload }).describe("A failure after the headers; the stream ends"),
+    ping: z.strictObject({ type: z.literal("ping") }).check(z.describe("Keepalive while native is idle")),
+    error: z.strictObject({ type: z.literal("error"), error: AnthropicErrorPayload }).check(z.describe("A failure after the headers; the stream ends")),
   } as const;
 
   return { TextBlock, ThinkingBlock, ToolUseBlock, ContentBlock, StopReason, AnthropicMessage, MessageDeltaUsage, ContentBlockDelta, TokenCount, STREAM_EVENTS };

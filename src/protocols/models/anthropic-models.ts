@@ -7,7 +7,7 @@
  * `created_at` is the Unix epoch for every model, the RFC 3339 twin of the OpenAI list's `created: 0`:
  * native publishes no per-model time (see openai-models.ts).
  */
-import * as z from "zod";
+import * as z from "../../zod";
 import { lazily } from "../../lazy";
 import type { NativeModel, NativeModelList } from "../../native/schema";
 import { uniqueModels } from "./openai-models";
@@ -17,13 +17,12 @@ export const ANTHROPIC_MODEL_CREATED_AT = "1970-01-01T00:00:00Z";
 function buildAnthropicModelSchemas() {
   const str = z.string();
   const AnthropicModel = z
-    .strictObject({ type: z.literal("model"), id: str, display_name: str, created_at: str.describe("Always the epoch: native publishes no per-model time") })
-    .describe("A published model of the 1flowbase application, in Anthropic's shape");
-  const AnthropicModelList = z.strictObject({ data: z.array(AnthropicModel), has_more: z.boolean(), first_id: str.nullable(), last_id: str.nullable() });
+    .strictObject({ type: z.literal("model"), id: str, display_name: str, created_at: str.check(z.describe("Always the epoch: native publishes no per-model time")) }).check(z.describe("A published model of the 1flowbase application, in Anthropic's shape"));
+  const AnthropicModelList = z.strictObject({ data: z.array(AnthropicModel), has_more: z.boolean(), first_id: z.nullable(str), last_id: z.nullable(str) });
   const AnthropicModelsQuery = z.object({
-    limit: z.coerce.number().int().min(1).max(1000).default(20),
-    after_id: z.string().min(1).optional(),
-    before_id: z.string().min(1).optional(),
+    limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1000)), 20),
+    after_id: z.optional(z.string().check(z.minLength(1))),
+    before_id: z.optional(z.string().check(z.minLength(1))),
   });
   return { AnthropicModel, AnthropicModelList, AnthropicModelsQuery };
 }

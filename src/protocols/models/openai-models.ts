@@ -12,7 +12,7 @@
  * identical across calls instead of inventing a date that changes with each deploy.
  */
 import { lazily } from "../../lazy";
-import * as z from "zod";
+import * as z from "../../zod";
 import type { NativeModel, NativeModelList } from "../../native/schema";
 
 export const MODEL_CREATED_UNKNOWN = 0;
@@ -24,19 +24,17 @@ function buildModelSchemas() {
     .strictObject({
       id: str,
       object: z.literal("model"),
-      created: z.number().int().describe("Always 0: native publishes no per-model time"),
+      created: z.number().check(z.int(), z.describe("Always 0: native publishes no per-model time")),
       owned_by: str,
-      name: str.optional(),
-      context_window: z.number().optional(),
-      max_context_window: z.number().optional(),
-      max_output_tokens: z.number().optional(),
-      auto_compact_token_limit: z.number().optional(),
-      capabilities: z
-        .strictObject({ reasoning: z.boolean().optional(), tool_call: z.boolean().optional(), multimodal: z.boolean().optional(), structured_output: z.boolean().optional() })
-        .optional(),
-      reasoning: z.strictObject({ default_effort: str.nullable().optional(), supported_efforts: z.array(str).optional() }).optional(),
-    })
-    .describe("A published model of the 1flowbase application, with the catalog metadata native exposes");
+      name: z.optional(str),
+      context_window: z.optional(z.number()),
+      max_context_window: z.optional(z.number()),
+      max_output_tokens: z.optional(z.number()),
+      auto_compact_token_limit: z.optional(z.number()),
+      capabilities: z.optional(z
+        .strictObject({ reasoning: z.optional(z.boolean()), tool_call: z.optional(z.boolean()), multimodal: z.optional(z.boolean()), structured_output: z.optional(z.boolean()) })),
+      reasoning: z.optional(z.strictObject({ default_effort: z.optional(z.nullable(str)), supported_efforts: z.optional(z.array(str)) })),
+    }).check(z.describe("A published model of the 1flowbase application, with the catalog metadata native exposes"));
   const ModelList = z.strictObject({ object: z.literal("list"), data: z.array(Model) });
   return { Model, ModelList };
 }

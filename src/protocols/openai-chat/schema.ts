@@ -11,7 +11,7 @@
  * first use — only the API reference needs them, so no request pays for building them.
  */
 import { lazily, lazySchema } from "../../lazy";
-import * as z from "zod";
+import * as z from "../../zod";
 import { GatewayError } from "../../http/errors";
 import { formatPath, MAX_STOP_CHARS, OUTPUT_LIMIT_TARGET, STOP_TARGET, type ParameterPolicy } from "../../http/policy";
 
@@ -23,28 +23,21 @@ import { formatPath, MAX_STOP_CHARS, OUTPUT_LIMIT_TARGET, STOP_TARGET, type Para
 const UNSUPPORTED = { code: "unsupported_feature" } as const;
 
 function unsupportedPart<const T extends string>(type: T, why: string) {
-  return z
-    .object({ type: z.literal(type) })
-    .loose()
-    .superRefine((_value, ctx) => {
+  return z.looseObject({ type: z.literal(type) }).check(z.superRefine((_value, ctx) => {
       ctx.addIssue({ code: "custom", message: `content part type '${type}' is not supported: ${why}`, params: UNSUPPORTED });
-    });
+    }));
 }
 
-const TextPart = lazySchema(() => z.object({ type: z.literal("text"), text: z.string() }).loose());
+const TextPart = lazySchema(() => z.looseObject({ type: z.literal("text"), text: z.string() }));
 /** The fork's adapter also accepts the Responses spellings (native-api.md §4.1). */
-const InputTextPart = lazySchema(() => z.object({ type: z.literal("input_text"), text: z.string() }).loose());
-const OutputTextPart = lazySchema(() => z.object({ type: z.literal("output_text"), text: z.string() }).loose());
-const RefusalPart = lazySchema(() => z.object({ type: z.literal("refusal"), refusal: z.string() }).loose());
+const InputTextPart = lazySchema(() => z.looseObject({ type: z.literal("input_text"), text: z.string() }));
+const OutputTextPart = lazySchema(() => z.looseObject({ type: z.literal("output_text"), text: z.string() }));
+const RefusalPart = lazySchema(() => z.looseObject({ type: z.literal("refusal"), refusal: z.string() }));
 
-export const ChatImageUrl = lazySchema(() => z
-  .object({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() })
-  .loose());
-const ImageUrlPart = lazySchema(() => z.object({ type: z.literal("image_url"), image_url: ChatImageUrl }).loose());
+export const ChatImageUrl = lazySchema(() => z.looseObject({ url: z.string().check(z.minLength(1)), detail: z.optional(z.enum(["auto", "low", "high"])) }));
+const ImageUrlPart = lazySchema(() => z.looseObject({ type: z.literal("image_url"), image_url: ChatImageUrl }));
 /** Responses-style image part (`image_url` is a string there). */
-const InputImagePart = lazySchema(() => z
-  .object({ type: z.literal("input_image"), image_url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() })
-  .loose());
+const InputImagePart = lazySchema(() => z.looseObject({ type: z.literal("input_image"), image_url: z.string().check(z.minLength(1)), detail: z.optional(z.enum(["auto", "low", "high"])) }));
 
 const NATIVE_TAKES_NO_AUDIO = "the 1flowbase native run API takes text and images only";
 const NATIVE_TAKES_NO_FILES = "the 1flowbase native run API takes text and images only (no file parts)";
@@ -64,30 +57,25 @@ export type ChatContentPart = z.infer<typeof ChatContentPart>;
 
 const Content = lazySchema(() => z.union([z.string(), z.array(ChatContentPart)]));
 
-export const ChatToolCall = lazySchema(() => z
-  .object({
-    id: z.string().min(1),
+export const ChatToolCall = lazySchema(() => z.looseObject({
+    id: z.string().check(z.minLength(1)),
     type: z.literal("function"),
-    function: z.object({ name: z.string(), arguments: z.string() }).loose(),
-  })
-  .loose());
+    function: z.looseObject({ name: z.string(), arguments: z.string() }),
+  }));
 export type ChatToolCall = z.infer<typeof ChatToolCall>;
 
-const SystemMessage = lazySchema(() => z.object({ role: z.literal("system"), content: Content, name: z.string().optional() }).loose());
-const DeveloperMessage = lazySchema(() => z.object({ role: z.literal("developer"), content: Content, name: z.string().optional() }).loose());
-const UserMessage = lazySchema(() => z.object({ role: z.literal("user"), content: Content, name: z.string().optional() }).loose());
-const AssistantMessage = lazySchema(() => z
-  .object({
+const SystemMessage = lazySchema(() => z.looseObject({ role: z.literal("system"), content: Content, name: z.optional(z.string()) }));
+const DeveloperMessage = lazySchema(() => z.looseObject({ role: z.literal("developer"), content: Content, name: z.optional(z.string()) }));
+const UserMessage = lazySchema(() => z.looseObject({ role: z.literal("user"), content: Content, name: z.optional(z.string()) }));
+const AssistantMessage = lazySchema(() => z.looseObject({
     role: z.literal("assistant"),
-    content: Content.nullable().optional(),
-    refusal: z.string().nullable().optional(),
-    name: z.string().optional(),
-    tool_calls: z.array(ChatToolCall).nullable().optional(),
-    audio: z.unknown().optional(),
-    function_call: z.unknown().optional(),
-  })
-  .loose()
-  .superRefine((message, ctx) => {
+    content: z.optional(z.nullable(Content)),
+    refusal: z.optional(z.nullable(z.string())),
+    name: z.optional(z.string()),
+    tool_calls: z.optional(z.nullable(z.array(ChatToolCall))),
+    audio: z.optional(z.unknown()),
+    function_call: z.optional(z.unknown()),
+  }).check(z.superRefine((message, ctx) => {
     if (message.audio !== undefined && message.audio !== null) {
       ctx.addIssue({ code: "custom", path: ["audio"], message: `assistant audio is not supported: ${NATIVE_TAKES_NO_AUDIO}`, params: UNSUPPORTED });
     }
@@ -99,14 +87,11 @@ const AssistantMessage = lazySchema(() => z
         params: UNSUPPORTED,
       });
     }
-  }));
-const ToolMessage = lazySchema(() => z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1) }).loose());
-const FunctionMessage = lazySchema(() => z
-  .object({ role: z.literal("function") })
-  .loose()
-  .superRefine((_message, ctx) => {
+  })));
+const ToolMessage = lazySchema(() => z.looseObject({ role: z.literal("tool"), content: Content, tool_call_id: z.string().check(z.minLength(1)) }));
+const FunctionMessage = lazySchema(() => z.looseObject({ role: z.literal("function") }).check(z.superRefine((_message, ctx) => {
     ctx.addIssue({ code: "custom", message: "the deprecated 'function' role is not supported; use 'tool' messages", params: UNSUPPORTED });
-  }));
+  })));
 
 export const ChatMessage = lazySchema(() => z.discriminatedUnion("role", [
   SystemMessage,
@@ -127,32 +112,27 @@ const MAX_TOOLS = 128;
 const MAX_FUNCTION_NAME_CHARS = 64;
 
 /** Function tool, nested (the Chat form) or flat (the Responses form, which the fork also accepts). */
-const FunctionDefinition = lazySchema(() => z
-  .object({
-    name: z.string().min(1).max(MAX_FUNCTION_NAME_CHARS),
-    description: z.string().nullable().optional(),
-    parameters: z.record(z.string(), z.unknown()).nullable().optional(),
-    strict: z.boolean().nullable().optional(),
-  })
-  .loose());
-const NestedFunctionTool = lazySchema(() => z.object({ type: z.literal("function"), function: FunctionDefinition }).loose());
-const FlatFunctionTool = lazySchema(() => FunctionDefinition.extend({ type: z.literal("function") }));
-const CustomTool = lazySchema(() => z
-  .object({ type: z.literal("custom") })
-  .loose()
-  .superRefine((_tool, ctx) => {
+const FunctionDefinition = lazySchema(() => z.looseObject({
+    name: z.string().check(z.minLength(1), z.maxLength(MAX_FUNCTION_NAME_CHARS)),
+    description: z.optional(z.nullable(z.string())),
+    parameters: z.optional(z.nullable(z.record(z.string(), z.unknown()))),
+    strict: z.optional(z.nullable(z.boolean())),
+  }));
+const NestedFunctionTool = lazySchema(() => z.looseObject({ type: z.literal("function"), function: FunctionDefinition }));
+const FlatFunctionTool = lazySchema(() => z.extend(FunctionDefinition, { type: z.literal("function") }));
+const CustomTool = lazySchema(() => z.looseObject({ type: z.literal("custom") }).check(z.superRefine((_tool, ctx) => {
     ctx.addIssue({
       code: "custom",
       message: "custom (free-form grammar) tools are not supported: 1flowbase tool calls carry JSON arguments",
       params: UNSUPPORTED,
     });
-  }));
+  })));
 /** Parsed to one shape: the function definition, whichever form the client sent. */
-export const ChatTool = lazySchema(() => z.union([NestedFunctionTool, FlatFunctionTool, CustomTool]).transform((tool): ChatFunctionDefinition => {
+export const ChatTool = lazySchema(() => z.pipe(z.union([NestedFunctionTool, FlatFunctionTool, CustomTool]), z.transform((tool): ChatFunctionDefinition => {
   const fn = (tool as { function?: unknown }).function;
   const definition = (typeof fn === "object" && fn !== null ? fn : tool) as ChatFunctionDefinition;
   return { name: definition.name, description: definition.description ?? null, parameters: definition.parameters ?? null };
-}));
+})));
 export interface ChatFunctionDefinition {
   name: string;
   description?: string | null | undefined;
@@ -162,57 +142,51 @@ export type ChatTool = z.output<typeof ChatTool>;
 
 export const ChatToolChoice = lazySchema(() => z.union([
   z.enum(["none", "auto", "required"]),
-  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }).loose() }).loose(),
-  z.object({ type: z.literal("allowed_tools") }).loose(),
+  z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string() }) }),
+  z.looseObject({ type: z.literal("allowed_tools") }),
 ]));
 
 export const ChatReasoningEffort = lazySchema(() => z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]));
 
-export const ChatCompletionRequest = lazySchema(() => z
-  .object({
-    model: z.string().min(1).max(MAX_MODEL_CHARS),
-    messages: z.array(ChatMessage).min(1).max(MAX_MESSAGES),
-    stream: z.boolean().nullable().optional(),
-    stream_options: z
-      .object({ include_usage: z.boolean().nullable().optional(), include_obfuscation: z.boolean().nullable().optional() })
-      .loose()
-      .nullable()
-      .optional(),
-    tools: z.array(ChatTool).max(MAX_TOOLS).nullable().optional(),
-    tool_choice: ChatToolChoice.nullable().optional(),
-    reasoning_effort: ChatReasoningEffort.nullable().optional(),
-    user: z.string().nullable().optional(),
-    n: z.number().int().min(1).nullable().optional(),
-    modalities: z.array(z.string()).nullable().optional(),
+export const ChatCompletionRequest = lazySchema(() => z.looseObject({
+    model: z.string().check(z.minLength(1), z.maxLength(MAX_MODEL_CHARS)),
+    messages: z.array(ChatMessage).check(z.minLength(1), z.maxLength(MAX_MESSAGES)),
+    stream: z.optional(z.nullable(z.boolean())),
+    stream_options: z.optional(z.nullable(z.looseObject({ include_usage: z.optional(z.nullable(z.boolean())), include_obfuscation: z.optional(z.nullable(z.boolean())) }))),
+    tools: z.optional(z.nullable(z.array(ChatTool).check(z.maxLength(MAX_TOOLS)))),
+    tool_choice: z.optional(z.nullable(ChatToolChoice)),
+    reasoning_effort: z.optional(z.nullable(ChatReasoningEffort)),
+    user: z.optional(z.nullable(z.string())),
+    n: z.optional(z.nullable(z.number().check(z.int(), z.gte(1)))),
+    modalities: z.optional(z.nullable(z.array(z.string()))),
     // Accepted-and-reported or rejected by the policy table; their values are not used.
-    audio: z.unknown().optional(),
-    functions: z.unknown().optional(),
-    function_call: z.unknown().optional(),
-    temperature: z.unknown().optional(),
-    top_p: z.unknown().optional(),
-    max_tokens: z.number().int().positive().nullable().optional(),
-    max_completion_tokens: z.number().int().positive().nullable().optional(),
+    audio: z.optional(z.unknown()),
+    functions: z.optional(z.unknown()),
+    function_call: z.optional(z.unknown()),
+    temperature: z.optional(z.unknown()),
+    top_p: z.optional(z.unknown()),
+    max_tokens: z.optional(z.nullable(z.number().check(z.int(), z.gt(0)))),
+    max_completion_tokens: z.optional(z.nullable(z.number().check(z.int(), z.gt(0)))),
     // OpenAI: "Up to 4 sequences where the API will stop generating further tokens."
-    stop: z.union([z.string().max(MAX_STOP_CHARS), z.array(z.string().max(MAX_STOP_CHARS)).max(4)]).nullable().optional(),
-    presence_penalty: z.unknown().optional(),
-    frequency_penalty: z.unknown().optional(),
-    logit_bias: z.unknown().optional(),
-    logprobs: z.unknown().optional(),
-    top_logprobs: z.unknown().optional(),
-    seed: z.unknown().optional(),
-    response_format: z.unknown().optional(),
-    parallel_tool_calls: z.unknown().optional(),
-    verbosity: z.unknown().optional(),
-    metadata: z.unknown().optional(),
-    store: z.unknown().optional(),
-    service_tier: z.unknown().optional(),
-    safety_identifier: z.unknown().optional(),
-    prompt_cache_key: z.unknown().optional(),
-    prompt_cache_retention: z.unknown().optional(),
-    prediction: z.unknown().optional(),
-    web_search_options: z.unknown().optional(),
-  })
-  .loose());
+    stop: z.optional(z.nullable(z.union([z.string().check(z.maxLength(MAX_STOP_CHARS)), z.array(z.string().check(z.maxLength(MAX_STOP_CHARS))).check(z.maxLength(4))]))),
+    presence_penalty: z.optional(z.unknown()),
+    frequency_penalty: z.optional(z.unknown()),
+    logit_bias: z.optional(z.unknown()),
+    logprobs: z.optional(z.unknown()),
+    top_logprobs: z.optional(z.unknown()),
+    seed: z.optional(z.unknown()),
+    response_format: z.optional(z.unknown()),
+    parallel_tool_calls: z.optional(z.unknown()),
+    verbosity: z.optional(z.unknown()),
+    metadata: z.optional(z.unknown()),
+    store: z.optional(z.unknown()),
+    service_tier: z.optional(z.unknown()),
+    safety_identifier: z.optional(z.unknown()),
+    prompt_cache_key: z.optional(z.unknown()),
+    prompt_cache_retention: z.optional(z.unknown()),
+    prediction: z.optional(z.unknown()),
+    web_search_options: z.optional(z.unknown()),
+  }));
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 const WHY_FLOW = "the published 1flowbase flow decides it";
@@ -324,7 +298,7 @@ function isUnsupported(issue: z.core.$ZodIssue): boolean {
   return issue.code === "custom" && (issue.params as { code?: unknown } | undefined)?.code === UNSUPPORTED.code;
 }
 
-export function chatValidationError(error: z.ZodError): GatewayError {
+export function chatValidationError(error: z.core.$ZodError): GatewayError {
   const first = error.issues.find(isUnsupported) ?? error.issues[0];
   if (!first) return GatewayError.invalidRequest("invalid request");
   const { issue, path } = deepestIssue(first, []);
@@ -343,8 +317,8 @@ export function chatValidationError(error: z.ZodError): GatewayError {
 
 function buildChatOutputSchemas() {
   const str = z.string();
-  const count = z.number().int().min(0);
-  const finishReason = z.enum(["stop", "length", "tool_calls"]).describe("`length`: the native run ended `incomplete`");
+  const count = z.number().check(z.int(), z.gte(0));
+  const finishReason = z.enum(["stop", "length", "tool_calls"]).check(z.describe("`length`: the native run ended `incomplete`"));
 
   const ChatUsage = z.strictObject({
     prompt_tokens: count,
@@ -355,64 +329,57 @@ function buildChatOutputSchemas() {
   });
 
   const ChatToolCallOut = z.strictObject({
-    id: str.describe("`call_…`: answer it with a `tool` message carrying this `tool_call_id`; it resumes the native run"),
+    id: str.check(z.describe("`call_…`: answer it with a `tool` message carrying this `tool_call_id`; it resumes the native run")),
     type: z.literal("function"),
-    function: z.strictObject({ name: str, arguments: str.describe("JSON text") }),
+    function: z.strictObject({ name: str, arguments: str.check(z.describe("JSON text")) }),
   });
 
   const ChatCompletionMessage = z.strictObject({
     role: z.literal("assistant"),
-    content: str.nullable(),
+    content: z.nullable(str),
     refusal: z.null(),
-    reasoning_content: str.optional().describe("The run's reasoning (never `<think>` inside `content`)"),
-    tool_calls: z.array(ChatToolCallOut).optional(),
+    reasoning_content: z.optional(str).check(z.describe("The run's reasoning (never `<think>` inside `content`)")),
+    tool_calls: z.optional(z.array(ChatToolCallOut)),
   });
 
   const ChatCompletion = z
     .strictObject({
-      id: str.describe("`chatcmpl-<native run id>[-<callback task id>]`"),
+      id: str.check(z.describe("`chatcmpl-<native run id>[-<callback task id>]`")),
       object: z.literal("chat.completion"),
-      created: z.number().int(),
+      created: z.number().check(z.int()),
       model: str,
       choices: z
-        .array(z.strictObject({ index: z.literal(0), message: ChatCompletionMessage, logprobs: z.null(), finish_reason: finishReason }))
-        .length(1),
+        .array(z.strictObject({ index: z.literal(0), message: ChatCompletionMessage, logprobs: z.null(), finish_reason: finishReason })).check(z.length(1)),
       usage: ChatUsage,
-    })
-    .describe("A finished completion: the final snapshot of the stream of the same run");
+    }).check(z.describe("A finished completion: the final snapshot of the stream of the same run"));
 
   const ChatToolCallDelta = z.strictObject({
     index: count,
-    id: str.optional(),
-    type: z.literal("function").optional(),
-    function: z.strictObject({ name: str.optional(), arguments: str }),
+    id: z.optional(str),
+    type: z.optional(z.literal("function")),
+    function: z.strictObject({ name: z.optional(str), arguments: str }),
   });
 
   const ChatDelta = z.strictObject({
-    role: z.literal("assistant").optional(),
-    content: str.optional(),
-    reasoning_content: str.optional(),
-    tool_calls: z
-      .array(ChatToolCallDelta)
-      .optional()
-      .describe("First fragment of a call: `id`, `type`, `function.name`; the next one: its `arguments`"),
+    role: z.optional(z.literal("assistant")),
+    content: z.optional(str),
+    reasoning_content: z.optional(str),
+    tool_calls: z.optional(z
+      .array(ChatToolCallDelta)).check(z.describe("First fragment of a call: `id`, `type`, `function.name`; the next one: its `arguments`")),
   });
 
   const ChatCompletionChunk = z
     .strictObject({
       id: str,
       object: z.literal("chat.completion.chunk"),
-      created: z.number().int(),
+      created: z.number().check(z.int()),
       model: str,
       choices: z
-        .array(z.strictObject({ index: z.literal(0), delta: ChatDelta, logprobs: z.null(), finish_reason: finishReason.nullable() }))
-        .max(1)
-        .describe("Empty only on the usage chunk"),
-      usage: ChatUsage.nullable().optional().describe("With `stream_options.include_usage`: `null`, then the totals on a last `choices: []` chunk"),
-    })
-    .describe("`data:` of one Chat Completions SSE frame");
+        .array(z.strictObject({ index: z.literal(0), delta: ChatDelta, logprobs: z.null(), finish_reason: z.nullable(finishReason) })).check(z.maxLength(1), z.describe("Empty only on the usage chunk")),
+      usage: z.optional(z.nullable(ChatUsage)).check(z.describe("With `stream_options.include_usage`: `null`, then the totals on a last `choices: []` chunk")),
+    }).check(z.describe("`data:` of one Chat Completions SSE frame"));
 
-  const ChatStreamDone = z.literal("[DONE]").describe("The last frame of every Chat stream: `data: [DONE]`");
+  const ChatStreamDone = z.literal("[DONE]").check(z.describe("The last frame of every Chat stream: `data: [DONE]`"));
 
   return { ChatUsage, ChatToolCallOut, ChatCompletionMessage, ChatCompletion, ChatToolCallDelta, ChatDelta, ChatCompletionChunk, ChatStreamDone, finishReason };
 }

@@ -21,7 +21,7 @@
  * shortened — a flow that needs a shorter context manages it itself, as it does for every chain.
  */
 import { lazySchema } from "../../lazy";
-import * as z from "zod";
+import * as z from "../../zod";
 import { GatewayError } from "../../http/errors";
 import { openToken, signToken, type SigningKeys } from "../../http/signing";
 import { bytesToUuid, uuidToBytes } from "../../native/callback-ids";
@@ -36,19 +36,17 @@ import type { InputItem } from "./schema";
 const MAX_INPUT_ITEMS = 4096;
 
 /** The compact body: `model` is required (Open Responses' compliance test `compact-missing-model`). */
-export const CompactRequest = lazySchema(() => z
-  .object({
-    model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }).min(1).max(256),
-    input: z.union([z.string(), z.array(z.record(z.string(), z.unknown())).max(MAX_INPUT_ITEMS)]).nullish(),
-    previous_response_id: z.string().nullish(),
-    instructions: z.string().nullish(),
-    prompt_cache_key: z.string().max(256).nullish(),
-    prompt_cache_retention: z.string().nullish(),
-    prompt_cache_options: z.record(z.string(), z.unknown()).nullish(),
-    service_tier: z.string().nullish(),
-    image: z.record(z.string(), z.unknown()).nullish(),
-  })
-  .loose());
+export const CompactRequest = lazySchema(() => z.looseObject({
+    model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }).check(z.minLength(1), z.maxLength(256)),
+    input: z.nullish(z.union([z.string(), z.array(z.record(z.string(), z.unknown())).check(z.maxLength(MAX_INPUT_ITEMS))])),
+    previous_response_id: z.nullish(z.string()),
+    instructions: z.nullish(z.string()),
+    prompt_cache_key: z.nullish(z.string().check(z.maxLength(256))),
+    prompt_cache_retention: z.nullish(z.string()),
+    prompt_cache_options: z.nullish(z.record(z.string(), z.unknown())),
+    service_tier: z.nullish(z.string()),
+    image: z.nullish(z.record(z.string(), z.unknown())),
+  }));
 export type CompactRequest = z.infer<typeof CompactRequest>;
 
 // ---------------------------------------------------------------------------------------------
@@ -198,7 +196,7 @@ export function compactionResource(runId: string, window: readonly NativeHistory
 
 /** Zod shapes of the resource, for the OpenAPI document and the doc tests (built on use). */
 export function compactionOutputSchemas() {
-  const count = z.number().int().min(0);
+  const count = z.number().check(z.int(), z.gte(0));
   const UserMessage = z.strictObject({
     id: z.string(),
     type: z.literal("message"),
@@ -210,16 +208,15 @@ export function compactionOutputSchemas() {
     .strictObject({
       id: z.string(),
       type: z.literal("compaction"),
-      encrypted_content: z.string().describe("Opaque, signed reference to the native run that records the compacted window; valid only with the API key that made it"),
+      encrypted_content: z.string().check(z.describe("Opaque, signed reference to the native run that records the compacted window; valid only with the API key that made it")),
       created_by: z.string(),
-    })
-    .describe("Pass it back as-is in a later `input` (with the items after it) to continue with the whole window");
+    }).check(z.describe("Pass it back as-is in a later `input` (with the items after it) to continue with the whole window"));
   const CompactionResource = z
     .strictObject({
-      id: z.string().describe("`resp_k<native run hex>`: not a response id (not retrievable, not chainable)"),
+      id: z.string().check(z.describe("`resp_k<native run hex>`: not a response id (not retrievable, not chainable)")),
       object: z.literal("response.compaction"),
-      created_at: z.number().int(),
-      output: z.array(z.union([UserMessage, CompactionItem])).describe("The window's user messages, then one compaction item"),
+      created_at: z.number().check(z.int()),
+      output: z.array(z.union([UserMessage, CompactionItem])).check(z.describe("The window's user messages, then one compaction item")),
       usage: z
         .strictObject({
           input_tokens: count,
@@ -227,9 +224,7 @@ export function compactionOutputSchemas() {
           output_tokens: count,
           output_tokens_details: z.strictObject({ reasoning_tokens: count }),
           total_tokens: count,
-        })
-        .describe("Always zero: no model pass runs (the window is recorded in native, not summarised)"),
-    })
-    .describe("The compaction resource (`POST /v1/responses/compact`)");
+        }).check(z.describe("Always zero: no model pass runs (the window is recorded in native, not summarised)")),
+    }).check(z.describe("The compaction resource (`POST /v1/responses/compact`)"));
   return { CompactionItem, CompactionResource };
 }

@@ -12,7 +12,7 @@
  * custom-tool items); unknown *content part* types are not, because dropping content is lossy.
  */
 import { lazily, lazySchema } from "../../lazy";
-import * as z from "zod";
+import * as z from "../../zod";
 import { formatPath } from "../../http/policy";
 import { GatewayError } from "../../http/errors";
 
@@ -20,20 +20,18 @@ import { GatewayError } from "../../http/errors";
 // Request: content parts and input items (§1.3)
 // ---------------------------------------------------------------------------------------------
 
-export const InputTextPart = lazySchema(() => z.object({ type: z.literal("input_text"), text: z.string() }).loose());
-export const OutputTextPart = lazySchema(() => z.object({ type: z.literal("output_text"), text: z.string() }).loose());
-export const RefusalPart = lazySchema(() => z.object({ type: z.literal("refusal"), refusal: z.string() }).loose());
-export const InputImagePart = lazySchema(() => z
-  .object({
+export const InputTextPart = lazySchema(() => z.looseObject({ type: z.literal("input_text"), text: z.string() }));
+export const OutputTextPart = lazySchema(() => z.looseObject({ type: z.literal("output_text"), text: z.string() }));
+export const RefusalPart = lazySchema(() => z.looseObject({ type: z.literal("refusal"), refusal: z.string() }));
+export const InputImagePart = lazySchema(() => z.looseObject({
     type: z.literal("input_image"),
-    image_url: z.string().nullish(),
-    file_id: z.string().nullish(),
-    detail: z.string().nullish(),
-  })
-  .loose());
+    image_url: z.nullish(z.string()),
+    file_id: z.nullish(z.string()),
+    detail: z.nullish(z.string()),
+  }));
 /** Parsed so the error can name them precisely; to-native rejects them (native cannot carry them). */
-export const InputFilePart = lazySchema(() => z.object({ type: z.literal("input_file") }).loose());
-export const InputAudioPart = lazySchema(() => z.object({ type: z.literal("input_audio") }).loose());
+export const InputFilePart = lazySchema(() => z.looseObject({ type: z.literal("input_file") }));
+export const InputAudioPart = lazySchema(() => z.looseObject({ type: z.literal("input_audio") }));
 
 export const ContentPart = lazySchema(() => z.discriminatedUnion("type", [
   InputTextPart,
@@ -45,75 +43,63 @@ export const ContentPart = lazySchema(() => z.discriminatedUnion("type", [
 ]));
 export type ContentPart = z.infer<typeof ContentPart>;
 
-export const MessageItem = lazySchema(() => z
-  .object({
+export const MessageItem = lazySchema(() => z.looseObject({
     type: z.literal("message"),
-    id: z.string().nullish(),
+    id: z.nullish(z.string()),
     role: z.enum(["user", "assistant", "system", "developer"]),
     content: z.union([z.string(), z.array(ContentPart)]),
-    status: z.string().nullish(),
-  })
-  .loose());
+    status: z.nullish(z.string()),
+  }));
 export type MessageItem = z.infer<typeof MessageItem>;
 
-export const FunctionCallItem = lazySchema(() => z
-  .object({
+export const FunctionCallItem = lazySchema(() => z.looseObject({
     type: z.literal("function_call"),
-    id: z.string().nullish(),
-    call_id: z.string().min(1),
+    id: z.nullish(z.string()),
+    call_id: z.string().check(z.minLength(1)),
     name: z.string(),
     arguments: z.string(),
-    status: z.string().nullish(),
-  })
-  .loose());
+    status: z.nullish(z.string()),
+  }));
 export type FunctionCallItem = z.infer<typeof FunctionCallItem>;
 
 /** `output` is a string, or content parts (Codex sends `input_text`/`input_image` arrays). */
-export const FunctionCallOutputItem = lazySchema(() => z
-  .object({
+export const FunctionCallOutputItem = lazySchema(() => z.looseObject({
     type: z.literal("function_call_output"),
-    id: z.string().nullish(),
-    call_id: z.string().min(1).max(64),
+    id: z.nullish(z.string()),
+    call_id: z.string().check(z.minLength(1), z.maxLength(64)),
     output: z.union([z.string(), z.array(ContentPart)]),
-    status: z.string().nullish(),
-  })
-  .loose());
+    status: z.nullish(z.string()),
+  }));
 export type FunctionCallOutputItem = z.infer<typeof FunctionCallOutputItem>;
 
 /** A Codex custom tool call replayed as input (`apply_patch`…): `input` is the tool's free-form text. */
-export const CustomToolCallItem = lazySchema(() => z
-  .object({
+export const CustomToolCallItem = lazySchema(() => z.looseObject({
     type: z.literal("custom_tool_call"),
-    id: z.string().nullish(),
-    call_id: z.string().min(1),
+    id: z.nullish(z.string()),
+    call_id: z.string().check(z.minLength(1)),
     name: z.string(),
     input: z.string(),
-    status: z.string().nullish(),
-  })
-  .loose());
+    status: z.nullish(z.string()),
+  }));
 export type CustomToolCallItem = z.infer<typeof CustomToolCallItem>;
 
-export const CustomToolCallOutputItem = lazySchema(() => z
-  .object({
+export const CustomToolCallOutputItem = lazySchema(() => z.looseObject({
     type: z.literal("custom_tool_call_output"),
-    id: z.string().nullish(),
-    call_id: z.string().min(1).max(64),
+    id: z.nullish(z.string()),
+    call_id: z.string().check(z.minLength(1), z.maxLength(64)),
     output: z.union([z.string(), z.array(ContentPart)]),
-    status: z.string().nullish(),
-  })
-  .loose());
+    status: z.nullish(z.string()),
+  }));
 export type CustomToolCallOutputItem = z.infer<typeof CustomToolCallOutputItem>;
 
-export const ReasoningItem = lazySchema(() => z.object({ type: z.literal("reasoning") }).loose());
-export const ItemReference = lazySchema(() => z.object({ type: z.literal("item_reference"), id: z.string() }).loose());
+export const ReasoningItem = lazySchema(() => z.looseObject({ type: z.literal("reasoning") }));
+export const ItemReference = lazySchema(() => z.looseObject({ type: z.literal("item_reference"), id: z.string() }));
 /**
  * A compaction item from `POST /v1/responses/compact` passed back (OpenAI `ResponseCompactionItemParam`,
  * Open Responses `CompactionSummaryItemParam`: `encrypted_content` up to 10 MiB). Its content is
  * checked by the route (compaction.ts), not here: an unusable one is one 400 whatever is wrong with it.
  */
-export const CompactionItem = lazySchema(() => z
-  .object({ type: z.literal("compaction"), id: z.string().nullish(), encrypted_content: z.string().max(10_485_760) })
-  .loose());
+export const CompactionItem = lazySchema(() => z.looseObject({ type: z.literal("compaction"), id: z.nullish(z.string()), encrypted_content: z.string().check(z.maxLength(10_485_760)) }));
 
 /** An item type this gateway does not interpret (hosted tool calls, local shell calls…). */
 export interface OtherItem {
@@ -132,7 +118,7 @@ export type InputItem =
   | z.infer<typeof CompactionItem>
   | OtherItem;
 
-const ITEM_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+const ITEM_SCHEMAS: Readonly<Record<string, z.ZodMiniType>> = {
   message: MessageItem,
   function_call: FunctionCallItem,
   function_call_output: FunctionCallOutputItem,
@@ -166,7 +152,7 @@ function mostSpecific(issue: Issue): Issue {
   return best ? { ...best, path: [...issue.path, ...best.path] } : issue;
 }
 
-function issueError(error: z.ZodError, prefix: readonly PropertyKey[]): GatewayError {
+function issueError(error: z.core.$ZodError, prefix: readonly PropertyKey[]): GatewayError {
   const first = error.issues[0] as Issue | undefined;
   const issue = first ? mostSpecific(first) : undefined;
   const param = formatPath([...prefix, ...(issue?.path ?? [])]);
@@ -200,20 +186,18 @@ export function parseInputItems(input: string | readonly Record<string, unknown>
 // ---------------------------------------------------------------------------------------------
 
 /** Function tools are flat in Responses (§1.2); `strict` is often omitted by clients. */
-export const FunctionTool = lazySchema(() => z
-  .object({
+export const FunctionTool = lazySchema(() => z.looseObject({
     type: z.literal("function"),
-    name: z.string().min(1).max(64),
-    description: z.string().nullish(),
-    parameters: z.record(z.string(), z.unknown()).nullish(),
-    strict: z.boolean().nullish(),
-  })
-  .loose());
+    name: z.string().check(z.minLength(1), z.maxLength(64)),
+    description: z.nullish(z.string()),
+    parameters: z.nullish(z.record(z.string(), z.unknown())),
+    strict: z.nullish(z.boolean()),
+  }));
 export type FunctionTool = z.infer<typeof FunctionTool>;
 
 /** `{type}` of any other kind (hosted, custom, mcp…): only the type is checked. */
 const otherType = (...taken: string[]) =>
-  z.object({ type: z.string().refine((type) => !taken.includes(type), "this type needs its own fields") }).loose();
+  z.looseObject({ type: z.string().check(z.refine((type) => !taken.includes(type), "this type needs its own fields")) });
 
 /** Any tool: validated as a function tool when it says `function`, otherwise only `type` is checked. */
 export const Tool = lazySchema(() => z.union([FunctionTool, otherType("function")]));
@@ -221,22 +205,19 @@ export type Tool = z.infer<typeof Tool>;
 
 export const ToolChoice = lazySchema(() => z.union([
   z.enum(["none", "auto", "required"]),
-  z.object({ type: z.literal("function"), name: z.string().min(1) }).loose(),
-  z
-    .object({
+  z.looseObject({ type: z.literal("function"), name: z.string().check(z.minLength(1)) }),
+  z.looseObject({
       type: z.literal("allowed_tools"),
       mode: z.enum(["auto", "required"]),
-      tools: z.array(z.object({ type: z.string(), name: z.string().optional() }).loose()),
-    })
-    .loose(),
+      tools: z.array(z.looseObject({ type: z.string(), name: z.optional(z.string()) })),
+    }),
   otherType("function", "allowed_tools"),
 ]));
 export type ToolChoice = z.infer<typeof ToolChoice>;
 
 /** OpenAI metadata: ≤16 pairs, keys ≤64 chars, values ≤512 chars (§1.1). */
 export const Metadata = lazySchema(() => z
-  .record(z.string().max(64, "metadata keys are at most 64 characters"), z.string().max(512, "metadata values are at most 512 characters"))
-  .refine((value) => Object.keys(value).length <= 16, "metadata has at most 16 key-value pairs"));
+  .record(z.string().check(z.maxLength(64, "metadata keys are at most 64 characters")), z.string().check(z.maxLength(512, "metadata values are at most 512 characters"))).check(z.refine((value) => Object.keys(value).length <= 16, "metadata has at most 16 key-value pairs")));
 
 /** Bounds in the spirit of OpenAI's own (128 tools, 64-char names/identifiers) and upstream 1flowbase's
  *  4096 input items (native-api.md §7): a client mistake is a 400 naming the field, never a 5xx. */
@@ -244,48 +225,43 @@ const MAX_INPUT_ITEMS = 4096;
 const MAX_TOOLS = 128;
 const MAX_ID_CHARS = 256;
 
-export const CreateResponseRequest = lazySchema(() => z
-  .object({
-    model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }).min(1).max(MAX_ID_CHARS),
-    input: z.union([z.string(), z.array(z.record(z.string(), z.unknown())).max(MAX_INPUT_ITEMS)], {
+export const CreateResponseRequest = lazySchema(() => z.looseObject({
+    model: z.string({ error: "'model' is required (a model id of the 1flowbase application)" }).check(z.minLength(1), z.maxLength(MAX_ID_CHARS)),
+    input: z.union([z.string(), z.array(z.record(z.string(), z.unknown())).check(z.maxLength(MAX_INPUT_ITEMS))], {
       error: "'input' is required: a string or a list of input items",
     }),
-    instructions: z.string().nullish(),
-    previous_response_id: z.string().nullish(),
-    tools: z.array(Tool).max(MAX_TOOLS).nullish(),
-    tool_choice: ToolChoice.nullish(),
-    parallel_tool_calls: z.boolean().nullish(),
-    stream: z.boolean().nullish(),
-    store: z.boolean().nullish(),
-    user: z.string().max(MAX_ID_CHARS).nullish(),
-    reasoning: z
-      .object({ effort: z.string().nullish(), summary: z.string().nullish(), generate_summary: z.string().nullish() })
-      .loose()
-      .nullish(),
-    metadata: Metadata.nullish(),
-    temperature: z.number().min(0).max(2).nullish(),
-    top_p: z.number().min(0).max(1).nullish(),
-    top_logprobs: z.number().int().min(0).max(20).nullish(),
-    presence_penalty: z.number().min(-2).max(2).nullish(),
-    frequency_penalty: z.number().min(-2).max(2).nullish(),
-    max_output_tokens: z.number().int().positive().nullish(),
-    max_tool_calls: z.number().int().positive().nullish(),
-    text: z.record(z.string(), z.unknown()).nullish(),
-    truncation: z.enum(["auto", "disabled"]).nullish(),
-    include: z.array(z.string()).max(64).nullish(),
-    service_tier: z.string().nullish(),
-    prompt_cache_key: z.string().max(MAX_ID_CHARS).nullish(),
-    prompt_cache_retention: z.string().nullish(),
-    safety_identifier: z.string().max(64).nullish(),
-    background: z.boolean().nullish(),
+    instructions: z.nullish(z.string()),
+    previous_response_id: z.nullish(z.string()),
+    tools: z.nullish(z.array(Tool).check(z.maxLength(MAX_TOOLS))),
+    tool_choice: z.nullish(ToolChoice),
+    parallel_tool_calls: z.nullish(z.boolean()),
+    stream: z.nullish(z.boolean()),
+    store: z.nullish(z.boolean()),
+    user: z.nullish(z.string().check(z.maxLength(MAX_ID_CHARS))),
+    reasoning: z.nullish(z.looseObject({ effort: z.nullish(z.string()), summary: z.nullish(z.string()), generate_summary: z.nullish(z.string()) })),
+    metadata: z.nullish(Metadata),
+    temperature: z.nullish(z.number().check(z.gte(0), z.lte(2))),
+    top_p: z.nullish(z.number().check(z.gte(0), z.lte(1))),
+    top_logprobs: z.nullish(z.number().check(z.int(), z.gte(0), z.lte(20))),
+    presence_penalty: z.nullish(z.number().check(z.gte(-2), z.lte(2))),
+    frequency_penalty: z.nullish(z.number().check(z.gte(-2), z.lte(2))),
+    max_output_tokens: z.nullish(z.number().check(z.int(), z.gt(0))),
+    max_tool_calls: z.nullish(z.number().check(z.int(), z.gt(0))),
+    text: z.nullish(z.record(z.string(), z.unknown())),
+    truncation: z.nullish(z.enum(["auto", "disabled"])),
+    include: z.nullish(z.array(z.string()).check(z.maxLength(64))),
+    service_tier: z.nullish(z.string()),
+    prompt_cache_key: z.nullish(z.string().check(z.maxLength(MAX_ID_CHARS))),
+    prompt_cache_retention: z.nullish(z.string()),
+    safety_identifier: z.nullish(z.string().check(z.maxLength(64))),
+    background: z.nullish(z.boolean()),
     /** Declared so the policy table can reject them by name (OpenAI conversations, stored prompts). */
-    conversation: z.union([z.string(), z.object({ id: z.string() }).loose()]).nullish(),
-    prompt: z.object({ id: z.string() }).loose().nullish(),
-    stream_options: z.record(z.string(), z.unknown()).nullish(),
+    conversation: z.nullish(z.union([z.string(), z.looseObject({ id: z.string() })])),
+    prompt: z.nullish(z.looseObject({ id: z.string() })),
+    stream_options: z.nullish(z.record(z.string(), z.unknown())),
     /** Declared so the policy table can refuse it by name (server-side compaction; use /v1/responses/compact). */
-    context_management: z.array(z.object({ type: z.string(), compact_threshold: z.number().nullish() }).loose()).nullish(),
-  })
-  .loose());
+    context_management: z.nullish(z.array(z.looseObject({ type: z.string(), compact_threshold: z.nullish(z.number()) }))),
+  }));
 export type CreateResponseRequest = z.infer<typeof CreateResponseRequest>;
 
 /**
@@ -303,9 +279,9 @@ export function parseCreateRequest(body: unknown): CreateResponseRequest {
 
 /** `GET /v1/responses/{id}/input_items` query (§3.7). */
 export const InputItemsQuery = lazySchema(() => z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  order: z.enum(["asc", "desc"]).default("desc"),
-  after: z.string().min(1).optional(),
+  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 20),
+  order: z._default(z.enum(["asc", "desc"]), "desc"),
+  after: z.optional(z.string().check(z.minLength(1))),
 }));
 export type InputItemsQuery = z.infer<typeof InputItemsQuery>;
 
@@ -315,10 +291,10 @@ export type InputItemsQuery = z.infer<typeof InputItemsQuery>;
 
 function buildResponsesOutputSchemas() {
   const str = z.string();
-  const int = z.number().int();
-  const count = z.number().int().min(0);
-  const nullableStr = str.nullable();
-  const nullableInt = int.nullable();
+  const int = z.number().check(z.int());
+  const count = z.number().check(z.int(), z.gte(0));
+  const nullableStr = z.nullable(str);
+  const nullableInt = z.nullable(int);
   const itemStatus = z.enum(["in_progress", "completed", "incomplete"]);
 
   const OutputTextContent = z.strictObject({
@@ -329,13 +305,13 @@ function buildResponsesOutputSchemas() {
   });
   const SummaryTextPart = z.strictObject({ type: z.literal("summary_text"), text: str });
   const OutputMessage = z.strictObject({ id: str, type: z.literal("message"), status: itemStatus, role: z.literal("assistant"), content: z.array(OutputTextContent) });
-  const OutputReasoning = z.strictObject({ id: str, type: z.literal("reasoning"), summary: z.array(SummaryTextPart), status: itemStatus.optional() });
+  const OutputReasoning = z.strictObject({ id: str, type: z.literal("reasoning"), summary: z.array(SummaryTextPart), status: z.optional(itemStatus) });
   const OutputFunctionCall = z.strictObject({
     id: str,
     type: z.literal("function_call"),
     status: itemStatus,
     arguments: str,
-    call_id: str.describe("Answer it with a `function_call_output` item carrying this `call_id`; it resumes the native run"),
+    call_id: str.check(z.describe("Answer it with a `function_call_output` item carrying this `call_id`; it resumes the native run")),
     name: str,
   });
   // OpenAI's `ResponseCustomToolCallItem` (openai-node 7.57 responses.d.ts): a call of a `type:"custom"` tool.
@@ -343,7 +319,7 @@ function buildResponsesOutputSchemas() {
     id: str,
     type: z.literal("custom_tool_call"),
     status: itemStatus,
-    call_id: str.describe("Answer it with a `custom_tool_call_output` item carrying this `call_id`; it resumes the native run"),
+    call_id: str.check(z.describe("Answer it with a `custom_tool_call_output` item carrying this `call_id`; it resumes the native run")),
     name: str,
     input: str,
   });
@@ -383,25 +359,24 @@ function buildResponsesOutputSchemas() {
     top_logprobs: int,
     top_p: z.number(),
     truncation: z.enum(["auto", "disabled"]),
-    user: str.optional(),
+    user: z.optional(str),
     metadata: z.record(str, str),
   });
 
   const ResponseObject = z
     .strictObject({
-      id: str.describe("`resp_<native run id hex>[<callback task id hex>]`: a resumed run answers with a new id"),
+      id: str.check(z.describe("`resp_<native run id hex>[<callback task id hex>]`: a resumed run answers with a new id")),
       object: z.literal("response"),
       created_at: int,
       status: ResponseStatus,
       background: z.literal(false),
       completed_at: nullableInt,
-      error: z.strictObject({ code: str, message: str }).nullable(),
-      incomplete_details: z.strictObject({ reason: str }).nullable(),
+      error: z.nullable(z.strictObject({ code: str, message: str })),
+      incomplete_details: z.nullable(z.strictObject({ reason: str })),
       ...ResponseEcho.shape,
       output: z.array(OutputItem),
-      usage: ResponseUsage.nullable(),
-    })
-    .describe("The Response object, rebuilt from the native run (the worker stores no content)");
+      usage: z.nullable(ResponseUsage),
+    }).check(z.describe("The Response object, rebuilt from the native run (the worker stores no content)"));
 
   const DeletedResponse = z.strictObject({ id: str, object: z.literal("response"), deleted: z.literal(true) });
 
@@ -423,11 +398,10 @@ function buildResponsesOutputSchemas() {
   ]);
 
   const InputItemList = z
-    .strictObject({ object: z.literal("list"), data: z.array(InputItemResource), first_id: nullableStr, last_id: nullableStr, has_more: z.boolean() })
-    .describe("The run's recorded input, as items");
+    .strictObject({ object: z.literal("list"), data: z.array(InputItemResource), first_id: nullableStr, last_id: nullableStr, has_more: z.boolean() }).check(z.describe("The run's recorded input, as items"));
 
   /** Fields every Responses stream event carries. */
-  const seq = { sequence_number: count.describe("0, 1, 2… across the whole stream") };
+  const seq = { sequence_number: count.check(z.describe("0, 1, 2… across the whole stream")) };
   const at = { item_id: str, output_index: count };
   const lifecycle = <const T extends string>(type: T) => z.strictObject({ type: z.literal(type), ...seq, response: ResponseObject });
 
@@ -491,8 +465,7 @@ function buildResponsesOutputSchemas() {
         message: str,
         param: z.null(),
         error: z.strictObject({ type: str, code: str, message: str, param: z.null() }),
-      })
-      .describe("A failure after the headers; followed by `response.failed`"),
+      }).check(z.describe("A failure after the headers; followed by `response.failed`")),
     "response.failed": lifecycle("response.failed"),
   } as const;
 
@@ -512,7 +485,7 @@ function buildResponsesOutputSchemas() {
     InputItemResource,
     InputItemList,
     STREAM_EVENTS,
-    StreamDone: z.literal("[DONE]").describe("After the terminal event, the last frame of every Responses stream: `data: [DONE]` (data only; Open Responses)"),
+    StreamDone: z.literal("[DONE]").check(z.describe("After the terminal event, the last frame of every Responses stream: `data: [DONE]` (data only; Open Responses)")),
   };
 }
 

@@ -18,7 +18,7 @@
  *   already in the native run. `item_reference`s are resolved beforehand (continuation.ts); any left
  *   here are skipped.
  */
-import * as z from "zod";
+import * as z from "../../zod";
 import { lazySchema } from "../../lazy";
 import { GatewayError } from "../../http/errors";
 import type { PolicyMode } from "../../http/policy";
@@ -282,14 +282,12 @@ function isFunctionTool(tool: { type: string }): tool is FunctionTool {
 }
 
 /** A `type:"custom"` tool as the schema lets it through (only `type` is checked there). */
-const CustomTool = lazySchema(() => z
-  .object({
+const CustomTool = lazySchema(() => z.looseObject({
     type: z.literal("custom"),
-    name: z.string().min(1),
-    description: z.string().nullish(),
-    format: z.union([z.object({ type: z.literal("text") }).loose(), z.object({ type: z.literal("grammar"), syntax: z.string(), definition: z.string() }).loose()]).nullish(),
-  })
-  .loose());
+    name: z.string().check(z.minLength(1)),
+    description: z.nullish(z.string()),
+    format: z.nullish(z.union([z.looseObject({ type: z.literal("text") }), z.looseObject({ type: z.literal("grammar"), syntax: z.string(), definition: z.string() })])),
+  }));
 
 /**
  * The native description of a custom tool: its own description, then the input format the model
