@@ -30,6 +30,7 @@ describe("policy table", () => {
     ["background: true", { background: true }, "background"],
     ["an OpenAI conversation", { conversation: "conv_123" }, "conversation"],
     ["a stored prompt", { prompt: { id: "pmpt_1" } }, "prompt"],
+    ["moderated completions", { moderation: { model: "omni-moderation-latest" } }, "moderation"],
   ])("rejects %s with a 400 naming the param", async (_name, extra, param) => {
     const error = await expect400({ model: MODEL, input: "x", ...extra }, param);
     expect(error.code).toBe("unsupported_feature");

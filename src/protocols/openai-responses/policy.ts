@@ -32,6 +32,9 @@ export const RESPONSES_POLICY: ParameterPolicy = {
   background: { kind: "rejected", why: "background mode is not available; use stream: true" },
   conversation: { kind: "rejected", why: "OpenAI conversation ids do not exist here; chain with previous_response_id" },
   prompt: { kind: "rejected", why: "stored prompt templates do not exist here; send input and instructions" },
+  // Asks for moderated input and output and a `moderation` result in the Response: a different
+  // output contract, so refused rather than reported as ignored (the parameter principle).
+  moderation: { kind: "rejected", why: "moderated completions are not available: a 1flowbase application applies its own content policy and reports no moderation results" },
   include: { kind: "accepted", why: "no encrypted reasoning, logprobs or hosted-tool results exist to include" },
   parallel_tool_calls: { kind: "accepted", why: FLOW_DECIDES },
   text: {

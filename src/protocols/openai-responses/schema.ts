@@ -258,6 +258,8 @@ export const CreateResponseRequest = lazySchema(() => z.looseObject({
     /** Declared so the policy table can reject them by name (OpenAI conversations, stored prompts). */
     conversation: z.nullish(z.union([z.string(), z.looseObject({ id: z.string() })])),
     prompt: z.nullish(z.looseObject({ id: z.string() })),
+    /** Moderated completions (openai-node 7.57 `ResponseCreateParams.moderation`): refused by the policy table. */
+    moderation: z.nullish(z.looseObject({ model: z.string() })),
     stream_options: z.nullish(z.record(z.string(), z.unknown())),
     /** Declared so the policy table can refuse it by name (server-side compaction; use /v1/responses/compact). */
     context_management: z.nullish(z.array(z.looseObject({ type: z.string(), compact_threshold: z.nullish(z.number()) }))),
