@@ -56,12 +56,20 @@ const intVar = (fallback: number, min: number, max: number) =>
   z.pipe(z.optional(z.pipe(wholeNumber, z.number().check(z.int(), z.gte(min), z.lte(max)))), z.transform((value) => value ?? fallback));
 
 /** An optional secret: empty counts as absent; a short one is refused (a guessable HMAC key forges tokens). */
-const signingSecret = lazySchema(() => z.pipe(z.pipe(z.optional(z
-  .string()), z.transform((value) => value?.trim() || undefined)), z.optional(z.string().check(z.minLength(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)")))));
+const signingSecret = lazySchema(() => z.pipe(
+  z.pipe(z.optional(z.string()), z.transform((value) => value?.trim() || undefined)),
+  z.optional(z.string().check(z.minLength(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)"))),
+));
 
 const ConfigSchema = lazySchema(() => z.object({
-  NATIVE_API_BASE_URL: z.pipe(z.pipe(z
-    .string({ error: "is required: the origin of the 1flowbase api-server, e.g. https://flow.example.com" }).check(z.trim()), z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://flow.example.com" })), z.transform((url) => url.replace(/\/+$/, ""))),
+  NATIVE_API_BASE_URL: z.pipe(
+    z.pipe(
+      z.string({ error: "is required: the origin of the 1flowbase api-server, e.g. https://flow.example.com" }).check(z.trim()),
+      z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://flow.example.com" }),
+    ),
+    // The gateway appends `/api/agent/v1/...`; a trailing slash would double it.
+    z.transform((url) => url.replace(/\/+$/, "")),
+  ),
   RESPONSE_INDEX: z.custom<D1Database>(
     (value) => typeof value === "object" && value !== null && typeof (value as { prepare?: unknown }).prepare === "function",
     { error: "is required: a D1 database binding named RESPONSE_INDEX" },
@@ -148,16 +156,14 @@ const ConfigSchema = lazySchema(() => z.object({
   /** `lenient` (default): accepted-but-ignored params are reported in a header; `strict`: they are 400. */
   PARAMETER_POLICY: z.pipe(z.optional(z.enum(["lenient", "strict"])), z.transform((value) => value ?? "lenient")),
   /** Comma-separated CORS origins; empty = CORS off. */
-  CORS_ALLOW_ORIGINS: z.pipe(z.optional(z
-    .string()), z.transform((value) => (value ?? "").split(",").map((origin) => origin.trim()).filter(Boolean))),
+  CORS_ALLOW_ORIGINS: z.pipe(z.optional(z.string()), z.transform((value) => (value ?? "").split(",").map((origin) => origin.trim()).filter(Boolean))),
   LOG_LEVEL: z.pipe(z.optional(z.enum(["debug", "info", "warn", "error", "off"])), z.transform((value) => value ?? "info")),
   /**
    * Model names clients send by default, mapped onto the application's catalog ids:
    * `claude-*=1flowbase, gpt-*=1flowbase` (first match wins; an exact name before a `*` prefix is the
    * operator's order). A model that is neither in the catalog nor aliased is a 404 `model_not_found`.
    */
-  MODEL_ALIASES: z.pipe(z.optional(z
-    .string()), z.transform((value, context): ModelAlias[] => {
+  MODEL_ALIASES: z.pipe(z.optional(z.string()), z.transform((value, context): ModelAlias[] => {
       const aliases: ModelAlias[] = [];
       for (const entry of (value ?? "").split(",").map((part) => part.trim()).filter(Boolean)) {
         const match = ALIAS_ENTRY.exec(entry.replace(/\s*=\s*/, "="));
