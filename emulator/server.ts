@@ -42,6 +42,11 @@ export interface EmulatorOptions {
   autoToolCalls?: boolean;
 }
 
+/** True when a run's turn is tool results only: no new user text, and the history ends with a tool message. */
+function answersToolResults(query: string, history: readonly { role: string }[]): boolean {
+  return query.trim() === "" && history[history.length - 1]?.role === "tool";
+}
+
 /** `EMULATOR_AUTO_TOOL_CALLS` as `npm run emulator` / `npm run dev` read it: `1`/`true`/`yes`/`on`. */
 export function autoToolCallsFromEnv(value: string | undefined): boolean {
   return ["1", "true", "yes", "on"].includes((value ?? "").trim().toLowerCase());
@@ -534,7 +539,10 @@ class Emulator implements RunnerHost {
       defaultAnswer: () => echoAnswer(run.userText, run),
       inputChars: inputChars(run.userText, run),
       timing: { wait_ms: script?.wait_ms, delta_delay_ms: script?.delta_delay_ms, stall_ms: script?.stall_ms },
-      forcedToolCalls: forcedToolCalls(run.request.inputs, { auto: this.autoToolCalls }),
+      // The opt-in auto mode calls a tool on `auto` — except on a turn that only carries tool results
+      // (empty query, history ending with a tool message), where a model answers from them; calling
+      // again there loops a client's tool loop (llmprobe's "tool results are accepted back").
+      forcedToolCalls: forcedToolCalls(run.request.inputs, { auto: this.autoToolCalls && !answersToolResults(run.request.query, run.request.history) }),
     }).catch((error: unknown) => {
       console.error(`emulator: execution of run ${run.id} failed`, error);
     });
