@@ -77,13 +77,7 @@ export function createApp(): Hono<GatewayEnv> {
       // The reference documents the gateway, not a deployment: it needs no setting, and it is what
       // an operator fixing the settings reads.
       if (DOCS_PATHS.has(c.req.path)) return next();
-      throw new GatewayError({
-        status: 500,
-        message: `gateway misconfigured: ${result.problems.join("; ")}`,
-        code: "gateway_misconfigured",
-        type: "server_error",
-        headers: { "x-should-retry": "false" },
-      });
+      throw GatewayError.permanentFault("gateway_misconfigured", `gateway misconfigured: ${result.problems.join("; ")}`);
     }
     c.set("config", result.config);
     await next();

@@ -66,6 +66,14 @@ export class GatewayError extends Error {
   static unsupported(message: string, param: string | null = null): GatewayError {
     return new GatewayError({ status: 400, message, param, code: "unsupported_feature" });
   }
+
+  /**
+   * A 500 that no retry can fix — the deployment or the gateway is at fault until someone changes it —
+   * with `x-should-retry: false`, so the official SDKs do not retry it (and start no more runs).
+   */
+  static permanentFault(code: string, message: string): GatewayError {
+    return new GatewayError({ status: 500, message, code, type: "server_error", headers: { "x-should-retry": "false" } });
+  }
 }
 
 export function openAiTypeForStatus(status: number): string {
@@ -184,22 +192,9 @@ export function toGatewayError(error: unknown): GatewayError {
   }
   if (error instanceof IndexSchemaMissingError) {
     // Permanent until an operator applies the migrations: a retry would only start more native runs.
-    return new GatewayError({
-      status: 500,
-      message: error.message,
-      code: "index_schema_missing",
-      type: "server_error",
-      headers: { "x-should-retry": "false" },
-      origin: "gateway",
-    });
+    return GatewayError.permanentFault("index_schema_missing", error.message);
   }
-  return new GatewayError({
-    status: 500,
-    message: "internal gateway error",
-    code: "internal_error",
-    type: "server_error",
-    headers: { "x-should-retry": "false" },
-  });
+  return GatewayError.permanentFault("internal_error", "internal gateway error");
 }
 
 function buildErrorEnvelopeSchemas() {

@@ -48,13 +48,7 @@ docsRoutes.get("/docs", (c) =>
 async function fromAssets(c: GatewayContext, assetPath: string, headers: Record<string, string>): Promise<Response> {
   const assets = c.env?.ASSETS;
   if (!assets) {
-    throw new GatewayError({
-      status: 500,
-      message: "the API reference is served from static assets, and this deployment has no ASSETS binding (wrangler.toml [assets])",
-      code: "gateway_misconfigured",
-      type: "server_error",
-      headers: { "x-should-retry": "false" },
-    });
+    throw GatewayError.permanentFault("gateway_misconfigured", "the API reference is served from static assets, and this deployment has no ASSETS binding (wrangler.toml [assets])");
   }
   const conditional = new Headers();
   for (const name of ["if-none-match", "if-modified-since"]) {
@@ -64,13 +58,10 @@ async function fromAssets(c: GatewayContext, assetPath: string, headers: Record<
   const asset = await assets.fetch(new Request(new URL(assetPath, c.req.url), { method: c.req.method, headers: conditional }));
   if (asset.status !== 200 && asset.status !== 304) {
     await asset.body?.cancel();
-    throw new GatewayError({
-      status: 500,
-      message: `the API reference was not built into this deployment (asset ${assetPath}: ${asset.status}); \`npm run build:docs\` generates it, and wrangler's [build] runs it on every deploy`,
-      code: "reference_not_built",
-      type: "server_error",
-      headers: { "x-should-retry": "false" },
-    });
+    throw GatewayError.permanentFault(
+      "reference_not_built",
+      `the API reference was not built into this deployment (asset ${assetPath}: ${asset.status}); \`npm run build:docs\` generates it, and wrangler's [build] runs it on every deploy`,
+    );
   }
   const out = new Headers(headers);
   const etag = asset.headers.get("etag");

@@ -77,28 +77,17 @@ describe("EMULATOR_AUTO_TOOL_CALLS", () => {
 
   it("a turn of tool results only (a client's own call ids, a new run) is answered, not called again", async () => {
     const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: WEATHER_SCHEMA } }];
-    const answered = await openaiOn(env.AUTO_TOOL_EMULATOR_URL).chat.completions.create({
-      model: MODEL,
-      tools,
-      messages: [
-        { role: "user", content: "Weather in Oslo?" },
-        { role: "assistant", content: null, tool_calls: [{ id: "client_call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] },
-        { role: "tool", tool_call_id: "client_call_1", content: "snow" },
-      ],
-    });
+    const client = openaiOn(env.AUTO_TOOL_EMULATOR_URL);
+    const toolTurn = [
+      { role: "user" as const, content: "Weather in Oslo?" },
+      { role: "assistant" as const, content: null, tool_calls: [{ id: "client_call_1", type: "function" as const, function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] },
+      { role: "tool" as const, tool_call_id: "client_call_1", content: "snow" },
+    ];
+    const answered = await client.chat.completions.create({ model: MODEL, tools, messages: toolTurn });
     expect(answered.choices[0]?.finish_reason).toBe("stop");
     expect(answered.choices[0]?.message.tool_calls ?? []).toEqual([]);
     // A new user message after the results is a new question: auto calls the tool again.
-    const asked = await openaiOn(env.AUTO_TOOL_EMULATOR_URL).chat.completions.create({
-      model: MODEL,
-      tools,
-      messages: [
-        { role: "user", content: "Weather in Oslo?" },
-        { role: "assistant", content: null, tool_calls: [{ id: "client_call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] },
-        { role: "tool", tool_call_id: "client_call_1", content: "snow" },
-        { role: "user", content: "And in Rome?" },
-      ],
-    });
+    const asked = await client.chat.completions.create({ model: MODEL, tools, messages: [...toolTurn, { role: "user", content: "And in Rome?" }] });
     expect(asked.choices[0]?.finish_reason).toBe("tool_calls");
   });
 

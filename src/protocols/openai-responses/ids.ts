@@ -67,8 +67,10 @@ export function responseIdFor(ref: ResponseRef): string {
 
 /**
  * True when the answer behind `ref` is less than `YOUNG_ID_MS` old by a UUIDv7 timestamp (the first
- * 48 bits are Unix milliseconds, RFC 9562 §5.7; native run and callback task ids are UUIDv7,
- * native-api.md §6): a run's first answer by its run id, a resumed answer by its callback task's id
+ * 48 bits are Unix milliseconds, RFC 9562 §5.7; run ids are UUIDv7, native-api.md §6, and so are
+ * callback task ids: `create_callback_task` binds `Uuid::now_v7()`, fork
+ * storage-durable/postgres/src/orchestration_runtime_repository/flow_run_methods.rs ~1037 @ c98c4dec):
+ * a run's first answer by its run id, a resumed answer by its callback task's id
  * (the task was created when the run asked for the tools, so the resumed answer is at least that
  * old: a slow tool makes it look older, never younger). Both claims are written alongside the
  * answer (src/routes/responses.ts), so a young id's miss may be a claim in flight. An id that is
