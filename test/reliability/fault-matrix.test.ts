@@ -488,8 +488,11 @@ describe.concurrent("fault matrix: more than 256 tool calls in one required_acti
   }
 });
 
-/** A D1 whose reads work and whose writes (the ownership claim) fail, as when the primary is down. */
-function d1WritesFail(): D1Database {
+/**
+ * A D1 whose reads work and whose writes fail, as when the primary is down — every write, or with
+ * `only` just the statements it matches (the ownership claim alone, say).
+ */
+function d1WritesFail(only: RegExp = /^\s*(insert|update|delete)/i): D1Database {
   const real = env.RESPONSE_INDEX;
   const failing = (sql: string) => {
     const statement = {
@@ -502,7 +505,7 @@ function d1WritesFail(): D1Database {
   };
   return new Proxy(real, {
     get(target, property) {
-      if (property === "prepare") return (sql: string) => (/^\s*(insert|update|delete)/i.test(sql) ? failing(sql) : target.prepare(sql));
+      if (property === "prepare") return (sql: string) => (only.test(sql) && /^\s*(insert|update|delete)/i.test(sql) ? failing(sql) : target.prepare(sql));
       const value = Reflect.get(target, property) as unknown;
       return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
@@ -516,7 +519,9 @@ describe("fault matrix: D1 failing before a keyed tool-output resume → a retry
     const first = firstTurn(protocol, emu({ tool_calls: [{ id: "call_k", name: "get_weather", arguments: { city: "Rome" } }] }, `d1 keyed ${nonce()}`));
     const followUp = toolResultTurn(protocol, first, await blockingJson(protocol, first), false, "mild");
     const keyed = { method: "POST", headers: { ...headersFor(protocol), "idempotency-key": `k-${nonce()}` }, body: JSON.stringify(followUp) };
-    const failed = await gateway(protocol.path, keyed, { RESPONSE_INDEX: d1WritesFail() });
+    // Only the ownership claim fails (the key's reservation is written): the keyed resume awaits
+    // its claim before resuming, so the failure is the request's, while nothing has happened yet.
+    const failed = await gateway(protocol.path, keyed, { RESPONSE_INDEX: d1WritesFail(/INTO response_index/i) });
     expect(failed.status).toBe(503);
     expect(failed.headers.get("x-should-retry")).toBe("true");
     expect(((await failed.json()) as { error: { code: string } }).error.code).toBe("index_unavailable");
