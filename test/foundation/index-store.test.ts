@@ -40,6 +40,48 @@ describe("ownership index (D1)", () => {
     expect(await index.resolve("resp_owned", OWNER_A)).toBeNull();
   });
 
+  it("a claim still in flight is read from this isolate, by its owner only, and can be tombstoned before it lands", async () => {
+    const real = env.RESPONSE_INDEX;
+    let land: (() => void) | undefined;
+    let failClaims = false;
+    // D1 with the claim's INSERT held until `land()` (or failing at once when `failClaims`); the rest is real.
+    const held = new Proxy(real, {
+      get(target, property) {
+        if (property !== "prepare") {
+          const value = Reflect.get(target, property) as unknown;
+          return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        }
+        return (sql: string) => {
+          const statement = target.prepare(sql);
+          if (!/^INSERT INTO response_index \(response_id, native_run_id, owner_fingerprint, created_at, expires_at\) VALUES/.test(sql)) return statement;
+          return {
+            bind: (...values: unknown[]) => ({
+              run: () =>
+                failClaims
+                  ? Promise.reject(new Error("D1_ERROR: primary unavailable"))
+                  : new Promise<void>((resolve) => (land = resolve)).then(() => statement.bind(...values).run()),
+            }),
+          };
+        };
+      },
+    }) as D1Database;
+    const index = createOwnershipIndex(held, 3600);
+    const claimed = index.claim("resp_flight", "run-f", OWNER_A);
+    expect(await real.prepare("SELECT 1 FROM response_index WHERE response_id = 'resp_flight'").first()).toBeNull();
+    expect(await index.lookup("resp_flight", OWNER_A)).toMatchObject({ kind: "owned", row: { nativeRunId: "run-f" } });
+    expect(await index.lookup("resp_flight", OWNER_B)).toEqual({ kind: "absent" });
+    // DELETE while in flight: the tombstone goes in first, and the late claim loses to it.
+    expect(await index.remove("resp_flight", OWNER_A)).toBe(true);
+    land?.();
+    await claimed;
+    expect(await real.prepare("SELECT deleted_at FROM response_index WHERE response_id = 'resp_flight'").first()).toMatchObject({ deleted_at: expect.any(Number) });
+    expect(await index.lookup("resp_flight", OWNER_A)).toEqual({ kind: "deleted" });
+    // A claim that fails is not remembered as owned.
+    failClaims = true;
+    await expect(index.claim("resp_lost", "run-l", OWNER_A)).rejects.toBeInstanceOf(IndexUnavailableError);
+    expect(await index.lookup("resp_lost", OWNER_A)).toEqual({ kind: "absent" });
+  });
+
   it("never lets a second claim take over another owner's row", async () => {
     const index = createOwnershipIndex(env.RESPONSE_INDEX, 3600);
     await index.claim("resp_contested", "run-a", OWNER_A);
