@@ -37,8 +37,14 @@ export interface ColdStartSubject {
   /** Row label. */
   name: string;
   kind: TargetKind;
-  /** "pass-through" or "gateway": which bundle the isolate loads. */
-  bundle: "pass-through" | "gateway";
+  /**
+   * Which bundle the isolate loads: the pass-through worker (the reference), the deployable gateway,
+   * or one of bench/floor/ (a chat stream forwarded with only Hono, only zod/mini, or both: what the
+   * pinned stack alone costs a first request, a lower bound of the gateway's).
+   */
+  bundle: "pass-through" | "gateway" | "floor/hono" | "floor/zod" | "floor/hono-zod";
+  /** The body marker that ends a complete answer, when it is not the protocol's own (the floors stream native SSE). */
+  terminal?: string;
 }
 
 export const COLD_START_SUBJECTS: readonly ColdStartSubject[] = [
@@ -46,6 +52,9 @@ export const COLD_START_SUBJECTS: readonly ColdStartSubject[] = [
   { name: "gateway · chat stream", kind: "chat", bundle: "gateway" },
   { name: "gateway · responses stream", kind: "responses", bundle: "gateway" },
   { name: "gateway · anthropic /v1/messages stream", kind: "anthropic", bundle: "gateway" },
+  { name: "floor: Hono + hand check, native SSE as is", kind: "chat", bundle: "floor/hono", terminal: "event: run.completed" },
+  { name: "floor: zod/mini 4-field schema, native SSE as is", kind: "chat", bundle: "floor/zod", terminal: "event: run.completed" },
+  { name: "floor: Hono + zod/mini, native SSE as is", kind: "chat", bundle: "floor/hono-zod", terminal: "event: run.completed" },
 ];
 
 export interface ColdStartRow extends ColdStartSubject {
@@ -114,8 +123,11 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
   try {
     const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-coldstart-"));
     migrateLocalD1(options.snapshot, persistDir);
-    const passthroughBundle = await bundleWorker("bench/passthrough-worker.ts");
-    const gatewayBundle = path.join(options.snapshot.dir, "index.js");
+    const bundles = new Map<ColdStartSubject["bundle"], string>([
+      ["gateway", path.join(options.snapshot.dir, "index.js")],
+      ["pass-through", await bundleWorker("bench/passthrough-worker.ts")],
+    ]);
+    for (const floor of ["floor/hono", "floor/zod", "floor/hono-zod"] as const) bundles.set(floor, await bundleWorker(`bench/${floor}.ts`));
     const key = requestFor("responses", PROMPT).headers.authorization?.replace(/^Bearer /, "") ?? "";
     const bindings = { NATIVE_API_BASE_URL: emulator.url, LOG_LEVEL: "off" };
     const samples = new Map<ColdStartSubject, Array<{ cold: Sample; coldCpuMs: number; warm: Sample[]; warmCpuMs: number[] }>>(COLD_START_SUBJECTS.map((subject) => [subject, []]));
@@ -124,10 +136,11 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
       for (const subject of COLD_START_SUBJECTS) ports.set(subject, await serverPort());
       const warmPort = await serverPort();
       const workers = COLD_START_SUBJECTS.map((subject, index) => {
-        const dir = path.dirname(subject.bundle === "gateway" ? gatewayBundle : passthroughBundle);
+        const bundleFile = bundles.get(subject.bundle) ?? "";
+        const dir = path.dirname(bundleFile);
         return {
           name: `subject-${index}`,
-          modules: modulesFor(dir, subject.bundle === "gateway" ? gatewayBundle : passthroughBundle),
+          modules: modulesFor(dir, bundleFile),
           modulesRoot: dir,
           compatibilityDate: COMPATIBILITY_DATE,
           compatibilityFlags: COMPATIBILITY_FLAGS,
@@ -172,7 +185,7 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
         for (let k = 0; k < COLD_START_SUBJECTS.length; k++) {
           const subject = COLD_START_SUBJECTS[(round + k) % COLD_START_SUBJECTS.length] as ColdStartSubject;
           const url = await urlOf(`subject-${COLD_START_SUBJECTS.indexOf(subject)}`);
-          const spec = requestFor(subject.kind, PROMPT);
+          const spec = { ...requestFor(subject.kind, PROMPT), ...(subject.terminal ? { terminal: subject.terminal } : {}) };
           // A new connection for the first request, as a new client of a new isolate opens one.
           const cold = await timed(new http.Agent({ keepAlive: false }), url, spec);
           const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

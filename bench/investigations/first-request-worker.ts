@@ -15,6 +15,10 @@ function stubNative(input: RequestInfo | URL, init?: RequestInit): Promise<Respo
   if (init?.method === "POST" && url.pathname.endsWith("/runs")) {
     return Promise.resolve(new Response(SHORT_RUN.replaceAll(RUN_ID, "0197a3c4-0000-7000-8000-000000000001"), { headers: { "content-type": "text/event-stream" } }));
   }
+  // The model check's catalog read (the gateway caches it per key; a fresh isolate reads it once).
+  if (url.pathname.endsWith("/models")) {
+    return Promise.resolve(new Response(JSON.stringify({ object: "list", data: [{ id: "1flowbase", name: "1flowbase" }] }), { headers: { "content-type": "application/json" } }));
+  }
   return Promise.resolve(new Response(JSON.stringify({ code: "not_found", message: `stub: no ${url.pathname}` }), { status: 404 }));
 }
 
