@@ -6,7 +6,9 @@
  * worker say what that piece alone costs a fresh isolate's first request: a lower bound of the
  * gateway's, which uses both and validates far more.
  */
-import { config, z } from "zod/mini";
+// A namespace import, as src/ imports zod (src/zod.ts): esbuild keeps only the members used, where
+// `import { z }` (an object) would bundle every schema kind and locale zod has.
+import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 
 export interface FloorEnv {
@@ -37,7 +39,7 @@ export function lastMessageByHand(body: unknown): string | null {
  */
 let chatRequest: ReturnType<typeof buildChatRequest> | undefined;
 function buildChatRequest() {
-  config(en());
+  z.config(en());
   return z.object({
     model: z.string(),
     stream: z.optional(z.boolean()),
