@@ -282,8 +282,11 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
     const fixturesFor = async (): Promise<Map<string, Fixtures>> => {
       const fixtures = new Map<string, Fixtures>();
       for (const [label, session] of gateways) fixtures.set(label, { aged: await createStored(agents.setup, session.url), toDelete: await createStored(agents.setup, session.url) });
-      // Older than the replica lag before any case reads them: the replica has them.
-      await sleep(model.lagMaxMs + 20);
+      // Aged before any case reads them: each claim went alongside its stream and is answered after a
+      // whole primary round trip (until then this isolate reads it from its claims in flight, with no
+      // D1 query at all), then reaches the replica within the lag. Waiting less made "aged" chains and
+      // GETs partly in-flight hits: faster than a replica read, and not what they are meant to time.
+      await sleep(model.primaryRttMs + model.lagMaxMs + 20);
       return fixtures;
     };
 

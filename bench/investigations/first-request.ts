@@ -14,7 +14,9 @@ import { readFileSync } from "node:fs";
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
   console.log("npx tsx bench/investigations/first-request.ts [--protocol=chat|anthropic|responses] [--runs=5] [--top=30]");
-  process.exit(0);
+  console.log("\ninclusive time of src/ functions (callees included):");
+for (const [key, ms] of medians(perInclusive).slice(0, top)) console.log(`${ms.toFixed(2).padStart(8)} ms  ${key}`);
+process.exit(0);
 }
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const protocol = option("protocol", "chat");
@@ -38,6 +40,32 @@ function selfBy(profile: CpuProfile, keyOf: (node: CpuProfile["nodes"][number]) 
 const moduleOf = (node: CpuProfile["nodes"][number]): string => (node.callFrame.url ? (node.callFrame.url.endsWith(".js") && !node.callFrame.url.startsWith("node") ? moduleAt(node.callFrame.lineNumber) : node.callFrame.url) : node.callFrame.functionName || "(native)");
 const functionOf = (node: CpuProfile["nodes"][number]): string => `${node.callFrame.functionName || "(anonymous)"} (${moduleOf(node)})`;
 
+/**
+ * Inclusive time of src/ functions: each sample is charged once to every distinct src/ function on
+ * its stack (callees in zod, Hono or V8's compiler included), so a schema's build closure shows what
+ * building that schema cost, and a route handler what the whole request cost.
+ */
+function inclusiveSrc(profile: CpuProfile): Map<string, number> {
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const out = new Map<string, number>();
+  profile.samples.forEach((id, index) => {
+    const ms = (profile.timeDeltas[index + 1] ?? 0) / 1000;
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const node = byId.get(at);
+      if (!node || node.callFrame.functionName === "(idle)") break;
+      const key = functionOf(node);
+      if (!key.includes("(src/") || seen.has(key)) continue;
+      seen.add(key);
+      out.set(key, (out.get(key) ?? 0) + ms);
+    }
+  });
+  return out;
+}
+
+const perInclusive: Array<Map<string, number>> = [];
 const perModule: Array<Map<string, number>> = [];
 const perFunction: Array<Map<string, number>> = [];
 const totals: number[] = [];
@@ -52,6 +80,7 @@ for (let run = 0; run < runs; run++) {
     const modules = selfBy(profile, moduleOf);
     perModule.push(modules);
     perFunction.push(selfBy(profile, functionOf));
+    perInclusive.push(inclusiveSrc(profile));
     totals.push([...modules.values()].reduce((a, b) => a + b, 0));
   } finally {
     await session.dispose();
@@ -66,4 +95,6 @@ console.log("\nself time by module:");
 for (const [key, ms] of medians(perModule).slice(0, top)) console.log(`${ms.toFixed(2).padStart(8)} ms  ${key}`);
 console.log("\nself time by function:");
 for (const [key, ms] of medians(perFunction).slice(0, top)) console.log(`${ms.toFixed(2).padStart(8)} ms  ${key}`);
+console.log("\ninclusive time of src/ functions (callees included):");
+for (const [key, ms] of medians(perInclusive).slice(0, top)) console.log(`${ms.toFixed(2).padStart(8)} ms  ${key}`);
 process.exit(0);
