@@ -64,6 +64,8 @@ export interface D1LatencyRow extends D1LatencyCase {
     replicaAfter: number;
     /** Median D1 time of the queries completed before the Response: D1's share of the first byte. */
     msBeforeResponseP50: number;
+    /** Their mean: the worker's clock counts whole milliseconds, so a median of 5 ms round trips reads 6 or 7. */
+    msBeforeResponseMean?: number;
     replicaWaitMs: number;
     replicaBehindReads: number;
   } | null;
@@ -365,6 +367,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
                 primaryAfter: mean((t) => t.primary - t.primaryBeforeResponse),
                 replicaAfter: mean((t) => t.replica - t.replicaBeforeResponse),
                 msBeforeResponseP50: percentile(caseTraces.map((t) => t.msBeforeResponse), 50),
+                msBeforeResponseMean: mean((t) => t.msBeforeResponse),
                 replicaWaitMs: mean((t) => t.replicaWaitMs),
                 replicaBehindReads: mean((t) => t.replicaBehindReads),
               },
@@ -373,7 +376,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
     for (const row of rows) {
       log(
         `  ${row.name.padEnd(48)} TTFB p50 ${row.ttfbP50.toFixed(1).padStart(7)} ms  p99 ${row.ttfbP99.toFixed(1).padStart(7)} ms` +
-          (row.d1 ? `  D1 on the path: primary ${row.d1.primaryBefore.toFixed(1)} replica ${row.d1.replicaBefore.toFixed(1)} (${row.d1.msBeforeResponseP50.toFixed(0)} ms)` : "") +
+          (row.d1 ? `  D1 on the path: primary ${row.d1.primaryBefore.toFixed(1)} replica ${row.d1.replicaBefore.toFixed(1)} (${row.d1.msBeforeResponseP50.toFixed(0)} ms, mean ${(row.d1.msBeforeResponseMean ?? Number.NaN).toFixed(1)})` : "") +
           (row.errors ? `  ERRORS ${row.errors}: ${row.firstError ?? ""}` : ""),
       );
     }
@@ -390,6 +393,20 @@ export interface D1BudgetLine {
 }
 
 const signed = (value: number): string => `${value >= 0 ? "+" : ""}${value.toFixed(2)} ms`;
+
+/**
+ * One replica round trip as the model delivers it: the injected `replicaRttMs` plus the local D1's own
+ * time for the query (miniflare's D1 is a service of its own, ≈ 1–2 ms a query here), which a real
+ * replica's round trip already includes. Measured as the mean D1 time on the path of the GET of an
+ * aged response — exactly one replica read — in the same run (a mean: the worker's clock counts whole
+ * milliseconds); the injected figure when GET has no trace.
+ */
+export function replicaRoundTrip(result: D1LatencyResult, stream: boolean): number {
+  const get = result.rows.find((r) => r.gateway === "tree" && r.protocol === "responses" && r.operation === "GET" && r.stream === stream);
+  const onePerRequest = get?.d1 && Math.abs(get.d1.replicaBefore - 1) < 1e-9 && get.d1.primaryBefore === 0;
+  const measured = get?.d1?.msBeforeResponseMean;
+  return onePerRequest && measured !== undefined && Number.isFinite(measured) ? Math.max(result.model.replicaRttMs, measured) : result.model.replicaRttMs;
+}
 
 /**
  * Issue 18's latency budgets, from the working tree's rows: with the model's primary and replica
@@ -410,15 +427,16 @@ export function d1BudgetLines(result: D1LatencyResult): D1BudgetLine[] {
       const delta = stored.ttfbP50 - unstored.ttfbP50;
       lines.push({ what: `${model} responses ${mode}: store:true create TTFB p50 within +1 ms of store:false`, measured: signed(delta), pass: stored.errors === 0 && unstored.errors === 0 && delta <= 1 });
     }
+    const replicaRtt = replicaRoundTrip(result, stream);
     for (const operation of ["chained create", "chained create, immediate"] as const) {
       const chained = row(operation, stream);
       if (!chained || !stored) continue;
       const delta = chained.ttfbP50 - stored.ttfbP50;
       const which = operation === "chained create" ? "chained create (previous response older than the replica lag)" : "chained create sent the instant response.created arrives";
       lines.push({
-        what: `${model} responses ${mode}: ${which} TTFB p50 within +1 replica round trip (${result.model.replicaRttMs} ms) of an unchained stored create`,
+        what: `${model} responses ${mode}: ${which} TTFB p50 within +1 replica round trip (${replicaRtt.toFixed(1)} ms as the model delivers it: ${result.model.replicaRttMs} ms injected + the local D1's own query time) of an unchained stored create`,
         measured: signed(delta),
-        pass: chained.errors === 0 && stored.errors === 0 && delta <= result.model.replicaRttMs,
+        pass: chained.errors === 0 && stored.errors === 0 && delta <= replicaRtt,
       });
     }
   }
