@@ -14,9 +14,7 @@ import { readFileSync } from "node:fs";
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
   console.log("npx tsx bench/investigations/first-request.ts [--protocol=chat|anthropic|responses] [--runs=5] [--top=30]");
-  console.log("\ninclusive time of src/ functions (callees included):");
-for (const [key, ms] of medians(perInclusive).slice(0, top)) console.log(`${ms.toFixed(2).padStart(8)} ms  ${key}`);
-process.exit(0);
+  process.exit(0);
 }
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const protocol = option("protocol", "chat");
