@@ -48,13 +48,21 @@ export interface OwnedRun {
  * round trip. A tombstone wins wherever it is seen — on the replica, or remembered by this isolate
  * (DELETE then an immediate chain through the same edge is not found).
  */
-export async function resolveOwnedRun(caller: Caller, responseId: string, options: { withRun?: boolean } = {}): Promise<OwnedRun | null> {
+export async function resolveOwnedRun(
+  caller: Caller,
+  responseId: string,
+  options: { withRun?: boolean; onNativeRun?: (run: NativeRun) => void } = {},
+): Promise<OwnedRun | null> {
   const ref = parseResponseId(responseId);
   if (!ref) return null;
   let fromNative: Promise<NativeRun | null> | undefined;
   const askNative = (): Promise<NativeRun | null> => {
     fromNative ??= caller.native.getRun(ref.runId).then(
-      (run) => (run.id === ref.runId ? run : null),
+      (run) => {
+        if (run.id !== ref.runId) return null;
+        options.onNativeRun?.(run);
+        return run;
+      },
       (error: unknown) => {
         if (isNativeAbsence(error)) return null;
         throw error;
@@ -121,21 +129,60 @@ export interface ConnectionResponses {
 }
 
 /** `responseId` as one of `connection`'s own `store: false` responses, else as the index and native say. */
-function resolveChained(caller: Caller, responseId: string, connection: ConnectionResponses | undefined, withRun: boolean): Promise<OwnedRun | null> {
+function resolveChained(caller: Caller, responseId: string, connection: ConnectionResponses | undefined, options: Parameters<typeof resolveOwnedRun>[2]): Promise<OwnedRun | null> {
   const local = connection?.runOf(responseId);
   if (local !== undefined) return Promise.resolve({ runId: local });
-  return resolveOwnedRun(caller, responseId, { withRun });
+  return resolveOwnedRun(caller, responseId, options);
 }
 
 /** Resolves `previous_response_id` to the run it names (owner-checked) and what continuing needs. */
 export async function loadPreviousTurn(caller: Caller, previousResponseId: string, connection?: ConnectionResponses): Promise<PreviousTurn> {
-  const owned = await resolveChained(caller, previousResponseId, connection, true);
-  if (!owned) {
-    await rejectInvalidKey(caller);
-    throw previousResponseNotFound(previousResponseId);
-  }
-  const run = owned.run ?? (await getOwnedRun(caller, owned.runId, () => previousResponseNotFound(previousResponseId)));
-  return { responseId: previousResponseId, runId: owned.runId, conversation: runConversation(run), turns: runTurns(run) };
+  return startPreviousTurn(caller, previousResponseId, connection).confirmed;
+}
+
+/** A previous turn on its way: owner-checked, and as native has it before the index has answered. */
+export interface PreviousTurnLoad {
+  /** The previous turn once the index and native agree the caller owns it (else its error). */
+  confirmed: Promise<PreviousTurn>;
+  /**
+   * The same turn the moment native's `GET /runs/{id}` answers (with the caller's key), usually a
+   * replica round trip before the index does: for work the create would do next anyway, kept only
+   * when `confirmed` resolves to this very object (the index confirmed that run), thrown away
+   * otherwise. Null when native has not answered with the run (the turn then comes only confirmed).
+   */
+  early: Promise<PreviousTurn | null>;
+}
+
+/**
+ * `loadPreviousTurn`, with the turn also handed out early (issue 18: a chained create within one
+ * replica round trip of an unchained one — what it builds from the previous turn is built while
+ * the index read is on the wire, not after it).
+ */
+export function startPreviousTurn(caller: Caller, previousResponseId: string, connection?: ConnectionResponses): PreviousTurnLoad {
+  let early: { run: NativeRun; turn: PreviousTurn } | undefined;
+  let handEarly: (turn: PreviousTurn | null) => void = () => undefined;
+  const earlyTurn = new Promise<PreviousTurn | null>((resolve) => (handEarly = resolve));
+  const turnOf = (run: NativeRun, runId: string): PreviousTurn => ({ responseId: previousResponseId, runId, conversation: runConversation(run), turns: runTurns(run) });
+  const confirmed = (async (): Promise<PreviousTurn> => {
+    try {
+      const owned = await resolveChained(caller, previousResponseId, connection, {
+        withRun: true,
+        onNativeRun: (run) => {
+          early = { run, turn: turnOf(run, run.id) };
+          handEarly(early.turn);
+        },
+      });
+      if (!owned) {
+        await rejectInvalidKey(caller);
+        throw previousResponseNotFound(previousResponseId);
+      }
+      const run = owned.run ?? (await getOwnedRun(caller, owned.runId, () => previousResponseNotFound(previousResponseId)));
+      return early?.run === run && early.turn.runId === owned.runId ? early.turn : turnOf(run, owned.runId);
+    } finally {
+      handEarly(null); // no-op once handed out
+    }
+  })();
+  return { confirmed, early: earlyTurn };
 }
 
 /**
@@ -167,7 +214,7 @@ export async function resolveCompaction(caller: Caller, items: InputItem[], prev
 
 /** Only `previous_response_id`'s run id (resuming needs no more than ownership). */
 export async function resolvePreviousRunId(caller: Caller, previousResponseId: string, connection?: ConnectionResponses): Promise<string> {
-  const owned = await resolveChained(caller, previousResponseId, connection, false);
+  const owned = await resolveChained(caller, previousResponseId, connection, { withRun: false });
   if (!owned) {
     await rejectInvalidKey(caller);
     throw previousResponseNotFound(previousResponseId);

@@ -23,7 +23,7 @@ import { applyIdempotency, readIdempotency, type Idempotency } from "../http/ide
 import { ignoredParamsHeaders, parseRequest, policyMode } from "../http/policy";
 import { NativeError } from "../native/errors";
 import { itemsToStream, type NativeStreamItem } from "../native/events";
-import type { NativeRun } from "../native/schema";
+import type { NativeRun, NativeRunRequest } from "../native/schema";
 import { isSettledRun, runToItems } from "../native/synthesize";
 import { isNativeAbsence, responseNotFound } from "../protocols/openai-responses/continuation";
 import { blockingResponse, echoFromRun, foldRun, inputItemsFromRun, paginateInputItems } from "../protocols/openai-responses/from-native";
@@ -31,8 +31,8 @@ import { isYoungResponseRef, parseResponseId, responseIdFor } from "../protocols
 import { enforceResponsesPolicy } from "../protocols/openai-responses/policy";
 import { InputItemsQuery, parseCreateRequest, parseInputItems, type CreateResponseRequest, type ResponseEcho } from "../protocols/openai-responses/schema";
 import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../protocols/openai-responses/stream";
-import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest } from "../protocols/openai-responses/to-native";
-import { getOwnedRun, loadPreviousTurn, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId, type ConnectionResponses } from "./responses-continuation";
+import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest, type PreviousTurn } from "../protocols/openai-responses/to-native";
+import { getOwnedRun, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId, startPreviousTurn, type ConnectionResponses } from "./responses-continuation";
 import type { OutputLimits } from "../native/answer";
 import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
@@ -159,8 +159,8 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
   // (issue 18: a chained create within one replica round trip of an unchained one). Not for tool
   // outputs, which resume the previous run and only need its ownership (`resolvePreviousRunId`).
   // Awaited where the previous turn is needed, so every error before that point still wins.
-  const chained = request.previous_response_id && !endsWithToolOutputs(request.input) ? loadPreviousTurn(caller, request.previous_response_id, connection) : null;
-  chained?.catch(() => undefined);
+  const chained = request.previous_response_id && !endsWithToolOutputs(request.input) ? startPreviousTurn(caller, request.previous_response_id, connection) : null;
+  chained?.confirmed.catch(() => undefined);
   const mode = policyMode(caller.config.PARAMETER_POLICY, options.headers);
   const ignored = enforceResponsesPolicy(body as Record<string, unknown>, mode);
   // A compaction item stands for its whole window, continued like previous_response_id (compaction.ts).
@@ -215,13 +215,29 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
 
   // Native runs any model string; an unknown one is the client's 404 here, before any run.
   const model = await catalogModel(caller, request.model);
-  const previous = request.previous_response_id ? await (chained ?? loadPreviousTurn(caller, request.previous_response_id, connection)) : compacted;
   // The mapped request must fit native's body limit; Responses' `truncation` says how (to-native.ts).
-  let nativeRequest = fitToNativeLimit(
-    { ...toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }), model },
-    request.truncation ?? "disabled",
-    caller.config.NATIVE_MAX_REQUEST_BYTES,
-  );
+  const mapped = (previous: PreviousTurn | null): NativeRunRequest =>
+    fitToNativeLimit({ ...toNativeRunRequest(request, { plan, tools, previous, traceId: caller.requestId }), model }, request.truncation ?? "disabled", caller.config.NATIVE_MAX_REQUEST_BYTES);
+  let nativeRequest: NativeRunRequest;
+  if (request.previous_response_id) {
+    const load = chained ?? startPreviousTurn(caller, request.previous_response_id, connection);
+    // Mapped against native's copy of the previous run while the index read (a replica round trip)
+    // is still on its way, and kept only when the index confirms that very turn: the mapping (and
+    // its serialisation for the size check) leaves the path to the first byte, and an ownership
+    // error still wins over a mapping one, which is then thrown again from the confirmed turn.
+    const early = load.early.then((turn) => {
+      try {
+        return turn && { turn, request: mapped(turn) };
+      } catch {
+        return null;
+      }
+    });
+    const previous = await load.confirmed;
+    const guess = await early;
+    nativeRequest = guess?.turn === previous ? guess.request : mapped(previous);
+  } else {
+    nativeRequest = mapped(compacted);
+  }
   if (request.reasoning?.effort) {
     nativeRequest = await withCatalogReasoning(caller, nativeRequest, { effort: request.reasoning.effort }, { name: "reasoning.effort", param: "reasoning" }, mode, ignored);
   }

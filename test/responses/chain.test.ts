@@ -9,6 +9,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import OpenAI, { APIError } from "openai";
 import { createApp } from "../../src/app";
+import { forgetIsolateIndexMemory } from "../../src/index-store";
 import { emu } from "../../emulator/script";
 import { nativeCreateBodyOfRun } from "../native-requests";
 import { call, checkEventOrder, EMULATOR_KEYS, lastNativeCreate, MODEL, openai, runIdOf, streamRaw } from "./helpers";
@@ -120,6 +121,49 @@ describe("previous_response_id", () => {
     expect(client).toBeDefined();
   });
 
+
+  it("a chain over native's body limit: context_length_exceeded for an owned previous response, previous_response_not_found for a deleted one (ownership is decided first)", async () => {
+    // The create maps against native's copy of the previous run while the index is still being read
+    // (routes/responses.ts, issue 18); that early mapping's error must not overtake the index's answer.
+    const client = openai();
+    const owned = await client.responses.create({ model: MODEL, input: `remember ${"x".repeat(900)}` });
+    const deleted = await client.responses.create({ model: MODEL, input: `remember ${"y".repeat(900)}` });
+    await client.responses.delete(deleted.id);
+    // The index answers after native does, as a replica round trip away would; and this isolate
+    // forgets the tombstone it wrote, so the index itself must say "deleted".
+    forgetIsolateIndexMemory();
+    const slowIndex = new Proxy(env.RESPONSE_INDEX, {
+      get(target, property) {
+        const value = Reflect.get(target, property) as unknown;
+        if (property !== "withSession" || typeof value !== "function") return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        return (...args: unknown[]) => {
+          const session = (value as (...a: unknown[]) => D1DatabaseSession).apply(target, args);
+          return {
+            prepare: (sql: string) => {
+              const statement = session.prepare(sql);
+              return { bind: (...values: unknown[]) => ({ first: async <T,>() => (await new Promise((resolve) => setTimeout(resolve, 50)), statement.bind(...values).first<T>()) }) };
+            },
+            getBookmark: () => session.getBookmark(),
+          };
+        };
+      },
+    }) as D1Database;
+    const chain = (previous: string) =>
+      createApp().fetch(
+        new Request("http://gw/v1/responses", {
+          method: "POST",
+          headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: MODEL, input: `and ${"z".repeat(400)}`, previous_response_id: previous }),
+        }),
+        { ...env, RESPONSE_INDEX: slowIndex, NATIVE_MAX_REQUEST_BYTES: "1500" },
+      );
+    const tooLong = await chain(owned.id);
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ error: { code: "context_length_exceeded", param: "input" } });
+    const gone = await chain(deleted.id);
+    expect(gone.status).toBe(400);
+    expect(await gone.json()).toMatchObject({ error: { code: "previous_response_not_found", param: "previous_response_id" } });
+  });
   it("streams a chained turn and chains from a streamed turn (the claim precedes response.created)", async () => {
     const first = await streamRaw({ model: MODEL, input: "Remember 42." });
     const firstId = (checkEventOrder(first.events) as { id: string }).id;
