@@ -56,6 +56,6 @@ export function startMiniflareGateway(snapshot: GatewaySnapshot, emulatorUrl: st
   return start(path.join(snapshot.dir, "index.js"), { NATIVE_API_BASE_URL: emulatorUrl, LOG_LEVEL: "off" }, path.join(persistDir, "v3", "d1"), inspect);
 }
 
-export async function startMiniflarePassthrough(emulatorUrl: string, inspect = false): Promise<MiniflareWorker> {
-  return start(await bundleWorker("bench/passthrough-worker.ts"), { NATIVE_API_BASE_URL: emulatorUrl }, null, inspect);
+export async function startMiniflarePassthrough(emulatorUrl: string, inspect = false, entry = "bench/passthrough-worker.ts"): Promise<MiniflareWorker> {
+  return start(await bundleWorker(entry), { NATIVE_API_BASE_URL: emulatorUrl }, null, inspect);
 }
