@@ -59,8 +59,6 @@ export const DEFAULT_MICRO: MicroOptions = {
     ...P.map((p): [string, number] => [`decode+project:${p}`, 4096]),
     ["pipeline:decode", 4096],
     ...P.map((p): [string, number] => [`pipeline:${p}`, 4096]),
-    // The least a JS re-projection does on that path (projector-worker.ts `floorPipe`): a lower bound.
-    ...P.map((p): [string, number] => [`floor:pipe-${p}`, 4096]),
     // The blocking answers: the same stream folded into one JSON answer.
     ...P.map((p): [string, number] => [`blocking:${p}`, 4096]),
     ["decode", 16384],

@@ -16,14 +16,7 @@
  *                             the route's fold (chatCompletionFrom, messageFrom, blockingResponse)
  *                             → the answer object, JSON.stringify'd;
  * - `floor:utf8`, `floor:json` lower bounds of the decoder: TextDecoder over the chunks alone, and
- *                             JSON.parse of every frame's data alone (pre-extracted);
- * - `floor:pipe-<p>`          the least any re-projection in JS does on the real path, a lower bound
- *                             of `pipeline:<p>`: body ReadableStream → reader → TextDecoder → frames cut
- *                             at blank lines → JSON.parse of each data line → each delta put into the
- *                             protocol's delta frame as the gateway emits it (test/fixtures/golden) →
- *                             one TextEncoder.encode + write per input chunk into an
- *                             IdentityTransformStream (as projectToSse) → consumed by the runtime.
- *                             No event names, no state, no validation, no terminal frames.
+ *                             JSON.parse of every frame's data alone (pre-extracted).
  *
  * Timing: workerd's clock has 1 ms resolution (and, on Cloudflare, only advances on I/O; locally it
  * advances). Every run streams ≥100k events (≥100 ms), and the median of several runs is reported.
@@ -120,61 +113,6 @@ function bodyOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
   });
 }
 
-/**
- * Each protocol's text delta frame as the gateway writes it (test/fixtures/golden/text-*.sse), split
- * around the sequence number and the JSON string of the delta: the floor emits the same bytes per
- * event, so it pays the same encoding and copying.
- */
-const DELTA_FRAMES: Record<ProtocolName, readonly [string, string, string]> = {
-  responses: [
-    'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"msg_0197a3c45b6d7e8f9a0b1c2d3e4f5a6b_0","output_index":0,"content_index":0,"logprobs":[],"sequence_number":',
-    ',"delta":',
-    "}\n\n",
-  ],
-  chat: [
-    'data: {"id":"chatcmpl-0197a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d","object":"chat.completion.chunk","created":1782485573,"model":"1flowbase","choices":[{"index":0,"delta":{"content":',
-    "",
-    '},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
-  ],
-  anthropic: ['event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":', "", "}}\n\n"],
-};
-
-async function floorPipe(w: Workload, protocol: ProtocolName): Promise<number> {
-  const [head, beforeDelta, tail] = DELTA_FRAMES[protocol];
-  const numbered = beforeDelta !== "";
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  // workerd's native identity stream, as projectToSse writes into (src/http/sse.ts).
-  const { readable, writable } = new IdentityTransformStream();
-  const pump = (async () => {
-    const writer = writable.getWriter();
-    const reader = bodyOf(w.chunks).getReader();
-    let pending = "";
-    let sequence = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const text = pending + decoder.decode(value, { stream: true });
-      let out = "";
-      let start = 0;
-      for (let end = text.indexOf("\n\n", start); end !== -1; end = text.indexOf("\n\n", start)) {
-        const data = text.indexOf("data: ", start);
-        if (data !== -1 && data < end) {
-          const payload = JSON.parse(text.slice(data + 6, end)) as { delta?: unknown };
-          if (typeof payload.delta === "string") out += numbered ? head + sequence++ + beforeDelta + JSON.stringify(payload.delta) + tail : head + JSON.stringify(payload.delta) + tail;
-        }
-        start = end + 2;
-      }
-      pending = text.slice(start);
-      if (out !== "") await writer.write(encoder.encode(out));
-    }
-    await writer.close();
-  })();
-  const bytes = (await new Response(readable).arrayBuffer()).byteLength;
-  await pump;
-  return bytes;
-}
-
 /** One run of a stage; returns the output size (bytes or chars), which also keeps the work observable. */
 async function runStage(stage: string, w: Workload): Promise<number> {
   const [kind, arg] = stage.split(":") as [string, string | undefined];
@@ -194,7 +132,6 @@ async function runStage(stage: string, w: Workload): Promise<number> {
     for (const chunk of w.chunks) chars += decoder.decode(chunk, { stream: true }).length;
     return chars + decoder.decode().length;
   }
-  if (kind === "floor" && arg?.startsWith("pipe-")) return floorPipe(w, arg.slice(5) as ProtocolName);
   if (kind === "floor" && arg === "json") {
     let count = 0;
     for (const line of w.dataLines) if (JSON.parse(line) !== null) count++;
