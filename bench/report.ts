@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { coldStartBudgetLines, COLD_TTFB_BUDGET_MS, type ColdStartResult } from "./coldstart";
+import { coldStartBudgetLines, COLD_TTFB_BUDGET_MS, type ColdStartResult, type ColdStartRow } from "./coldstart";
 import { d1BudgetLines, type D1LatencyResult } from "./d1latency";
 import { ROOT } from "./lib/deps";
 import type { CellResult, E2eResult } from "./e2e";
@@ -449,6 +449,18 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
       ),
     );
     parts.push(`\nBudget: each gateway row's first-request TTFB p50 within +${COLD_TTFB_BUDGET_MS} ms of the pass-through's.`);
+    const floors = cold.rows.filter((row) => row.bundle.startsWith("floor/"));
+    if (reference && floors.length > 0) {
+      const delta = (row: ColdStartRow): string => `${row.coldTtfbP50 - reference.coldTtfbP50 >= 0 ? "+" : ""}${fmt(row.coldTtfbP50 - reference.coldTtfbP50, 1)} ms`;
+      const cpu = (row: ColdStartRow): string => `+${fmt(row.coldCpuMsP50 - reference.coldCpuMsP50, 1)} ms CPU`;
+      parts.push(
+        `\nThe floor rows (bench/floor/) are the pinned stack alone, before any of the gateway's code: a chat request routed by Hono and/or validated by zod/mini ` +
+          `(four fields, with zod's English locale as src/zod.ts sets it), forwarded to native, native's SSE returned as is. Their first requests over the pass-through's: ` +
+          floors.map((row) => `${row.name.replace(/^floor: /, "").replace(/, native SSE as is$/, "")} ${delta(row)} (${cpu(row)})`).join("; ") +
+          `. What a fresh isolate's first request pays for zod (its first schema built and first parse: V8 compiling zod core) and Hono is a lower bound of the gateway's delta; ` +
+          `their warm TTFB (requests 2–4) is the same floor for the warm short-answer budget.`,
+      );
+    }
   }
 
   const d1 = results.d1Latency;
