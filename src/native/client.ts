@@ -129,8 +129,28 @@ export function utf8Length(text: string): number {
  * `truncation: "auto"`).
  */
 export function nativeRunBody(request: NativeRunRequest): { json: string; bytes: number } {
-  const json = JSON.stringify(NativeRunRequest.parse({ ...request, response_mode: "streaming" }));
+  const { json } = streamingRunBody(request);
   return { json, bytes: utf8Length(json) };
+}
+
+/**
+ * Each run request's validated streaming body and its JSON, computed once: a Responses create sizes
+ * its body for the limit (`fitToNativeLimit`) and then sends that very object, so without this one
+ * create validated and serialised its native body twice (the second time after a chained create's
+ * index read, on the path to its first byte). Keyed by the object: a run request is built and then
+ * never changed — every step that alters one (`applyIdempotency`, `withMaxOutputTokens`,
+ * `withReasoning`, the truncation in `fitToNativeLimit`) makes a new object.
+ */
+const streamingBodies = new WeakMap<NativeRunRequest, { body: NativeRunRequest; json: string }>();
+
+function streamingRunBody(request: NativeRunRequest): { body: NativeRunRequest; json: string } {
+  let known = streamingBodies.get(request);
+  if (!known) {
+    const body = NativeRunRequest.parse({ ...request, response_mode: "streaming" });
+    known = { body, json: JSON.stringify(body) };
+    streamingBodies.set(request, known);
+  }
+  return known;
 }
 
 /** `NATIVE_MAX_RECORD_BYTES`'s default (config.ts explains the number). */
@@ -416,11 +436,11 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
    * thrown here, for every call, before anything of it is read; a body over native's limit is never
    * sent (native would answer a plain-text 413).
    */
-  async function open(exchange: Exchange, method: string, path: string, accept: string, body: unknown): Promise<Response> {
+  async function open(exchange: Exchange, method: string, path: string, accept: string, body: unknown, serialized?: string): Promise<Response> {
     exchange.check();
     const init: RequestInit = { method, headers: headers(accept, body !== undefined), signal: exchange.controller.signal, redirect: "manual" };
     if (body !== undefined) {
-      const json = JSON.stringify(body);
+      const json = serialized ?? JSON.stringify(body);
       // Quick bound first: at most 3 UTF-8 bytes per UTF-16 unit.
       if (json.length * 3 > maxRequestBytes) {
         const bytes = utf8Length(json);
@@ -518,7 +538,7 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
 
   return {
     async streamRun(request, runOptions = {}) {
-      const body = NativeRunRequest.parse({ ...request, response_mode: "streaming" });
+      const { body, json } = streamingRunBody(request);
       const onAbandoned = runOptions.onAbandoned;
       // Give-up mode (see StreamRunOptions): the caller hears the timeout or disconnect at once, while
       // the request runs on until native's headers say which run it created.
@@ -528,7 +548,7 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
       const exchange: Exchange = new Exchange(timeouts.headersMs, signal, deadline, onAbandoned ? () => giveUp?.(exchange.failure(new Error("abandoned"), "connect")) : undefined);
       let handedOver = false;
       try {
-        const opening = open(exchange, "POST", "/runs", "text/event-stream", body);
+        const opening = open(exchange, "POST", "/runs", "text/event-stream", body, json);
         let response: Response;
         try {
           response = gaveUp ? await Promise.race([opening, gaveUp]) : await opening;
