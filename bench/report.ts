@@ -475,7 +475,10 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
         `${d1.rounds} interleaved rounds (every case once per round, starting at a different case each round), c = 1, keep-alive. "Chained" chains from a response created before the round ` +
         `(older than the replica lag); "chained, immediate" sends the chained request the instant the previous stream's \`response.created\` frame arrives. ` +
         `D1 on the path = the queries that had completed before the worker returned its Response (mean count per request by instance, and their median summed time); ` +
-        `"after" = queries that ran alongside the stream or in \`waitUntil\`.\n`,
+        `"after" = queries that ran alongside the stream or in \`waitUntil\`. ` +
+        `The yardstick rows are not the gateway: native forwarded by the bench worker as is, with and without one replica read first (and that read alongside a keyed native read); ` +
+        `their difference is the "one replica round trip" of the chained budget, as this machine delivers it on the way to native (the injected figure, the local D1 query, ` +
+        `the timer's overshoot, and native answering later after an idle wait).\n`,
     );
     parts.push(
       table(
