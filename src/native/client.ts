@@ -139,7 +139,9 @@ export function nativeRunBody(request: NativeRunRequest): { json: string; bytes:
  * create validated and serialised its native body twice (the second time after a chained create's
  * index read, on the path to its first byte). Keyed by the object: a run request is built and then
  * never changed — every step that alters one (`applyIdempotency`, `withMaxOutputTokens`,
- * `withReasoning`, the truncation in `fitToNativeLimit`) makes a new object.
+ * `withReasoning`, the truncation in `fitToNativeLimit`) makes a new object — and the object is
+ * frozen once its body is known, so a later assignment throws instead of sending a body other than
+ * the one that was sized.
  */
 const streamingBodies = new WeakMap<NativeRunRequest, { body: NativeRunRequest; json: string }>();
 
@@ -148,7 +150,7 @@ function streamingRunBody(request: NativeRunRequest): { body: NativeRunRequest; 
   if (!known) {
     const body = NativeRunRequest.parse({ ...request, response_mode: "streaming" });
     known = { body, json: JSON.stringify(body) };
-    streamingBodies.set(request, known);
+    streamingBodies.set(Object.freeze(request), known);
   }
   return known;
 }

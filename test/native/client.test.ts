@@ -11,7 +11,7 @@ import { core } from "zod";
 import { describe, expect, it } from "vitest";
 import { EMULATOR_KEYS, emu } from "../../emulator/script";
 import type { NativeTimeouts } from "../../src/config";
-import { createNativeClient } from "../../src/native/client";
+import { createNativeClient, nativeRunBody } from "../../src/native/client";
 import type { NativeClient, NativeClientOptions } from "../../src/native/client";
 import { NativeError, runFailureClass } from "../../src/native/errors";
 import type { NativeStreamItem } from "../../src/native/events";
@@ -257,6 +257,20 @@ describe("native client: request headers", () => {
     const native = client({ fetch: recorder.fetch });
     await collect(await native.streamRun({ query: "hi", response_mode: "blocking" }));
     expect(await recorder.requests[0]?.json()).toEqual({ query: "hi", response_mode: "streaming" });
+  });
+
+  it("sends a run request byte for byte as nativeRunBody sized it, and the sized request can no longer change", async () => {
+    const recorder = recordingFetch();
+    const request = { query: "hi", history: [{ role: "user" as const, content: "earlier" }, { role: "assistant" as const, content: "answer" }] };
+    const sized = nativeRunBody(request);
+    await collect(await client({ fetch: recorder.fetch }).streamRun(request));
+    expect(await recorder.requests[0]?.text()).toBe(sized.json);
+    expect(sized.bytes).toBe(new TextEncoder().encode(sized.json).length);
+    // The body is computed once per object (client.ts streamingRunBody): changing the object after
+    // it was sized would send a stale body, so the assignment must fail loudly.
+    expect(() => {
+      (request as { query: string }).query = "changed";
+    }).toThrow(TypeError);
   });
 
   it("sends resume with content-type application/json (axum Json extractor, §1.6)", async () => {
