@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { projectToSse } from "../../src/http/sse";
-import { readNativeStream } from "../../src/native/events";
+import { readNativeStream, type NativeStreamItem } from "../../src/native/events";
 import { ChatStreamProjector } from "../../src/protocols/openai-chat/stream";
 
 const RUN = "0197a3c4-0000-7000-8000-000000000001";
@@ -96,5 +96,51 @@ describe("projectToSse", () => {
     await reader.cancel();
     for (let waited = 0; waited < 2_000 && !native.state.cancelled; waited += 20) await settle(20);
     expect(native.state.cancelled).toBe(true);
+  });
+
+  it("frames the route already holds go to the runtime before the rest of native's first chunk is projected", async () => {
+    // The emulator (and a fast native) sends a short answer as one chunk: a route that read the first
+    // item before answering (Responses) finds the rest already decoded. Projecting it must wait for a
+    // macrotask, so the runtime can take the Response and send its headers and the held frames first.
+    const whole = new Uint8Array([
+      ...frame("run.started", { status: "running" }),
+      ...Array.from({ length: 40 }, () => [...frame("message.delta", { status: "running", delta: "x" })]).flat(),
+      ...frame("run.completed", { status: "succeeded", answer: "x".repeat(40), usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }),
+    ]);
+    const items = readNativeStream(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(whole);
+          controller.close();
+        },
+      }),
+      { idleMs: 5_000 },
+    );
+    const chat = new ChatStreamProjector({ model: "m", includeUsage: false });
+    let pushed = 0;
+    const projector = {
+      push: (item: NativeStreamItem) => {
+        pushed++;
+        return chat.push(item);
+      },
+      take: () => chat.take(),
+      keepalive: () => chat.keepalive(),
+      get done() {
+        return chat.done;
+      },
+    };
+    const reader = items.getReader();
+    const first = await reader.read();
+    reader.releaseLock();
+    if (first.done) throw new Error("no first item");
+    await projector.push(first.value);
+    const body = projectToSse(items, projector, { keepaliveMs: 10_000 });
+    // Microtasks only: everything a pump started at once would do without the event loop turning.
+    for (let turn = 0; turn < 200; turn++) await Promise.resolve();
+    expect(pushed).toBe(1);
+    const text = await new Response(body).text();
+    expect(pushed).toBe(42);
+    expect(text.split('"content":"x"').length - 1).toBe(40);
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
   });
 });

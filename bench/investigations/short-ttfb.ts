@@ -1,0 +1,107 @@
+/**
+ * Time to first byte of short answers, one request at a time, interleaved request by request across
+ * targets (c = 1): the pass-through worker, each protocol, and Responses with `store: false` (which
+ * claims nothing in D1, so a stored create's D1 share shows as the difference of the two Responses
+ * rows). With `--base=REV` every gateway row is taken twice in the same rounds — the working tree and
+ * `src/` at REV — so an optimisation of the request path is measured against the same machine load.
+ *
+ * Both gateways are esbuild bundles of src/index.ts (not wrangler's minified snapshot, so a base tree
+ * and the working tree are built the same way), in workerd through Miniflare without devtools, with
+ * the gateway's D1 migrations applied; the emulator is the e2e phase's.
+ *
+ * `--floors` adds bench/investigations/js-pipe-worker.ts's rows: native's body read by JS and written to
+ * the response (js-copy), and decoded + re-encoded as strings on the way (js-decode) — the first byte
+ * of a worker that touches the stream from JS at all, before any gateway work.
+ *
+ *   npx tsx bench/investigations/short-ttfb.ts [--n=400] [--base=HEAD] [--prompt-bytes=0] [--floors]
+ */
+import http from "node:http";
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { oneRequest, requestFor, resetEmulator, migrateLocalD1, type RequestSpec, type TargetKind } from "../e2e";
+import { sourceTreeAt } from "../lib/base-tree";
+import { startEmulatorProcess } from "../lib/proc";
+import { startMiniflareGateway, startMiniflarePassthrough, type MiniflareWorker } from "../lib/miniflare-runtime";
+import { buildGatewaySnapshot } from "../lib/snapshot";
+import { percentile } from "../lib/stats";
+import { bundleWorker } from "../lib/workerd";
+
+const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log("  npx tsx bench/investigations/short-ttfb.ts [--n=400] [--base=HEAD] [--prompt-bytes=0] [--floors]");
+  process.exit(0);
+}
+const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const n = Number(option("n", "400"));
+const base = option("base", "");
+const promptBytes = Number(option("prompt-bytes", "0"));
+const prompt = promptBytes > 0 ? `Hello! ${"x".repeat(promptBytes)}` : "Hello!";
+
+/** A gateway bundle of `root`'s src/index.ts, in a directory of its own (as `startMiniflareGateway` wants it). */
+async function gatewayDir(root: string): Promise<{ dir: string }> {
+  const bundle = await bundleWorker(path.join(root, "src", "index.ts"));
+  return { dir: path.dirname(bundle) };
+}
+
+const snapshot = buildGatewaySnapshot(); // only for the D1 migrations' config
+const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-short-ttfb-"));
+migrateLocalD1(snapshot, persistDir);
+const emulator = await startEmulatorProcess();
+const workers: MiniflareWorker[] = [];
+try {
+  const gateways: Array<{ label: string; worker: MiniflareWorker }> = [];
+  const start = async (label: string, root: string): Promise<void> => {
+    const { dir } = await gatewayDir(root);
+    // startMiniflareGateway serves `<dir>/index.js`.
+    const { renameSync } = await import("node:fs");
+    renameSync(path.join(dir, "worker.js"), path.join(dir, "index.js"));
+    const worker = await startMiniflareGateway({ dir, config: snapshot.config, buildOutput: "" }, emulator.url, persistDir);
+    workers.push(worker);
+    gateways.push({ label, worker });
+  };
+  await start("tree", ".");
+  if (base) await start(base, sourceTreeAt(base));
+  const passthrough = await startMiniflarePassthrough(emulator.url);
+  workers.push(passthrough);
+
+  const rows: Array<{ name: string; origin: string; spec: RequestSpec; agent: http.Agent; ttfb: number[] }> = [];
+  const add = (name: string, origin: string, kind: TargetKind, store?: boolean): void => {
+    rows.push({ name, origin, spec: requestFor(kind, prompt, store === undefined ? {} : { store }), agent: new http.Agent({ keepAlive: true }), ttfb: [] });
+  };
+  add("pass-through", passthrough.url, "native");
+  if (args.includes("--floors")) {
+    const pipe = await startMiniflarePassthrough(emulator.url, false, "bench/investigations/js-pipe-worker.ts");
+    workers.push(pipe);
+    for (const mode of ["js-copy", "js-decode"]) {
+      add(`floor: ${mode}`, pipe.url, "native");
+      const row = rows[rows.length - 1];
+      if (row) row.spec = { ...row.spec, headers: { ...row.spec.headers, "x-bench-mode": mode } };
+    }
+  }
+  for (const [kind, store] of [["responses", undefined], ["responses", false], ["chat", undefined], ["anthropic", undefined]] as const) {
+    for (const { label, worker } of gateways) add(`${kind}${store === false ? " store:false" : ""}${base ? ` [${label}]` : ""}`, worker.url, kind, store);
+  }
+  // Warm-up: JIT, connection pools, the D1 file.
+  for (let i = 0; i < 20; i++) for (const row of rows) await oneRequest(row.agent, row.origin, row.spec, 30_000);
+  for (let i = 0; i < n; i++) {
+    for (const row of rows) {
+      const sample = await oneRequest(row.agent, row.origin, row.spec, 30_000);
+      if (!sample.ok) throw new Error(`${row.name}: ${sample.error ?? "failed"}`);
+      row.ttfb.push(sample.ttfbMs);
+    }
+    // The emulator keeps every run's record; drop them now and then, as the e2e phase does between cells.
+    if (i % 100 === 99) await resetEmulator(emulator.url);
+  }
+  const reference = percentile(rows[0]?.ttfb ?? [], 50);
+  console.log(`short-answer TTFB, c = 1, ${n} requests per row, interleaved request by request (prompt ${prompt.length} chars)`);
+  for (const row of rows) {
+    const p50 = percentile(row.ttfb, 50);
+    const delta = row === rows[0] ? "" : `  (${p50 >= reference ? "+" : ""}${(p50 - reference).toFixed(2)} ms over pass-through)`;
+    console.log(`${row.name.padEnd(32)} p50 ${p50.toFixed(2)} ms  p90 ${percentile(row.ttfb, 90).toFixed(2)} ms${delta}`);
+  }
+  for (const row of rows) row.agent.destroy();
+} finally {
+  for (const worker of workers.reverse()) await worker.stop();
+  await emulator.stop();
+}
