@@ -221,9 +221,13 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
       }, wait);
   };
 
+  /** True once any frame has been queued: the response's first bytes are on their way. */
+  let sentAny = false;
+
   /** Queues whole frames; the first after a quiet window goes out at once, a burst's in one write. */
   const send = (frames: string): void => {
     if (closed || !frames) return;
+    sentAny = true;
     lastWriteAt = Date.now();
     pending += frames;
     schedule();
@@ -278,6 +282,17 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
             if (closed) return;
           }
           if (projector.done) break;
+          if (!sentAny) {
+            // The response's first frames go to the runtime before the rest of the batch (up to a
+            // 16 KiB read of native, ~100 events of a fast answer) is projected: the runtime can
+            // only write them once JS yields to the event loop, which a microtask does not.
+            const first = projector.take();
+            if (first) {
+              send(first);
+              await nextTask();
+              if (closed) return;
+            }
+          }
         }
         send(projector.take());
         if (projector.done) {
@@ -305,11 +320,16 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
     // first bytes; the rest of native's first chunk is usually already decoded, so a pump started now
     // would project all of it in microtasks — before the runtime has even taken this Response and sent
     // its headers. A macrotask lets the headers and those frames go first: Responses' short-answer
-    // time to first byte fell by 0.5–0.9 ms (bench/investigations/short-ttfb.ts --base, FINDINGS.md).
-    if (held) setTimeout(() => void pump(), 0);
+    // time to first byte fell by 0.5–0.9 ms (bench/investigations/ttfb.ts --base, FINDINGS.md).
+    if (held) void nextTask().then(pump);
     else void pump();
   }
   return readable;
+}
+
+/** Resolves on a later turn of the event loop (a macrotask), after the runtime's pending I/O work. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Time to first byte of short answers, one request at a time, interleaved request by request across
+ * Time to first byte (p50, p90), one request at a time, interleaved request by request across
  * targets (c = 1): the pass-through worker, each protocol, and Responses with `store: false` (which
  * claims nothing in D1, so a stored create's D1 share shows as the difference of the two Responses
  * rows). With `--base=REV` every gateway row is taken twice in the same rounds — the working tree and
@@ -13,10 +13,14 @@
  * the response (js-copy), and decoded + re-encoded as strings on the way (js-decode) — the first byte
  * of a worker that touches the stream from JS at all, before any gateway work.
  *
- *   npx tsx bench/investigations/short-ttfb.ts [--n=400] [--base=HEAD] [--prompt-bytes=0] [--floors]
+ * `--workload=long` sends the e2e phase's long stream instead (its ≈ 94 KB emulator script as the
+ * prompt, 100k native deltas, read to the end): the "94 KB request" cell of `npm run bench`.
+ * `--prompt-bytes=N` pads the short prompt to N characters (a large request with a short answer).
+ *
+ *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors]
  */
 import http from "node:http";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, renameSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { oneRequest, requestFor, resetEmulator, migrateLocalD1, type RequestSpec, type TargetKind } from "../e2e";
@@ -26,36 +30,37 @@ import { startMiniflareGateway, startMiniflarePassthrough, type MiniflareWorker 
 import { buildGatewaySnapshot } from "../lib/snapshot";
 import { percentile } from "../lib/stats";
 import { bundleWorker } from "../lib/workerd";
+import { emulatorDirective, LONG_STREAM } from "../lib/workload";
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
-  console.log("  npx tsx bench/investigations/short-ttfb.ts [--n=400] [--base=HEAD] [--prompt-bytes=0] [--floors]");
+  console.log("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors]");
   process.exit(0);
 }
 const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const n = Number(option("n", "400"));
 const base = option("base", "");
 const promptBytes = Number(option("prompt-bytes", "0"));
-const prompt = promptBytes > 0 ? `Hello! ${"x".repeat(promptBytes)}` : "Hello!";
+const long = option("workload", "short") === "long";
+const prompt = long ? emulatorDirective(LONG_STREAM) : promptBytes > 0 ? `Hello! ${"x".repeat(promptBytes)}` : "Hello!";
+const timeoutMs = long ? 300_000 : 30_000;
 
-/** A gateway bundle of `root`'s src/index.ts, in a directory of its own (as `startMiniflareGateway` wants it). */
-async function gatewayDir(root: string): Promise<{ dir: string }> {
+/** A gateway bundle of `root`'s src/index.ts as `<dir>/index.js` (where `startMiniflareGateway` looks). */
+async function gatewayDir(root: string): Promise<string> {
   const bundle = await bundleWorker(path.join(root, "src", "index.ts"));
-  return { dir: path.dirname(bundle) };
+  renameSync(bundle, path.join(path.dirname(bundle), "index.js"));
+  return path.dirname(bundle);
 }
 
 const snapshot = buildGatewaySnapshot(); // only for the D1 migrations' config
-const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-short-ttfb-"));
+const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-ttfb-"));
 migrateLocalD1(snapshot, persistDir);
 const emulator = await startEmulatorProcess();
 const workers: MiniflareWorker[] = [];
 try {
   const gateways: Array<{ label: string; worker: MiniflareWorker }> = [];
   const start = async (label: string, root: string): Promise<void> => {
-    const { dir } = await gatewayDir(root);
-    // startMiniflareGateway serves `<dir>/index.js`.
-    const { renameSync } = await import("node:fs");
-    renameSync(path.join(dir, "worker.js"), path.join(dir, "index.js"));
+    const dir = await gatewayDir(root);
     const worker = await startMiniflareGateway({ dir, config: snapshot.config, buildOutput: "" }, emulator.url, persistDir);
     workers.push(worker);
     gateways.push({ label, worker });
@@ -83,18 +88,18 @@ try {
     for (const { label, worker } of gateways) add(`${kind}${store === false ? " store:false" : ""}${base ? ` [${label}]` : ""}`, worker.url, kind, store);
   }
   // Warm-up: JIT, connection pools, the D1 file.
-  for (let i = 0; i < 20; i++) for (const row of rows) await oneRequest(row.agent, row.origin, row.spec, 30_000);
+  for (let i = 0; i < (long ? 2 : 20); i++) for (const row of rows) await oneRequest(row.agent, row.origin, row.spec, timeoutMs);
   for (let i = 0; i < n; i++) {
     for (const row of rows) {
-      const sample = await oneRequest(row.agent, row.origin, row.spec, 30_000);
+      const sample = await oneRequest(row.agent, row.origin, row.spec, timeoutMs);
       if (!sample.ok) throw new Error(`${row.name}: ${sample.error ?? "failed"}`);
       row.ttfb.push(sample.ttfbMs);
     }
     // The emulator keeps every run's record; drop them now and then, as the e2e phase does between cells.
-    if (i % 100 === 99) await resetEmulator(emulator.url);
+    if (long || i % 100 === 99) await resetEmulator(emulator.url);
   }
   const reference = percentile(rows[0]?.ttfb ?? [], 50);
-  console.log(`short-answer TTFB, c = 1, ${n} requests per row, interleaved request by request (prompt ${prompt.length} chars)`);
+  console.log(`${long ? "long stream" : "short answer"}: TTFB, c = 1, ${n} requests per row, interleaved request by request (prompt ${prompt.length} chars)`);
   for (const row of rows) {
     const p50 = percentile(row.ttfb, 50);
     const delta = row === rows[0] ? "" : `  (${p50 >= reference ? "+" : ""}${(p50 - reference).toFixed(2)} ms over pass-through)`;
