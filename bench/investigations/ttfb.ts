@@ -96,7 +96,7 @@ try {
       row.ttfb.push(sample.ttfbMs);
     }
     // The emulator keeps every run's record; drop them now and then, as the e2e phase does between cells.
-    if (long || i % 100 === 99) await resetEmulator(emulator.url);
+    if (i % (long ? 5 : 100) === (long ? 4 : 99)) await resetEmulator(emulator.url);
   }
   const reference = percentile(rows[0]?.ttfb ?? [], 50);
   console.log(`${long ? "long stream" : "short answer"}: TTFB, c = 1, ${n} requests per row, interleaved request by request (prompt ${prompt.length} chars)`);
