@@ -98,16 +98,14 @@ describe("projectToSse", () => {
     expect(native.state.cancelled).toBe(true);
   });
 
-  it("frames the route already holds go to the runtime before the rest of native's first chunk is projected", async () => {
-    // The emulator (and a fast native) sends a short answer as one chunk: a route that read the first
-    // item before answering (Responses) finds the rest already decoded. Projecting it must wait for a
-    // macrotask, so the runtime can take the Response and send its headers and the held frames first.
+  /** A short answer as native sends it when it is fast (and the emulator always): one chunk. */
+  const oneChunkAnswer = () => {
     const whole = new Uint8Array([
       ...frame("run.started", { status: "running" }),
       ...Array.from({ length: 40 }, () => [...frame("message.delta", { status: "running", delta: "x" })]).flat(),
       ...frame("run.completed", { status: "succeeded", answer: "x".repeat(40), usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }),
     ]);
-    const items = readNativeStream(
+    return readNativeStream(
       new ReadableStream<Uint8Array>({
         start(controller) {
           controller.enqueue(whole);
@@ -116,6 +114,28 @@ describe("projectToSse", () => {
       }),
       { idleMs: 5_000 },
     );
+  };
+
+  it("the first frames go to the runtime before the rest of native's first chunk is projected", async () => {
+    // The runtime writes a frame only once JS yields to the event loop: the rest of the batch waits.
+    const body = projectToSse(oneChunkAnswer(), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000 });
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    const first = await reader.read();
+    const firstText = decoder.decode(first.value);
+    expect(firstText).toContain('"role":"assistant"');
+    expect(firstText).not.toContain('"content":"x"');
+    let rest = "";
+    for (let next = await reader.read(); !next.done; next = await reader.read()) rest += decoder.decode(next.value);
+    expect(rest.split('"content":"x"').length - 1).toBe(40);
+    expect(rest.endsWith("data: [DONE]\n\n")).toBe(true);
+  });
+
+  it("frames the route already holds go to the runtime before the rest of native's first chunk is projected", async () => {
+    // A route that read the first item before answering (Responses) finds the rest of the chunk
+    // already decoded. Projecting it must wait for a macrotask, so the runtime can take the Response
+    // and send its headers and the held frames first.
+    const items = oneChunkAnswer();
     const chat = new ChatStreamProjector({ model: "m", includeUsage: false });
     let pushed = 0;
     const projector = {
