@@ -20,6 +20,7 @@
  *
  * After the timed rounds, `--streak` immediate chains run back to back (untimed): each must resolve.
  *   npx tsx bench/d1latency.ts --base=HEAD      # + src/ at a revision, in the same rounds (A/B)
+ *   npx tsx bench/d1latency.ts --probe-native   # + when each case's native requests reach native (a timing proxy)
  *   npx tsx bench/d1latency.ts --base-dir=../x  # + the src/ of another checkout
  *
  * `npm run bench -- --phases=d1latency` runs it as a phase of the benchmark (section "D1 latency").
@@ -33,6 +34,7 @@ import { oneRequest, requestFor, type RequestSpec, type Sample, type TargetKind 
 import { ROOT } from "./lib/deps";
 import { PRODUCTION_D1, parseLagRange, type D1LatencyModel, type D1RequestTrace, type ModelCheck } from "./lib/d1-latency";
 import { startMiniflarePassthrough } from "./lib/miniflare-runtime";
+import { startNativeProbe, type NativeProbeRow } from "./lib/native-probe";
 import { sleep, startEmulatorProcess } from "./lib/proc";
 import { percentile } from "./lib/stats";
 import { sourceTreeAt } from "./lib/base-tree";
@@ -85,6 +87,8 @@ export interface D1LatencyResult {
    * on a stored stream): how many resolved, and the first failure if one did not.
    */
   immediateStreak: { attempts: number; resolved: number; firstFailure?: string };
+  /** With `probeNative`: each case's native requests, p50 times from the client request's start. */
+  nativeProbe?: NativeProbeRow[];
 }
 
 export interface D1LatencyOptions {
@@ -94,6 +98,11 @@ export interface D1LatencyOptions {
   base?: { rev: string } | { dir: string };
   /** Immediate chains in a row after the rounds (issue 18: 1,000). */
   streak?: number;
+  /**
+   * Put a timing proxy in front of native (bench/lib/native-probe.ts): when each case's native
+   * requests reached native and got their first byte back, µs-resolved on the driver's clock.
+   */
+  probeNative?: boolean;
   log: (line: string) => void;
 }
 
@@ -280,8 +289,12 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
   const emulator = await startEmulatorProcess();
   const stops: Array<() => Promise<void>> = [() => emulator.stop()];
   try {
-    const gateways = new Map<string, WorkerdSession>([["tree", await startLatencyGateway(ROOT, "d1latency", emulator.url, model)]]);
-    if (options.base) gateways.set("rev" in options.base ? options.base.rev : "base", await startLatencyGateway(baseRoot(options.base), "d1latency-base", emulator.url, model));
+    const probe = options.probeNative ? await startNativeProbe(emulator.url) : null;
+    if (probe) stops.push(() => probe.stop());
+    // Where the workers send native requests (resets of the emulator's records go to it directly).
+    const nativeUrl = probe?.url ?? emulator.url;
+    const gateways = new Map<string, WorkerdSession>([["tree", await startLatencyGateway(ROOT, "d1latency", nativeUrl, model)]]);
+    if (options.base) gateways.set("rev" in options.base ? options.base.rev : "base", await startLatencyGateway(baseRoot(options.base), "d1latency-base", nativeUrl, model));
     for (const session of gateways.values()) stops.push(() => session.dispose());
     const tree = gateways.get("tree") as WorkerdSession;
     const checked = await fetch(`${tree.url}/__bench/d1/check`, { signal: AbortSignal.timeout(30_000) });
@@ -289,7 +302,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
     const failedChecks = modelChecks.filter((check) => !check.pass);
     log(`  D1 model self-check: ${modelChecks.length - failedChecks.length}/${modelChecks.length} pass`);
     if (failedChecks.length > 0) throw new Error(`the D1 latency model fails its own checks:\n${failedChecks.map((check) => `  ${check.what}: ${check.detail}`).join("\n")}`);
-    const passthrough = await startMiniflarePassthrough(emulator.url);
+    const passthrough = await startMiniflarePassthrough(nativeUrl);
     stops.push(() => passthrough.stop());
     const agents = { main: new http.Agent({ keepAlive: true, maxSockets: 1 }), parent: new http.Agent({ keepAlive: true, maxSockets: 1 }), setup: new http.Agent({ keepAlive: true }) };
     const cases = d1LatencyCases([...gateways.keys()]);
@@ -320,6 +333,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
       for (let k = 0; k < cases.length; k++) {
         const c = cases[(round + k) % cases.length] as D1LatencyCase;
         const requestId = `r${round}-c${cases.indexOf(c)}`;
+        probe?.startCase(c.name);
         const sample = await runCase(c, originOf(c), passthrough.url, agents, fixtures.get(c.gateway ?? "tree") as Fixtures, requestId);
         samples.get(c)?.push({ sample, requestId });
         if (c.gateway !== null) ids.set(c.gateway, [...(ids.get(c.gateway) ?? []), requestId]);
@@ -393,7 +407,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
           (row.errors ? `  ERRORS ${row.errors}: ${row.firstError ?? ""}` : ""),
       );
     }
-    return { model, modelChecks, rounds: options.rounds, rows, immediateChain, immediateStreak };
+    return { model, modelChecks, rounds: options.rounds, rows, immediateChain, immediateStreak, ...(probe ? { nativeProbe: probe.rows() } : {}) };
   } finally {
     for (const stop of stops.reverse()) await stop();
   }
@@ -504,7 +518,7 @@ export function d1ModelFromArgs(args: readonly string[], env: NodeJS.ProcessEnv 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args.includes("--help")) {
-    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR]");
+    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR] [--probe-native]");
     process.exit(0);
   }
   const value = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -514,7 +528,14 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const rev = value("base");
   const dir = value("base-dir");
   console.log(`D1 model: primary ${model.primaryRttMs} ms, replica ${model.replicaRttMs} ms, lag ${model.lagMinMs}–${model.lagMaxMs} ms; ${rounds} rounds`);
-  const result = await runD1Latency({ rounds, streak, model, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
+  const probeNative = args.includes("--probe-native");
+  const result = await runD1Latency({ rounds, streak, model, probeNative, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
+  if (result.nativeProbe) {
+    console.log("native requests per case (p50 ms from the client request's start; #n = the case's n-th request of that kind):");
+    for (const row of result.nativeProbe) {
+      console.log(`  ${row.label.padEnd(80)} ${`${row.request} #${row.ordinal}`.padEnd(36)} n=${String(row.count).padStart(3)}  reaches native ${row.arriveP50.toFixed(2).padStart(7)}  first byte back ${row.firstByteP50.toFixed(2).padStart(7)}`);
+    }
+  }
   console.log(`immediate chains (working tree): ${result.immediateChain.resolved}/${result.immediateChain.attempts} resolved, ${result.immediateChain.notFound} previous_response_not_found`);
   console.log(`immediate-chain streak: ${result.immediateStreak.resolved}/${result.immediateStreak.attempts} resolved${result.immediateStreak.firstFailure ? `; first failure ${result.immediateStreak.firstFailure}` : ""}`);
   for (const line of d1BudgetLines(result)) console.log(`${line.pass ? "PASS" : "FAIL"}  ${line.what}: ${line.measured}`);
