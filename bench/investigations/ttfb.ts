@@ -1,5 +1,5 @@
 /**
- * Time to first byte (p50, p90), one request at a time, interleaved request by request across
+ * Time to first byte (p50, p90) and to the body's end (p50), one request at a time, interleaved request by request across
  * targets (c = 1): the pass-through worker, each protocol, and Responses with `store: false` (which
  * claims nothing in D1, so a stored create's D1 share shows as the difference of the two Responses
  * rows). With `--base=REV` every gateway row is taken twice in the same rounds — the working tree and
@@ -70,9 +70,9 @@ try {
   const passthrough = await startMiniflarePassthrough(emulator.url);
   workers.push(passthrough);
 
-  const rows: Array<{ name: string; origin: string; spec: RequestSpec; agent: http.Agent; ttfb: number[] }> = [];
+  const rows: Array<{ name: string; origin: string; spec: RequestSpec; agent: http.Agent; ttfb: number[]; total: number[] }> = [];
   const add = (name: string, origin: string, kind: TargetKind, store?: boolean): void => {
-    rows.push({ name, origin, spec: requestFor(kind, prompt, store === undefined ? {} : { store }), agent: new http.Agent({ keepAlive: true }), ttfb: [] });
+    rows.push({ name, origin, spec: requestFor(kind, prompt, store === undefined ? {} : { store }), agent: new http.Agent({ keepAlive: true }), ttfb: [], total: [] });
   };
   add("pass-through", passthrough.url, "native");
   if (args.includes("--floors")) {
@@ -94,6 +94,7 @@ try {
       const sample = await oneRequest(row.agent, row.origin, row.spec, timeoutMs);
       if (!sample.ok) throw new Error(`${row.name}: ${sample.error ?? "failed"}`);
       row.ttfb.push(sample.ttfbMs);
+      row.total.push(sample.totalMs);
     }
     // The emulator keeps every run's record; drop them now and then, as the e2e phase does between cells.
     if (i % (long ? 5 : 100) === (long ? 4 : 99)) await resetEmulator(emulator.url);
@@ -103,7 +104,7 @@ try {
   for (const row of rows) {
     const p50 = percentile(row.ttfb, 50);
     const delta = row === rows[0] ? "" : `  (${p50 >= reference ? "+" : ""}${(p50 - reference).toFixed(2)} ms over pass-through)`;
-    console.log(`${row.name.padEnd(32)} p50 ${p50.toFixed(2)} ms  p90 ${percentile(row.ttfb, 90).toFixed(2)} ms${delta}`);
+    console.log(`${row.name.padEnd(32)} TTFB p50 ${p50.toFixed(2)} ms  p90 ${percentile(row.ttfb, 90).toFixed(2)} ms  total p50 ${percentile(row.total, 50).toFixed(2)} ms${delta}`);
   }
   for (const row of rows) row.agent.destroy();
 } finally {

@@ -224,6 +224,16 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
   /** True once any frame has been queued: the response's first bytes are on their way. */
   let sentAny = false;
 
+  /**
+   * Resolves once the runtime has read the write in flight (at once when none is): the first frames
+   * are then on their way to the client. Waiting for the write, not for a timer: a `setTimeout(0)`
+   * here (a macrotask) held everything after the first frame back by ≈ 1 ms in workerd, whose timers
+   * count whole milliseconds — a short answer's total time grew by that much (bench/FINDINGS.md).
+   */
+  const firstWrite = async (): Promise<void> => {
+    if (inFlight !== null) await inFlight;
+  };
+
   /** Queues whole frames; the first after a quiet window goes out at once, a burst's in one write. */
   const send = (frames: string): void => {
     if (closed || !frames) return;
@@ -289,7 +299,7 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
             const first = projector.take();
             if (first) {
               send(first);
-              await nextTask();
+              await firstWrite();
               if (closed) return;
             }
           }
@@ -319,17 +329,11 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
     // Frames the route already holds (Responses reads native's first item before answering) are the
     // first bytes; the rest of native's first chunk is usually already decoded, so a pump started now
     // would project all of it in microtasks — before the runtime has even taken this Response and sent
-    // its headers. A macrotask lets the headers and those frames go first: Responses' short-answer
-    // time to first byte fell by 0.5–0.9 ms (bench/investigations/ttfb.ts --base, FINDINGS.md).
-    if (held) void nextTask().then(pump);
+    // its headers. The pump starts once the runtime has read those frames (bench/FINDINGS.md, session 8).
+    if (held) void firstWrite().then(pump);
     else void pump();
   }
   return readable;
-}
-
-/** Resolves on a later turn of the event loop (a macrotask), after the runtime's pending I/O work. */
-function nextTask(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**
