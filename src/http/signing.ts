@@ -56,15 +56,18 @@ export function requireSigningKeys(config: Pick<Config, "GATEWAY_SIGNING_SECRET"
   });
 }
 
-/** Imported HMAC keys, per secret (an isolate serves one deployment; the map stays tiny). */
-const imported = new Map<string, Promise<CryptoKey>>();
+/**
+ * Imported HMAC keys, per secret (an isolate serves one deployment; the map stays tiny). The key, not
+ * the import's promise: requests never await a promise another request created (run-steps.ts
+ * `applicationCatalog` says why); two requests that miss together each import it.
+ */
+const imported = new Map<string, CryptoKey>();
 
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = imported.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-    imported.set(secret, key);
-  }
+async function hmacKey(secret: string): Promise<CryptoKey> {
+  const known = imported.get(secret);
+  if (known) return known;
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+  imported.set(secret, key);
   return key;
 }
 

@@ -40,22 +40,28 @@ export function answerHooks(caller: Caller): Required<Pick<ReaderHooks, "lookupR
 const CATALOG_TTL_MS = 30_000;
 /** Most catalogs kept per isolate (one per key and native origin); the oldest goes first. */
 const MAX_CACHED_CATALOGS = 256;
-const catalogs = new Map<string, { catalog: Promise<NativeModelList>; expires: number }>();
+const catalogs = new Map<string, { catalog: NativeModelList; expires: number }>();
 
 /**
  * The application's catalog, cached briefly per isolate and key (by its fingerprint, never the key):
  * the model check must not add a native round trip to every request. A failed read is not kept.
+ *
+ * Only a read that has *completed* is shared. An isolate serves many requests at once, and a promise
+ * one request's fetch will resolve must not be awaited by another: workerd then runs the waiter's
+ * continuation in the creating request's context and cancels it when that request ends ("A promise
+ * was resolved or rejected from a different request context…"), and the waiting request hangs until
+ * the runtime answers it with a 500 (`npm run bench`, short answers at c = 8 when the catalog had
+ * expired: 6 of 400 chat requests). So requests that miss together each read the catalog; that is
+ * a few reads per 30 s per isolate, each on a request that is about to start a native run anyway.
  */
 export async function applicationCatalog(caller: Caller): Promise<NativeModelList> {
   const key = `${caller.config.NATIVE_API_BASE_URL} ${await caller.fingerprint()}`;
-  const now = Date.now();
   const hit = catalogs.get(key);
-  if (hit && hit.expires > now) return hit.catalog;
-  const catalog = caller.native.listModels();
+  if (hit && hit.expires > Date.now()) return hit.catalog;
+  const catalog = await caller.native.listModels();
   catalogs.delete(key);
-  catalogs.set(key, { catalog, expires: now + CATALOG_TTL_MS });
+  catalogs.set(key, { catalog, expires: Date.now() + CATALOG_TTL_MS });
   if (catalogs.size > MAX_CACHED_CATALOGS) catalogs.delete(catalogs.keys().next().value ?? key);
-  catalog.catch(() => catalogs.get(key)?.catalog === catalog && catalogs.delete(key));
   return catalog;
 }
 
