@@ -16,12 +16,14 @@ import { malformedEncoding, registerBodyDecoder, tooLargeAfterDecoding, type Bod
 
 type Decompress = (input: Uint8Array, options: { maxOutputLength: number }) => Uint8Array;
 
-let zlib: Promise<typeof import("node:zlib")> | undefined;
+/** The module once loaded (not the import's promise: no request awaits a promise another created, run-steps.ts `applicationCatalog`). */
+let zlib: typeof import("node:zlib") | undefined;
 
 const zlibDecoder =
   (coding: string, decompressOf: (module: typeof import("node:zlib")) => Decompress): BodyDecoder =>
   async (input, limit) => {
-    const decompress = decompressOf(await (zlib ??= import("node:zlib")));
+    zlib ??= await import("node:zlib");
+    const decompress = decompressOf(zlib);
     try {
       return new Uint8Array(decompress(input, { maxOutputLength: limit }));
     } catch (error) {
