@@ -9,15 +9,14 @@
  *   npx tsx bench/investigations/concurrency-errors.ts [--seconds=95] [--base=44acd58]
  */
 import http from "node:http";
-import { mkdtempSync, renameSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { migrateLocalD1, oneRequest, requestFor, resetEmulator } from "../e2e";
 import { sourceTreeAt } from "../lib/base-tree";
-import { startMiniflareGateway, type MiniflareWorker } from "../lib/miniflare-runtime";
+import { startMiniflareGatewayFromSource, type MiniflareWorker } from "../lib/miniflare-runtime";
 import { startEmulatorProcess } from "../lib/proc";
 import { buildGatewaySnapshot } from "../lib/snapshot";
-import { bundleWorker } from "../lib/workerd";
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
@@ -36,11 +35,8 @@ migrateLocalD1(snapshot, persistDir);
 const emulator = await startEmulatorProcess();
 const workers: MiniflareWorker[] = [];
 
-/** A gateway over `root`'s src/ (an esbuild bundle served by Miniflare's workerd, as ttfb.ts does). */
 async function gateway(root: string): Promise<MiniflareWorker> {
-  const bundle = await bundleWorker(path.join(root, "src", "index.ts"));
-  renameSync(bundle, path.join(path.dirname(bundle), "index.js"));
-  const worker = await startMiniflareGateway({ dir: path.dirname(bundle), config: snapshot.config, buildOutput: "" }, emulator.url, persistDir);
+  const worker = await startMiniflareGatewayFromSource(root, emulator.url, persistDir);
   workers.push(worker);
   return worker;
 }

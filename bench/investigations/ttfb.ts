@@ -20,16 +20,15 @@
  *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors]
  */
 import http from "node:http";
-import { mkdtempSync, renameSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { oneRequest, requestFor, resetEmulator, migrateLocalD1, type RequestSpec, type TargetKind } from "../e2e";
 import { sourceTreeAt } from "../lib/base-tree";
 import { startEmulatorProcess } from "../lib/proc";
-import { startMiniflareGateway, startMiniflarePassthrough, type MiniflareWorker } from "../lib/miniflare-runtime";
+import { startMiniflareGatewayFromSource, startMiniflarePassthrough, type MiniflareWorker } from "../lib/miniflare-runtime";
 import { buildGatewaySnapshot } from "../lib/snapshot";
 import { percentile } from "../lib/stats";
-import { bundleWorker } from "../lib/workerd";
 import { emulatorDirective, LONG_STREAM } from "../lib/workload";
 
 const args = process.argv.slice(2);
@@ -45,12 +44,6 @@ const long = option("workload", "short") === "long";
 const prompt = long ? emulatorDirective(LONG_STREAM) : promptBytes > 0 ? `Hello! ${"x".repeat(promptBytes)}` : "Hello!";
 const timeoutMs = long ? 300_000 : 30_000;
 
-/** A gateway bundle of `root`'s src/index.ts as `<dir>/index.js` (where `startMiniflareGateway` looks). */
-async function gatewayDir(root: string): Promise<string> {
-  const bundle = await bundleWorker(path.join(root, "src", "index.ts"));
-  renameSync(bundle, path.join(path.dirname(bundle), "index.js"));
-  return path.dirname(bundle);
-}
 
 const snapshot = buildGatewaySnapshot(); // only for the D1 migrations' config
 const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-ttfb-"));
@@ -60,8 +53,7 @@ const workers: MiniflareWorker[] = [];
 try {
   const gateways: Array<{ label: string; worker: MiniflareWorker }> = [];
   const start = async (label: string, root: string): Promise<void> => {
-    const dir = await gatewayDir(root);
-    const worker = await startMiniflareGateway({ dir, config: snapshot.config, buildOutput: "" }, emulator.url, persistDir);
+    const worker = await startMiniflareGatewayFromSource(root, emulator.url, persistDir);
     workers.push(worker);
     gateways.push({ label, worker });
   };

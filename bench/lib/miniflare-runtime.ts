@@ -56,6 +56,15 @@ export function startMiniflareGateway(snapshot: GatewaySnapshot, emulatorUrl: st
   return start(path.join(snapshot.dir, "index.js"), { NATIVE_API_BASE_URL: emulatorUrl, LOG_LEVEL: "off" }, path.join(persistDir, "v3", "d1"), inspect);
 }
 
+/**
+ * The gateway over `root`'s src/ (esbuild, unminified — so a base tree and the working tree are built
+ * alike, for A/B investigations), with the request log off and the D1 `persistDir` migrated.
+ */
+export async function startMiniflareGatewayFromSource(root: string, emulatorUrl: string, persistDir: string): Promise<MiniflareWorker> {
+  const bundle = await bundleWorker(path.join(root, "src", "index.ts"));
+  return start(bundle, { NATIVE_API_BASE_URL: emulatorUrl, LOG_LEVEL: "off" }, path.join(persistDir, "v3", "d1"), false);
+}
+
 export async function startMiniflarePassthrough(emulatorUrl: string, inspect = false, entry = "bench/passthrough-worker.ts"): Promise<MiniflareWorker> {
   return start(await bundleWorker(entry), { NATIVE_API_BASE_URL: emulatorUrl }, null, inspect);
 }
