@@ -69,6 +69,7 @@ async function forwardToNative(request: Request, url: URL, env: Record<string, u
   // A keyed native read on the wire during the replica read (its body read and parsed), as a chained
   // create's `GET /runs/{id}` is: whatever the two cost each other on this machine.
   const alongside = url.searchParams.get("native-read") === "1" ? fetch(`${native}/api/agent/v1/models`, { headers: request.headers }).then((r) => r.json()) : null;
+  alongside?.catch(() => undefined); // awaited below; a failed replica read must not leave it unhandled
   if (url.searchParams.get("replica-read") === "1") {
     const session = d1.database.withSession("first-unconstrained");
     await session.prepare("SELECT response_id, native_run_id, created_at, expires_at, deleted_at FROM response_index WHERE expires_at > ?1 LIMIT 1").bind(Math.floor(Date.now() / 1000)).first();

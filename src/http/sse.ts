@@ -9,6 +9,10 @@
  *   write is still in flight. A write per event cost the worker more than projecting the event
  *   (bench/stream-profile.ts). The terminal frame goes out at once, with whatever waits before it. At
  *   most `COALESCE_LIMIT` characters wait before the pump stops reading native (backpressure).
+ * - The first frames go out before the rest of a batch is projected: the pump waits for the runtime
+ *   to read them (their write's promise), since a fast native's first chunk holds a whole short
+ *   answer and the runtime writes nothing until JS yields to the event loop (bench/FINDINGS.md,
+ *   session 8).
  * - Keepalive frames while native is idle, at most `keepaliveMs` apart (≤ 15 s; client-protocols.md
  *   §3.1, anchors.md pain point 5).
  * - Closes right after the projector's terminal frame (Codex only completes on EOF; §3.1).

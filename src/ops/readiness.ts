@@ -125,7 +125,7 @@ interface CacheEntry {
 /** How often a request waiting for another request's probe looks for its report. */
 const PROBE_POLL_MS = 10;
 /** A probe still unsettled after both checks' deadlines (and slack) is taken as lost: probe again. */
-const PROBE_LOST_MS = 2 * READINESS_CHECK_TIMEOUT_MS + 1_000;
+export const PROBE_LOST_MS = 2 * READINESS_CHECK_TIMEOUT_MS + 1_000;
 
 /**
  * Keyed by the validated configuration (one object per isolate and env, see `loadConfig`), so a test

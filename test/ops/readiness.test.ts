@@ -11,7 +11,7 @@ import { env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
-import { READINESS_CACHE_MS, readiness } from "../../src/ops/readiness";
+import { PROBE_LOST_MS, READINESS_CACHE_MS, readiness } from "../../src/ops/readiness";
 
 const app = createApp();
 const readyz = (settings: Record<string, unknown>, headers: Record<string, string> = {}) =>
@@ -104,6 +104,37 @@ describe("GET /readyz (readiness)", () => {
     const fresh = await readiness(result.config, "req_c", now);
     expect(calls).toHaveLength(2);
     expect(fresh.checked_at).toBe(new Date(clock).toISOString());
+  });
+
+  it("a request waits for another request's probe by polling, and probes itself once that probe is taken as lost", async () => {
+    // Waiters never await the prober's promise (workerd cancels a waiter whose promise another
+    // request's I/O resolves): they poll, and a probe still unsettled after PROBE_LOST_MS — its
+    // request cut off mid-probe — no longer holds them.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { calls } = spyOnNativeHealth(async () => {
+      if (calls.length === 1) await held;
+      return Response.json({ status: "ok" });
+    });
+    const result = loadConfig({ ...env });
+    if (!result.ok) throw new Error(result.problems.join("; "));
+    let clock = 1_000_000;
+    const now = () => clock;
+    const first = readiness(result.config, "req_a", now);
+    for (let waited = 0; calls.length === 0 && waited < 2_000; waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(calls).toHaveLength(1);
+    let secondDone = false;
+    const second = readiness(result.config, "req_b", now).finally(() => (secondDone = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Still waiting for the first probe, without a probe of its own.
+    expect(secondDone).toBe(false);
+    expect(calls).toHaveLength(1);
+    clock += PROBE_LOST_MS;
+    const taken = await second;
+    expect(calls).toHaveLength(2);
+    expect(taken.status).toBe("ready");
+    release();
+    expect((await first).status).toBe("ready");
   });
 
   it("answers 503 not_ready with index: schema_missing when the migrations were not applied, and logs the fix", async () => {
