@@ -47,11 +47,26 @@ let wrapped: { source: BenchEnv; env: Record<string, unknown>; d1: LatencyD1 } |
 
 function gatewayEnv(env: BenchEnv): { env: Record<string, unknown>; d1: LatencyD1 } {
   if (wrapped?.source !== env) {
-    const d1 = createLatencyD1(env.INDEX_PRIMARY, env.INDEX_REPLICA, d1ModelFromVars(env), () => requests.getStore());
+    const d1 = createLatencyD1(env.INDEX_PRIMARY, env.INDEX_REPLICA, d1ModelFromVars(env), () => requests.getStore(), wireFromVars(env));
     const { INDEX_PRIMARY: _primary, INDEX_REPLICA: _replica, ...rest } = env;
     wrapped = { source: env, env: { ...rest, RESPONSE_INDEX: d1.database }, d1 };
   }
   return wrapped;
+}
+
+/**
+ * BENCH_D1_WIRE_URL set (bench/wire-process.ts): the model's round trips are I/O to that process,
+ * which answers after the asked time — the isolate waits on a socket, as it does on production's D1.
+ * Unset: timers in this isolate (bench/lib/d1-latency.ts `sleep`).
+ */
+function wireFromVars(env: BenchEnv): ((ms: number) => Promise<void>) | undefined {
+  const url = typeof env.BENCH_D1_WIRE_URL === "string" && env.BENCH_D1_WIRE_URL !== "" ? env.BENCH_D1_WIRE_URL.replace(/\/+$/, "") : null;
+  if (url === null) return undefined;
+  return async (ms) => {
+    const answer = await fetch(`${url}/?ms=${ms}`);
+    await answer.arrayBuffer();
+    if (!answer.ok) throw new Error(`d1-latency wire answered ${answer.status}`);
+  };
 }
 
 const NATIVE_PREFIX = "/__bench/d1/native/";

@@ -35,7 +35,7 @@ import { ROOT } from "./lib/deps";
 import { PRODUCTION_D1, parseLagRange, type D1LatencyModel, type D1RequestTrace, type ModelCheck } from "./lib/d1-latency";
 import { startMiniflarePassthrough } from "./lib/miniflare-runtime";
 import { startNativeProbe, type NativeProbeRow } from "./lib/native-probe";
-import { sleep, startEmulatorProcess } from "./lib/proc";
+import { sleep, startEmulatorProcess, startWireProcess } from "./lib/proc";
 import { percentile } from "./lib/stats";
 import { sourceTreeAt } from "./lib/base-tree";
 import { bundleWorker, startWorkerd, type WorkerdSession } from "./lib/workerd";
@@ -76,6 +76,8 @@ export interface D1LatencyRow extends D1LatencyCase {
 
 export interface D1LatencyResult {
   model: D1LatencyModel;
+  /** How the model waited out its round trips (D1LatencyOptions.wire); absent in results older than session 9: timers. */
+  wire?: "io" | "timers";
   /** The model's own checks (bench/lib/d1-latency.ts checkModel), run before the rounds. */
   modelChecks: ModelCheck[];
   rounds: number;
@@ -103,6 +105,12 @@ export interface D1LatencyOptions {
    * requests reached native and got their first byte back, µs-resolved on the driver's clock.
    */
   probeNative?: boolean;
+  /**
+   * How the model waits out a round trip: "io" (default) — a request to bench/wire-process.ts that
+   * answers after that long, I/O the isolate waits on as it waits on production's D1; "timers" —
+   * setTimeout in the worker's isolate, which other work in the isolate delays (FINDINGS, session 9).
+   */
+  wire?: "io" | "timers";
   log: (line: string) => void;
 }
 
@@ -252,7 +260,7 @@ async function runCase(c: D1LatencyCase, gateway: string, passthrough: string, a
 }
 
 /** A gateway build in workerd: the D1-latency bench worker over `src/` of `root`, migrated (bench/toolloop.ts starts it too). */
-export async function startLatencyGateway(root: string, name: string, emulatorUrl: string, model: D1LatencyModel): Promise<WorkerdSession> {
+export async function startLatencyGateway(root: string, name: string, emulatorUrl: string, model: D1LatencyModel, wireUrl?: string): Promise<WorkerdSession> {
   const bundle = await bundleWorker(path.join(root, "bench", "d1-latency-worker.ts"));
   const session = await startWorkerd(bundle, name, {
     bindings: {
@@ -261,6 +269,7 @@ export async function startLatencyGateway(root: string, name: string, emulatorUr
       BENCH_D1_PRIMARY_MS: String(model.primaryRttMs),
       BENCH_D1_REPLICA_MS: String(model.replicaRttMs),
       BENCH_D1_LAG_MS: `${model.lagMinMs}-${model.lagMaxMs}`,
+      ...(wireUrl ? { BENCH_D1_WIRE_URL: wireUrl } : {}),
     },
     d1Databases: ["INDEX_PRIMARY", "INDEX_REPLICA"],
   });
@@ -293,8 +302,11 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
     if (probe) stops.push(() => probe.stop());
     // Where the workers send native requests (resets of the emulator's records go to it directly).
     const nativeUrl = probe?.url ?? emulator.url;
-    const gateways = new Map<string, WorkerdSession>([["tree", await startLatencyGateway(ROOT, "d1latency", nativeUrl, model)]]);
-    if (options.base) gateways.set("rev" in options.base ? options.base.rev : "base", await startLatencyGateway(baseRoot(options.base), "d1latency-base", nativeUrl, model));
+    // The model's wire: the probe, when there is one (its round trips then show in the probe's rows).
+    const wire = (options.wire ?? "io") !== "io" ? null : probe ? { url: probe.wireUrl } : await startWireProcess();
+    if (wire && "stop" in wire) stops.push(() => wire.stop());
+    const gateways = new Map<string, WorkerdSession>([["tree", await startLatencyGateway(ROOT, "d1latency", nativeUrl, model, wire?.url)]]);
+    if (options.base) gateways.set("rev" in options.base ? options.base.rev : "base", await startLatencyGateway(baseRoot(options.base), "d1latency-base", nativeUrl, model, wire?.url));
     for (const session of gateways.values()) stops.push(() => session.dispose());
     const tree = gateways.get("tree") as WorkerdSession;
     const checked = await fetch(`${tree.url}/__bench/d1/check`, { signal: AbortSignal.timeout(30_000) });
@@ -407,7 +419,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
           (row.errors ? `  ERRORS ${row.errors}: ${row.firstError ?? ""}` : ""),
       );
     }
-    return { model, modelChecks, rounds: options.rounds, rows, immediateChain, immediateStreak, ...(probe ? { nativeProbe: probe.rows() } : {}) };
+    return { model, wire: options.wire ?? "io", modelChecks, rounds: options.rounds, rows, immediateChain, immediateStreak, ...(probe ? { nativeProbe: probe.rows() } : {}) };
   } finally {
     for (const stop of stops.reverse()) await stop();
   }
@@ -518,7 +530,7 @@ export function d1ModelFromArgs(args: readonly string[], env: NodeJS.ProcessEnv 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args.includes("--help")) {
-    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR] [--probe-native]");
+    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR] [--probe-native] [--wire=io|timers]");
     process.exit(0);
   }
   const value = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -527,9 +539,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const model = d1ModelFromArgs(args);
   const rev = value("base");
   const dir = value("base-dir");
-  console.log(`D1 model: primary ${model.primaryRttMs} ms, replica ${model.replicaRttMs} ms, lag ${model.lagMinMs}–${model.lagMaxMs} ms; ${rounds} rounds`);
+  console.log(`D1 model: primary ${model.primaryRttMs} ms, replica ${model.replicaRttMs} ms, lag ${model.lagMinMs}–${model.lagMaxMs} ms; ${rounds} rounds; round trips as ${value("wire") ?? "io"}`);
   const probeNative = args.includes("--probe-native");
-  const result = await runD1Latency({ rounds, streak, model, probeNative, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
+  const wire = value("wire") ?? "io";
+  if (wire !== "io" && wire !== "timers") throw new Error(`--wire must be io or timers, got ${wire}`);
+  const result = await runD1Latency({ rounds, streak, model, probeNative, wire, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
   if (result.nativeProbe) {
     console.log("native requests per case (p50 ms from the client request's start; #n = the case's n-th request of that kind):");
     for (const row of result.nativeProbe) {

@@ -469,6 +469,9 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
     parts.push(
       `bench/d1latency.ts: the gateway (bench/d1-latency-worker.ts: the deployed worker's default export with \`RESPONSE_INDEX\` replaced by bench/lib/d1-latency.ts) in workerd, the emulator as native. ` +
         `The model: primary round trip **${d1.model.primaryRttMs} ms**, nearest replica **${d1.model.replicaRttMs} ms**, replica lag ${d1.model.lagMinMs}–${d1.model.lagMaxMs} ms; ` +
+        (d1.wire === "io"
+          ? `each round trip is I/O the worker waits on, as on production's D1 (a request to bench/wire-process.ts, answered that long after it arrived; the query runs at the trip's midpoint), not a timer in the worker's isolate, which other work there delays (FINDINGS, session 9); `
+          : `each round trip is a timer in the worker's isolate; `) +
         `D1's routing (https://developers.cloudflare.com/d1/best-practices/read-replication/): queries on the plain binding and every write go to the primary, ` +
         `\`withSession("first-primary")\`'s first query to the primary, \`first-unconstrained\` reads to the replica as it is (a read right after another request's write can miss), ` +
         `a read that needs a bookmark waits for the replica to reach it. The model's own ${d1.modelChecks.length} checks (${d1.modelChecks.filter((check) => check.pass).length} pass) ran first. ` +
@@ -478,7 +481,7 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
         `"after" = queries that ran alongside the stream or in \`waitUntil\`. ` +
         `The yardstick rows are not the gateway: native forwarded by the bench worker as is, with and without one replica read first (and that read alongside a keyed native read); ` +
         `their difference is the "one replica round trip" of the chained budget, as this machine delivers it on the way to native (the injected figure, the local D1 query, ` +
-        `the timer's overshoot, and native answering later after an idle wait).\n`,
+        `the wire's or timer's overshoot, and native answering later after an idle wait).\n`,
     );
     parts.push(
       table(

@@ -209,6 +209,7 @@ class LatencyEngine {
     readonly replica: D1Database,
     readonly model: D1LatencyModel,
     private readonly context: () => D1RequestContext | undefined,
+    private readonly wire?: (ms: number) => Promise<void>,
   ) {
     this.log = new ReplicationLog(model);
   }
@@ -220,6 +221,12 @@ class LatencyEngine {
     const onPrimary = route.instance === "primary" || replayed !== null;
     const rtt = onPrimary ? this.model.primaryRttMs : this.model.replicaRttMs;
     const started = Date.now();
+    // With a wire, the round trip is one request of the whole `rtt` to bench/wire-process.ts, which
+    // the isolate waits on as it waits on production's D1. The query still runs at the trip's
+    // midpoint (a timer: what the instance has then is what it answers); other work in the isolate
+    // that delays that timer no longer delays the answer unless by more than half the trip.
+    const trip = this.wire?.(rtt);
+    trip?.catch(() => undefined); // awaited below
     await sleep(rtt / 2);
     let result: T;
     let observed: number;
@@ -237,7 +244,8 @@ class LatencyEngine {
       result = await execute(this.replica);
       observed = this.log.replicaSeq;
     }
-    await sleep(rtt / 2);
+    if (trip) await trip;
+    else await sleep(rtt / 2);
     if (trace) {
       if (onPrimary) trace.primary++;
       else trace.replica++;
@@ -465,8 +473,14 @@ export interface LatencyD1 {
  * const d1 = createLatencyD1(env.INDEX_PRIMARY, env.INDEX_REPLICA, PRODUCTION_D1, () => requests.getStore());
  * await app.fetch(request, { ...env, RESPONSE_INDEX: d1.database }, ctx);
  */
-export function createLatencyD1(primary: D1Database, replica: D1Database, model: D1LatencyModel, context: () => D1RequestContext | undefined = () => undefined): LatencyD1 {
-  const engine = new LatencyEngine(primary, replica, model, context);
+export function createLatencyD1(
+  primary: D1Database,
+  replica: D1Database,
+  model: D1LatencyModel,
+  context: () => D1RequestContext | undefined = () => undefined,
+  wire?: (ms: number) => Promise<void>,
+): LatencyD1 {
+  const engine = new LatencyEngine(primary, replica, model, context, wire);
   return {
     database: new ModelDatabase(engine),
     state: () => ({ primarySeq: engine.log.primarySeq, replicaSeq: engine.log.replicaSeq, pending: engine.log.pending.length }),

@@ -12,6 +12,7 @@
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { percentile } from "./stats";
+import { answerAfterWire, WIRE_PATH } from "./wire";
 
 export interface NativeProbeRow {
   /** The case label given to `startCase`. */
@@ -28,6 +29,8 @@ export interface NativeProbeRow {
 export interface NativeProbe {
   /** Point the workers here instead of at native. */
   url: string;
+  /** The D1 model's wire served and timed by the probe (bench/lib/wire.ts). */
+  wireUrl: string;
   /** The driver is about to send the client request of `label`: the clock restarts. */
   startCase(label: string): void;
   rows(): NativeProbeRow[];
@@ -45,6 +48,19 @@ export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> 
     const kind = `${request.method ?? "?"} ${(request.url ?? "").split("?")[0]?.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "{id}")}`;
     const ordinal = owner ? (owner.seen.get(kind) ?? 0) + 1 : 0;
     owner?.seen.set(kind, ordinal);
+    const record = (): void => {
+      if (!owner) return;
+      const key = `${owner.label}\u0000${kind}\u0000${ordinal}`;
+      let entry = samples.get(key);
+      if (!entry) samples.set(key, (entry = { label: owner.label, request: kind, ordinal, arrive: [], firstByte: [] }));
+      entry.arrive.push(arrivedAt - owner.startedAt);
+      entry.firstByte.push(performance.now() - owner.startedAt);
+    };
+    // The D1 model's round trips, when the probe is its wire: answered here, timed like native's.
+    if (request.url?.startsWith(WIRE_PATH)) {
+      answerAfterWire(request, response, arrivedAt, record);
+      return;
+    }
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
@@ -52,13 +68,7 @@ export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> 
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         let first = true;
         answer.on("data", (chunk: Buffer) => {
-          if (first && owner) {
-            const key = `${owner.label}\u0000${kind}\u0000${ordinal}`;
-            let entry = samples.get(key);
-            if (!entry) samples.set(key, (entry = { label: owner.label, request: kind, ordinal, arrive: [], firstByte: [] }));
-            entry.arrive.push(arrivedAt - owner.startedAt);
-            entry.firstByte.push(performance.now() - owner.startedAt);
-          }
+          if (first) record();
           first = false;
           response.write(chunk);
         });
@@ -74,6 +84,7 @@ export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> 
   if (address === null || typeof address === "string") throw new Error("native probe: no port");
   return {
     url: `http://127.0.0.1:${address.port}`,
+    wireUrl: `http://127.0.0.1:${address.port}${WIRE_PATH}`,
     startCase: (label) => {
       current = { label, startedAt: performance.now(), seen: new Map() };
     },

@@ -347,22 +347,34 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
 }
 
 /** The emulator in its own Node process (bench/emulator-process.ts), so it never shares an event loop with the driver. */
-export async function startEmulatorProcess(timeoutMs = 60_000): Promise<{ url: string; child: ChildProcess; pid: number; stop(): Promise<void> }> {
-  // `node --import tsx`: one process (the tsx CLI would add a second one around it).
+export interface ScriptProcess {
+  url: string;
+  child: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A bench script in its own process group (`node --import tsx bench/<script>`: one process, where
+ * the tsx CLI would add a second one around it), its port in `portVar`; resolves with the URL it
+ * prints as `<urlMarker>=<origin>` once listening.
+ */
+async function startScriptProcess(script: string, portVar: string, urlMarker: string, timeoutMs: number): Promise<ScriptProcess> {
   const port = await serverPort();
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", "emulator-process.ts")], {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", script)], {
     cwd: ROOT,
-    env: { ...process.env, BENCH_EMULATOR_PORT: String(port) },
+    env: { ...process.env, [portVar]: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
   track(child);
   let output = "";
+  const marker = new RegExp(`${urlMarker}=(\\S+)`);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`emulator did not start:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${output}`)), timeoutMs);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString("utf8");
-      const match = /EMULATOR_URL=(\S+)/.exec(output);
+      const match = marker.exec(output);
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);
@@ -374,9 +386,18 @@ export async function startEmulatorProcess(timeoutMs = 60_000): Promise<{ url: s
     });
     child.once("exit", () => {
       clearTimeout(timer);
-      reject(new Error(`emulator exited:\n${output}`));
+      reject(new Error(`${script} exited:\n${output}`));
     });
   });
   const pid = child.pid ?? -1;
   return { url, child, pid, stop: () => stopGroup(child) };
+}
+
+export function startEmulatorProcess(timeoutMs = 60_000): Promise<ScriptProcess> {
+  return startScriptProcess("emulator-process.ts", "BENCH_EMULATOR_PORT", "EMULATOR_URL", timeoutMs);
+}
+
+/** The D1 model's wire (bench/wire-process.ts): a round trip of the asked length as real I/O. */
+export function startWireProcess(timeoutMs = 30_000): Promise<ScriptProcess> {
+  return startScriptProcess("wire-process.ts", "BENCH_WIRE_PORT", "WIRE_URL", timeoutMs);
 }
