@@ -71,11 +71,8 @@ export async function resolveOwnedRun(
     fromNative.catch(() => undefined); // awaited below when it is needed; never unhandled
     return fromNative;
   };
-  // A caller that needs the run anyway reads it alongside the index (with the caller's key: it
-  // reveals nothing the index would not), so a chained create pays one round trip, not two.
-  if (options.withRun) void askNative();
   const young = isYoungResponseRef(ref);
-  const found = await caller.index.lookup(responseId, await caller.fingerprint(), {
+  const lookup = caller.index.lookup(responseId, await caller.fingerprint(), {
     onReplicaMiss: () => {
       if (young) void askNative();
     },
@@ -84,6 +81,14 @@ export async function resolveOwnedRun(
     // replica has not seen — is the lag every replica read already has (index-store/index.ts).
     primaryOnMiss: !young,
   });
+  // A caller that needs the run anyway reads it alongside the index (with the caller's key: it
+  // reveals nothing the index would not), so a chained create pays one round trip, not two. The
+  // index read goes out first: it is the longer one (a replica round trip; issue 18's budget), and
+  // starting a fetch costs the isolate ≈ 0.2–0.4 ms that would otherwise delay it (bench/d1latency.ts
+  // --probe-native: the index read left 0.23 ms after native's GET, 0.39 ms after an unchained
+  // create's POST would have).
+  if (options.withRun) void askNative();
+  const found = await lookup;
   if (found.kind === "owned") {
     const run = options.withRun && fromNative ? await fromNative : null;
     return run && run.id === found.row.nativeRunId ? { runId: run.id, run } : { runId: found.row.nativeRunId };
