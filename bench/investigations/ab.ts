@@ -12,13 +12,9 @@ import { sourceTreeAt } from "../lib/base-tree";
 import { median } from "../lib/stats";
 import { bundleWorker, startWorkerd } from "../lib/workerd";
 import type { StageResult } from "../projector-worker";
+import { commandLine } from "../lib/cli";
 
-const args = process.argv.slice(2);
-if (args.includes("--help")) {
-  console.log(`  npx tsx bench/investigations/ab.ts [--base=HEAD~1] [--stages=pipeline:chat,decode] [--rounds=5] [--chunk=4096]`);
-  process.exit(0);
-}
-const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const { option } = commandLine(`  npx tsx bench/investigations/ab.ts [--base=HEAD~1] [--stages=pipeline:chat,decode] [--rounds=5] [--chunk=4096]`);
 const base = option("base", "HEAD");
 const stages = option("stages", "decode,decode+project:responses,decode+project:chat,decode+project:anthropic,pipeline:decode,pipeline:responses,pipeline:chat,pipeline:anthropic").split(",");
 const rounds = Number(option("rounds", "5"));

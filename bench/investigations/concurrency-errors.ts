@@ -17,13 +17,9 @@ import { sourceTreeAt } from "../lib/base-tree";
 import { startMiniflareGatewayFromSource, type MiniflareWorker } from "../lib/miniflare-runtime";
 import { startEmulatorProcess } from "../lib/proc";
 import { buildGatewaySnapshot } from "../lib/snapshot";
+import { commandLine } from "../lib/cli";
 
-const args = process.argv.slice(2);
-if (args.includes("--help")) {
-  console.log("  npx tsx bench/investigations/concurrency-errors.ts [--seconds=95] [--base=44acd58]");
-  process.exit(0);
-}
-const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const { option } = commandLine("  npx tsx bench/investigations/concurrency-errors.ts [--seconds=95] [--base=44acd58]");
 const seconds = Number(option("seconds", "95"));
 const base = option("base", "44acd58");
 const CONCURRENCY = 8;

@@ -10,13 +10,9 @@
 import { median } from "../lib/stats";
 import { bundleWorker, moduleLineIndex, startWorkerd, type CpuProfile } from "../lib/workerd";
 import { readFileSync } from "node:fs";
+import { commandLine } from "../lib/cli";
 
-const args = process.argv.slice(2);
-if (args.includes("--help")) {
-  console.log("npx tsx bench/investigations/first-request.ts [--protocol=chat|anthropic|responses] [--runs=5] [--top=30]");
-  process.exit(0);
-}
-const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const { option } = commandLine("npx tsx bench/investigations/first-request.ts [--protocol=chat|anthropic|responses] [--runs=5] [--top=30]");
 const protocol = option("protocol", "chat");
 const runs = Number(option("runs", "5"));
 const top = Number(option("top", "30"));

@@ -9,13 +9,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { median } from "../lib/stats";
 import { bundleWorker, selfTimes, startWorkerd } from "../lib/workerd";
+import { commandLine } from "../lib/cli";
 
-const args = process.argv.slice(2);
-if (args.includes("--help")) {
-  console.log(`  npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]`);
-  process.exit(0);
-}
-const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const { option } = commandLine(`  npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]`);
 const n = Number(option("n", "300"));
 const reps = Number(option("reps", "5"));
 const top = Number(option("top", "25"));

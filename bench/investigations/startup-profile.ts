@@ -11,13 +11,9 @@
  *   npx tsx bench/investigations/startup-profile.ts [--runs=7] [--top=25] [--entry=src/index.ts]
  */
 import { attributeStartup, instrumentedBuild, type StartupCost } from "../lib/startup-attribution";
+import { commandLine } from "../lib/cli";
 
-const args = process.argv.slice(2);
-if (args.includes("--help")) {
-  console.log("npx tsx bench/investigations/startup-profile.ts [--runs=7] [--top=25] [--entry=src/index.ts]");
-  process.exit(0);
-}
-const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const { option } = commandLine("npx tsx bench/investigations/startup-profile.ts [--runs=7] [--top=25] [--entry=src/index.ts]");
 const runs = Number(option("runs", "7"));
 const top = Number(option("top", "25"));
 

@@ -16,13 +16,9 @@ import path from "node:path";
 import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "../lib/workerd";
 import { ROOT } from "../lib/deps";
 import { freePort } from "../lib/proc";
+import { commandLine } from "../lib/cli";
 
-const args = process.argv.slice(2);
-if (args.includes("--help")) {
-  console.log(`  npx tsx bench/investigations/stream-retention.ts [--chunks=1000000] [--modes=js-stream,byte-stream,identity]`);
-  process.exit(0);
-}
-const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const { option } = commandLine(`  npx tsx bench/investigations/stream-retention.ts [--chunks=1000000] [--modes=js-stream,byte-stream,identity]`);
 const chunks = Number(option("chunks", "1000000"));
 const modes = option("modes", "js-stream,byte-stream,identity").split(",");
 

@@ -30,13 +30,9 @@ import { startMiniflareGatewayFromSource, startMiniflarePassthrough, type Minifl
 import { buildGatewaySnapshot } from "../lib/snapshot";
 import { percentile } from "../lib/stats";
 import { emulatorDirective, LONG_STREAM } from "../lib/workload";
+import { commandLine } from "../lib/cli";
 
-const args = process.argv.slice(2);
-if (args.includes("--help")) {
-  console.log("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors]");
-  process.exit(0);
-}
-const option = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors]");
 const n = Number(option("n", "400"));
 const base = option("base", "");
 const promptBytes = Number(option("prompt-bytes", "0"));
