@@ -164,6 +164,58 @@ describe("previous_response_id", () => {
     expect(gone.status).toBe(400);
     expect(await gone.json()).toMatchObject({ error: { code: "previous_response_not_found", param: "previous_response_id" } });
   });
+  it("a chained create sends its index read before native's GET of the previous run (the longer of the two, issue 18)", async () => {
+    // Both reads are on the wire together; the index read (a replica round trip in production) goes
+    // first, so the cost of starting a fetch does not delay it (bench/FINDINGS.md, session 9).
+    const client = openai();
+    const previous = await client.responses.create({ model: MODEL, input: "first turn" });
+    forgetIsolateIndexMemory(); // the index itself must be read, not this isolate's memory of the claim
+    const order: string[] = [];
+    const recordingIndex = new Proxy(env.RESPONSE_INDEX, {
+      get(target, property) {
+        const value = Reflect.get(target, property) as unknown;
+        if (property !== "withSession" || typeof value !== "function") return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        return (...args: unknown[]) => {
+          const session = (value as (...a: unknown[]) => D1DatabaseSession).apply(target, args);
+          return {
+            prepare: (sql: string) => ({
+              bind: (...values: unknown[]) => ({
+                first: <T,>() => {
+                  order.push("index read");
+                  return session.prepare(sql).bind(...values).first<T>();
+                },
+              }),
+            }),
+            getBookmark: () => session.getBookmark(),
+          };
+        };
+      },
+    }) as D1Database;
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+      if (method === "GET" && new URL(url).pathname.endsWith(`/api/agent/v1/runs/${runIdOf(previous.id)}`)) order.push("native GET of the previous run");
+      return realFetch(input, init);
+    }) as typeof fetch;
+    let chained: Response;
+    try {
+      chained = await createApp().fetch(
+        new Request("http://gw/v1/responses", {
+          method: "POST",
+          headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: MODEL, input: "second turn", previous_response_id: previous.id }),
+        }),
+        { ...env, RESPONSE_INDEX: recordingIndex },
+      );
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    expect(chained.status, await chained.clone().text()).toBe(200);
+    expect(((await chained.json()) as { previous_response_id: string }).previous_response_id).toBe(previous.id);
+    expect(order.slice(0, 2)).toEqual(["index read", "native GET of the previous run"]);
+  });
+
   it("streams a chained turn and chains from a streamed turn (the claim precedes response.created)", async () => {
     const first = await streamRaw({ model: MODEL, input: "Remember 42." });
     const firstId = (checkEventOrder(first.events) as { id: string }).id;
