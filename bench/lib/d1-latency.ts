@@ -27,7 +27,11 @@
  *   right after another request's write can miss the row.
  * - **Latency**: a query costs one round trip to the instance that serves it (`primaryRttMs` or
  *   `replicaRttMs`); the statement executes at the midpoint (that is when a write commits and when
- *   a read takes its snapshot). A batch is one round trip.
+ *   a read takes its snapshot). A batch is one round trip. With a `wire` (createLatencyD1; the
+ *   bench worker passes one when it has BENCH_D1_WIRE_URL, which bench/d1latency.ts sets by default)
+ *   the round trip is one request to bench/wire-process.ts answered `rtt` after it arrived — I/O the
+ *   isolate waits on, like production's D1 — and only the midpoint is a timer; without one, both
+ *   halves are timers in the isolate, which other work there delays (FINDINGS, session 9).
  * - `meta.served_by_primary` / `meta.served_by_region` are filled in like D1 does remotely.
  *
  * Assumptions (what is not modelled): no jitter or queueing at the primary; the worker→replica
