@@ -22,6 +22,27 @@ const WEATHER = {
   strict: false,
 };
 
+
+/**
+ * `env.RESPONSE_INDEX` whose session reads (`withSession(…).prepare(sql).bind(…).first()`, the
+ * index's lookups) run through `around` — to delay them (a replica round trip away) or record them.
+ */
+function indexWithSessionReads(around: (read: () => Promise<unknown>) => Promise<unknown>): D1Database {
+  return new Proxy(env.RESPONSE_INDEX, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (property !== "withSession" || typeof value !== "function") return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return (...args: unknown[]) => {
+        const session = (value as (...a: unknown[]) => D1DatabaseSession).apply(target, args);
+        return {
+          prepare: (sql: string) => ({ bind: (...values: unknown[]) => ({ first: () => around(() => session.prepare(sql).bind(...values).first()) }) }),
+          getBookmark: () => session.getBookmark(),
+        };
+      };
+    },
+  }) as D1Database;
+}
+
 describe("previous_response_id", () => {
   it("a three-turn chain gives native every earlier turn as explicit history (its memory keeps only query + answer)", async () => {
     const client = openai();
@@ -132,22 +153,7 @@ describe("previous_response_id", () => {
     // The index answers after native does, as a replica round trip away would; and this isolate
     // forgets the tombstone it wrote, so the index itself must say "deleted".
     forgetIsolateIndexMemory();
-    const slowIndex = new Proxy(env.RESPONSE_INDEX, {
-      get(target, property) {
-        const value = Reflect.get(target, property) as unknown;
-        if (property !== "withSession" || typeof value !== "function") return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        return (...args: unknown[]) => {
-          const session = (value as (...a: unknown[]) => D1DatabaseSession).apply(target, args);
-          return {
-            prepare: (sql: string) => {
-              const statement = session.prepare(sql);
-              return { bind: (...values: unknown[]) => ({ first: async <T,>() => (await new Promise((resolve) => setTimeout(resolve, 50)), statement.bind(...values).first<T>()) }) };
-            },
-            getBookmark: () => session.getBookmark(),
-          };
-        };
-      },
-    }) as D1Database;
+    const slowIndex = indexWithSessionReads(async (read) => (await new Promise((resolve) => setTimeout(resolve, 50)), read()));
     const chain = (previous: string) =>
       createApp().fetch(
         new Request("http://gw/v1/responses", {
@@ -171,26 +177,10 @@ describe("previous_response_id", () => {
     const previous = await client.responses.create({ model: MODEL, input: "first turn" });
     forgetIsolateIndexMemory(); // the index itself must be read, not this isolate's memory of the claim
     const order: string[] = [];
-    const recordingIndex = new Proxy(env.RESPONSE_INDEX, {
-      get(target, property) {
-        const value = Reflect.get(target, property) as unknown;
-        if (property !== "withSession" || typeof value !== "function") return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        return (...args: unknown[]) => {
-          const session = (value as (...a: unknown[]) => D1DatabaseSession).apply(target, args);
-          return {
-            prepare: (sql: string) => ({
-              bind: (...values: unknown[]) => ({
-                first: <T,>() => {
-                  order.push("index read");
-                  return session.prepare(sql).bind(...values).first<T>();
-                },
-              }),
-            }),
-            getBookmark: () => session.getBookmark(),
-          };
-        };
-      },
-    }) as D1Database;
+    const recordingIndex = indexWithSessionReads((read) => {
+      order.push("index read");
+      return read();
+    });
     const realFetch = globalThis.fetch;
     globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
       const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
