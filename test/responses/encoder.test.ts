@@ -10,7 +10,7 @@ import { NativeError } from "../../src/native/errors";
 import type { NativeStreamItem } from "../../src/native/events";
 import type { NativeEventData, NativeRun } from "../../src/native/schema";
 import { parseNativeTime } from "../../src/native/time";
-import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../../src/protocols/openai-responses/stream";
+import { ResponsesStreamProjector, TextBuffer, type ResponsesProjectionContext } from "../../src/protocols/openai-responses/stream";
 import { echoFromRequest } from "../../src/protocols/openai-responses/to-native";
 import { checkEventOrder, parseSse } from "./helpers";
 
@@ -208,6 +208,33 @@ describe("terminal frames splice each item's text, serialised once", () => {
     const deltas = Array.from({ length: 20_000 }, (_, i) => `tok${i} `);
     const { projector } = await run([started, ...deltas.map(message), completed({ usage: { input_tokens: 1, output_tokens: 2 } })]);
     expect(projector.encoder.snapshot().output).toMatchObject([{ content: [{ text: deltas.join("") }] }]);
+  });
+});
+
+describe("TextBuffer gives back exactly the deltas it was given", () => {
+  // Blocks with text above U+00FF are kept as UTF-8; these pieces cross many 8192-unit block
+  // boundaries, and include what UTF-8 cannot carry (lone surrogates) or a decoder would strip (BOM).
+  const piece = fc.constantFrom("a", "über 世界 ", "🌍", "\ud83c", "\udf0d", "\ufeff", "é", "x".repeat(5000), "世".repeat(3000), "ab🌍".repeat(1500));
+
+  it("whatever the pieces, and when read in the middle of the stream", () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), fc.nat(40), (pieces, readAt) => {
+        const buffer = new TextBuffer();
+        pieces.forEach((text, i) => {
+          if (i === readAt) expect(buffer.toString()).toBe(pieces.slice(0, i).join(""));
+          buffer.push(text);
+        });
+        expect(buffer.toString()).toBe(pieces.join(""));
+        expect(buffer.toString()).toBe(pieces.join(""));
+      }),
+    );
+  });
+
+  it("a surrogate pair split across a block boundary, and a block that starts with U+FEFF", () => {
+    const buffer = new TextBuffer();
+    const pieces = [`${"a".repeat(8191)}\ud83c`, `\udf0d${"über 世界".repeat(2000)}`, `\ufeff${"über 世界".repeat(2000)}`, "!"];
+    for (const text of pieces) buffer.push(text);
+    expect(buffer.toString()).toBe(pieces.join(""));
   });
 });
 

@@ -99,13 +99,29 @@ const TEXT_MARKER_JSON = JSON.stringify(TEXT_MARKER);
 /** Pending deltas are joined into one flat block once they hold this many UTF-16 units. */
 const TEXT_BLOCK_UNITS = 8192;
 
+/** A character V8 cannot keep in a one-byte string: a block holding one is stored two bytes per unit. */
+const BEYOND_LATIN1 = /[^\u0000-\u00ff]/;
+/** A surrogate without its partner: UTF-8 cannot carry it (TextEncoder writes U+FFFD instead). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const BLOCK_ENCODER = new TextEncoder();
+// ignoreBOM: a block that starts with U+FEFF must come back with it (the default strips it).
+const BLOCK_DECODER = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /**
  * An item's streamed text, kept as flat blocks of a few KiB rather than `text += delta`: a long answer
  * is ~1M deltas, and a 1M-node rope of cons strings (plus every small delta string it keeps alive) was
  * the largest answer-proportional allocation of the stream (bench/FINDINGS.md, Memory).
+ *
+ * A finished block with a character above U+00FF is a two-byte V8 string; when its UTF-8 is smaller
+ * (mostly-ASCII text with some "über 世界") it is kept as UTF-8 and decoded once, at the terminal —
+ * Responses must hold the whole answer for its `.done` events and `response.completed`, and this was
+ * most of its live heap on a long stream (bench/FINDINGS.md, Memory). A block with a lone surrogate
+ * stays a string: UTF-8 would turn it into U+FFFD, and the done events would then differ from the
+ * deltas that were already sent. Blocks end on delta boundaries, so the two halves of a pair split
+ * across deltas are each lone, stay strings and join back into the pair.
  */
 export class TextBuffer {
-  private readonly blocks: string[] = [];
+  private readonly blocks: (string | Uint8Array)[] = [];
   private readonly pending: string[] = [];
   private pendingUnits = 0;
 
@@ -118,16 +134,26 @@ export class TextBuffer {
   /** The whole text so far (joined once; later calls reuse it). */
   toString(): string {
     this.flatten();
-    if (this.blocks.length > 1) this.blocks.splice(0, this.blocks.length, this.blocks.join(""));
-    return this.blocks[0] ?? "";
+    if (this.blocks.length === 1 && typeof this.blocks[0] === "string") return this.blocks[0];
+    const text = this.blocks.map((block) => (typeof block === "string" ? block : BLOCK_DECODER.decode(block))).join("");
+    this.blocks.splice(0, this.blocks.length, text);
+    return text;
   }
 
   private flatten(): void {
     if (this.pending.length === 0) return;
-    this.blocks.push(this.pending.join(""));
+    const block = this.pending.join("");
     this.pending.length = 0;
     this.pendingUnits = 0;
+    this.blocks.push(compactBlock(block));
   }
+}
+
+/** `block` as UTF-8 when that is exact and smaller than its two-byte string; else `block` itself. */
+function compactBlock(block: string): string | Uint8Array {
+  if (!BEYOND_LATIN1.test(block) || LONE_SURROGATE.test(block)) return block;
+  const utf8 = BLOCK_ENCODER.encode(block);
+  return utf8.byteLength < block.length * 2 ? utf8 : block;
 }
 
 function responseUsage(usage: Usage | null): ResponseUsage {
