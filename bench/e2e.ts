@@ -61,6 +61,9 @@ export interface RequestOptions {
   previousResponseId?: string;
 }
 
+/** An Anthropic max_tokens above every bench workload's answer (3M deltas ≈ 13M chars ≈ 3.3M counted tokens). */
+const BENCH_MAX_TOKENS = 100_000_000;
+
 /** The request each protocol's client sends for `prompt` (streamed unless `stream: false`). */
 export function requestFor(kind: TargetKind, prompt: string, options: RequestOptions = {}): RequestSpec {
   const stream = options.stream ?? true;
@@ -93,11 +96,16 @@ export function requestFor(kind: TargetKind, prompt: string, options: RequestOpt
           }
         : { path: "/v1/chat/completions", headers: bearer, body: JSON.stringify({ model: "1flowbase", messages: [{ role: "user", content: prompt }] }), terminal: '"finish_reason"' };
     case "anthropic":
+      // max_tokens is required and enforced at the edge (src/protocols/anthropic/policy.ts: 4 chars a
+      // token). 64,000 cut the long stream (~443K chars) at ~256K chars and the 1M-delta memory stream
+      // at 6 %, and the cut answer still ended in message_stop, so those anthropic cells measured a
+      // short stream. BENCH_MAX_TOKENS covers every workload here; the terminal marker is the
+      // end_turn stop reason, which a cut answer (stop_reason "max_tokens") cannot produce.
       return {
         path: "/v1/messages",
         headers: { "x-api-key": EMULATOR_KEYS.demo, "anthropic-version": "2023-06-01", "content-type": "application/json" },
-        body: JSON.stringify({ model: "1flowbase", max_tokens: 64000, ...(stream ? { stream: true } : {}), messages: [{ role: "user", content: prompt }] }),
-        terminal: stream ? "event: message_stop" : '"stop_reason"',
+        body: JSON.stringify({ model: "1flowbase", max_tokens: BENCH_MAX_TOKENS, ...(stream ? { stream: true } : {}), messages: [{ role: "user", content: prompt }] }),
+        terminal: '"stop_reason":"end_turn"',
       };
   }
 }
