@@ -55,6 +55,8 @@ export abstract class AnswerSseProjector implements SseProjector {
   }
 
   take(): string {
+    // Text the reader joined (a burst of native deltas) becomes frames now: one delta per native read.
+    this.reader.flushText();
     const out = this.out;
     this.out = "";
     return out;

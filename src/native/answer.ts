@@ -86,7 +86,7 @@ export interface RunFailure {
 
 /** Where answer text goes: a protocol's sink, or the output limiter in front of it. */
 export interface TextSink {
-  /** `text` is never empty. The hot path: one call per native delta. */
+  /** `text` is never empty. The hot path: one call per native delta, or per burst of them read together (`coalesceText`). */
   text(channel: TextChannel, text: string): void;
 }
 
@@ -117,6 +117,13 @@ export interface AnswerReaderOptions {
   limits?: OutputLimits | undefined;
   /** Called once when the limits ended the answer before native did: the run is cancelled there. */
   onLimitReached?: (() => void) | undefined;
+  /**
+   * Streams only: consecutive text of one channel reaches the sink as one call when the reader's
+   * `flushText` is called (a projector's `take`, once per native read) or before anything else
+   * reaches the sink — so a burst of native deltas that arrived together becomes one client delta
+   * instead of one frame each. See `TextCoalescer`.
+   */
+  coalesceText?: boolean | undefined;
 }
 
 /**
@@ -347,6 +354,49 @@ export class OutputLimiter implements TextSink {
   }
 }
 
+/**
+ * Joins consecutive text of one channel until `flush`. Only text that has already arrived together is
+ * joined (the stream pump flushes after every native read, and after the first item of a response),
+ * so no delta waits for a later one: at token pace every native delta is still its own client delta.
+ * A burst — native catching up, a long answer over a fast link — becomes one delta per native read
+ * instead of one frame per native event. Native itself coalesces deltas before it sends them
+ * (native-api.md §2.3, `runtime_observability.rs` 380–420); the text is the same either way, and a
+ * frame per event cost the worker more than reading the event (bench/FINDINGS.md, session 11: the
+ * frame's serialisation and UTF-8 encoding, `sse.ts` `flush`).
+ */
+export class TextCoalescer implements TextSink {
+  private readonly sink: TextSink;
+  private channel: TextChannel = "message";
+  private pending = "";
+
+  constructor(sink: TextSink) {
+    this.sink = sink;
+  }
+
+  text(channel: TextChannel, text: string): void {
+    if (this.pending === "") {
+      this.channel = channel;
+      this.pending = text;
+      return;
+    }
+    if (channel !== this.channel) {
+      this.flush();
+      this.channel = channel;
+      this.pending = text;
+      return;
+    }
+    this.pending += text;
+  }
+
+  /** Hands the joined text on (nothing when none waits). */
+  flush(): void {
+    const text = this.pending;
+    if (text === "") return;
+    this.pending = "";
+    this.sink.text(this.channel, text);
+  }
+}
+
 function record(value: unknown): Record<string, unknown> | null {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
 }
@@ -423,6 +473,8 @@ export class NativeAnswerReader {
   /** Where text goes: the sink, or the output limiter in front of it when the client set limits. */
   private readonly out: TextSink;
   private readonly limiter: OutputLimiter | null;
+  /** With `coalesceText`: joins text in front of the sink until `flushText` or the next other call. */
+  private readonly coalescer: TextCoalescer | null;
   private started = false;
   private finished = false;
   private sawText = false;
@@ -435,8 +487,15 @@ export class NativeAnswerReader {
     this.sink = sink;
     this.options = options;
     const limits = options.limits;
-    this.limiter = limits && (limits.maxOutputTokens !== null || limits.stopSequences.some((stop) => stop !== "")) ? new OutputLimiter(sink, limits) : null;
-    this.out = this.limiter ?? sink;
+    this.coalescer = options.coalesceText ? new TextCoalescer(sink) : null;
+    const text: TextSink = this.coalescer ?? sink;
+    this.limiter = limits && (limits.maxOutputTokens !== null || limits.stopSequences.some((stop) => stop !== "")) ? new OutputLimiter(text, limits) : null;
+    this.out = this.limiter ?? text;
+  }
+
+  /** Hands text joined by `coalesceText` to the sink (a no-op without it). */
+  flushText(): void {
+    this.coalescer?.flush();
   }
 
   /** True once the answer finished or failed; nothing is read after that. */
@@ -548,6 +607,7 @@ export class NativeAnswerReader {
     if (this.limiter?.hit) return this.limitReached(true, readUsage(data.usage));
     const task = readToolCallTask(this.runIdValue ?? data.run_id, data.required_action);
     if (task instanceof NativeError) return this.failWith(task, readUsage(data.usage));
+    this.coalescer?.flush();
     this.sink.toolCalls(task);
     return this.finishWith("tool_calls", data);
   }
@@ -563,6 +623,7 @@ export class NativeAnswerReader {
   }
 
   private emitFinish(status: FinishStatus, usage: Usage | null, stopSequence: string | null = null): void {
+    this.coalescer?.flush();
     this.sink.finish(stopSequence === null ? { status, usage } : { status, usage, stopSequence });
     this.options.onEnd?.({ status, error: null, usage, runId: this.runIdValue });
   }
@@ -614,6 +675,7 @@ export class NativeAnswerReader {
   }
 
   private emitFailure(error: NativeError, usage: Usage | null): void {
+    this.coalescer?.flush();
     this.sink.fail({ runId: this.runIdValue, createdAt: this.createdAt, error, usage });
     this.options.onEnd?.({ status: "failed", error, usage, runId: this.runIdValue });
   }

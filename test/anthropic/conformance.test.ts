@@ -9,6 +9,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { emu } from "../../emulator/script";
 import { THINKING_SIGNATURE } from "../../src/protocols/anthropic/stream";
+import { oneRun } from "../support/deltas";
 import {
   anthropic,
   comparable,
@@ -182,25 +183,27 @@ describe("messages.stream()", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const events = typedEvents(parseSse(await response.text()));
-    expect(events.map((event) => event.type)).toEqual([
+    const named = events.map((event) => (event.type === "content_block_delta" ? `content_block_delta:${String((event["delta"] as { type?: unknown }).type)}` : event.type));
+    expect(oneRun(named, "content_block_delta:text_delta")).toEqual([
       "message_start",
       "content_block_start",
-      "content_block_delta",
-      "content_block_delta", // signature_delta
+      "content_block_delta:thinking_delta",
+      "content_block_delta:signature_delta",
       "content_block_stop",
       "content_block_start",
-      "content_block_delta",
-      "content_block_delta",
+      "content_block_delta:text_delta",
       "content_block_stop",
       "message_delta",
       "message_stop",
     ]);
+    const text = events.filter((event) => named[events.indexOf(event)] === "content_block_delta:text_delta").map((event) => (event["delta"] as { text: string }).text);
+    expect(text.join("")).toBe("ab");
     const start = events[0] as unknown as { message: { content: unknown[]; usage: Record<string, unknown>; stop_sequence: unknown } };
     expect(start.message.content).toEqual([]);
     expect(typeof start.message.usage["input_tokens"]).toBe("number");
     expect(start.message.stop_sequence).toBeNull();
     expect(events[3]).toEqual({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: THINKING_SIGNATURE } });
-    const delta = events[9] as unknown as { delta: Record<string, unknown>; usage: Record<string, number> };
+    const delta = events.at(-2) as unknown as { delta: Record<string, unknown>; usage: Record<string, number> };
     expect(delta.delta).toEqual({ stop_reason: "end_turn", stop_sequence: null, stop_details: null });
     expect(delta.usage["output_tokens"]).toBeGreaterThan(0);
     expect(delta.usage["input_tokens"]).toBeGreaterThan(0);

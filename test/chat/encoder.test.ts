@@ -45,11 +45,11 @@ class RecordingWriter implements ChatChunkWriter {
 }
 
 /** A recording reader+encoder for `options`. */
-function machine(options: ChatProjectionOptions): { reader: NativeAnswerReader; writer: RecordingWriter } {
+function machine(options: ChatProjectionOptions, coalesceText = false): { reader: NativeAnswerReader; writer: RecordingWriter } {
   const writer = new RecordingWriter();
   const encoder = new ChatEncoder(options, writer);
   writer.encoder = encoder;
-  return { reader: new NativeAnswerReader(encoder, { lookupRun: options.lookupRun, wantsUsage: options.includeUsage }), writer };
+  return { reader: new NativeAnswerReader(encoder, { lookupRun: options.lookupRun, wantsUsage: options.includeUsage, coalesceText }), writer };
 }
 
 /** A `lookupRun` answering a succeeded record with `usage`. */
@@ -279,8 +279,12 @@ describe("ChatStreamProjector", () => {
 describe("ChatStreamProjector delta frames (per-stream templates)", () => {
   /** What the projector must produce: each encoder output serialized whole, as a chunk or an error. */
   async function reference(items: readonly NativeStreamItem[], options: ChatProjectionOptions): Promise<string> {
-    const { reader, writer } = machine(options);
-    for (const item of items) await reader.push(item);
+    // As the projector reads: text joined within an item (a think tag's split halves), handed on per item.
+    const { reader, writer } = machine(options, true);
+    for (const item of items) {
+      await reader.push(item);
+      reader.flushText();
+    }
     let out = "";
     for (const output of writer.outputs) out += `data: ${JSON.stringify(output.kind === "chunk" ? output.chunk : openAiErrorBody(output.error))}\n\n`;
     return writer.ended ? out + DONE_FRAME : out;

@@ -6,7 +6,7 @@
  * terminal" (errata 9), usage resolution (event → last `usage.delta` → one run lookup), the failure
  * class of a live `run.failed` (only in the record, errata 1), tool call validation and the
  * human-approval fallback (errata 5), the terminal's `answer` (never a failed run's, errata 7),
- * `readAnswer` over streams and arrays, and `recordText`.
+ * `readAnswer` over streams and arrays, `recordText`, and joining a burst of deltas (`coalesceText`).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -954,6 +954,80 @@ describe("output limits (stop sequences, output-token limit)", () => {
           if (expected.hit === "length") expect(end.status).toBe("incomplete");
           else expect(end.status).toBe("completed");
           expect(end.stopSequence ?? undefined).toBe(expected.hit === "stop" ? expected.sequence : undefined);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// (j) coalesced text (streams): a burst of deltas read together is one text call, nothing else moves
+// ------------------------------------------------------------------------------------------------
+
+describe("NativeAnswerReader (j): coalesceText", () => {
+  /** Pushes `items`, calling `flushText` after the items whose index is in `flushAfter` (as a projector's `take`). */
+  async function readCoalesced(items: readonly NativeStreamItem[], flushAfter: ReadonlySet<number>, options: AnswerReaderOptions = {}): Promise<RecordingSink> {
+    const sink = new RecordingSink();
+    const reader = new NativeAnswerReader(sink, { ...options, coalesceText: true });
+    for (const [index, item] of items.entries()) {
+      await reader.push(item);
+      if (flushAfter.has(index)) reader.flushText();
+    }
+    return sink;
+  }
+
+  it("joins the text that arrived between two flushes into one call per channel run", async () => {
+    const sink = await readCoalesced([started(), message("Hel"), message("lo"), message(" wor"), reasoning("hm"), message("ld"), completed({ usage: USAGE })], new Set([0, 2]));
+    expect(sink.calls.filter((call) => call.kind !== "start")).toEqual([
+      { kind: "text", channel: "message", text: "Hello" },
+      { kind: "text", channel: "message", text: " wor" },
+      { kind: "text", channel: "reasoning", text: "hm" },
+      { kind: "text", channel: "message", text: "ld" },
+      { kind: "finish", end: expect.objectContaining({ status: "completed" }) },
+    ]);
+  });
+
+  it("text waiting to be joined goes out before a tool call, a finish and a failure, and after a flush nothing waits", async () => {
+    const call = { id: "c1", name: "f", arguments: "{}" };
+    const withTools = await readCoalesced([started(), message("calling"), waiting(toolTask([call]))], new Set());
+    expect(withTools.kinds()).toEqual(["start", "text", "toolCalls", "finish"]);
+    const finished = await readCoalesced([started(), message("a"), message("b"), completed({ usage: USAGE })], new Set());
+    expect(finished.kinds()).toEqual(["start", "text", "finish"]);
+    expect(finished.textOf("message")).toBe("ab");
+    const failedRun = await readCoalesced([started(), message("a"), { event: "fault", error: NativeError.cut() }], new Set());
+    expect(failedRun.kinds()).toEqual(["start", "text", "fail"]);
+    const flushed = await readCoalesced([started(), message("a")], new Set([1]));
+    expect(flushed.kinds()).toEqual(["start", "text"]);
+  });
+
+  it("property: any deltas, flushes, limits and terminal — the same calls as one call per delta, text joined", async () => {
+    const piece = fc.constantFrom("a", "E", "N", "D", " ", "<think>", "</think>", "<thi", "nk>", "😀");
+    const text = fc.array(piece, { maxLength: 5 }).map((parts) => parts.join(""));
+    const terminal = fc.constantFrom<NativeStreamItem>(
+      completed({ usage: USAGE }),
+      incomplete({ usage: USAGE }),
+      failed({ usage: USAGE }),
+      waiting(toolTask([{ id: "c1", name: "f", arguments: "{}" }]), { usage: USAGE }),
+      { event: "fault", error: NativeError.cut() },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(text.map(message), text.map(reasoning)), { maxLength: 12 }),
+        terminal,
+        fc.array(fc.nat(14), { maxLength: 6 }),
+        fc.option(fc.record({ stopSequences: fc.constantFrom([], ["END"], ["a a"]), maxOutputTokens: fc.option(fc.integer({ min: 1, max: 6 }), { nil: null }) }), { nil: undefined }),
+        async (deltas, end, flushes, limits) => {
+          const items = [started(), ...deltas, end];
+          const options: AnswerReaderOptions = limits ? { limits } : {};
+          const each = await read(items, options);
+          const joined = await readCoalesced(items, new Set(flushes), options);
+          const withoutText = (sink: RecordingSink) => sink.calls.filter((call) => call.kind !== "text");
+          expect(withoutText(joined)).toEqual(withoutText(each));
+          expect(mergedText(joined)).toEqual(mergedText(each));
+          // Every text call sits where the first of its deltas did: before the same non-text call.
+          const textBefore = (sink: RecordingSink) => sink.kinds().join(",").replace(/(text,)+/g, "text,");
+          expect(textBefore(joined)).toBe(textBefore(each));
         },
       ),
       { numRuns: 300 },

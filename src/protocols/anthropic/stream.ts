@@ -87,7 +87,7 @@ export interface AnthropicEventWriter {
   event(event: AnthropicStreamEvent): void;
   /**
    * Stands for `{type:"content_block_delta", index, delta: text_delta|thinking_delta}` of the open
-   * block at `index` — the hot path, one call per native delta, with no event object built.
+   * block at `index` — the hot path, one call per native delta (or burst, `TextCoalescer`), with no event object built.
    */
   delta(index: number, kind: "text" | "thinking", text: string): void;
 }
@@ -242,7 +242,7 @@ export class AnthropicStreamProjector extends AnswerSseProjector implements Anth
 
   constructor(context: AnthropicProjectionContext) {
     super();
-    this.reader = new NativeAnswerReader(new AnthropicEncoder(context, this), readerOptions(context));
+    this.reader = new NativeAnswerReader(new AnthropicEncoder(context, this), { ...readerOptions(context), coalesceText: true });
   }
 
   keepalive(): string {

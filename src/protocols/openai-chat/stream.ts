@@ -47,7 +47,7 @@ export interface ChatChunkWriter {
   chunk(chunk: ChatCompletionChunk): void;
   /**
    * Stands for one chunk whose delta is exactly `{ [field]: text }` (`text` never empty). The hot
-   * path: one call per native delta, so no chunk object is built for it (`ChatEncoder.textChunk`
+   * path: one call per native delta (or burst, `TextCoalescer`), so no chunk object is built for it (`ChatEncoder.textChunk`
    * gives the chunk when a writer needs it).
    */
   text(field: ChatTextField, text: string): void;
@@ -181,7 +181,7 @@ export class ChatStreamProjector extends AnswerSseProjector implements ChatChunk
   constructor(options: ChatProjectionOptions) {
     super();
     this.encoder = new ChatEncoder(options, this);
-    this.reader = new NativeAnswerReader(this.encoder, readerOptions(options, options.includeUsage));
+    this.reader = new NativeAnswerReader(this.encoder, { ...readerOptions(options, options.includeUsage), coalesceText: true });
   }
 
   keepalive(): string {

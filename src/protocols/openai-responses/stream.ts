@@ -79,7 +79,7 @@ export interface ResponsesEventWriter {
   event(event: ResponsesStreamEvent): void;
   /**
    * Stands for the `response.output_text.delta` / `response.reasoning_summary_text.delta` event of
-   * `item` with `sequence` — the hot path, one per native delta, with no event object built.
+   * `item` with `sequence` — the hot path, one per native delta (or burst, `TextCoalescer`), with no event object built.
    */
   textDelta(item: OpenTextItem, sequence: number, text: string): void;
   /** After the terminal event (the SSE transport writes `data: [DONE]`). */
@@ -593,7 +593,7 @@ export class ResponsesStreamProjector extends AnswerSseProjector implements Resp
   constructor(context: ResponsesProjectionContext) {
     super();
     this.encoder = new ResponsesEncoder(context, this);
-    this.reader = new NativeAnswerReader(this.encoder, readerOptions(context));
+    this.reader = new NativeAnswerReader(this.encoder, { ...readerOptions(context), coalesceText: true });
   }
 
   keepalive(): string {
@@ -637,7 +637,7 @@ export class ResponsesMessageProjector implements ResponsesEventWriter {
 
   constructor(context: ResponsesProjectionContext) {
     this.encoder = new ResponsesEncoder(context, this);
-    this.reader = new NativeAnswerReader(this.encoder, readerOptions(context));
+    this.reader = new NativeAnswerReader(this.encoder, { ...readerOptions(context), coalesceText: true });
   }
 
   /** Reads one native item; its messages wait until `take`. A promise while the item needs the run record. */
@@ -647,6 +647,7 @@ export class ResponsesMessageProjector implements ResponsesEventWriter {
 
   /** The messages produced since the last call. */
   take(): string[] {
+    this.reader.flushText();
     const messages = this.messages;
     this.messages = [];
     return messages;
