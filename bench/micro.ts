@@ -49,10 +49,8 @@ export const DEFAULT_MICRO: MicroOptions = {
   shape: LONG_STREAM,
   reps: 5,
   warmup: 2,
-  // 4 KiB: the size workerd hands a fetch body to a default reader (measured against the emulator:
-  // every chunk of a long stream is ≤ 4096 bytes) — the budget's conservative case; the gateway reads
-  // into a 64 KiB buffer (BYOB), whose reads of the same stream average 22 KB (FINDINGS, session 11).
-  // 16 KiB and 512 B show how the per-chunk cost scales.
+  // 4 KiB: the size workerd hands a fetch body to JS in (measured against the emulator: every chunk of
+  // a long stream is ≤ 4096 bytes). 16 KiB and 512 B show how the per-chunk cost scales.
   stages: [
     ["floor:utf8", 4096],
     ["floor:json", 4096],

@@ -300,7 +300,7 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
           if (projector.done) break;
           if (!sentAny) {
             // The response's first frames go to the runtime before the rest of the batch (up to a
-            // 64 KiB read of native, hundreds of events of a fast answer) is projected: the runtime can
+            // 16 KiB read of native, ~100 events of a fast answer) is projected: the runtime can
             // only write them once JS yields to the event loop, which a microtask does not.
             const first = projector.take();
             if (first) {

@@ -629,14 +629,8 @@ function limit(ms: number | undefined): number | undefined {
   return ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-/**
- * Bytes per read of native's body when it is a byte stream (a fetch body is). A read returns what has
- * arrived, up to this: against a fast native (the emulator's long stream, 20 MB) reads of 16 KiB
- * averaged 11 KB (1,860 reads), of 64 KiB 22 KB (922 reads); at token pace a read is one event either
- * way. Each read is one decode, one pump turn and one write, so fewer of them cost the worker 10–30 %
- * less CPU per event (bench/FINDINGS.md, session 11). One reused buffer per stream.
- */
-const READ_BUFFER_BYTES = 64 * 1024;
+/** Bytes per read of native's body when it is a byte stream (a fetch body is). */
+const READ_BUFFER_BYTES = 16 * 1024;
 
 /**
  * A reader of native's body. A fetch body is a byte stream: it is read into one reused buffer
