@@ -28,6 +28,18 @@ export interface NativeStreamFault {
 /** What a decoded native stream yields: native events, then possibly one fault as the last item. */
 export type NativeStreamItem = NativeEvent | NativeStreamFault;
 
+/**
+ * The event name `text[start, end)`. The two delta names — nearly every event of an answer — are the
+ * literals themselves, not a fresh slice each: no allocation, and `EVENT_CLASS.get` finds a literal by
+ * its cached hash instead of hashing a new string per event.
+ */
+function eventNameAt(text: string, start: number, end: number): string {
+  const length = end - start;
+  if (length === 13 && text.startsWith("message.delta", start)) return "message.delta";
+  if (length === 15 && text.startsWith("reasoning.delta", start)) return "reasoning.delta";
+  return text.slice(start, end);
+}
+
 /** Receives decoded items in order. */
 export type NativeStreamSink = (item: NativeStreamItem) => void;
 
@@ -296,7 +308,7 @@ export class NativeSseParser {
         if (this.data.length > MAX_FRAME_CHARS) this.fail(invalidSse(`an SSE frame exceeded ${MAX_FRAME_CHARS} characters`));
       }
     } else if (nameLength === 5 && text.startsWith("event", start)) {
-      this.eventName = valueStart < end ? text.slice(valueStart, end) : "";
+      this.eventName = valueStart < end ? eventNameAt(text, valueStart, end) : "";
     } else if (nameLength === 2 && text.startsWith("id", start)) {
       const value = valueStart < end ? text.slice(valueStart, end) : "";
       // SSE: an id containing NUL is ignored.
