@@ -351,7 +351,12 @@ export async function endWithGatewayFault<Out>(
   projector: { push(item: NativeStreamItem): void | PromiseLike<void>; take(): Out; readonly done: boolean },
   send: (out: Out) => void,
 ): Promise<void> {
-  send(projector.take());
+  try {
+    send(projector.take());
+  } catch {
+    // `take` hands joined text to the encoder (TextCoalescer), so the bug may be there too: what
+    // it held is lost, the terminal error frame below is still owed.
+  }
   if (projector.done) return;
   try {
     await projector.push({

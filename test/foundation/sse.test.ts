@@ -172,4 +172,50 @@ describe("projectToSse", () => {
     expect(chatContent(text)).toEqual(["x".repeat(40)]);
     expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
   });
+  it("a projector that throws, in push and then in take, still ends the stream with its terminal frame", async () => {
+    // The pump's fault path calls `take` first, which flushes joined text into the encoder: a bug
+    // there must not leave the client waiting on a body that never ends.
+    let out = "";
+    let done = false;
+    let broken = false;
+    let takeFailed = false;
+    const projector = {
+      push(item: NativeStreamItem): void {
+        if (item.event === "fault") {
+          out += "data: terminal error\n\n";
+          done = true;
+          return;
+        }
+        if (item.event === "message.delta" && item.data.delta === "boom") {
+          broken = true;
+          throw new Error("projector bug");
+        }
+        out += `data: ${item.event}\n\n`;
+      },
+      take(): string {
+        if (broken && !takeFailed) {
+          takeFailed = true;
+          throw new Error("take bug");
+        }
+        const frames = out;
+        out = "";
+        return frames;
+      },
+      keepalive: () => ":\n\n",
+      get done() {
+        return done;
+      },
+    };
+    const items = new ReadableStream<NativeStreamItem>({
+      start(controller) {
+        controller.enqueue({ event: "run.started", id: null, data: { run_id: "r", status: "running" } });
+        controller.enqueue({ event: "message.delta", id: null, data: { run_id: "r", status: "running", delta: "boom" } });
+      },
+    });
+    const body = projectToSse(items, projector, { keepaliveMs: 10_000 });
+    const text = await new Response(body).text();
+    expect(takeFailed).toBe(true);
+    expect(text.startsWith("data: run.started\n\n")).toBe(true);
+    expect(text.endsWith("data: terminal error\n\n")).toBe(true);
+  });
 });
