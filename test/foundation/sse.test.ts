@@ -172,6 +172,7 @@ describe("projectToSse", () => {
     expect(chatContent(text)).toEqual(["x".repeat(40)]);
     expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
   });
+
   it("a projector that throws, in push and then in take, still ends the stream with its terminal frame", async () => {
     // The pump's fault path calls `take` first, which flushes joined text into the encoder: a bug
     // there must not leave the client waiting on a body that never ends.
