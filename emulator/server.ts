@@ -81,6 +81,10 @@ export interface RecordedRequest {
   closed_at: string | null;
   /** At close: true if the whole response was written, false if the client went away first. */
   completed: boolean | null;
+  /** Which TCP connection carried the exchange (1, 2, … in the order the emulator accepted them). */
+  connection: number;
+  /** When that connection closed; null while it is open (a client that keeps it alive reuses it). */
+  connection_closed_at: string | null;
 }
 
 /**
@@ -139,9 +143,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   // hyper server keeps idle connections far longer, so the emulator does too (close() still ends them).
   server.keepAliveTimeout = 0;
   const sockets = new Set<Socket>();
-  server.on("connection", (socket) => {
+  let connections = 0;
+  server.on("connection", (socket: Socket & { emulatorConnection?: number }) => {
+    const connection = ++connections;
+    socket.emulatorConnection = connection;
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      sockets.delete(socket);
+      emulator.connectionClosed(connection);
+    });
   });
   await listen(server, options.port ?? 0, options.host ?? "127.0.0.1");
   const address = server.address() as AddressInfo;
@@ -253,6 +263,15 @@ class Emulator implements RunnerHost {
     this.tasks.set(task.id, task);
   }
 
+  /** When each closed TCP connection closed, by `RecordedRequest.connection` (recorded requests' `connection_closed_at`). */
+  private readonly closedConnections = new Map<number, string>();
+
+  connectionClosed(connection: number): void {
+    this.closedConnections.set(connection, new Date().toISOString());
+    // Bounded like the request log: only connections a recorded request may still name matter.
+    if (this.closedConnections.size > MAX_RECORDED_REQUESTS) this.closedConnections.delete(this.closedConnections.keys().next().value as number);
+  }
+
   /** A terminal run (re)stores its own turn in its conversation (conversations.ts). */
   onRunSettled(run: RunRecord): void {
     // A run forgotten by /__emulator/reset may still finish in the background: it stores nothing.
@@ -272,6 +291,7 @@ class Emulator implements RunnerHost {
     if (url.pathname === "/__emulator" || url.pathname.startsWith("/__emulator/")) return this.introspect(req, res, url);
 
     const record = this.record(req, url);
+    record.connection = (req.socket as Socket & { emulatorConnection?: number }).emulatorConnection ?? 0;
     res.on("close", () => {
       record.status = res.statusCode;
       record.closed_at = new Date().toISOString();
@@ -369,6 +389,8 @@ class Emulator implements RunnerHost {
       status: null,
       closed_at: null,
       completed: null,
+      connection: 0,
+      connection_closed_at: null,
     };
     this.requests.push(record);
     if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.splice(0, this.requests.length - MAX_RECORDED_REQUESTS);
@@ -399,7 +421,8 @@ class Emulator implements RunnerHost {
       if (runId) list = list.filter((r) => r.run_id === runId);
       if (pathFilter) list = list.filter((r) => r.path === pathFilter || r.path.startsWith(`${pathFilter}/`));
       if (last) list = list.slice(-Math.max(0, Number.parseInt(last, 10) || 0));
-      return sendJson(res, 200, { requests: list });
+      const withConnections = list.map((r) => ({ ...r, connection_closed_at: this.closedConnections.get(r.connection) ?? null }));
+      return sendJson(res, 200, { requests: withConnections });
     }
     if (path === "/__emulator/reset" && method === "POST") {
       await readBody(req, this.bodyLimit);

@@ -17,7 +17,12 @@
  * prompt, 100k native deltas, read to the end): the "94 KB request" cell of `npm run bench`.
  * `--prompt-bytes=N` pads the short prompt to N characters (a large request with a short answer).
  *
- *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors]
+ * `--back-to-back=K`: each row sends K requests in a row before the next row's turn (the e2e phase's
+ * shape: a cell's requests follow each other on one target), instead of one (request by request).
+ * `--probe`: a timing proxy in front of the emulator (bench/lib/native-probe.ts) prints, per row, when
+ * each native request reached native and when native's first byte came back, from the client's start.
+ *
+ *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe]
  */
 import http from "node:http";
 import { mkdtempSync } from "node:fs";
@@ -31,8 +36,10 @@ import { buildGatewaySnapshot } from "../lib/snapshot";
 import { percentile } from "../lib/stats";
 import { emulatorDirective, LONG_STREAM } from "../lib/workload";
 import { commandLine } from "../lib/cli";
+import { startNativeProbe } from "../lib/native-probe";
 
-const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors]");
+const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe]");
+const backToBack = Math.max(1, Number(option("back-to-back", "1")));
 const n = Number(option("n", "400"));
 const base = option("base", "");
 const promptBytes = Number(option("prompt-bytes", "0"));
@@ -45,17 +52,19 @@ const snapshot = buildGatewaySnapshot(); // only for the D1 migrations' config
 const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-ttfb-"));
 migrateLocalD1(snapshot, persistDir);
 const emulator = await startEmulatorProcess();
+const probe = args.includes("--probe") ? await startNativeProbe(emulator.url) : null;
+const nativeUrl = probe?.url ?? emulator.url;
 const workers: MiniflareWorker[] = [];
 try {
   const gateways: Array<{ label: string; worker: MiniflareWorker }> = [];
   const start = async (label: string, root: string): Promise<void> => {
-    const worker = await startMiniflareGatewayFromSource(root, emulator.url, persistDir);
+    const worker = await startMiniflareGatewayFromSource(root, nativeUrl, persistDir);
     workers.push(worker);
     gateways.push({ label, worker });
   };
   await start("tree", ".");
   if (base) await start(base, sourceTreeAt(base));
-  const passthrough = await startMiniflarePassthrough(emulator.url);
+  const passthrough = await startMiniflarePassthrough(nativeUrl);
   workers.push(passthrough);
 
   const rows: Array<{ name: string; origin: string; spec: RequestSpec; agent: http.Agent; ttfb: number[]; total: number[] }> = [];
@@ -64,9 +73,9 @@ try {
   };
   add("pass-through", passthrough.url, "native");
   if (args.includes("--floors")) {
-    const pipe = await startMiniflarePassthrough(emulator.url, false, "bench/investigations/js-pipe-worker.ts");
+    const pipe = await startMiniflarePassthrough(nativeUrl, false, "bench/investigations/js-pipe-worker.ts");
     workers.push(pipe);
-    for (const mode of ["js-copy", "js-decode"]) {
+    for (const mode of ["js-copy", "js-decode", "js-first", "js-first-stream", "js-first-parse", "js-first-native", "js-first-native-idle"]) {
       add(`floor: ${mode}`, pipe.url, "native");
       const row = rows[rows.length - 1];
       if (row) row.spec = { ...row.spec, headers: { ...row.spec.headers, "x-bench-mode": mode } };
@@ -77,25 +86,37 @@ try {
   }
   // Warm-up: JIT, connection pools, the D1 file.
   for (let i = 0; i < (long ? 2 : 20); i++) for (const row of rows) await oneRequest(row.agent, row.origin, row.spec, timeoutMs);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n; i += backToBack) {
     for (const row of rows) {
-      const sample = await oneRequest(row.agent, row.origin, row.spec, timeoutMs);
-      if (!sample.ok) throw new Error(`${row.name}: ${sample.error ?? "failed"}`);
-      row.ttfb.push(sample.ttfbMs);
-      row.total.push(sample.totalMs);
+      for (let k = 0; k < backToBack && i + k < n; k++) {
+        probe?.startCase(row.name);
+        const sample = await oneRequest(row.agent, row.origin, row.spec, timeoutMs);
+        if (!sample.ok) throw new Error(`${row.name}: ${sample.error ?? "failed"}`);
+        row.ttfb.push(sample.ttfbMs);
+        row.total.push(sample.totalMs);
+      }
     }
     // The emulator keeps every run's record; drop them now and then, as the e2e phase does between cells.
-    if (i % (long ? 5 : 100) === (long ? 4 : 99)) await resetEmulator(emulator.url);
+    if (Math.floor((i + backToBack) / (long ? 5 : 100)) > Math.floor(i / (long ? 5 : 100))) await resetEmulator(emulator.url);
   }
   const reference = percentile(rows[0]?.ttfb ?? [], 50);
-  console.log(`${long ? "long stream" : "short answer"}: TTFB, c = 1, ${n} requests per row, interleaved request by request (prompt ${prompt.length} chars)`);
+  console.log(`${long ? "long stream" : "short answer"}: TTFB, c = 1, ${n} requests per row, interleaved ${backToBack === 1 ? "request by request" : `${backToBack} requests at a time`} (prompt ${prompt.length} chars)`);
   for (const row of rows) {
     const p50 = percentile(row.ttfb, 50);
     const delta = row === rows[0] ? "" : `  (${p50 >= reference ? "+" : ""}${(p50 - reference).toFixed(2)} ms over pass-through)`;
     console.log(`${row.name.padEnd(32)} TTFB p50 ${p50.toFixed(2)} ms  p90 ${percentile(row.ttfb, 90).toFixed(2)} ms  total p50 ${percentile(row.total, 50).toFixed(2)} ms${delta}`);
   }
+  if (probe) {
+    console.log("\nnative requests (probe), p50 ms from the client's request: reaches native → native's first byte");
+    for (const entry of probe.rows().filter((entry) => entry.ordinal > 0)) {
+      console.log(`  ${entry.label.padEnd(32)} ${`${entry.request} #${entry.ordinal}`.padEnd(28)} ${entry.arriveP50.toFixed(2)} → ${entry.firstByteP50.toFixed(2)}  (n=${entry.count})`);
+    }
+    console.log("TCP connections opened to native (probe), per row:");
+    for (const [label, count] of probe.connections()) console.log(`  ${label.padEnd(32)} ${count}`);
+  }
   for (const row of rows) row.agent.destroy();
 } finally {
+  await probe?.stop();
   for (const worker of workers.reverse()) await worker.stop();
   await emulator.stop();
 }

@@ -34,6 +34,8 @@ export interface NativeProbe {
   /** The driver is about to send the client request of `label`: the clock restarts. */
   startCase(label: string): void;
   rows(): NativeProbeRow[];
+  /** TCP connections the workers opened to the probe, per case label (a worker that reuses its connections opens few). */
+  connections(): Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,11 @@ export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> 
       forwarded.end(Buffer.concat(chunks));
     });
   });
+  const connections = new Map<string, number>();
+  server.on("connection", () => {
+    const label = current?.label ?? "(warm-up)";
+    connections.set(label, (connections.get(label) ?? 0) + 1);
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("native probe: no port");
@@ -97,6 +104,7 @@ export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> 
         arriveP50: percentile(entry.arrive, 50),
         firstByteP50: percentile(entry.firstByte, 50),
       })),
+    connections: () => new Map(connections),
     stop: async () => {
       agent.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -80,6 +80,16 @@ export function callerOf(c: GatewayContext, scope?: CallerScope): Caller {
   let schemaCheck: Promise<void> | undefined;
   const rateLimits = new RateLimitCapture();
   c.set("rateLimits", rateLimits);
+  const background = (work: Promise<unknown>): void => {
+    const logged = work.catch((error: unknown) => {
+      console.warn(JSON.stringify({ level: "warn", msg: "background task failed", requestId, error: String(error) }));
+    });
+    try {
+      c.executionCtx.waitUntil(logged);
+    } catch {
+      // No execution context (app.request() in tests): the promise runs on by itself.
+    }
+  };
   const nativeOptions = {
     baseUrl: config.NATIVE_API_BASE_URL,
     apiKey,
@@ -88,6 +98,7 @@ export function callerOf(c: GatewayContext, scope?: CallerScope): Caller {
     maxRecordBytes: config.NATIVE_MAX_RECORD_BYTES,
     maxRequestBytes: config.NATIVE_MAX_REQUEST_BYTES,
     onResponse: rateLimits.read,
+    background,
   };
   return {
     apiKey,
@@ -100,16 +111,7 @@ export function callerOf(c: GatewayContext, scope?: CallerScope): Caller {
     idempotency: createIdempotencyStore(config.RESPONSE_INDEX, config.IDEMPOTENCY_TTL_SECONDS),
     fingerprint: () => (fingerprint ??= keyFingerprint(apiKey)),
     detachedNative: () => (detached ??= createNativeClient(nativeOptions)),
-    background: (work) => {
-      const logged = work.catch((error: unknown) => {
-        console.warn(JSON.stringify({ level: "warn", msg: "background task failed", requestId, error: String(error) }));
-      });
-      try {
-        c.executionCtx.waitUntil(logged);
-      } catch {
-        // No execution context (app.request() in tests): the promise runs on by itself.
-      }
-    },
+    background,
     indexReady: () => {
       if (schemaSeen.has(config)) return Promise.resolve();
       schemaCheck ??= checkIndexSchema(config.RESPONSE_INDEX).then(() => {

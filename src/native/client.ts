@@ -51,6 +51,8 @@ export interface NativeClientOptions {
   maxRequestBytes?: number;
   /** The gateway client's disconnect: aborts in-flight calls and cancels a native stream. */
   signal?: AbortSignal;
+  /** Keeps work alive past the response (`ctx.waitUntil`): a stream's body read to its end after the terminal event (events.ts). */
+  background?: (work: Promise<void>) => void;
   /** Replaces the global `fetch` (tests, service bindings). */
   fetch?: typeof fetch;
   /** Hears the headers of every native answer that is not a redirect (rate-limit signals, http/rate-limit.ts). */
@@ -583,6 +585,7 @@ export function createNativeClient(options: NativeClientOptions): NativeClient {
           deadlineMs: deadline.totalMs === undefined ? undefined : Math.max(0, deadline.remaining()),
           deadlineTotalMs: deadline.totalMs,
           signal,
+          background: options.background,
         });
       } finally {
         if (!handedOver) exchange.release();

@@ -184,6 +184,7 @@ export class NativeSseParser {
   private data: string | null = null;
   private id: string | null = null;
   private finished = false;
+  private terminal = false;
 
   constructor(sink: NativeStreamSink) {
     this.sink = sink;
@@ -192,6 +193,11 @@ export class NativeSseParser {
   /** True once a terminal event or a fault has been emitted; nothing is emitted after that. */
   get done(): boolean {
     return this.finished;
+  }
+
+  /** True when decoding ended with a terminal event (not a fault): the rest of the body is the server's clean end. */
+  get endedByTerminal(): boolean {
+    return this.terminal;
   }
 
   /** Feeds one chunk of bytes, emitting every complete event in it. Returns `done`. */
@@ -362,7 +368,10 @@ export class NativeSseParser {
     // `required_action` is not checked here: the fork's human-approval fallback `{type, run_id}`
     // (`sse.rs` ~311–325) is a valid terminal event; the answer reader decides what it means.
     this.sink({ event: name, id, data: parsed.data } as NativeEvent);
-    if (eventClass === TERMINAL) this.finished = true;
+    if (eventClass === TERMINAL) {
+      this.finished = true;
+      this.terminal = true;
+    }
   }
 
   private fail(error: NativeError): void {
@@ -392,7 +401,20 @@ export interface ReadNativeStreamOptions {
   deadlineTotalMs?: number | undefined;
   /** The gateway client's disconnect: aborting cancels native's body at once. */
   signal?: AbortSignal | undefined;
+  /**
+   * Hears the read of native's body past its terminal event (`releaseBody`), to keep it alive after
+   * the response (`ctx.waitUntil`); without it the read runs on its own.
+   */
+  background?: ((release: Promise<void>) => void) | undefined;
+  /** How long the body may take to end after the terminal event before it is cancelled (default `RELEASE_MS`). */
+  releaseMs?: number | undefined;
 }
+
+/**
+ * After a terminal event, native's body normally ends within the same millisecond (the chunked
+ * body's last-chunk marker). Waited for at most this long, then cancelled.
+ */
+const RELEASE_MS = 1000;
 
 /**
  * Decodes a native SSE body into a stream that never errors.
@@ -484,6 +506,38 @@ export function readNativeStream(
     reader.cancel().catch(() => undefined);
   };
 
+  /**
+   * The terminal event is in: decoding is over, but native's body is read on to its end instead of
+   * cancelled. A fetch body cancelled before its end closes the connection under it (HTTP/1.1 cannot
+   * reuse a connection with an unread body), and the terminal event usually arrives a read before
+   * the body's end — so every run cost the next request to native a new connection (and, to a real
+   * 1flowbase across the internet, a TLS handshake): `bench/investigations/ttfb.ts --probe` counted
+   * one new connection per gateway request, none for the pass-through worker (bench/FINDINGS.md,
+   * session 12). Bytes after the terminal are not read (§2.3: nothing after it counts): the body is
+   * cancelled at the first of them, or when it has not ended within `releaseMs`.
+   */
+  const releaseBody = (): void => {
+    finished = true;
+    cleanup();
+    const release = (async (): Promise<void> => {
+      let timedOut = false;
+      const timeout = setTimeout(() => {
+        timedOut = true;
+        reader.cancel().catch(() => undefined);
+      }, options.releaseMs ?? RELEASE_MS);
+      try {
+        const rest = await bodyReader.read();
+        if (!rest.done && !timedOut) await reader.cancel();
+      } catch {
+        // A reset after the terminal event loses nothing.
+      } finally {
+        clearTimeout(timeout);
+      }
+    })();
+    if (options.background) options.background(release);
+    else void release;
+  };
+
   const arm = (ms: number): void => {
     armedSeq = readSeq;
     timer = setTimeout(onTimer, ms);
@@ -560,7 +614,10 @@ export function readNativeStream(
       }
       // The parser decodes the bytes before returning, so the buffer can take the next read.
       if (parser.push(result.value)) {
-        finish();
+        if (parser.endedByTerminal) {
+          bodyReader.recycle(result.value);
+          releaseBody();
+        } else finish();
         return;
       }
       bodyReader.recycle(result.value);

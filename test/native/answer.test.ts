@@ -769,7 +769,7 @@ describe("readAnswer (h)", () => {
     expectNativeError(fromArray.failure().error, { kind: "cut", status: 502, code: "upstream_stream_cut" });
   });
 
-  it("reads a decoded native SSE body in batches and cancels the body after the terminal", async () => {
+  it("reads a decoded native SSE body in batches and cancels a body still open after the terminal", async () => {
     const sse = (event: string, payload: unknown) => `event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`;
     const body = [
       sse("run.started", data()) + sse("message.delta", { run_id: RUN, status: "running", delta: "<think>a" }) + sse("message.delta", { run_id: RUN, status: "running", delta: "</think>b" }),
@@ -788,12 +788,15 @@ describe("readAnswer (h)", () => {
       },
     });
     const sink = new RecordingSink();
-    await readAnswer(readNativeStream(bytes, { idleMs: 5_000 }), new NativeAnswerReader(sink));
+    const releases: Promise<void>[] = [];
+    await readAnswer(readNativeStream(bytes, { idleMs: 5_000, releaseMs: 20, background: (release) => releases.push(release) }), new NativeAnswerReader(sink));
     expect(mergedText(sink)).toEqual([
       { channel: "reasoning", text: "a" },
       { channel: "message", text: "b" },
     ]);
     expect(sink.finished().status).toBe("completed");
+    // The body never ends: cancelled once it has not ended `releaseMs` after the terminal (events.ts).
+    await Promise.all(releases);
     expect(cancelled).toBe(true);
   });
 });

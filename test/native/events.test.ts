@@ -383,6 +383,67 @@ describe("readNativeStream transport guarantees", () => {
     expect(state.cancelled).toBe(true);
   });
 
+  it("reads a body that ends right after the terminal event to its end instead of cancelling it (the connection stays reusable)", async () => {
+    const { stream, state } = source([basicStream()]);
+    const releases: Promise<void>[] = [];
+    expect(await collect(readNativeStream(stream, { idleMs: 5_000, background: (release) => releases.push(release) }))).toEqual(basicExpected);
+    expect(releases).toHaveLength(1);
+    await releases[0];
+    expect(state.cancelled).toBe(false);
+  });
+
+  it("reads a fetch body past its terminal event to its end (byte stream, BYOB)", async () => {
+    let cancelled = false;
+    let ended = false;
+    const chunks = [encoder.encode(basicStream())];
+    const body = new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        const next = chunks.shift();
+        if (next) controller.enqueue(next);
+        else {
+          ended = true;
+          controller.close();
+        }
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const releases: Promise<void>[] = [];
+    expect(await collect(readNativeStream(body, { idleMs: 5_000, background: (release) => releases.push(release) }))).toEqual(basicExpected);
+    await releases[0];
+    expect({ ended, cancelled }).toEqual({ ended: true, cancelled: false });
+  });
+
+  it("hands the items over without waiting for the body's end, and cancels a body still open releaseMs after the terminal event", async () => {
+    const { stream, state } = source([basicStream()], { close: false });
+    const releases: Promise<void>[] = [];
+    const startedAt = Date.now();
+    expect(await collect(readNativeStream(stream, { idleMs: 5_000, releaseMs: 50, background: (release) => releases.push(release) }))).toEqual(basicExpected);
+    expect(state.cancelled).toBe(false);
+    await releases[0];
+    expect(state.cancelled).toBe(true);
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+  });
+
+  it("cancels at once a body that sends more after its terminal event", async () => {
+    const { stream, state } = source([basicStream(), frame("message.delta", delta("late")), frame("message.delta", delta("later"))], { close: false });
+    const releases: Promise<void>[] = [];
+    expect(await collect(readNativeStream(stream, { idleMs: 5_000, releaseMs: 60_000, background: (release) => releases.push(release) }))).toEqual(basicExpected);
+    await releases[0]; // not releaseMs (60 s) later: the test would time out
+    expect(state.cancelled).toBe(true);
+  });
+
+  it("still cancels a body that ends in a fault (malformed SSE) at once", async () => {
+    const { stream, state } = source([`event: message.delta\ndata: nope\n\n`, frame("run.completed", completed)], { close: false });
+    const releases: Promise<void>[] = [];
+    const items = await collect(readNativeStream(stream, { idleMs: 5_000, background: (release) => releases.push(release) }));
+    expectFault(items[0], "protocol", 502, "upstream_invalid_sse");
+    expect(releases).toHaveLength(0);
+    expect(state.cancelled).toBe(true);
+  });
+
   it("turns a body read error into a network fault (never errors)", async () => {
     let sent = false;
     const body = new ReadableStream<Uint8Array>({

@@ -89,6 +89,9 @@ export interface RecordedNativeRequest {
   status: number | null;
   closed_at: string | null;
   completed: boolean | null;
+  /** The TCP connection that carried it, and when that connection closed (null: still open). */
+  connection: number;
+  connection_closed_at: string | null;
 }
 
 /** The emulator's request log (`GET /__emulator/requests`), filtered. */
