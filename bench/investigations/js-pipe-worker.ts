@@ -10,7 +10,9 @@
  * - `js-first-stream`: `js-first`, with the chunks read through a pull-based JS `ReadableStream`
  *   wrapping the BYOB reader (the shape of src/native/events.ts `readNativeStream`);
  * - `js-first-native`: native's body decoded by the gateway's own `readNativeStream`, its first item
- *   read before the Response is returned, each item written back as its event name.
+ *   read before the Response is returned, each item written back as its event name
+ *   (`js-first-native-idle`: with the idle limit only; `js-first-batch`: the first items through
+ *   `readNativeItemBatches` instead of a stream read).
  * bench/investigations/stream-profile.ts --floors and ttfb.ts --floors drive it.
  */
 import { NativeSseParser, readNativeItemBatches, readNativeStream } from "../../src/native/events";
@@ -29,6 +31,21 @@ export default {
     headers.delete("x-bench-mode");
     const upstream = await fetch(new URL(url.pathname + url.search, env.NATIVE_API_BASE_URL), { method: request.method, headers, body: request.body });
     if (mode === "pipe" || !upstream.body) return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
+    if (mode === "js-first-batch") {
+      // As js-first-native, but the first item comes from the batch reader (no ReadableStream read).
+      const batches = readNativeItemBatches(readNativeStream(upstream.body, { idleMs: 120_000, firstEventMs: 30_000, progressMs: 120_000 }));
+      const firstBatch = await batches.read();
+      const { readable, writable } = new IdentityTransformStream();
+      const writer = writable.getWriter();
+      if (firstBatch) void writer.write(encoder.encode(firstBatch.map((item) => `event: ${item.event}\n`).join("")));
+      void (async () => {
+        for (let batch = await batches.read(); batch; batch = await batches.read()) {
+          await writer.write(encoder.encode(batch.map((item) => `event: ${item.event}\n`).join("")));
+        }
+        await writer.close();
+      })();
+      return new Response(readable, { status: upstream.status, headers: { "content-type": "text/event-stream" } });
+    }
     if (mode.startsWith("js-first-native")) {
       const items = readNativeStream(upstream.body, mode === "js-first-native-idle" ? { idleMs: 120_000 } : { idleMs: 120_000, firstEventMs: 30_000, progressMs: 120_000 });
       const itemReader = items.getReader();

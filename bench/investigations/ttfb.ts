@@ -75,7 +75,7 @@ try {
   if (args.includes("--floors")) {
     const pipe = await startMiniflarePassthrough(nativeUrl, false, "bench/investigations/js-pipe-worker.ts");
     workers.push(pipe);
-    for (const mode of ["js-copy", "js-decode", "js-first", "js-first-stream", "js-first-parse", "js-first-native", "js-first-native-idle"]) {
+    for (const mode of ["js-copy", "js-decode", "js-first", "js-first-stream", "js-first-parse", "js-first-native", "js-first-native-idle", "js-first-batch"]) {
       add(`floor: ${mode}`, pipe.url, "native");
       const row = rows[rows.length - 1];
       if (row) row.spec = { ...row.spec, headers: { ...row.spec.headers, "x-bench-mode": mode } };
