@@ -508,12 +508,13 @@ export function readNativeStream(
 
   /**
    * The terminal event is in: decoding is over, but native's body is read on to its end instead of
-   * cancelled. A fetch body cancelled before its end closes the connection under it (HTTP/1.1 cannot
-   * reuse a connection with an unread body), and the terminal event usually arrives a read before
-   * the body's end — so every run cost the next request to native a new connection (and, to a real
-   * 1flowbase across the internet, a TLS handshake): `bench/investigations/ttfb.ts --probe` counted
-   * one new connection per gateway request, none for the pass-through worker (bench/FINDINGS.md,
-   * session 12). Bytes after the terminal are not read (§2.3: nothing after it counts): the body is
+   * cancelled. The fork's SSE task returns right after a terminal event, so its body ends there
+   * (`sse.rs` ~341–446, native-api.md §2.3). A fetch body cancelled before its end closes the
+   * connection under it (HTTP/1.1 cannot reuse a connection with an unread body), and the terminal
+   * event usually arrives a read before the body's end — so every run cost the next request to
+   * native a new connection (and, to a real 1flowbase across the internet, a TLS handshake):
+   * `bench/investigations/ttfb.ts --probe` counted one new connection per gateway request, none for
+   * the pass-through worker (bench/FINDINGS.md, session 12). Bytes after the terminal are not read (§2.3: nothing after it counts): the body is
    * cancelled at the first of them, or when it has not ended within `releaseMs`.
    */
   const releaseBody = (): void => {
@@ -534,8 +535,8 @@ export function readNativeStream(
         clearTimeout(timeout);
       }
     })();
-    if (options.background) options.background(release);
-    else void release;
+    // Never rejects (every failure is caught above), so it may run unobserved when nobody keeps it alive.
+    options.background?.(release);
   };
 
   const arm = (ms: number): void => {
