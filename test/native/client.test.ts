@@ -11,7 +11,7 @@ import { core } from "zod";
 import { describe, expect, it } from "vitest";
 import { EMULATOR_KEYS, emu } from "../../emulator/script";
 import type { NativeTimeouts } from "../../src/config";
-import { createNativeClient, nativeRunBody } from "../../src/native/client";
+import { createNativeClient, fitsUtf8, nativeRunBody } from "../../src/native/client";
 import type { NativeClient, NativeClientOptions } from "../../src/native/client";
 import { NativeError, runFailureClass } from "../../src/native/errors";
 import type { NativeStreamItem } from "../../src/native/events";
@@ -271,6 +271,21 @@ describe("native client: request headers", () => {
     expect(() => {
       (request as { query: string }).query = "changed";
     }).toThrow(TypeError);
+  });
+
+  it("sizes a body against native's limit in UTF-8 bytes, counting only when the quick bound cannot decide", () => {
+    // "ü" is 2 bytes, "世" 3, "🙂" 4 (two UTF-16 units): 9 bytes in 4 units.
+    const text = "ü世🙂";
+    expect(new TextEncoder().encode(text).length).toBe(9);
+    expect(fitsUtf8(text, 12)).toBe(true); // 4 units × 3 ≤ 12: no count needed
+    expect(fitsUtf8(text, 9)).toBe(true); // counted: exactly at the limit
+    expect(fitsUtf8(text, 8)).toBe(false);
+    const body = nativeRunBody({ query: "ü".repeat(1000) });
+    const exact = new TextEncoder().encode(body.json).length;
+    expect(body.bytes).toBe(exact);
+    expect(body.fits(exact)).toBe(true);
+    expect(body.fits(exact - 1)).toBe(false);
+    expect(body.fits(body.json.length * 3)).toBe(true);
   });
 
   it("sends resume with content-type application/json (axum Json extractor, §1.6)", async () => {

@@ -465,8 +465,9 @@ export function toNativeRunRequest(request: CreateResponseRequest, context: Nati
  * const fitted = fitToNativeLimit(native, request.truncation ?? "disabled", 2 * 1024 * 1024);
  */
 export function fitToNativeLimit(native: NativeRunRequest, truncation: "auto" | "disabled", limitBytes: number): NativeRunRequest {
-  let bytes = nativeRunBody(native).bytes;
-  if (bytes <= limitBytes) return native;
+  const body = nativeRunBody(native);
+  if (body.fits(limitBytes)) return native;
+  let bytes = body.bytes;
   const history = [...(native.history ?? [])];
   if (truncation === "auto") {
     while (bytes > limitBytes && history.length > 0) {
@@ -480,7 +481,7 @@ export function fitToNativeLimit(native: NativeRunRequest, truncation: "auto" | 
       if (history.length > 0) fitted.history = history;
       else delete fitted.history;
       // Exact size of what will be sent (the running count skipped commas at the array's ends).
-      if (nativeRunBody(fitted).bytes <= limitBytes) return fitted;
+      if (nativeRunBody(fitted).fits(limitBytes)) return fitted;
     }
   }
   throw new GatewayError({
