@@ -5,7 +5,7 @@
  * ownership index is a real (Miniflare) D1 binding with the migrations applied (request.ts), so
  * Responses pays its claim as in production.
  *
- *   GET /bench?protocol=chat|anthropic|responses|responses-nostore|responses-chained&stream=1|0&n=300[&promptBytes=94000]
+ *   GET /bench?protocol=chat|anthropic|responses|responses-nostore|responses-chained&stream=1|0&n=300[&promptBytes=94000][&prompt=long]
  *
  * What it isolates: everything the worker does for a short request besides the network — routing,
  * auth, body read and zod validation, policy, mapping, the native client (headers, JSON body, SSE
@@ -14,7 +14,7 @@
  */
 import { createApp } from "../../src/app";
 import type { Env } from "../../src/config";
-import { nativeStreamText, RUN_ID } from "../lib/workload";
+import { emulatorDirective, LONG_STREAM, nativeStreamText, RUN_ID } from "../lib/workload";
 
 const app = createApp();
 
@@ -94,7 +94,9 @@ export default {
     const workerEnv: Env = { NATIVE_API_BASE_URL: "http://native.bench", RESPONSE_INDEX: env.RESPONSE_INDEX, LOG_LEVEL: "off" };
     // `promptBytes`: a longer prompt (the e2e long stream's request is ~94 KB), padded with words.
     const promptBytes = Number(url.searchParams.get("promptBytes") ?? "0");
-    const prompt = promptBytes > 11 ? `Hello there${" lorem ipsum".repeat(Math.ceil((promptBytes - 11) / 12))}`.slice(0, promptBytes) : "Hello there";
+    // `prompt=long`: the e2e long stream's own prompt (its emulator directive, ~73K UTF-16 units with
+    // quotes and non-ASCII text, 94 KB as JSON): what the "94 KB request" cell really sends.
+    const prompt = url.searchParams.get("prompt") === "long" ? emulatorDirective(LONG_STREAM) : promptBytes > 11 ? `Hello there${" lorem ipsum".repeat(Math.ceil((promptBytes - 11) / 12))}`.slice(0, promptBytes) : "Hello there";
     if (protocol === "responses-chained" && !chainFrom) {
       const first = await app.fetch(
         new Request("http://gateway.bench/v1/responses", {

@@ -3,7 +3,9 @@
  * with native stubbed in-process, so what remains is the worker's own work. Also prints where that
  * time goes (V8 sampling profile of the isolate, self time by function and module).
  *
- *   npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]
+ *   npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000] [--prompt=long]
+ *
+ * `--prompt=long`: the e2e long stream's own prompt (the 94 KB request cell), instead of padding.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -11,12 +13,13 @@ import { median } from "../lib/stats";
 import { bundleWorker, selfTimes, startWorkerd } from "../lib/workerd";
 import { commandLine } from "../lib/cli";
 
-const { option } = commandLine(`  npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000]`);
+const { option } = commandLine(`  npx tsx bench/investigations/request.ts [--n=300] [--reps=5] [--profile=chat:1,responses:1] [--top=25] [--prompt-bytes=94000] [--prompt=long]`);
 const n = Number(option("n", "300"));
 const reps = Number(option("reps", "5"));
 const top = Number(option("top", "25"));
 const profiled = option("profile", "").split(",").filter(Boolean);
 const promptBytes = Number(option("prompt-bytes", "0"));
+const longPrompt = option("prompt", "") === "long";
 
 interface BenchAnswer {
   usPerRequest: number;
@@ -27,12 +30,12 @@ const session = await startWorkerd(bundle, "request", { d1Databases: ["RESPONSE_
 // The gateway's real schema (it refuses a D1 without it: index_schema_missing), from migrations/.
 for (const migration of readdirSync("migrations").sort()) await session.d1Exec("RESPONSE_INDEX", readFileSync(path.join("migrations", migration), "utf8"));
 async function once(protocol: string, stream: boolean, count: number): Promise<number> {
-  const response = await session.fetch(`/bench?protocol=${protocol}&stream=${stream ? 1 : 0}&n=${count}&promptBytes=${promptBytes}`);
+  const response = await session.fetch(`/bench?protocol=${protocol}&stream=${stream ? 1 : 0}&n=${count}&promptBytes=${promptBytes}${longPrompt ? "&prompt=long" : ""}`);
   if (response.status !== 200) throw new Error(await response.text());
   return ((await response.json()) as BenchAnswer).usPerRequest;
 }
 try {
-  console.log(`µs of worker time per short request (2 reasoning + 8 message deltas, native stubbed in-process, prompt ${promptBytes || 11} B), n=${n}, median of ${reps}`);
+  console.log(`µs of worker time per short request (2 reasoning + 8 message deltas, native stubbed in-process, prompt ${longPrompt ? "the long stream's" : `${promptBytes || 11} B`}), n=${n}, median of ${reps}`);
   for (const protocol of ["chat", "anthropic", "responses", "responses-nostore", "responses-chained"]) {
     for (const stream of [true, false]) {
       await once(protocol, stream, Math.min(n, 100));
