@@ -283,7 +283,7 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
         `**workerd, no devtools**: the same bundles in workerd through Miniflare without an inspector — closer to production. ` +
         `TTFB = first body byte. CPU columns: milliseconds of CPU per request of the worker's workerd / wrangler's second workerd / the emulator (from /proc). ` +
         `Ratios are gateway ÷ pass-through in the same runtime at the same concurrency. Client: node:http, keep-alive. p99 is nearest-rank over n requests. ` +
-        `Targets are interleaved: each cell's n requests run in up to 4 rounds (each round keeps at least c requests), and every round runs all five targets in turn, ` +
+        `Targets are interleaved: each cell's n requests run in up to 4 rounds (each round keeps at least c requests), and every round runs all five targets in turn (every other round in reverse order), ` +
         `so the machine's load drift (±30 % within minutes on this shared VM) falls on all of them alike; req/s = completed requests ÷ the cell's summed wall time.\n`,
     );
     for (const runtime of [...new Set(e2e.cells.map((c) => c.runtime))]) {
