@@ -21,8 +21,10 @@
  * shape: a cell's requests follow each other on one target), instead of one (request by request).
  * `--probe`: a timing proxy in front of the emulator (bench/lib/native-probe.ts) prints, per row, when
  * each native request reached native and when native's first byte came back, from the client's start.
+ * `--idle-ms=N`: the machine waits N ms after every round of rows (31000: every request finds the
+ * model catalog past its 30 s, the first request of an idle agent).
  *
- *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe]
+ *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0]
  */
 import http from "node:http";
 import { mkdtempSync } from "node:fs";
@@ -38,7 +40,8 @@ import { emulatorDirective, LONG_STREAM } from "../lib/workload";
 import { commandLine } from "../lib/cli";
 import { startNativeProbe } from "../lib/native-probe";
 
-const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe]");
+const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0]");
+const idleMs = Number(option("idle-ms", "0"));
 const backToBack = Math.max(1, Number(option("back-to-back", "1")));
 const n = Number(option("n", "400"));
 const base = option("base", "");
@@ -96,6 +99,7 @@ try {
         row.total.push(sample.totalMs);
       }
     }
+    if (idleMs > 0) await new Promise((resolve) => setTimeout(resolve, idleMs));
     // The emulator keeps every run's record; drop them now and then, as the e2e phase does between cells.
     if (Math.floor((i + backToBack) / (long ? 5 : 100)) > Math.floor(i / (long ? 5 : 100))) await resetEmulator(emulator.url);
   }
