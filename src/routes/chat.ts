@@ -19,7 +19,7 @@ import { chatCompletionFrom } from "../protocols/openai-chat/from-native";
 import { CHAT_PARAMETER_POLICY, isChatDefault, parseChatRequest } from "../protocols/openai-chat/schema";
 import { ChatStreamProjector } from "../protocols/openai-chat/stream";
 import { chatOutputLimits, chatToNative } from "../protocols/openai-chat/to-native";
-import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
+import { answerHooks, prefetchCatalog, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning } from "./run-steps";
 
 export const chatRoutes = new Hono<GatewayEnv>();
 
@@ -29,6 +29,7 @@ for (const path of CHAT_PATHS) chatRoutes.post(path, createChatCompletion);
 
 async function createChatCompletion(c: Context<GatewayEnv>): Promise<Response> {
   const caller = callerOf(c);
+  prefetchCatalog(caller);
   const body = await readRequestBody(c, caller);
   const request = parseChatRequest(body);
   const mode = policyMode(caller.config.PARAMETER_POLICY, c.req.raw.headers);

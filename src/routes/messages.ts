@@ -21,7 +21,7 @@ import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/sche
 import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
 import type { OutputLimits } from "../native/answer";
-import { answerHooks, applicationCatalog, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
+import { answerHooks, prefetchCatalog, applicationCatalog, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
 
 export const messagesRoutes = new Hono<GatewayEnv>();
 
@@ -39,6 +39,7 @@ async function blockingMessage(items: Parameters<typeof messageFrom>[0], context
 
 async function createMessage(c: GatewayContext): Promise<Response> {
   const caller = callerOf(c);
+  prefetchCatalog(caller);
   const raw = await readRequestBody(c, caller);
   const body = parseRequest(MessagesRequest, raw);
   const idempotency = await readIdempotency(c.req.raw.headers, "messages", raw);

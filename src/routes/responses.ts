@@ -34,7 +34,7 @@ import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../pr
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest, type PreviousTurn } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId, startPreviousTurn, type ConnectionResponses } from "./responses-continuation";
 import type { OutputLimits } from "../native/answer";
-import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
+import { answerHooks, prefetchCatalog, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 
@@ -264,6 +264,7 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
 
 responsesRoutes.post("/v1/responses", async (c) => {
   const caller = callerOf(c);
+  prefetchCatalog(caller);
   const body = await readRequestBody(c, caller);
   const headers = c.req.raw.headers;
   const idempotency = await readIdempotency(headers, "responses", body);

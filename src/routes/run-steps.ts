@@ -38,9 +38,36 @@ export function answerHooks(caller: Caller): Required<Pick<ReaderHooks, "lookupR
 
 /** How long an application's catalog is trusted for the model check (publications change rarely). */
 const CATALOG_TTL_MS = 30_000;
+/**
+ * How long past its TTL a catalog still answers a model it lists while a fresh one is read in the
+ * background (stale-while-revalidate). Without it, the first request after every 30 s paid a native
+ * round trip before its run, once per key and isolate: to a 1flowbase across the internet, one
+ * request in three of an agent that asks every ~10 s. A model the stale catalog does not list is
+ * always checked against a fresh read before its 404.
+ */
+const CATALOG_STALE_MS = 5 * 60_000;
+/** A background read still unfinished after this long is taken for lost (its request's context ended): the next request starts another. */
+const CATALOG_REFRESH_GIVE_UP_MS = 10_000;
 /** Most catalogs kept per isolate (one per key and native origin); the oldest goes first. */
 const MAX_CACHED_CATALOGS = 256;
-const catalogs = new Map<string, { catalog: NativeModelList; expires: number }>();
+
+interface CachedCatalog {
+  catalog: NativeModelList;
+  /** When the read that produced it completed (Date.now()). */
+  readAt: number;
+  /** When a background read of a fresher one started (0: none running). */
+  refreshingSince: number;
+}
+const catalogs = new Map<string, CachedCatalog>();
+
+/** A catalog read from native now, kept for the next requests of this key. */
+async function readCatalog(caller: Caller, key: string): Promise<NativeModelList> {
+  const catalog = await caller.native.listModels();
+  catalogs.delete(key);
+  catalogs.set(key, { catalog, readAt: Date.now(), refreshingSince: 0 });
+  if (catalogs.size > MAX_CACHED_CATALOGS) catalogs.delete(catalogs.keys().next().value ?? key);
+  return catalog;
+}
 
 /**
  * The application's catalog, cached briefly per isolate and key (by its fingerprint, never the key):
@@ -53,24 +80,72 @@ const catalogs = new Map<string, { catalog: NativeModelList; expires: number }>(
  * the runtime answers it with a 500 (`npm run bench`, short answers at c = 8 when the catalog had
  * expired: 6 of 400 chat requests). So requests that miss together each read the catalog; that is
  * a few reads per 30 s per isolate, each on a request that is about to start a native run anyway.
+ * A background refresh (`stale`) is kept alive by its own request (`caller.background`) and only
+ * writes the cache when it completes: no other request waits for it.
+ *
+ * `stale: "refresh"`: a catalog up to `CATALOG_STALE_MS` past its TTL is answered at once while a
+ * fresh one is read in the background; `"never"`: only a fresh one (the check before a 404).
  */
-export async function applicationCatalog(caller: Caller): Promise<NativeModelList> {
+export function applicationCatalog(caller: Caller, stale: "refresh" | "never" = "refresh"): Promise<NativeModelList> {
+  if (stale === "refresh") {
+    const started = requestCatalogs.get(caller);
+    if (started) return started;
+  }
+  return cachedCatalog(caller, stale);
+}
+
+/** The catalog read a request started at its beginning (`prefetchCatalog`): awaited by that request's own steps only. */
+const requestCatalogs = new WeakMap<Caller, Promise<NativeModelList>>();
+
+/**
+ * Starts the model check's catalog read as the request begins, before its body is read and parsed:
+ * an isolate with no catalog yet (a new isolate's first request, or one idle for minutes) then reads
+ * it while the request's own work runs instead of after it — a native round trip off the first
+ * request's first byte. Without a key the route has already answered 401 (`callerOf`).
+ */
+export function prefetchCatalog(caller: Caller): void {
+  if (requestCatalogs.has(caller)) return;
+  const pending = cachedCatalog(caller, "refresh");
+  pending.catch(() => undefined); // awaited (and its failure answered) by the model check
+  requestCatalogs.set(caller, pending);
+}
+
+async function cachedCatalog(caller: Caller, stale: "refresh" | "never"): Promise<NativeModelList> {
   const key = `${caller.config.NATIVE_API_BASE_URL} ${await caller.fingerprint()}`;
   const hit = catalogs.get(key);
-  if (hit && hit.expires > Date.now()) return hit.catalog;
-  const catalog = await caller.native.listModels();
-  catalogs.delete(key);
-  catalogs.set(key, { catalog, expires: Date.now() + CATALOG_TTL_MS });
-  if (catalogs.size > MAX_CACHED_CATALOGS) catalogs.delete(catalogs.keys().next().value ?? key);
-  return catalog;
+  const now = Date.now();
+  const age = hit ? now - hit.readAt : Number.POSITIVE_INFINITY;
+  if (hit && age < CATALOG_TTL_MS) return hit.catalog;
+  if (hit && stale === "refresh" && age < CATALOG_TTL_MS + CATALOG_STALE_MS) {
+    if (hit.refreshingSince === 0 || now - hit.refreshingSince > CATALOG_REFRESH_GIVE_UP_MS) {
+      hit.refreshingSince = now;
+      // Started on the next macrotask, once this request has sent its own native call: that call
+      // then takes the pooled connection to native, and the refresh opens one of its own if it must
+      // (`ttfb.ts --idle-ms=31000 --probe`: started at once, the refresh reached native first).
+      const later = new Promise<void>((resolve) => setTimeout(resolve, 0));
+      caller.background(
+        later
+          .then(() => readCatalog(caller, key))
+          .catch((error: unknown) => {
+            // The stale catalog stays (another request retries); the failure is `background`'s warn line.
+            hit.refreshingSince = 0;
+            throw error;
+          }),
+      );
+    }
+    return hit.catalog;
+  }
+  return readCatalog(caller, key);
 }
 
 /**
  * The catalog id of the client's `model` (itself, or its `MODEL_ALIASES` target), or the 404
  * `model_not_found` OpenAI and Anthropic answer for a model that does not exist — before any run.
+ * A model a stale catalog does not list is looked up again in a fresh one (it may just have been
+ * published) before the 404.
  */
 export async function catalogModel(caller: Caller, requested: string): Promise<string> {
-  const id = resolveModelId(await applicationCatalog(caller), requested, caller.config.MODEL_ALIASES);
+  const id = resolveModelId(await applicationCatalog(caller), requested, caller.config.MODEL_ALIASES) ?? resolveModelId(await applicationCatalog(caller, "never"), requested, caller.config.MODEL_ALIASES);
   if (id !== null) return id;
   throw new GatewayError({
     status: 404,
@@ -89,9 +164,10 @@ export interface ReasoningField {
 /**
  * `request` with the reasoning parameters native will take for `ask` (the one catalog rule,
  * src/native/catalog.ts), or unchanged with `field` reported as ignored (a 400 in strict mode). The
- * catalog is the one the model check just read (`applicationCatalog`, at most 30 s old): one read of
- * one fact per request. A publication changed within those 30 s costs at worst native's own 400
- * `invalid_model_parameters` for a reasoning parameter it no longer takes.
+ * catalog is the one the model check just read (`applicationCatalog`: at most 30 s old, or up to
+ * 5 min past that on the requests that find it stale while it is read again): one read of one fact per request.
+ * A publication changed since costs at worst native's own 400 `invalid_model_parameters` for a
+ * reasoning parameter it no longer takes.
  */
 export async function withCatalogReasoning(
   caller: Caller,

@@ -4,22 +4,27 @@
  * such a waiter in the creating request's context and cancels it when that request ends; `npm run
  * bench` (short answers, c = 8) saw the waiting requests hang into the runtime's 500.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Caller } from "../../src/http/context";
 import type { NativeModelList } from "../../src/native/schema";
-import { applicationCatalog } from "../../src/routes/run-steps";
+import { GatewayError } from "../../src/http/errors";
+import { applicationCatalog, catalogModel } from "../../src/routes/run-steps";
 
 const CATALOG: NativeModelList = { object: "list", data: [{ id: "1flowbase" }] } as NativeModelList;
 
-/** A caller whose catalog reads are counted and answered only when the test says so. */
+const PUBLISHED: NativeModelList = { object: "list", data: [{ id: "1flowbase" }, { id: "published-later" }] } as NativeModelList;
+
+/** A caller whose catalog reads are counted and answered only when the test says so; `background` work is collected. */
 function callerWithCatalog(fingerprint: string) {
-  const reads: Array<(catalog: NativeModelList) => void> = [];
+  const reads: Array<{ resolve: (catalog: NativeModelList) => void; reject: (error: Error) => void }> = [];
+  const background: Array<Promise<unknown>> = [];
   const caller = {
-    config: { NATIVE_API_BASE_URL: "https://native.test" },
+    config: { NATIVE_API_BASE_URL: "https://native.test", MODEL_ALIASES: [] },
     fingerprint: () => Promise.resolve(fingerprint),
-    native: { listModels: () => new Promise<NativeModelList>((resolve) => reads.push(resolve)) },
+    background: (work: Promise<unknown>) => background.push(work.catch(() => undefined)),
+    native: { listModels: () => new Promise<NativeModelList>((resolve, reject) => reads.push({ resolve, reject })) },
   } as unknown as Caller;
-  return { caller, reads };
+  return { caller, reads, background };
 }
 
 const turns = async (n: number): Promise<void> => {
@@ -34,7 +39,7 @@ describe("applicationCatalog", () => {
     await turns(10);
     // Sharing the first read's promise would leave one read here.
     expect(reads).toHaveLength(2);
-    for (const answer of reads) answer(CATALOG);
+    for (const answer of reads) answer.resolve(CATALOG);
     await expect(first).resolves.toEqual(CATALOG);
     await expect(second).resolves.toEqual(CATALOG);
     await expect(applicationCatalog(caller)).resolves.toEqual(CATALOG);
@@ -58,5 +63,83 @@ describe("applicationCatalog", () => {
     await expect(applicationCatalog(caller)).resolves.toEqual(CATALOG);
     await expect(applicationCatalog(caller)).resolves.toEqual(CATALOG);
     expect(calls).toBe(2);
+  });
+
+  describe("past its 30 s (stale-while-revalidate)", () => {
+    afterEach(() => vi.useRealTimers());
+
+    /** A caller whose catalog was read at the fake clock's start, and the clock moved `ms` on. */
+    async function staleBy(ms: number) {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      const fixture = callerWithCatalog(`fp-${crypto.randomUUID()}`);
+      const first = applicationCatalog(fixture.caller);
+      await turns(10);
+      fixture.reads[0]?.resolve(CATALOG);
+      await first;
+      vi.setSystemTime(Date.now() + ms);
+      return fixture;
+    }
+
+    /** The background refresh starts on the next macrotask (after the request's own native call). */
+    const nextMacrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+    /** Resolves with "pending" when `promise` has not settled within a few turns. */
+    async function settledSoon<T>(promise: Promise<T>): Promise<T | "pending"> {
+      return Promise.race([promise, turns(20).then(() => "pending" as const)]);
+    }
+
+    it("answers a listed model at once and reads a fresh catalog alongside, once for requests that find it stale together", async () => {
+      const { caller, reads, background } = await staleBy(31_000);
+      expect(await settledSoon(applicationCatalog(caller))).toEqual(CATALOG);
+      expect(await settledSoon(applicationCatalog(caller))).toEqual(CATALOG);
+      expect(reads).toHaveLength(1);
+      await nextMacrotask();
+      // One read in the background (the first request's), none awaited by either request.
+      expect(reads).toHaveLength(2);
+      expect(background).toHaveLength(1);
+      reads[1]?.resolve(PUBLISHED);
+      await Promise.all(background);
+      expect(await settledSoon(applicationCatalog(caller))).toEqual(PUBLISHED);
+      expect(reads).toHaveLength(2);
+    });
+
+    it("checks a model the stale catalog does not list against a fresh read before the 404", async () => {
+      const { caller, reads } = await staleBy(31_000);
+      const found = catalogModel(caller, "published-later");
+      await turns(20);
+      // The request's own fresh read; the background refresh follows on the next macrotask.
+      expect(reads).toHaveLength(2);
+      reads[1]?.resolve(PUBLISHED);
+      await expect(found).resolves.toBe("published-later");
+      await nextMacrotask();
+      expect(reads).toHaveLength(3);
+    });
+
+    it("answers 404 for a model a fresh catalog does not list, without another read", async () => {
+      const { caller, reads } = await staleBy(1_000);
+      const missing = catalogModel(caller, "no-such-model");
+      await expect(missing).rejects.toBeInstanceOf(GatewayError);
+      await expect(missing).rejects.toMatchObject({ status: 404, code: "model_not_found" });
+      expect(reads).toHaveLength(1);
+    });
+
+    it("keeps the stale catalog when the background read fails, and the next request tries again", async () => {
+      const { caller, reads, background } = await staleBy(31_000);
+      expect(await settledSoon(applicationCatalog(caller))).toEqual(CATALOG);
+      await nextMacrotask();
+      reads[1]?.reject(new Error("native down"));
+      await Promise.all(background);
+      expect(await settledSoon(applicationCatalog(caller))).toEqual(CATALOG);
+      await nextMacrotask();
+      expect(reads).toHaveLength(3);
+    });
+
+    it("waits for a fresh read once the catalog is more than 5 minutes past its 30 s", async () => {
+      const { caller, reads } = await staleBy(30_000 + 5 * 60_000 + 1);
+      const read = applicationCatalog(caller);
+      expect(await settledSoon(read)).toBe("pending");
+      reads[1]?.resolve(PUBLISHED);
+      await expect(read).resolves.toEqual(PUBLISHED);
+    });
   });
 });
