@@ -18,7 +18,10 @@
  * TTFB, for contrast). Beside each TTFB: the CPU workerd's main thread spent across that request
  * (schedstat), which a loaded machine does not stretch the way it stretches wall time.
  *
- *   npx tsx bench/coldstart.ts [--rounds=21]        (the bundle is built with wrangler first)
+ *   npx tsx bench/coldstart.ts [--rounds=21] [--native-rtt=0]        (the bundle is built with wrangler first)
+ *
+ * `--native-rtt=N`: native N ms away (a delaying proxy in front of the emulator, bench/lib/native-probe.ts):
+ * what the first request's serial native round trips cost when native is across the internet.
  */
 import http from "node:http";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -32,6 +35,7 @@ import { mainThreadCpuMs } from "./lib/startup";
 import { buildGatewaySnapshot, type GatewaySnapshot } from "./lib/snapshot";
 import { median, percentile } from "./lib/stats";
 import { bundleWorker, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "./lib/workerd";
+import { startNativeProbe } from "./lib/native-probe";
 
 export interface ColdStartSubject {
   /** Row label. */
@@ -113,6 +117,8 @@ function modulesFor(dir: string, bundleFile: string): Array<{ type: "ESModule"; 
 
 export interface ColdStartOptions {
   rounds: number;
+  /** Native far away (bench/lib/native-probe.ts `roundTripMs`): every native request's first byte this much later. 0: loopback. */
+  nativeRoundTripMs?: number;
   snapshot: GatewaySnapshot;
   log: (line: string) => void;
 }
@@ -120,6 +126,7 @@ export interface ColdStartOptions {
 export async function runColdStart(options: ColdStartOptions): Promise<ColdStartResult> {
   const { Miniflare } = loadMiniflare();
   const emulator = await startEmulatorProcess();
+  const far = options.nativeRoundTripMs ? await startNativeProbe(emulator.url, { roundTripMs: options.nativeRoundTripMs }) : null;
   try {
     const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-coldstart-"));
     migrateLocalD1(options.snapshot, persistDir);
@@ -129,7 +136,7 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
     ]);
     for (const floor of ["floor/hono", "floor/zod", "floor/hono-zod"] as const) bundles.set(floor, await bundleWorker(`bench/${floor}.ts`));
     const key = requestFor("responses", PROMPT).headers.authorization?.replace(/^Bearer /, "") ?? "";
-    const bindings = { NATIVE_API_BASE_URL: emulator.url, LOG_LEVEL: "off" };
+    const bindings = { NATIVE_API_BASE_URL: far?.url ?? emulator.url, LOG_LEVEL: "off" };
     const samples = new Map<ColdStartSubject, Array<{ cold: Sample; coldCpuMs: number; warm: Sample[]; warmCpuMs: number[] }>>(COLD_START_SUBJECTS.map((subject) => [subject, []]));
     for (let round = 0; round < options.rounds; round++) {
       const ports = new Map<ColdStartSubject, number>();
@@ -226,6 +233,7 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
     }
     return { rounds: options.rounds, rows };
   } finally {
+    await far?.stop();
     await emulator.stop();
   }
 }
@@ -257,11 +265,12 @@ export function coldStartBudgetLines(result: ColdStartResult): ColdStartBudgetLi
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args.includes("--help")) {
-    console.log("npx tsx bench/coldstart.ts [--rounds=21]");
+    console.log("npx tsx bench/coldstart.ts [--rounds=21] [--native-rtt=0]");
     process.exit(0);
   }
   const rounds = Number(args.find((a) => a.startsWith("--rounds="))?.split("=")[1] ?? "21");
-  const result = await runColdStart({ rounds, snapshot: buildGatewaySnapshot(), log: (line) => console.log(line) });
+  const nativeRoundTripMs = Number(args.find((a) => a.startsWith("--native-rtt="))?.split("=")[1] ?? "0");
+  const result = await runColdStart({ rounds, nativeRoundTripMs, snapshot: buildGatewaySnapshot(), log: (line) => console.log(line) });
   for (const line of coldStartBudgetLines(result)) console.log(`${line.pass ? "PASS" : "FAIL"}  ${line.what}: ${line.measured}`);
   process.exit(0);
 }

@@ -21,10 +21,11 @@
  * shape: a cell's requests follow each other on one target), instead of one (request by request).
  * `--probe`: a timing proxy in front of the emulator (bench/lib/native-probe.ts) prints, per row, when
  * each native request reached native and when native's first byte came back, from the client's start.
+ * `--native-rtt=N`: native N ms away (the probe delays every native request by N ms, native-probe.ts).
  * `--idle-ms=N`: the machine waits N ms after every round of rows (31000: every request finds the
  * model catalog past its 30 s, the first request of an idle agent).
  *
- *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0]
+ *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]
  */
 import http from "node:http";
 import { mkdtempSync } from "node:fs";
@@ -40,8 +41,9 @@ import { emulatorDirective, LONG_STREAM } from "../lib/workload";
 import { commandLine } from "../lib/cli";
 import { startNativeProbe } from "../lib/native-probe";
 
-const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0]");
+const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]");
 const idleMs = Number(option("idle-ms", "0"));
+const nativeRttMs = Number(option("native-rtt", "0"));
 const backToBack = Math.max(1, Number(option("back-to-back", "1")));
 const n = Number(option("n", "400"));
 const base = option("base", "");
@@ -55,7 +57,7 @@ const snapshot = buildGatewaySnapshot(); // only for the D1 migrations' config
 const persistDir = mkdtempSync(path.join(os.tmpdir(), "bench-ttfb-"));
 migrateLocalD1(snapshot, persistDir);
 const emulator = await startEmulatorProcess();
-const probe = args.includes("--probe") ? await startNativeProbe(emulator.url) : null;
+const probe = args.includes("--probe") || nativeRttMs > 0 ? await startNativeProbe(emulator.url, { roundTripMs: nativeRttMs }) : null;
 const nativeUrl = probe?.url ?? emulator.url;
 const workers: MiniflareWorker[] = [];
 try {

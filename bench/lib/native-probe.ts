@@ -39,7 +39,17 @@ export interface NativeProbe {
   stop(): Promise<void>;
 }
 
-export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> {
+export interface NativeProbeOptions {
+  /**
+   * Native far away: every request is forwarded this many ms after it has arrived, so its first byte
+   * comes back one round trip later than native's own (a stream's later bytes keep their spacing).
+   * New connections are not charged a handshake.
+   */
+  roundTripMs?: number;
+}
+
+export async function startNativeProbe(nativeUrl: string, probeOptions: NativeProbeOptions = {}): Promise<NativeProbe> {
+  const roundTripMs = probeOptions.roundTripMs ?? 0;
   const upstream = new URL(nativeUrl);
   const agent = new http.Agent({ keepAlive: true });
   let current: { label: string; startedAt: number; seen: Map<string, number> } | null = null;
@@ -65,7 +75,8 @@ export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> 
     }
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
+    request.on("end", () => (roundTripMs > 0 ? setTimeout(forward, roundTripMs) : forward()));
+    const forward = (): void => {
       const forwarded = http.request({ host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers: request.headers, agent }, (answer) => {
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         let first = true;
@@ -79,7 +90,7 @@ export async function startNativeProbe(nativeUrl: string): Promise<NativeProbe> 
       });
       forwarded.on("error", () => response.destroy());
       forwarded.end(Buffer.concat(chunks));
-    });
+    };
   });
   const connections = new Map<string, number>();
   server.on("connection", () => {
