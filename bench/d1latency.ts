@@ -21,6 +21,7 @@
  * After the timed rounds, `--streak` immediate chains run back to back (untimed): each must resolve.
  *   npx tsx bench/d1latency.ts --base=HEAD      # + src/ at a revision, in the same rounds (A/B)
  *   npx tsx bench/d1latency.ts --probe-native   # + when each case's native requests reach native (a timing proxy)
+ *   npx tsx bench/d1latency.ts --native-rtt=20  # native 20 ms away as well (the probe delays each native request)
  *   npx tsx bench/d1latency.ts --base-dir=../x  # + the src/ of another checkout
  *
  * `npm run bench -- --phases=d1latency` runs it as a phase of the benchmark (section "D1 latency").
@@ -105,6 +106,8 @@ export interface D1LatencyOptions {
    * requests reached native and got their first byte back, µs-resolved on the driver's clock.
    */
   probeNative?: boolean;
+  /** Native far away too (native-probe.ts `roundTripMs`, implies the probe): every native request's first byte this much later. */
+  nativeRoundTripMs?: number;
   /**
    * How the model waits out a round trip: "io" (default) — a request to bench/wire-process.ts that
    * answers after that long, I/O the isolate waits on as it waits on production's D1; "timers" —
@@ -298,7 +301,7 @@ export async function runD1Latency(options: D1LatencyOptions): Promise<D1Latency
   const emulator = await startEmulatorProcess();
   const stops: Array<() => Promise<void>> = [() => emulator.stop()];
   try {
-    const probe = options.probeNative ? await startNativeProbe(emulator.url) : null;
+    const probe = options.probeNative || options.nativeRoundTripMs ? await startNativeProbe(emulator.url, { roundTripMs: options.nativeRoundTripMs ?? 0 }) : null;
     if (probe) stops.push(() => probe.stop());
     // Where the workers send native requests (resets of the emulator's records go to it directly).
     const nativeUrl = probe?.url ?? emulator.url;
@@ -530,7 +533,7 @@ export function d1ModelFromArgs(args: readonly string[], env: NodeJS.ProcessEnv 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args.includes("--help")) {
-    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR] [--probe-native] [--wire=io|timers]");
+    console.log("npx tsx bench/d1latency.ts [--rounds=30] [--streak=1000] [--primary-ms=100] [--replica-ms=5] [--lag-ms=0-50] [--base=REV | --base-dir=DIR] [--probe-native] [--native-rtt=0] [--wire=io|timers]");
     process.exit(0);
   }
   const value = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -541,9 +544,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const dir = value("base-dir");
   console.log(`D1 model: primary ${model.primaryRttMs} ms, replica ${model.replicaRttMs} ms, lag ${model.lagMinMs}–${model.lagMaxMs} ms; ${rounds} rounds; round trips as ${value("wire") ?? "io"}`);
   const probeNative = args.includes("--probe-native");
+  const nativeRoundTripMs = Number(value("native-rtt") ?? "0");
   const wire = value("wire") ?? "io";
   if (wire !== "io" && wire !== "timers") throw new Error(`--wire must be io or timers, got ${wire}`);
-  const result = await runD1Latency({ rounds, streak, model, probeNative, wire, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
+  const result = await runD1Latency({ rounds, streak, model, probeNative, nativeRoundTripMs, wire, ...(rev ? { base: { rev } } : dir ? { base: { dir } } : {}), log: (line) => console.log(line) });
   if (result.nativeProbe) {
     console.log("native requests per case (p50 ms from the client request's start; #n = the case's n-th request of that kind):");
     for (const row of result.nativeProbe) {
