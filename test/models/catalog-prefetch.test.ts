@@ -24,7 +24,14 @@ function heldBody(text: string): { stream: ReadableStream<Uint8Array>; finish: (
   return { stream, finish: () => finish() };
 }
 
-const CREATES = [
+interface CreateCase {
+  name: string;
+  path: string;
+  body: (text: string) => unknown;
+  auth: Record<string, string>;
+}
+
+const CREATES: CreateCase[] = [
   { name: "chat", path: "/v1/chat/completions", body: (text: string) => ({ model: "1flowbase", messages: [{ role: "user", content: text }] }), auth: { authorization: `Bearer ${EMULATOR_KEYS.demo}` } },
   { name: "anthropic", path: "/v1/messages", body: (text: string) => ({ model: "1flowbase", max_tokens: 256, messages: [{ role: "user", content: text }] }), auth: { "x-api-key": EMULATOR_KEYS.demoSecond, "anthropic-version": "2023-06-01" } },
   { name: "responses", path: "/v1/responses", body: (text: string) => ({ model: "1flowbase", input: text }), auth: { authorization: `Bearer ${EMULATOR_KEYS.other}` } },
@@ -40,8 +47,7 @@ describe("the model catalog is read while a create's body is still arriving", ()
         method: "POST",
         headers: { "content-type": "application/json", "x-request-id": requestId, ...create.auth },
         body: body.stream,
-        duplex: "half",
-      } as RequestInit);
+      });
       let read: unknown;
       for (let waited = 0; waited < 3_000 && !read; waited += 20) {
         read = (await nativeRequests({ path: "/api/agent/v1/models" })).find((request) => request.headers["x-request-id"] === requestId);
