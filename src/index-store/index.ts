@@ -22,7 +22,7 @@
  * chaining or retrieving through the same edge location sees the DELETE at once. Likewise a claim
  * this isolate has started is read from `claimsInFlight` until D1 has it.
  */
-import { guardD1 } from "./schema";
+import { d1Session, guardD1 } from "./schema";
 
 export { checkIndexSchema, IndexSchemaMissingError, IndexUnavailableError, MIGRATIONS_COMMAND, SCHEMA_PROBE_SQL } from "./schema";
 
@@ -113,8 +113,6 @@ export function forgetIsolateIndexMemory(): void {
   claimsInFlight.clear();
 }
 
-type SessionCapable = D1Database & { withSession?: (constraint: string) => D1DatabaseSession };
-
 interface Row {
   response_id: string;
   native_run_id: string;
@@ -134,15 +132,9 @@ const LOOKUP_SQL =
  */
 export function createOwnershipIndex(db: D1Database, ttlSeconds: number, now: () => number = () => Math.floor(Date.now() / 1000)): OwnershipIndex {
   // The nearest replica: D1 answers a `first-unconstrained` session's first read from any instance.
-  const replica = (): D1Database | D1DatabaseSession => {
-    const session = (db as SessionCapable).withSession;
-    return typeof session === "function" ? session.call(db, "first-unconstrained") : db;
-  };
+  const replica = (): D1Database | D1DatabaseSession => d1Session(db, "first-unconstrained");
   // The primary, which has every committed claim and tombstone.
-  const primary = (): D1Database | D1DatabaseSession => {
-    const session = (db as SessionCapable).withSession;
-    return typeof session === "function" ? session.call(db, "first-primary") : db;
-  };
+  const primary = (): D1Database | D1DatabaseSession => d1Session(db, "first-primary");
   const guard = guardD1;
   const read = (from: D1Database | D1DatabaseSession, responseId: string, ownerFingerprint: string): Promise<Row | null> =>
     from.prepare(LOOKUP_SQL).bind(responseId, ownerFingerprint, now()).first<Row>();

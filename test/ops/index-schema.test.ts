@@ -11,6 +11,7 @@ import OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { EMULATOR_KEYS } from "../../emulator/script";
 import { createApp } from "../../src/app";
+import { checkIndexSchema, IndexSchemaMissingError, IndexUnavailableError } from "../../src/index-store";
 import { nativeCreatesWith, nonce } from "../reliability/helpers";
 
 const app = createApp();
@@ -153,5 +154,63 @@ describe("the schema check", () => {
     expect(await response.json()).toMatchObject({ error: { code: "index_unavailable" } });
     expect(response.headers.get("x-should-retry")).toBe("true");
     expect(await nativeCreatesWith(marker)).toEqual([]);
+  });
+});
+
+/**
+ * Where the schema check asks (index-store/schema.ts `checkIndexSchema`): the nearest replica first,
+ * since a query on the plain binding is a primary round trip on a new isolate's first stored create;
+ * the primary only when the replica says no or fails.
+ */
+describe("the schema check asks the nearest replica first", () => {
+  type Answer = "present" | "missing" | "down";
+  /** A sessions-capable D1 whose replica and primary answer the probe as told; `asked` lists who was asked. */
+  function d1(replica: Answer, primary: Answer): { db: D1Database; asked: string[] } {
+    const asked: string[] = [];
+    const answer = (who: string, how: Answer) => ({
+      prepare: (sql: string) => ({ sql }),
+      batch: () => {
+        asked.push(who);
+        if (how === "missing") return Promise.reject(new Error("D1_ERROR: no such table: response_index: SQLITE_ERROR"));
+        if (how === "down") return Promise.reject(new Error("D1_ERROR: Network connection lost"));
+        return Promise.resolve([]);
+      },
+    });
+    const db = {
+      ...answer("plain binding (primary)", primary),
+      withSession: (constraint: string) => (constraint === "first-primary" ? answer("primary", primary) : answer("replica", replica)),
+    } as unknown as D1Database;
+    return { db, asked };
+  }
+
+  it("a replica that has the schema is enough: the primary is not asked", async () => {
+    const { db, asked } = d1("present", "present");
+    await expect(checkIndexSchema(db)).resolves.toBeUndefined();
+    expect(asked).toEqual(["replica"]);
+  });
+
+  it("a replica behind a migration just applied: the primary has it, the check passes", async () => {
+    const { db, asked } = d1("missing", "present");
+    await expect(checkIndexSchema(db)).resolves.toBeUndefined();
+    expect(asked).toEqual(["replica", "primary"]);
+  });
+
+  it("missing on the primary too: IndexSchemaMissingError", async () => {
+    const { db, asked } = d1("missing", "missing");
+    await expect(checkIndexSchema(db)).rejects.toBeInstanceOf(IndexSchemaMissingError);
+    expect(asked).toEqual(["replica", "primary"]);
+  });
+
+  it("a replica that fails leaves the verdict to the primary: present, missing or down", async () => {
+    await expect(checkIndexSchema(d1("down", "present").db)).resolves.toBeUndefined();
+    await expect(checkIndexSchema(d1("down", "missing").db)).rejects.toBeInstanceOf(IndexSchemaMissingError);
+    await expect(checkIndexSchema(d1("down", "down").db)).rejects.toBeInstanceOf(IndexUnavailableError);
+  });
+
+  it("a binding without sessions is asked once", async () => {
+    const asked: string[] = [];
+    const plain = { prepare: (sql: string) => ({ sql }), batch: () => (asked.push("plain"), Promise.resolve([])) } as unknown as D1Database;
+    await expect(checkIndexSchema(plain)).resolves.toBeUndefined();
+    expect(asked).toEqual(["plain"]);
   });
 });
