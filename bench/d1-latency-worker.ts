@@ -14,6 +14,7 @@
  *   GET /__bench/d1/trace?ids=a,b,c   → { a: D1RequestTrace, … } (and forgets them)
  *   GET /__bench/d1/state             → replication state and the model
  *   GET /__bench/d1/check             → the model's own checks (routing, lag, sessions) on a scratch table
+ * A request with an `x-bench-new-isolate` header gets a fresh copy of the env (see the fetch handler).
  *   POST /__bench/d1/native/<native path>[?replica-read=1[&native-read=1]]
  *                                     → the yardstick for "one replica round trip": native's answer as is,
  *                                       forwarded by this worker, after one replica read through the model
@@ -118,7 +119,10 @@ export default {
     return requests.run({ trace, waitUntil: (promise) => ctx.waitUntil(promise) }, async () => {
       try {
         if (url.pathname.startsWith(NATIVE_PREFIX)) return await forwardToNative(request, url, workerEnv, d1);
-        return await handler.fetch(request, workerEnv, ctx);
+        // `x-bench-new-isolate`: the gateway sees this env for the first time, as a new isolate's first
+        // request does — its config is parsed again and its per-configuration memory (the D1 schema
+        // check's success) starts empty. Caches keyed otherwise (the model catalog) stay warm.
+        return await handler.fetch(request, request.headers.has("x-bench-new-isolate") ? { ...workerEnv } : workerEnv, ctx);
       } finally {
         if (trace) trace.responded = true;
       }

@@ -4,7 +4,8 @@
  * primary 100 ms away, a replica 5 ms away, 0–50 ms of replica lag by default), the emulator as
  * native over loopback, and side by side in the same interleaved rounds:
  *
- *   Responses create store:false · create store:true · chained create (previous_response_id of a
+ *   Responses create store:false · create store:true · the same as a new isolate's first (its D1
+ *   schema check) · chained create (previous_response_id of a
  *   response created before the round: the replica has it) · chained create sent the instant the
  *   previous stream's `response.created` arrives (the race ARCHITECTURE.md says must resolve) ·
  *   GET /v1/responses/{id} · DELETE /v1/responses/{id}; Chat and Anthropic create; the pass-through
@@ -41,7 +42,7 @@ import { percentile } from "./lib/stats";
 import { sourceTreeAt } from "./lib/base-tree";
 import { bundleWorker, startWorkerd, type WorkerdSession } from "./lib/workerd";
 
-export type D1Operation = "native run" | "native run, forwarded" | "native run after a replica read" | "native run after a replica read alongside a native read" | "create" | "create store:false" | "create store:true" | "chained create" | "chained create, immediate" | "GET" | "DELETE";
+export type D1Operation = "native run" | "native run, forwarded" | "native run after a replica read" | "native run after a replica read alongside a native read" | "create" | "create store:false" | "create store:true" | "create store:true, new isolate" | "chained create" | "chained create, immediate" | "GET" | "DELETE";
 
 export interface D1LatencyCase {
   /** Row label, e.g. `responses · create store:true · stream` (prefixed `[label]` for a second gateway). */
@@ -141,7 +142,7 @@ export function d1LatencyCases(gateways: readonly string[] = ["tree"]): D1Latenc
       }
       cases.push({ name: `${prefix}chat · create · ${mode}`, gateway, protocol: "chat", operation: "create", stream });
       cases.push({ name: `${prefix}anthropic · create · ${mode}`, gateway, protocol: "anthropic", operation: "create", stream });
-      for (const operation of ["create store:false", "create store:true", "chained create", "chained create, immediate", "GET"] as const) {
+      for (const operation of ["create store:false", "create store:true", "create store:true, new isolate", "chained create", "chained create, immediate", "GET"] as const) {
         cases.push({ name: `${prefix}responses · ${operation} · ${mode}`, gateway, protocol: "responses", operation, stream });
       }
     }
@@ -251,6 +252,11 @@ async function runCase(c: D1LatencyCase, gateway: string, passthrough: string, a
       return oneRequest(agents.main, subjects.gateway, tag(requestFor("responses", PROMPT, { stream, store: false })), TIMEOUT_MS);
     case "create store:true":
       return oneRequest(agents.main, subjects.gateway, tag(requestFor("responses", PROMPT, { stream, store: true })), TIMEOUT_MS);
+    case "create store:true, new isolate": {
+      // The first stored create of an isolate (its D1 schema check; d1-latency-worker.ts `x-bench-new-isolate`).
+      const spec = requestFor("responses", PROMPT, { stream, store: true });
+      return oneRequest(agents.main, subjects.gateway, tag({ ...spec, headers: { ...spec.headers, "x-bench-new-isolate": "1" } }), TIMEOUT_MS);
+    }
     case "chained create":
       return oneRequest(agents.main, subjects.gateway, tag(requestFor("responses", PROMPT, { stream, previousResponseId: fixtures.aged })), TIMEOUT_MS);
     case "chained create, immediate":
