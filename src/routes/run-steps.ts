@@ -61,8 +61,8 @@ interface CachedCatalog {
 const catalogs = new Map<string, CachedCatalog>();
 
 /** A catalog read from native now, kept for the next requests of this key. */
-async function readCatalog(caller: Caller, key: string): Promise<NativeModelList> {
-  const catalog = await caller.native.listModels();
+async function readCatalog(native: Caller["native"], key: string): Promise<NativeModelList> {
+  const catalog = await native.listModels();
   catalogs.delete(key);
   catalogs.set(key, { catalog, readAt: Date.now(), refreshingSince: 0 });
   if (catalogs.size > MAX_CACHED_CATALOGS) catalogs.delete(catalogs.keys().next().value ?? key);
@@ -125,7 +125,8 @@ async function cachedCatalog(caller: Caller, stale: "refresh" | "never"): Promis
       const later = new Promise<void>((resolve) => setTimeout(resolve, 0));
       caller.background(
         later
-          .then(() => readCatalog(caller, key))
+          // Not tied to this request's signal: a client that leaves does not abort the refresh.
+          .then(() => readCatalog(caller.detachedNative(), key))
           .catch((error: unknown) => {
             // The stale catalog stays (another request retries); the failure is `background`'s warn line.
             hit.refreshingSince = 0;
@@ -135,7 +136,7 @@ async function cachedCatalog(caller: Caller, stale: "refresh" | "never"): Promis
     }
     return hit.catalog;
   }
-  return readCatalog(caller, key);
+  return readCatalog(caller.native, key);
 }
 
 /**

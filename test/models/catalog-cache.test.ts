@@ -18,11 +18,14 @@ const PUBLISHED: NativeModelList = { object: "list", data: [{ id: "1flowbase" },
 function callerWithCatalog(fingerprint: string) {
   const reads: Array<{ resolve: (catalog: NativeModelList) => void; reject: (error: Error) => void }> = [];
   const background: Array<Promise<unknown>> = [];
+  const native = { listModels: () => new Promise<NativeModelList>((resolve, reject) => reads.push({ resolve, reject })) };
   const caller = {
     config: { NATIVE_API_BASE_URL: "https://native.test", MODEL_ALIASES: [] },
     fingerprint: () => Promise.resolve(fingerprint),
     background: (work: Promise<unknown>) => background.push(work.catch(() => undefined)),
-    native: { listModels: () => new Promise<NativeModelList>((resolve, reject) => reads.push({ resolve, reject })) },
+    native,
+    // The background refresh's client (not tied to the request's signal); the same reads here.
+    detachedNative: () => native,
   } as unknown as Caller;
   return { caller, reads, background };
 }
