@@ -146,7 +146,14 @@ async function cachedCatalog(caller: Caller, stale: "refresh" | "never"): Promis
  * published) before the 404.
  */
 export async function catalogModel(caller: Caller, requested: string): Promise<string> {
-  const id = resolveModelId(await applicationCatalog(caller), requested, caller.config.MODEL_ALIASES) ?? resolveModelId(await applicationCatalog(caller, "never"), requested, caller.config.MODEL_ALIASES);
+  let id = resolveModelId(await applicationCatalog(caller), requested, caller.config.MODEL_ALIASES);
+  if (id === null) {
+    const fresh = applicationCatalog(caller, "never");
+    // The request's later steps (its reasoning decision) read this same fresh catalog, not the stale one.
+    fresh.catch(() => undefined);
+    requestCatalogs.set(caller, fresh);
+    id = resolveModelId(await fresh, requested, caller.config.MODEL_ALIASES);
+  }
   if (id !== null) return id;
   throw new GatewayError({
     status: 404,

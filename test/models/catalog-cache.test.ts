@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Caller } from "../../src/http/context";
 import type { NativeModelList } from "../../src/native/schema";
 import { GatewayError } from "../../src/http/errors";
-import { applicationCatalog, catalogModel } from "../../src/routes/run-steps";
+import { applicationCatalog, catalogModel, prefetchCatalog } from "../../src/routes/run-steps";
 
 const CATALOG: NativeModelList = { object: "list", data: [{ id: "1flowbase" }] } as NativeModelList;
 
@@ -116,6 +116,16 @@ describe("applicationCatalog", () => {
       await expect(found).resolves.toBe("published-later");
       await nextMacrotask();
       expect(reads).toHaveLength(3);
+    });
+
+    it("after that fresh read, the request's later steps (its reasoning decision) read the fresh catalog too", async () => {
+      const { caller, reads } = await staleBy(31_000);
+      prefetchCatalog(caller); // as the create routes do: the request's own catalog is the stale one
+      const found = catalogModel(caller, "published-later");
+      await turns(20);
+      reads[1]?.resolve(PUBLISHED);
+      await expect(found).resolves.toBe("published-later");
+      expect(await settledSoon(applicationCatalog(caller))).toEqual(PUBLISHED);
     });
 
     it("answers 404 for a model a fresh catalog does not list, without another read", async () => {
