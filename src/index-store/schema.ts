@@ -82,14 +82,15 @@ const probe = (from: D1Database | D1DatabaseSession): Promise<unknown> => from.b
  * replica still behind a migration just applied) or its failure is not: the primary decides.
  */
 export async function checkIndexSchema(db: D1Database): Promise<void> {
-  const replica = d1Session(db, "first-unconstrained");
-  if (replica !== db) {
-    try {
+  try {
+    const replica = d1Session(db, "first-unconstrained");
+    if (replica !== db) {
       await probe(replica);
       return;
-    } catch {
-      // The primary decides, below.
     }
+  } catch {
+    // No session, a replica without the schema or one that failed: the primary decides, below.
   }
-  await guardD1(() => probe(d1Session(db, "first-primary")));
+  // The plain binding: the primary (as before sessions), also when the Sessions API itself fails.
+  await guardD1(() => probe(db));
 }

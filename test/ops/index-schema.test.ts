@@ -177,8 +177,9 @@ describe("the schema check asks the nearest replica first", () => {
       },
     });
     const db = {
-      ...answer("plain binding (primary)", primary),
-      withSession: (constraint: string) => (constraint === "first-primary" ? answer("primary", primary) : answer("replica", replica)),
+      // The plain binding goes to the primary.
+      ...answer("primary", primary),
+      withSession: (constraint: string) => (constraint === "first-primary" ? answer("primary session", primary) : answer("replica", replica)),
     } as unknown as D1Database;
     return { db, asked };
   }
@@ -205,6 +206,19 @@ describe("the schema check asks the nearest replica first", () => {
     await expect(checkIndexSchema(d1("down", "present").db)).resolves.toBeUndefined();
     await expect(checkIndexSchema(d1("down", "missing").db)).rejects.toBeInstanceOf(IndexSchemaMissingError);
     await expect(checkIndexSchema(d1("down", "down").db)).rejects.toBeInstanceOf(IndexUnavailableError);
+  });
+
+  it("a Sessions API that fails leaves the verdict to the plain binding", async () => {
+    const asked: string[] = [];
+    const db = {
+      prepare: (sql: string) => ({ sql }),
+      batch: () => (asked.push("primary"), Promise.resolve([])),
+      withSession: () => {
+        throw new Error("D1_ERROR: sessions unavailable");
+      },
+    } as unknown as D1Database;
+    await expect(checkIndexSchema(db)).resolves.toBeUndefined();
+    expect(asked).toEqual(["primary"]);
   });
 
   it("a binding without sessions is asked once", async () => {
