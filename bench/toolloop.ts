@@ -27,7 +27,7 @@
  * drift on this shared machine falls on all alike. Each socket / request has a timeout; nothing loops
  * unbounded.
  *
- *   npx tsx bench/toolloop.ts [--rounds=10] [--turns=20] [--models=local,production]
+ *   npx tsx bench/toolloop.ts [--rounds=10] [--turns=20] [--models=local,production] [--native-rtt=0]
  *   npm run bench -- --phases=toolloop --no-write   (section "Tool loop")
  */
 import http from "node:http";
@@ -39,6 +39,7 @@ import { startLatencyGateway } from "./d1latency";
 import { loadWebSocket, ROOT } from "./lib/deps";
 import { PRODUCTION_D1, type D1LatencyModel } from "./lib/d1-latency";
 import { startEmulatorProcess } from "./lib/proc";
+import { startNativeProbe } from "./lib/native-probe";
 import { percentile } from "./lib/stats";
 import type { WorkerdSession } from "./lib/workerd";
 
@@ -82,6 +83,8 @@ export interface ToolLoopOptions {
   rounds: number;
   turns: number;
   models: Array<{ label: string; model: D1LatencyModel }>;
+  /** Native this many ms away (native-probe.ts `roundTripMs`); 0 or absent: loopback. */
+  nativeRoundTripMs?: number;
   log: (line: string) => void;
 }
 
@@ -312,11 +315,14 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
   const { log } = options;
   const emulator = await startEmulatorProcess();
   const stops: Array<() => Promise<void>> = [() => emulator.stop()];
+  // Native far away too (bench/lib/native-probe.ts): the gateways reach native through the delaying probe.
+  const far = options.nativeRoundTripMs ? await startNativeProbe(emulator.url, { roundTripMs: options.nativeRoundTripMs }) : null;
+  if (far) stops.push(() => far.stop());
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const gateways = new Map<string, WorkerdSession>();
     for (const { label, model } of options.models) {
-      const session = await startLatencyGateway(ROOT, `toolloop-${label}`, emulator.url, model);
+      const session = await startLatencyGateway(ROOT, `toolloop-${label}`, far?.url ?? emulator.url, model);
       stops.push(() => session.dispose());
       gateways.set(label, session);
     }
@@ -394,6 +400,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     rounds: Number(value("rounds") ?? "10"),
     turns: Number(value("turns") ?? "20"),
     models: toolLoopModels(value("models")),
+    nativeRoundTripMs: Number(value("native-rtt") ?? "0"),
     log: (line) => console.log(line),
   });
   const failed = result.rows.some((row) => row.errors > 0);
