@@ -514,8 +514,9 @@ export function readNativeStream(
    * event usually arrives a read before the body's end — so every run cost the next request to
    * native a new connection (and, to a real 1flowbase across the internet, a TLS handshake):
    * `bench/investigations/ttfb.ts --probe` counted one new connection per gateway request, none for
-   * the pass-through worker (bench/FINDINGS.md, session 12). Bytes after the terminal are not read (§2.3: nothing after it counts): the body is
-   * cancelled at the first of them, or when it has not ended within `releaseMs`.
+   * the pass-through worker (bench/FINDINGS.md, session 12). Bytes after the terminal are not read
+   * (§2.3: nothing after it counts): the body is cancelled at the first of them, or when it has not
+   * ended within `releaseMs`.
    */
   const releaseBody = (): void => {
     finished = true;

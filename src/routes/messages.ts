@@ -21,7 +21,7 @@ import { CountTokensRequest, MessagesRequest } from "../protocols/anthropic/sche
 import { AnthropicStreamProjector, type AnthropicProjectionContext } from "../protocols/anthropic/stream";
 import { applyThinking, RESUME_PARAM, toNativePlan } from "../protocols/anthropic/to-native";
 import type { OutputLimits } from "../native/answer";
-import { answerHooks, prefetchCatalog, applicationCatalog, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
+import { answerHooks, applicationCatalog, catalogModel, jsonAnswer, outputLimitHooks, prefetchCatalog, readRequestBody, resumedItems, sseAnswer, startResume, startRun } from "./run-steps";
 
 export const messagesRoutes = new Hono<GatewayEnv>();
 

@@ -34,7 +34,7 @@ import { ResponsesStreamProjector, type ResponsesProjectionContext } from "../pr
 import { echoFromRequest, fitToNativeLimit, mapTools, planInput, toNativeRunRequest, type PreviousTurn } from "../protocols/openai-responses/to-native";
 import { getOwnedRun, rejectInvalidKey, resolveCompaction, resolveItemReferences, resolveOwnedRun, resolvePreviousRunId, startPreviousTurn, type ConnectionResponses } from "./responses-continuation";
 import type { OutputLimits } from "../native/answer";
-import { answerHooks, prefetchCatalog, catalogModel, jsonAnswer, outputLimitHooks, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
+import { answerHooks, catalogModel, jsonAnswer, outputLimitHooks, prefetchCatalog, readRequestBody, resumedItems, sseAnswer, startResume, startRun, withCatalogReasoning, type StartedRun } from "./run-steps";
 
 export const responsesRoutes = new Hono<GatewayEnv>();
 

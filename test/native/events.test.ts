@@ -419,12 +419,12 @@ describe("readNativeStream transport guarantees", () => {
   it("hands the items over without waiting for the body's end, and cancels a body still open releaseMs after the terminal event", async () => {
     const { stream, state } = source([basicStream()], { close: false });
     const releases: Promise<void>[] = [];
-    const startedAt = Date.now();
     expect(await collect(readNativeStream(stream, { idleMs: 5_000, releaseMs: 50, background: (release) => releases.push(release) }))).toEqual(basicExpected);
     expect(state.cancelled).toBe(false);
+    // The release ends only once it has cancelled the body that never ends (else the test times out).
+    expect(releases).toHaveLength(1);
     await releases[0];
     expect(state.cancelled).toBe(true);
-    expect(Date.now() - startedAt).toBeLessThan(2_000);
   });
 
   it("cancels at once a body that sends more after its terminal event", async () => {
