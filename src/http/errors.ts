@@ -166,6 +166,7 @@ export function fromNativeError(error: NativeError): GatewayError {
   return new GatewayError({
     status,
     message,
+    param: error.param ?? null,
     code: openAiCode(error.code),
     type: error.kind === "run_failed" && status >= 500 ? "server_error" : undefined,
     headers,

@@ -117,6 +117,8 @@ export interface AnswerReaderOptions {
   limits?: OutputLimits | undefined;
   /** Called once when the limits ended the answer before native did: the run is cancelled there. */
   onLimitReached?: (() => void) | undefined;
+  /** Hears the tool-call task the answer ends with, the calls exactly as the client is shown them. */
+  onToolCalls?: ((task: ToolCallTask) => void) | undefined;
   /**
    * Streams only: consecutive text of one channel reaches the sink as one call when the reader's
    * `flushText` is called (a projector's `take`, once per native read) or before anything else
@@ -139,11 +141,13 @@ export interface ReaderHooks {
   outputLimits?: OutputLimits | undefined;
   /** The limits ended the answer before native did: cancel the run (run-steps.ts). */
   onOutputLimit?: (() => void) | undefined;
+  /** The answer ends asking for these tool calls (run-steps.ts remembers them for the resume). */
+  onToolCalls?: ((task: ToolCallTask) => void) | undefined;
 }
 
 /** The reader options of `hooks`. */
 export function readerOptions(hooks: ReaderHooks, wantsUsage?: boolean): AnswerReaderOptions {
-  return { lookupRun: hooks.lookupRun, onEnd: hooks.onAnswerEnd, wantsUsage, limits: hooks.outputLimits, onLimitReached: hooks.onOutputLimit };
+  return { lookupRun: hooks.lookupRun, onEnd: hooks.onAnswerEnd, wantsUsage, limits: hooks.outputLimits, onLimitReached: hooks.onOutputLimit, onToolCalls: hooks.onToolCalls };
 }
 
 /** How an answer ended, in one shape for observers: a finish (`error` null) or a failure. */
@@ -609,6 +613,7 @@ export class NativeAnswerReader {
     if (task instanceof NativeError) return this.failWith(task, readUsage(data.usage));
     this.coalescer?.flush();
     this.sink.toolCalls(task);
+    this.options.onToolCalls?.(task);
     return this.finishWith("tool_calls", data);
   }
 

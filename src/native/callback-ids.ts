@@ -12,7 +12,9 @@
  * This satisfies `^[A-Za-z0-9_-]{1,64}$` for every prefix we use (Anthropic's rule, the strictest), and
  * round-trips exactly. The original native tool call id is looked up from the run at resume time
  * (`GET /runs/{id}`), which also proves the caller owns the run: native answers 403/404 for a foreign
- * run, which the protocol layers report as a 400 about the tool call id. A forged id fails to decode → 400.
+ * run, which the protocol layers report as a 400 about the tool call id. A forged id fails to decode
+ * → 400. (Calls this isolate has just streamed to the same key skip that read: resume.ts
+ * `takeKnownTarget`; native's resume checks ownership itself.)
  */
 
 export interface CallbackRef {

@@ -47,6 +47,8 @@ export interface NativeErrorInit {
   retryAfter?: string | undefined;
   /** Whether repeating the request may succeed; undefined lets the HTTP mapping decide by kind/status. */
   retryable?: boolean | undefined;
+  /** The client's request field the error is about (a `ToolResultsError` carried as a stream's fault). */
+  param?: string | undefined;
 }
 
 export class NativeError extends Error {
@@ -55,6 +57,7 @@ export class NativeError extends Error {
   readonly code: string;
   readonly retryAfter: string | undefined;
   readonly retryable: boolean | undefined;
+  readonly param: string | undefined;
 
   constructor(init: NativeErrorInit) {
     super(init.message);
@@ -64,6 +67,7 @@ export class NativeError extends Error {
     this.code = init.code;
     this.retryAfter = init.retryAfter;
     this.retryable = init.retryable;
+    this.param = init.param;
   }
 
   static cancelled(message = "the 1flowbase run was cancelled"): NativeError {

@@ -198,10 +198,11 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
     // A keyed resume claims before resuming (a D1 failure is a retryable 503 while nothing has
     // happened yet). Otherwise the claim goes alongside the answer, like a first answer's
     // (OwnershipClaim): a tool loop's every turn is a resume, and an awaited claim put a D1 primary
-    // round trip before each turn's first byte (bench toolloop: ~116 ms a turn at 100 ms). Native
-    // has just vouched for the run (resolveResumeTarget reads it with the caller's key); until the
-    // claim lands, this isolate reads it as in flight and other isolates ask native (young by the
-    // callback task's UUIDv7, ids.ts).
+    // round trip before each turn's first byte (bench toolloop: ~116 ms a turn at 100 ms). The run
+    // is the caller's: native has just vouched for it (resolveResumeTarget reads it with the
+    // caller's key), or this isolate streamed the caller its calls (native/resume.ts
+    // `takeKnownTarget`). Until the claim lands, this isolate reads it as in flight and other
+    // isolates ask native (young by the callback task's UUIDv7, ids.ts).
     const awaited = store && idempotency !== null;
     const { target, resumed } = await startResume(caller, plan.results, "input", awaited ? claimOf : undefined);
     if (store && !awaited) {

@@ -19,7 +19,7 @@ import type { OutputLimits, ReaderHooks } from "../native/answer";
 import { decideReasoning, resolveModelId, withReasoning, type ReasoningAsk } from "../native/catalog";
 import { IDEMPOTENCY_CONFLICT, IDEMPOTENT_REQUEST_IN_PROGRESS, NativeError, ToolResultsError } from "../native/errors";
 import { deferredItems, type NativeStreamItem } from "../native/events";
-import { resolveResumeTarget, resumeWithResults, type ResumeTarget, type ToolResultInput } from "../native/resume";
+import { rememberToolCallTask, resolveResumeTarget, resumeKnownTarget, resumeWithResults, takeKnownTarget, type ResumeTarget, type ToolResultInput } from "../native/resume";
 import type { NativeModelList, NativeRun, NativeRunRequest } from "../native/schema";
 import { isSettledRun, runToItems } from "../native/synthesize";
 
@@ -32,8 +32,15 @@ export function readRequestBody(c: GatewayContext, caller: Caller): Promise<unkn
  * What every answer reader of a request gets (native/answer.ts `ReaderHooks`): `GET /runs/{id}` (usage
  * of a terminal event without any; a failed run's class) and the request log line's end listener.
  */
-export function answerHooks(caller: Caller): Required<Pick<ReaderHooks, "lookupRun" | "onAnswerEnd">> {
-  return { lookupRun: (runId) => caller.native.getRun(runId), onAnswerEnd: caller.log.answered };
+export function answerHooks(caller: Caller): Required<Pick<ReaderHooks, "lookupRun" | "onAnswerEnd" | "onToolCalls">> {
+  return {
+    lookupRun: (runId) => caller.native.getRun(runId),
+    onAnswerEnd: caller.log.answered,
+    // The next turn's resume then needs no read of the waiting run (native/resume.ts `takeKnownTarget`).
+    onToolCalls: (task) => {
+      caller.fingerprint().then((owner) => rememberToolCallTask(owner, task), () => undefined);
+    },
+  };
 }
 
 /** How long an application's catalog is trusted for the model check (publications change rarely). */
@@ -205,6 +212,11 @@ export interface StartedResume {
  * Validates the tool results against the waiting run (forged, foreign, partial or stale results are
  * 400s here, before any header) and starts the resume. `beforeResume` runs between the two — what
  * must not fail after an irreversible step (the Responses ownership claim) goes there.
+ *
+ * Results for calls this isolate just showed the caller resume at once, without reading the run
+ * first (native/resume.ts `takeKnownTarget`): native checks the resume itself, and what it refuses
+ * is judged by that read afterwards, so such an error reaches a stream as its terminal error rather
+ * than as the request's status. Not with `beforeResume`, whose claim must name a run already read.
  */
 export async function startResume(
   caller: Caller,
@@ -212,6 +224,12 @@ export async function startResume(
   param: string,
   beforeResume?: (target: ResumeTarget) => Promise<void>,
 ): Promise<StartedResume> {
+  const known = beforeResume ? null : takeKnownTarget(await caller.fingerprint(), results, param);
+  if (known) {
+    const resumed = resumeKnownTarget(caller.native, known, results, param);
+    resumed.catch(() => undefined); // consumed by the answer; never an unhandled rejection
+    return { target: known, resumed };
+  }
   const target = await resolveResumeTarget(caller.native, results, param);
   if (beforeResume) await beforeResume(target);
   const resumed = resumeWithResults(caller.native, target, results, param);
@@ -223,7 +241,7 @@ export async function startResume(
 function asFault(error: unknown): NativeError {
   if (error instanceof NativeError) return error;
   if (error instanceof ToolResultsError) {
-    return new NativeError({ kind: "http", status: 400, code: error.code, message: error.message, retryable: false });
+    return new NativeError({ kind: "http", status: 400, code: error.code, message: error.message, retryable: false, param: error.param });
   }
   return new NativeError({ kind: "protocol", status: 500, code: "gateway_error", message: "the gateway failed while resuming the run", retryable: false });
 }

@@ -1,0 +1,170 @@
+/**
+ * A tool loop's resume without the read of the waiting run (native/resume.ts `takeKnownTarget`): the
+ * turn that answers calls this isolate just showed the caller goes straight to
+ * `POST /runs/{id}/resume`, one native round trip less per turn. What native refuses is judged by
+ * that read afterwards, with the same verdicts as a resume that reads first.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { emu } from "../../emulator/script";
+import { decodeCallbackId, encodeCallbackId } from "../../src/native/callback-ids";
+import { EMULATOR_KEYS, expectStream, gateway, nativeRequests, nonce, type RecordedNativeRequest } from "./helpers";
+import { ANTHROPIC, MODEL, RESPONSES } from "./protocols";
+
+const NATIVE = "/api/agent/v1";
+const WEATHER_PARAMETERS = { type: "object", properties: { city: { type: "string" } } };
+
+function post(path: string, body: unknown, key: string = EMULATOR_KEYS.demo, headers: Record<string, string> = {}): Promise<Response> {
+  return gateway(path, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers }, body: JSON.stringify(body) });
+}
+
+/** The native requests of `runId` after the first `from` of them, as `METHOD path` lines. */
+async function requestsAfter(runId: string, from: number): Promise<string[]> {
+  const requests: RecordedNativeRequest[] = await nativeRequests({ runId });
+  return requests.slice(from).map((request) => `${request.method} ${request.path}`);
+}
+
+/** A chat turn that asks for one tool call; its assistant message, the call id and the run behind it. */
+async function chatToolTurn(key: string = EMULATOR_KEYS.demo) {
+  const user = { role: "user", content: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Oslo" } }] }, `weather ${nonce()}`) };
+  const tools = [{ type: "function", function: { name: "get_weather", parameters: WEATHER_PARAMETERS } }];
+  const response = await post("/v1/chat/completions", { model: MODEL, messages: [user], tools }, key);
+  expect(response.status).toBe(200);
+  const json = (await response.json()) as { choices: Array<{ message: { tool_calls: Array<{ id: string }> } }> };
+  const assistant = json.choices[0]?.message;
+  const callId = assistant?.tool_calls[0]?.id ?? "";
+  const ref = decodeCallbackId("call", callId);
+  if (!ref) throw new Error(`not a gateway call id: ${callId}`);
+  const followUp = (content: string) => ({ model: MODEL, tools, messages: [user, assistant, { role: "tool", tool_call_id: callId, content }] });
+  return { ref, followUp, seen: (await nativeRequests({ runId: ref.runId })).length };
+}
+
+/** Resumes the task straight at native (another isolate answering the same turn, say). */
+async function resumeAtNative(runId: string, callbackTaskId: string, content: string): Promise<void> {
+  const headers = { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" };
+  const run = (await (await fetch(`${env.NATIVE_API_BASE_URL}${NATIVE}/runs/${runId}`, { headers })).json()) as {
+    data: { required_action: { payload: { tool_calls: Array<{ id: string }> } } };
+  };
+  const nativeCallId = run.data.required_action.payload.tool_calls[0]?.id;
+  const resumed = await fetch(`${env.NATIVE_API_BASE_URL}${NATIVE}/runs/${runId}/resume`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ callback_task_id: callbackTaskId, response_payload: { tool_results: [{ tool_call_id: nativeCallId, content }] } }),
+  });
+  expect(resumed.status).toBe(200);
+}
+
+describe("a resume of calls this isolate just showed the caller", () => {
+  it("chat: goes straight to native's resume, and answers the turn", async () => {
+    const { ref, followUp, seen } = await chatToolTurn();
+    const response = await post("/v1/chat/completions", followUp("21°C"));
+    expect(response.status).toBe(200);
+    const json = (await response.json()) as { choices: Array<{ message: { content: string } }> };
+    expect(json.choices[0]?.message.content).toMatch(/^Tool results: .+=21°C$/);
+    expect((await requestsAfter(ref.runId, seen))[0]).toBe(`POST ${NATIVE}/runs/${ref.runId}/resume`);
+    expect(await requestsAfter(ref.runId, seen)).not.toContain(`GET ${NATIVE}/runs/${ref.runId}`);
+  });
+
+  it("responses (streamed, chained by previous_response_id): no read of the waiting run", async () => {
+    const tools = [{ type: "function", name: "get_weather", parameters: WEATHER_PARAMETERS }];
+    const first = await post("/v1/responses", { model: MODEL, stream: true, tools, input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Rome" } }] }, `rome ${nonce()}`) });
+    const body = await first.text();
+    expect(RESPONSES.readStream(body).kind).toBe("success");
+    const completed = body.split("\n").find((line) => line.startsWith("data: ") && line.includes('"response.completed"'));
+    const response = (JSON.parse(completed?.slice(6) ?? "{}") as { response: { id: string; output: Array<{ call_id: string }> } }).response;
+    const callId = response.output[0]?.call_id ?? "";
+    const ref = decodeCallbackId("call", callId);
+    if (!ref) throw new Error(`not a gateway call id: ${callId}`);
+    const seen = (await nativeRequests({ runId: ref.runId })).length;
+
+    const second = await post("/v1/responses", { model: MODEL, stream: true, tools, previous_response_id: response.id, input: [{ type: "function_call_output", call_id: callId, output: "sunny" }] });
+    const outcome = await expectStream(RESPONSES, second);
+    expect(outcome).toMatchObject({ kind: "success", text: expect.stringMatching(/=sunny$/) });
+    expect((await requestsAfter(ref.runId, seen))[0]).toBe(`POST ${NATIVE}/runs/${ref.runId}/resume`);
+  });
+
+  it("anthropic (streamed): no read of the waiting run", async () => {
+    const tools = [{ name: "get_weather", input_schema: WEATHER_PARAMETERS }];
+    const user = { role: "user", content: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Lima" } }] }, `lima ${nonce()}`) };
+    const headers = { "anthropic-version": "2023-06-01" };
+    const first = await post("/v1/messages", { model: MODEL, max_tokens: 256, tools, messages: [user] }, EMULATOR_KEYS.demo, headers);
+    expect(first.status).toBe(200);
+    const message = (await first.json()) as { content: Array<{ type: string; id?: string }> };
+    const toolUse = message.content.find((block) => block.type === "tool_use");
+    const ref = decodeCallbackId("toolu", toolUse?.id ?? "");
+    if (!ref) throw new Error(`not a gateway tool_use id: ${toolUse?.id}`);
+    const seen = (await nativeRequests({ runId: ref.runId })).length;
+
+    const followUp = { model: MODEL, max_tokens: 256, stream: true, tools, messages: [user, { role: "assistant", content: message.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: toolUse?.id, content: "mild" }] }] };
+    const outcome = await expectStream(ANTHROPIC, await post("/v1/messages", followUp, EMULATOR_KEYS.demo, headers));
+    expect(outcome).toMatchObject({ kind: "success", text: expect.stringMatching(/=mild$/) });
+    expect((await requestsAfter(ref.runId, seen))[0]).toBe(`POST ${NATIVE}/runs/${ref.runId}/resume`);
+  });
+});
+
+describe("what native refuses is judged as before", () => {
+  it("a turn answered elsewhere meanwhile (another payload) is the same 400 as without the hint", async () => {
+    const { ref, followUp, seen } = await chatToolTurn();
+    await resumeAtNative(ref.runId, ref.callbackTaskId, "answered elsewhere");
+    const response = await post("/v1/chat/completions", followUp("21°C"));
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: "invalid_tool_call_id", param: "messages" } });
+    // resumeAtNative's read and resume; then the gateway's refused resume, and the read that judged it.
+    expect(await requestsAfter(ref.runId, seen)).toEqual([
+      `GET ${NATIVE}/runs/${ref.runId}`,
+      `POST ${NATIVE}/runs/${ref.runId}/resume`,
+      `POST ${NATIVE}/runs/${ref.runId}/resume`,
+      `GET ${NATIVE}/runs/${ref.runId}`,
+    ]);
+  });
+
+  it("a streamed turn refused that way ends with the same error code as its terminal error", async () => {
+    const { ref, followUp } = await chatToolTurn();
+    await resumeAtNative(ref.runId, ref.callbackTaskId, "answered elsewhere");
+    const response = await post("/v1/chat/completions", { ...followUp("21°C"), stream: true });
+    expect(response.status).toBe(200);
+    const body = await response.text();
+    expect(body).toContain('"code":"invalid_tool_call_id"');
+    expect(body.trimEnd().endsWith("data: [DONE]")).toBe(true);
+  });
+
+  it("is used once: the same turn sent again reads the run and is refused before any header", async () => {
+    const { ref, followUp } = await chatToolTurn();
+    expect((await post("/v1/chat/completions", followUp("21°C"))).status).toBe(200);
+    const before = (await nativeRequests({ runId: ref.runId })).length;
+    const again = await post("/v1/chat/completions", { ...followUp("21°C"), stream: true });
+    expect(again.status).toBe(400);
+    expect(await again.json()).toMatchObject({ error: { code: "invalid_tool_call_id" } });
+    expect(await requestsAfter(ref.runId, before)).toEqual([`GET ${NATIVE}/runs/${ref.runId}`]);
+  });
+
+  it("is the caller's own: another key's results read the run (native refuses them), and the owner's hint stays", async () => {
+    const { ref, followUp, seen } = await chatToolTurn();
+    const foreign = await post("/v1/chat/completions", followUp("stolen"), EMULATOR_KEYS.demoSecond);
+    expect(foreign.status).toBe(400);
+    expect(await foreign.json()).toMatchObject({ error: { code: "invalid_tool_call_id" } });
+    expect(await requestsAfter(ref.runId, seen)).toEqual([`GET ${NATIVE}/runs/${ref.runId}`]);
+
+    const own = await post("/v1/chat/completions", followUp("21°C"));
+    expect(own.status).toBe(200);
+    expect(await requestsAfter(ref.runId, seen + 1)).toEqual([`POST ${NATIVE}/runs/${ref.runId}/resume`]);
+  });
+
+  it("a task this isolate never showed (a run from elsewhere) reads the run first, as before", async () => {
+    const headers = { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" };
+    const created = await fetch(`${env.NATIVE_API_BASE_URL}${NATIVE}/runs`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ query: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Kyiv" } }] }, `kyiv ${nonce()}`), response_mode: "blocking" }),
+    });
+    const run = ((await created.json()) as { data: { id: string; status: string; required_action: { payload: { callback_task_id: string } } } }).data;
+    expect(run.status).toBe("waiting");
+    const callId = encodeCallbackId("call", { runId: run.id, callbackTaskId: run.required_action.payload.callback_task_id, index: 0 });
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: WEATHER_PARAMETERS } }];
+    const assistant = { role: "assistant", content: null, tool_calls: [{ id: callId, type: "function", function: { name: "get_weather", arguments: '{"city":"Kyiv"}' } }] };
+    const seen = (await nativeRequests({ runId: run.id })).length;
+    const response = await post("/v1/chat/completions", { model: MODEL, tools, messages: [{ role: "user", content: "weather" }, assistant, { role: "tool", tool_call_id: callId, content: "cold" }] });
+    expect(response.status).toBe(200);
+    expect(await requestsAfter(run.id, seen)).toEqual([`GET ${NATIVE}/runs/${run.id}`, `POST ${NATIVE}/runs/${run.id}/resume`]);
+  });
+});
