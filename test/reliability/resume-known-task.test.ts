@@ -102,6 +102,25 @@ describe("a resume of calls this isolate just showed the caller", () => {
   });
 });
 
+describe("a keyed resume (Idempotency-Key)", () => {
+  it("still reads the run first: its claim is written before the resume and must name a run native vouched for", async () => {
+    const tools = [{ type: "function", name: "get_weather", parameters: WEATHER_PARAMETERS }];
+    const first = await post("/v1/responses", { model: MODEL, tools, input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Oslo" } }] }, `keyed ${nonce()}`) });
+    const response = (await first.json()) as { id: string; output: Array<{ call_id: string }> };
+    const callId = response.output[0]?.call_id ?? "";
+    const ref = decodeCallbackId("call", callId);
+    if (!ref) throw new Error(`not a gateway call id: ${callId}`);
+    const seen = (await nativeRequests({ runId: ref.runId })).length;
+    const body = { model: MODEL, tools, previous_response_id: response.id, input: [{ type: "function_call_output", call_id: callId, output: "sunny" }] };
+    const resumed = await post("/v1/responses", body, EMULATOR_KEYS.demo, { "idempotency-key": `resume-${nonce()}` });
+    expect(resumed.status).toBe(200);
+    expect(((await resumed.json()) as { output_text?: string; status: string }).status).toBe("completed");
+    const after = await requestsAfter(ref.runId, seen);
+    expect(after.indexOf(`GET ${NATIVE}/runs/${ref.runId}`)).toBeGreaterThanOrEqual(0);
+    expect(after.indexOf(`GET ${NATIVE}/runs/${ref.runId}`)).toBeLessThan(after.indexOf(`POST ${NATIVE}/runs/${ref.runId}/resume`));
+  });
+});
+
 describe("what native refuses is judged as before", () => {
   it("a turn answered elsewhere meanwhile (another payload) is the same 400 as without the hint", async () => {
     const { ref, followUp, seen } = await chatToolTurn();
