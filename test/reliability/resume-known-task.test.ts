@@ -6,10 +6,12 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import Anthropic from "@anthropic-ai/sdk";
+import OpenAI from "openai";
 import { emu } from "../../emulator/script";
 import { decodeCallbackId, encodeCallbackId } from "../../src/native/callback-ids";
 import { EMULATOR_KEYS, expectStream, gateway, nativeRequests, nonce, type RecordedNativeRequest } from "./helpers";
-import { ANTHROPIC, MODEL, RESPONSES } from "./protocols";
+import { CHAT, MODEL } from "./protocols";
 
 const NATIVE = "/api/agent/v1";
 const WEATHER_PARAMETERS = { type: "object", properties: { city: { type: "string" } } };
@@ -54,50 +56,65 @@ async function resumeAtNative(runId: string, callbackTaskId: string, content: st
   expect(resumed.status).toBe(200);
 }
 
-describe("a resume of calls this isolate just showed the caller", () => {
-  it("chat: goes straight to native's resume, and answers the turn", async () => {
-    const { ref, followUp, seen } = await chatToolTurn();
-    const response = await post("/v1/chat/completions", followUp("21°C"));
-    expect(response.status).toBe(200);
-    const json = (await response.json()) as { choices: Array<{ message: { content: string } }> };
-    expect(json.choices[0]?.message.content).toMatch(/^Tool results: .+=21°C$/);
-    expect((await requestsAfter(ref.runId, seen))[0]).toBe(`POST ${NATIVE}/runs/${ref.runId}/resume`);
-    expect(await requestsAfter(ref.runId, seen)).not.toContain(`GET ${NATIVE}/runs/${ref.runId}`);
-  });
+/** The real SDKs, their fetch going to the in-process gateway (the module state this test reads). */
+const sdkFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  return gateway(url.pathname + url.search, input instanceof Request ? new Request(input, init) : init);
+};
+const openai = new OpenAI({ apiKey: EMULATOR_KEYS.demo, baseURL: "http://gw/v1", fetch: sdkFetch, maxRetries: 0 });
+const anthropic = new Anthropic({ apiKey: EMULATOR_KEYS.demo, baseURL: "http://gw", fetch: sdkFetch, maxRetries: 0 });
 
-  it("responses (streamed, chained by previous_response_id): no read of the waiting run", async () => {
-    const tools = [{ type: "function", name: "get_weather", parameters: WEATHER_PARAMETERS }];
-    const first = await post("/v1/responses", { model: MODEL, stream: true, tools, input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Rome" } }] }, `rome ${nonce()}`) });
-    const body = await first.text();
-    expect(RESPONSES.readStream(body).kind).toBe("success");
-    const completed = body.split("\n").find((line) => line.startsWith("data: ") && line.includes('"response.completed"'));
-    const response = (JSON.parse(completed?.slice(6) ?? "{}") as { response: { id: string; output: Array<{ call_id: string }> } }).response;
-    const callId = response.output[0]?.call_id ?? "";
-    const ref = decodeCallbackId("call", callId);
-    if (!ref) throw new Error(`not a gateway call id: ${callId}`);
+describe("a resume of calls this isolate just showed the caller (real SDKs)", () => {
+  it("chat (openai SDK): goes straight to native's resume, and answers the turn", async () => {
+    const user = { role: "user" as const, content: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Oslo" } }] }, `weather ${nonce()}`) };
+    const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: WEATHER_PARAMETERS } }];
+    const first = await openai.chat.completions.create({ model: MODEL, messages: [user], tools });
+    const assistant = first.choices[0]?.message;
+    const call = assistant?.tool_calls?.[0];
+    const ref = decodeCallbackId("call", call?.id ?? "");
+    if (!assistant || !call || !ref) throw new Error("expected a gateway tool call");
     const seen = (await nativeRequests({ runId: ref.runId })).length;
 
-    const second = await post("/v1/responses", { model: MODEL, stream: true, tools, previous_response_id: response.id, input: [{ type: "function_call_output", call_id: callId, output: "sunny" }] });
-    const outcome = await expectStream(RESPONSES, second);
-    expect(outcome).toMatchObject({ kind: "success", text: expect.stringMatching(/=sunny$/) });
+    const second = await openai.chat.completions.create({ model: MODEL, tools, messages: [user, assistant, { role: "tool", tool_call_id: call.id, content: "21°C" }] });
+    expect(second.choices[0]?.message.content).toMatch(/^Tool results: .+=21°C$/);
+    const after = await requestsAfter(ref.runId, seen);
+    expect(after[0]).toBe(`POST ${NATIVE}/runs/${ref.runId}/resume`);
+    expect(after).not.toContain(`GET ${NATIVE}/runs/${ref.runId}`);
+  });
+
+  it("responses (openai SDK stream helper, chained by previous_response_id): no read of the waiting run", async () => {
+    const tools = [{ type: "function" as const, name: "get_weather", parameters: WEATHER_PARAMETERS, strict: false }];
+    const first = await openai.responses.stream({ model: MODEL, tools, input: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Rome" } }] }, `rome ${nonce()}`) }).finalResponse();
+    const call = first.output[0];
+    if (call?.type !== "function_call") throw new Error("expected a function call");
+    const ref = decodeCallbackId("call", call.call_id);
+    if (!ref) throw new Error(`not a gateway call id: ${call.call_id}`);
+    const seen = (await nativeRequests({ runId: ref.runId })).length;
+
+    const second = await openai.responses
+      .stream({ model: MODEL, tools, previous_response_id: first.id, input: [{ type: "function_call_output", call_id: call.call_id, output: "sunny" }] })
+      .finalResponse();
+    expect(second.status).toBe("completed");
+    expect(second.output_text).toMatch(/=sunny$/);
     expect((await requestsAfter(ref.runId, seen))[0]).toBe(`POST ${NATIVE}/runs/${ref.runId}/resume`);
   });
 
-  it("anthropic (streamed): no read of the waiting run", async () => {
-    const tools = [{ name: "get_weather", input_schema: WEATHER_PARAMETERS }];
-    const user = { role: "user", content: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Lima" } }] }, `lima ${nonce()}`) };
-    const headers = { "anthropic-version": "2023-06-01" };
-    const first = await post("/v1/messages", { model: MODEL, max_tokens: 256, tools, messages: [user] }, EMULATOR_KEYS.demo, headers);
-    expect(first.status).toBe(200);
-    const message = (await first.json()) as { content: Array<{ type: string; id?: string }> };
-    const toolUse = message.content.find((block) => block.type === "tool_use");
-    const ref = decodeCallbackId("toolu", toolUse?.id ?? "");
-    if (!ref) throw new Error(`not a gateway tool_use id: ${toolUse?.id}`);
+  it("anthropic (@anthropic-ai/sdk stream helper): no read of the waiting run", async () => {
+    const tools = [{ name: "get_weather", input_schema: { type: "object" as const, properties: { city: { type: "string" } } } }];
+    const user = { role: "user" as const, content: emu({ tool_calls: [{ name: "get_weather", arguments: { city: "Lima" } }] }, `lima ${nonce()}`) };
+    const first = await anthropic.messages.create({ model: MODEL, max_tokens: 256, tools, messages: [user] });
+    const toolUse = first.content.find((block) => block.type === "tool_use");
+    if (toolUse?.type !== "tool_use") throw new Error("expected a tool_use block");
+    const ref = decodeCallbackId("toolu", toolUse.id);
+    if (!ref) throw new Error(`not a gateway tool_use id: ${toolUse.id}`);
     const seen = (await nativeRequests({ runId: ref.runId })).length;
 
-    const followUp = { model: MODEL, max_tokens: 256, stream: true, tools, messages: [user, { role: "assistant", content: message.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: toolUse?.id, content: "mild" }] }] };
-    const outcome = await expectStream(ANTHROPIC, await post("/v1/messages", followUp, EMULATOR_KEYS.demo, headers));
-    expect(outcome).toMatchObject({ kind: "success", text: expect.stringMatching(/=mild$/) });
+    const second = await anthropic.messages
+      .stream({ model: MODEL, max_tokens: 256, tools, messages: [user, { role: "assistant", content: first.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: toolUse.id, content: "mild" }] }] })
+      .finalMessage();
+    expect(second.stop_reason).toBe("end_turn");
+    const text = second.content.map((block) => (block.type === "text" ? block.text : "")).join("");
+    expect(text).toMatch(/=mild$/);
     expect((await requestsAfter(ref.runId, seen))[0]).toBe(`POST ${NATIVE}/runs/${ref.runId}/resume`);
   });
 });
@@ -141,10 +158,8 @@ describe("what native refuses is judged as before", () => {
     const { ref, followUp } = await chatToolTurn();
     await resumeAtNative(ref.runId, ref.callbackTaskId, "answered elsewhere");
     const response = await post("/v1/chat/completions", { ...followUp("21°C"), stream: true });
-    expect(response.status).toBe(200);
-    const body = await response.text();
-    expect(body).toContain('"code":"invalid_tool_call_id"');
-    expect(body.trimEnd().endsWith("data: [DONE]")).toBe(true);
+    // Checked by the strict chat wire reader: one error chunk, then [DONE].
+    expect(await expectStream(CHAT, response)).toMatchObject({ kind: "error", error: "invalid_tool_call_id" });
   });
 
   it("is used once: the same turn sent again reads the run and is refused before any header", async () => {
