@@ -18,7 +18,7 @@ import path from "node:path";
 import { loadMiniflare } from "./deps";
 import { descendantsNamed, serverPort } from "./proc";
 import { median } from "./stats";
-import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, openInspector, selfTimes, type CpuProfile } from "./workerd";
+import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, openProfiler, selfTimes, type CpuProfile } from "./workerd";
 
 export interface StartupResult {
   runs: number;
@@ -151,9 +151,8 @@ export async function startupProfile(outdir: string, files: string[]): Promise<{
   });
   try {
     await mf.ready;
-    const inspector = await openInspector(new URL("/core:user:startup", (await mf.getInspectorURL()).href).href);
+    const inspector = await openProfiler(new URL("/core:user:startup", (await mf.getInspectorURL()).href).href);
     try {
-      await inspector.send("Profiler.enable");
       await inspector.send("Profiler.setSamplingInterval", { interval: 50 });
       await inspector.send("Profiler.start");
       const response = await mf.dispatchFetch("http://startup.local/");

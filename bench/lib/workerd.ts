@@ -116,7 +116,7 @@ export interface CpuProfile {
 
 /** A DevTools protocol session with one isolate (workerd's inspector). */
 export interface InspectorSession {
-  send(method: string, params?: Record<string, unknown>): Promise<unknown>;
+  send(method: string, params?: Record<string, unknown>, timeoutMs?: number): Promise<unknown>;
   /** Calls `handler` with the params of every `method` event until the returned function is called. */
   on(method: string, handler: (params: unknown) => void): () => void;
   close(): void;
@@ -138,10 +138,10 @@ export async function openInspector(wsUrl: string): Promise<InspectorSession> {
     else if (message.method) for (const handler of listeners.get(message.method) ?? []) handler(message.params);
   });
   return {
-    send(method, params = {}) {
+    send(method, params = {}, timeoutMs = 60_000) {
       const id = nextId++;
       const answered = new Promise<unknown>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 60_000);
+        const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), timeoutMs);
         pending.set(id, (value) => {
           clearTimeout(timer);
           pending.delete(id);
@@ -196,10 +196,29 @@ export async function liveHeapBytes(inspector: InspectorSession): Promise<number
   return total;
 }
 
+/**
+ * An inspector session whose profiler answered `Profiler.enable`. A connection to Miniflare's
+ * inspector proxy sometimes opens and then answers nothing ("inspector Profiler.enable timed out":
+ * the micro phase of session 14's full run lost its figures to it); each attempt waits 10 s, and the
+ * next one reconnects.
+ */
+export async function openProfiler(wsUrl: string, attempts = 3): Promise<InspectorSession> {
+  for (let attempt = 1; ; attempt++) {
+    const inspector = await openInspector(wsUrl);
+    try {
+      await inspector.send("Profiler.enable", {}, 10_000);
+      return inspector;
+    } catch (error) {
+      inspector.close();
+      if (attempt >= attempts) throw error;
+      console.warn(`  (inspector: ${(error as Error).message}; reconnecting, attempt ${attempt + 1} of ${attempts})`);
+    }
+  }
+}
+
 async function profileOver<T>(wsUrl: string, during: () => Promise<T>, samplingIntervalUs: number): Promise<{ result: T; profile: CpuProfile }> {
-  const inspector = await openInspector(wsUrl);
+  const inspector = await openProfiler(wsUrl);
   try {
-    await inspector.send("Profiler.enable");
     await inspector.send("Profiler.setSamplingInterval", { interval: samplingIntervalUs });
     await inspector.send("Profiler.start");
     const result = await during();
