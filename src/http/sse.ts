@@ -116,6 +116,12 @@ export interface SseOptions {
   onEnd?: (outcome: "completed" | "client_closed" | "error", fault?: unknown) => void;
   /** Called once, when the first bytes are handed to the runtime (time to first byte). */
   onFirstBytes?: () => void;
+  /**
+   * Called once, when the runtime has taken the first write (it is on its way to the client), or when
+   * the body ends without one having been taken. Work that must not delay the first byte waits for it
+   * (routes/responses.ts: the ownership claim's D1 write).
+   */
+  onFirstWrite?: () => void;
 }
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -156,6 +162,12 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   const writeWindowMs = options.writeWindowMs ?? WRITE_WINDOW_MS;
   let firstBytes = options.onFirstBytes;
+  let firstWritten = options.onFirstWrite;
+  const firstWriteTaken = (): void => {
+    const taken = firstWritten;
+    firstWritten = undefined;
+    taken?.();
+  };
 
   /** Ends the response: closes the body (or leaves it to the client that went away) and stops native. */
   const finish = (outcome: "completed" | "error" | "client_closed", fault?: unknown) => {
@@ -176,6 +188,7 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
     }
     pending = "";
     void reader.cancel().catch(() => undefined);
+    firstWriteTaken();
     options.onEnd?.(outcome, fault);
   };
 
@@ -201,6 +214,7 @@ export function projectToSse(items: ReadableStream<NativeStreamItem>, projector:
     inFlight = writer.write(encoder.encode(chunk)).then(
       () => {
         inFlight = null;
+        firstWriteTaken();
         schedule();
       },
       () => {

@@ -53,6 +53,8 @@ class OwnershipClaim {
     private readonly store: boolean,
     private readonly deferred: boolean,
     private readonly onRunId: (runId: string) => void = () => undefined,
+    /** What a deferred claim's write waits for before its macrotask (`CreateOptions.claimAfter`). */
+    private readonly after: Promise<void> = Promise.resolve(),
   ) {}
 
   readonly onStart = ({ runId, responseId }: { runId: string; responseId: string }): void => {
@@ -61,12 +63,15 @@ class OwnershipClaim {
     if (!this.store || this.pending) return;
     const write = (): Promise<void> => this.caller.fingerprint().then((owner) => this.caller.index.claim(responseId, runId, owner));
     if (this.deferred) {
-      // Started on the next macrotask, after the caller has handed `response.created` (or the folded
-      // answer) to the runtime: the D1 call's own CPU (binding set-up, the statement's serialisation)
-      // then never delays the first byte, and the id is young — native vouches for it — until the
-      // claim lands. One retry: after YOUNG_ID_MS only the row does. A claim that still fails is
+      // Started on the macrotask after the runtime has taken `response.created` (`after`; at once
+      // for a folded answer or a WebSocket turn): the D1 call's own CPU (binding set-up, the
+      // statement's serialisation) then never delays the first byte, and the id is young — native
+      // vouches for it — until the claim lands. Started from `onStart` instead, the timer fired
+      // before a long stream's first frames had left (they wait for the rest of native's first
+      // chunk): `ttfb.ts --workload=long --probe`, stored 2.4 ms behind store:false (FINDINGS,
+      // session 15). One retry: after YOUNG_ID_MS only the row does. A claim that still fails is
       // logged by `background` (level warn).
-      const later = new Promise<void>((resolve) => setTimeout(resolve, 0));
+      const later = this.after.then(nextMacrotask);
       this.caller.background(later.then(write).catch(write));
       return;
     }
@@ -78,6 +83,18 @@ class OwnershipClaim {
   settled(): Promise<void> {
     return this.pending ?? Promise.resolve();
   }
+}
+
+/** Resolves on the next macrotask: after the runtime has had its turn (a timer, not a microtask). */
+function nextMacrotask(): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, 0));
+}
+
+/** A promise and the function that resolves it (idempotent). */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
 }
 
 /** A projector that reads native items into protocol events (the SSE one, or the WebSocket one). */
@@ -117,6 +134,11 @@ export interface CreateOptions {
   headers: Headers;
   /** The connection whose own `store: false` responses can be continued (a WebSocket). */
   connection?: ConnectionResponses | undefined;
+  /**
+   * What a claim written alongside the answer waits for (then one macrotask) before its D1 call: the
+   * SSE route's first frames taken by the runtime. Absent: only the macrotask.
+   */
+  claimAfter?: Promise<void> | undefined;
 }
 
 /**
@@ -206,7 +228,7 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
     const awaited = store && idempotency !== null;
     const { target, resumed } = await startResume(caller, plan.results, "input", awaited ? claimOf : undefined);
     if (store && !awaited) {
-      const later = new Promise<void>((resolve) => setTimeout(resolve, 0));
+      const later = (options.claimAfter ?? Promise.resolve()).then(nextMacrotask);
       caller.background(later.then(() => claimOf(target)).catch(() => claimOf(target)));
     }
     caller.log.nativeRunId = target.runId;
@@ -251,7 +273,7 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
   // (index-store/schema.ts): otherwise every retry of the SDK would start one more run.
   await indexReady;
   const run = await startRun(caller, nativeRequest, idempotency, limits.maxOutputTokens);
-  const claim = new OwnershipClaim(caller, store, idempotency === null, run.onRunId);
+  const claim = new OwnershipClaim(caller, store, idempotency === null, run.onRunId, options.claimAfter);
   const context: ResponsesProjectionContext = { echo, onStart: claim.onStart, unstored: !store, ...hooks, ...outputLimitHooks(limits, run) };
   if (run.attachedRunId !== null) {
     // The first attempt's response: claimed (again, idempotently) before its events go out, which
@@ -269,12 +291,27 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const body = await readRequestBody(c, caller);
   const headers = c.req.raw.headers;
   const idempotency = await readIdempotency(headers, "responses", body);
-  const created = await startCreate(caller, body, { idempotency, headers });
+  // A stream's claim waits for its first frames to be taken (SseOptions.onFirstWrite); every other
+  // way out opens the gate here.
+  const firstFrames = gate();
+  let created: StartedCreate;
+  try {
+    created = await startCreate(caller, body, { idempotency, headers, claimAfter: firstFrames.opened });
+  } catch (error) {
+    firstFrames.open();
+    throw error;
+  }
   if (created.request.stream === true) {
     const projector = new ResponsesStreamProjector(created.context);
-    if (created.readFirst) await answerFirstItem(created.items, projector, created.claim);
-    return sseAnswer(c, created.items, projector, created.headers, created.run);
+    try {
+      if (created.readFirst) await answerFirstItem(created.items, projector, created.claim);
+    } catch (error) {
+      firstFrames.open();
+      throw error;
+    }
+    return sseAnswer(c, created.items, projector, created.headers, created.run, firstFrames.open);
   }
+  firstFrames.open();
   const folded = await blockingResponse(created.items, created.context);
   await created.claim.settled();
   return jsonAnswer(folded.response, created.headers);

@@ -259,7 +259,8 @@ export function resumedItems(resumed: Promise<NativeRun>): ReadableStream<Native
 /**
  * The SSE response of `items` through `projector` (frames it already holds go first). `run`, when
  * given, hears that the client went away before the terminal frame (the body's writes failed — the
- * request's abort signal says it too, where the runtime has one).
+ * request's abort signal says it too, where the runtime has one). `onFirstWrite`: the runtime has
+ * taken the first frames (http/sse.ts `SseOptions.onFirstWrite`).
  */
 export function sseAnswer(
   c: GatewayContext,
@@ -267,6 +268,7 @@ export function sseAnswer(
   projector: SseProjector,
   headers: Record<string, string>,
   run?: Pick<StartedRun, "clientLeft">,
+  onFirstWrite?: () => void,
 ): Response {
   // The request's log line is written when the body ends, with how it ended (http/log.ts).
   const logged = c.get("log").streamStarted();
@@ -274,7 +276,7 @@ export function sseAnswer(
     if (outcome === "client_closed") run?.clientLeft();
     logged.ended(outcome, fault);
   };
-  const options = { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS, onEnd, onFirstBytes: logged.firstBytes };
+  const options = { keepaliveMs: c.get("config").KEEPALIVE_INTERVAL_MS, onEnd, onFirstBytes: logged.firstBytes, onFirstWrite };
   return sseResponse(projectToSse(items, projector, options), headers);
 }
 

@@ -173,6 +173,35 @@ describe("projectToSse", () => {
     expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
   });
 
+  it("onFirstWrite waits for the runtime to take the first frames, and comes once", async () => {
+    let calls = 0;
+    const body = projectToSse(oneChunkAnswer(), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000, onFirstWrite: () => calls++ });
+    // The first frames are written but nobody has read them: the write is not taken yet.
+    await settle(50);
+    expect(calls).toBe(0);
+    const reader = body.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toContain('"role":"assistant"');
+    await settle(0);
+    expect(calls).toBe(1);
+    while (!(await reader.read()).done) {
+      // the rest of the answer
+    }
+    expect(calls).toBe(1);
+  });
+
+  it("onFirstWrite still comes when the client leaves before taking any frame", async () => {
+    let calls = 0;
+    const native = nativeBody(10, { stall: true });
+    const body = projectToSse(readNativeStream(native.stream, { idleMs: 5_000 }), new ChatStreamProjector({ model: "m", includeUsage: false }), { keepaliveMs: 10_000, onFirstWrite: () => calls++ });
+    await settle(20);
+    expect(calls).toBe(0);
+    await body.cancel();
+    await settle(20);
+    expect(calls).toBe(1);
+    expect(native.state.cancelled).toBe(true);
+  });
+
   it("a projector that throws, in push and then in take, still ends the stream with its terminal frame", async () => {
     // The pump's fault path calls `take` first, which flushes joined text into the encoder: a bug
     // there must not leave the client waiting on a body that never ends.

@@ -109,6 +109,35 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     expect(await rowOf(id)).toEqual({ deleted_at: null });
   });
 
+  it("a streamed create's claim waits until the runtime has taken its first frames", async () => {
+    // Its D1 write must not delay the first byte: started before the first frames had left, it sat on
+    // a long stream's first byte (bench/FINDINGS.md, session 15). Nothing reads this body at first,
+    // so the first frames stay untaken and no claim may start.
+    const gate = heldClaims();
+    const response = await createApp().fetch(
+      new Request("http://gw/v1/responses", {
+        method: "POST",
+        headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, input: "claim me after my first frames", stream: true }),
+      }),
+      { ...env, RESPONSE_INDEX: gate.db },
+    );
+    expect(response.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(gate.held()).toBe(0);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value);
+    expect(text).toContain("event: response.created");
+    await vi.waitFor(() => expect(gate.held()).toBe(1));
+    for (let next = await reader.read(); !next.done; next = await reader.read()) text += decoder.decode(next.value);
+    expect(text).toContain("event: response.completed");
+    const id = /"id":"(resp_[0-9a-f]{32})"/.exec(text)?.[1] ?? "";
+    expect(await rowOf(id)).toBeNull();
+    await gate.release();
+    expect(await rowOf(id)).toEqual({ deleted_at: null });
+  });
+
   it("a DELETE while the claim is in flight leaves a tombstone the late claim cannot overwrite", async () => {
     const gate = heldClaims();
     const client = clientOver(gate.db);
