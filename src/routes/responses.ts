@@ -68,8 +68,8 @@ class OwnershipClaim {
       // statement's serialisation) then never delays the first byte, and the id is young — native
       // vouches for it — until the claim lands. Started from `onStart` instead, the timer fired
       // before a long stream's first frames had left (they wait for the rest of native's first
-      // chunk): `ttfb.ts --workload=long --probe`, stored 2.4 ms behind store:false (FINDINGS,
-      // session 15). One retry: after YOUNG_ID_MS only the row does. A claim that still fails is
+      // chunk): `ttfb.ts --workload=long --n=40 --probe`, stored 2.0–2.4 ms behind store:false
+      // (FINDINGS, session 15). One retry: after YOUNG_ID_MS only the row does. A claim that still fails is
       // logged by `background` (level warn).
       const later = this.after.then(nextMacrotask);
       this.caller.background(later.then(write).catch(write));
@@ -291,30 +291,26 @@ responsesRoutes.post("/v1/responses", async (c) => {
   const body = await readRequestBody(c, caller);
   const headers = c.req.raw.headers;
   const idempotency = await readIdempotency(headers, "responses", body);
-  // A stream's claim waits for its first frames to be taken (SseOptions.onFirstWrite); every other
-  // way out opens the gate here.
+  // A stream's claim waits until the runtime has taken its first frames (SseOptions.onFirstWrite);
+  // on every other way out — a folded answer, an error before the stream — the gate opens here.
   const firstFrames = gate();
-  let created: StartedCreate;
+  let streaming = false;
   try {
-    created = await startCreate(caller, body, { idempotency, headers, claimAfter: firstFrames.opened });
-  } catch (error) {
-    firstFrames.open();
-    throw error;
-  }
-  if (created.request.stream === true) {
-    const projector = new ResponsesStreamProjector(created.context);
-    try {
+    const created = await startCreate(caller, body, { idempotency, headers, claimAfter: firstFrames.opened });
+    if (created.request.stream === true) {
+      const projector = new ResponsesStreamProjector(created.context);
       if (created.readFirst) await answerFirstItem(created.items, projector, created.claim);
-    } catch (error) {
-      firstFrames.open();
-      throw error;
+      const answer = sseAnswer(c, created.items, projector, created.headers, created.run, firstFrames.open);
+      streaming = true; // from here the stream opens the gate (its first write taken, or its end)
+      return answer;
     }
-    return sseAnswer(c, created.items, projector, created.headers, created.run, firstFrames.open);
+    firstFrames.open();
+    const folded = await blockingResponse(created.items, created.context);
+    await created.claim.settled();
+    return jsonAnswer(folded.response, created.headers);
+  } finally {
+    if (!streaming) firstFrames.open();
   }
-  firstFrames.open();
-  const folded = await blockingResponse(created.items, created.context);
-  await created.claim.settled();
-  return jsonAnswer(folded.response, created.headers);
 });
 
 /** The caller's run behind a lifecycle route's `{id}`, or the 404 every kind of absence gets. */

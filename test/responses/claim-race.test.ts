@@ -111,28 +111,23 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
 
   it("a streamed create's claim waits until the runtime has taken its first frames", async () => {
     // Its D1 write must not delay the first byte: started before the first frames had left, it sat on
-    // a long stream's first byte (bench/FINDINGS.md, session 15). Nothing reads this body at first,
-    // so the first frames stay untaken and no claim may start.
+    // a long stream's first byte (bench/FINDINGS.md, session 15). The SDK's stream reads the body only
+    // when iterated, so until then the first frames stay untaken and no claim may start.
     const gate = heldClaims();
-    const response = await createApp().fetch(
-      new Request("http://gw/v1/responses", {
-        method: "POST",
-        headers: { authorization: `Bearer ${EMULATOR_KEYS.demo}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: MODEL, input: "claim me after my first frames", stream: true }),
-      }),
-      { ...env, RESPONSE_INDEX: gate.db },
-    );
-    expect(response.status).toBe(200);
+    const stream = await clientOver(gate.db).responses.create({ model: MODEL, input: "claim me after my first frames", stream: true });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(gate.held()).toBe(0);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let text = decoder.decode((await reader.read()).value);
-    expect(text).toContain("event: response.created");
-    await vi.waitFor(() => expect(gate.held()).toBe(1));
-    for (let next = await reader.read(); !next.done; next = await reader.read()) text += decoder.decode(next.value);
-    expect(text).toContain("event: response.completed");
-    const id = /"id":"(resp_[0-9a-f]{32})"/.exec(text)?.[1] ?? "";
+    let id = "";
+    let status = "";
+    for await (const event of stream) {
+      if (event.type === "response.created") {
+        id = event.response.id;
+        await vi.waitFor(() => expect(gate.held()).toBe(1));
+      }
+      if (event.type === "response.completed") status = event.response.status ?? "";
+    }
+    expect(status).toBe("completed");
+    expect(id).toMatch(/^resp_[0-9a-f]{32}$/);
     expect(await rowOf(id)).toBeNull();
     await gate.release();
     expect(await rowOf(id)).toEqual({ deleted_at: null });
