@@ -11,7 +11,9 @@
  *
  * `--floors` adds bench/investigations/js-pipe-worker.ts's rows: native's body read by JS and written to
  * the response (js-copy), and decoded + re-encoded as strings on the way (js-decode) — the first byte
- * of a worker that touches the stream from JS at all, before any gateway work.
+ * of a worker that touches the stream from JS at all, before any gateway work — and the `translate`
+ * modes: the least any translating gateway does (the request parsed and re-serialised, each answer
+ * item decoded and re-encoded). `--floor-modes=a,b` picks the modes (default: all of them).
  *
  * `--workload=long` sends the e2e phase's long stream instead (its ≈ 94 KB emulator script as the
  * prompt, 100k native deltas, read to the end): the "94 KB request" cell of `npm run bench`.
@@ -25,7 +27,7 @@
  * `--idle-ms=N`: the machine waits N ms after every round of rows (31000: every request finds the
  * model catalog past its 30 s, the first request of an idle agent).
  *
- *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]
+ *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors [--floor-modes=translate,…]] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]
  */
 import http from "node:http";
 import { mkdtempSync } from "node:fs";
@@ -41,7 +43,7 @@ import { emulatorDirective, LONG_STREAM } from "../lib/workload";
 import { commandLine } from "../lib/cli";
 import { startNativeProbe } from "../lib/native-probe";
 
-const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]");
+const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors [--floor-modes=translate,…]] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]");
 const idleMs = Number(option("idle-ms", "0"));
 const nativeRttMs = Number(option("native-rtt", "0"));
 const backToBack = Math.max(1, Number(option("back-to-back", "1")));
@@ -80,7 +82,8 @@ try {
   if (args.includes("--floors")) {
     const pipe = await startMiniflarePassthrough(nativeUrl, false, "bench/investigations/js-pipe-worker.ts");
     workers.push(pipe);
-    for (const mode of ["js-copy", "js-decode", "js-first", "js-first-stream", "js-first-parse", "js-first-native", "js-first-native-idle", "js-first-batch"]) {
+    const modes = option("floor-modes", "js-copy,js-decode,js-first,js-first-stream,js-first-parse,js-first-native,js-first-native-idle,js-first-batch,translate,translate-first").split(",");
+    for (const mode of modes) {
       add(`floor: ${mode}`, pipe.url, "native");
       const row = rows[rows.length - 1];
       if (row) row.spec = { ...row.spec, headers: { ...row.spec.headers, "x-bench-mode": mode } };
