@@ -25,6 +25,7 @@ import { emulatorDirective, LONG_STREAM, nativeEventCount, type WorkloadShape } 
 import { ROOT } from "./lib/deps";
 import { buildGatewaySnapshot, type GatewaySnapshot } from "./lib/snapshot";
 import { startMiniflareGateway, startMiniflarePassthrough } from "./lib/miniflare-runtime";
+import { TRANSLATING_FLOOR, TRANSLATING_FLOOR_FIRST } from "./lib/targets";
 
 export type TargetKind = "native" | "responses" | "chat" | "anthropic";
 
@@ -37,6 +38,8 @@ export interface Target {
   workerdPid: number | null;
   /** wrangler's dev proxy workerd in front of it (an extra loopback hop that pass-through and gateway share). */
   proxyPid: number | null;
+  /** Headers added to every request of this target (the translating floor's mode). */
+  headers?: Record<string, string>;
 }
 
 export interface RequestSpec {
@@ -333,6 +336,8 @@ export interface E2eEnvironment {
   runtime: RuntimeName;
   emulator: { url: string; pid: number; stop(): Promise<void> };
   passthrough: WorkerHandle;
+  /** bench/translating-floor-worker.ts (workerd only): what any translating worker pays, next to the pass-through. */
+  floor: WorkerHandle | null;
   gateway: WorkerHandle;
   persistDir: string;
   /** wrangler dev launch → first 200 (only for the wrangler dev runtime). */
@@ -372,6 +377,7 @@ export async function startE2eEnvironment(snapshot: GatewaySnapshot, runtime: Ru
   try {
     migrateLocalD1(snapshot, persistDir);
     let passthrough: WorkerHandle;
+    let floor: WorkerHandle | null = null;
     let gateway: WorkerHandle;
     let readyMs: E2eEnvironment["readyMs"] = null;
     if (runtime === "wrangler dev") {
@@ -387,13 +393,17 @@ export async function startE2eEnvironment(snapshot: GatewaySnapshot, runtime: Ru
       started.push(mfPassthrough);
       const mfGateway = await startMiniflareGateway(snapshot, emulator.url, persistDir);
       started.push(mfGateway);
+      const mfFloor = await startMiniflarePassthrough(emulator.url, false, "bench/translating-floor-worker.ts");
+      started.push(mfFloor);
       passthrough = { ...mfPassthrough, proxyPid: null };
+      floor = { ...mfFloor, proxyPid: null };
       gateway = { ...mfGateway, proxyPid: null };
     }
     return {
       runtime,
       emulator,
       passthrough,
+      floor,
       gateway,
       persistDir,
       readyMs,
@@ -444,12 +454,28 @@ export interface E2eResult {
   wranglerReadyMs: { gateway: number; passthrough: number } | null;
 }
 
+function withHeaders(spec: RequestSpec, headers: Record<string, string> | undefined): RequestSpec {
+  return headers ? { ...spec, headers: { ...spec.headers, ...headers } } : spec;
+}
+
 export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_E2E): Promise<E2eResult> {
   const longPrompt = emulatorDirective(options.shape);
   const shortPrompt = "Hello!";
   const targets: Target[] = [
     { name: "emulator direct", kind: "native", origin: env.emulator.url, workerdPid: null, proxyPid: null },
     { name: "pass-through worker", kind: "native", origin: env.passthrough.url, workerdPid: env.passthrough.workerdPid, proxyPid: env.passthrough.proxyPid },
+    // The least any translating worker pays (translating-floor-worker.ts), in the chat/Messages shape
+    // and in the Responses shape (first event before the Response): what the TTFB budgets sit on.
+    ...(env.floor
+      ? (["translate", "translate-first"] as const).map((mode): Target => ({
+          name: mode === "translate" ? TRANSLATING_FLOOR : TRANSLATING_FLOOR_FIRST,
+          kind: "native",
+          origin: env.floor?.url ?? "",
+          workerdPid: env.floor?.workerdPid ?? null,
+          proxyPid: null,
+          headers: { "x-bench-mode": mode },
+        }))
+      : []),
     { name: "gateway · responses", kind: "responses", origin: env.gateway.url, workerdPid: env.gateway.workerdPid, proxyPid: env.gateway.proxyPid },
     { name: "gateway · chat", kind: "chat", origin: env.gateway.url, workerdPid: env.gateway.workerdPid, proxyPid: env.gateway.proxyPid },
     { name: "gateway · anthropic", kind: "anthropic", origin: env.gateway.url, workerdPid: env.gateway.workerdPid, proxyPid: env.gateway.proxyPid },
@@ -460,8 +486,8 @@ export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_
   // Warm-up: JIT, connection pools, the D1 database file.
   for (const target of targets) {
     const agent = new http.Agent({ keepAlive: true });
-    for (let i = 0; i < 3; i++) await oneRequest(agent, target.origin, requestFor(target.kind, shortPrompt), 30_000);
-    const warm = await oneRequest(agent, target.origin, requestFor(target.kind, longPrompt), options.timeoutMs);
+    for (let i = 0; i < 3; i++) await oneRequest(agent, target.origin, withHeaders(requestFor(target.kind, shortPrompt), target.headers), 30_000);
+    const warm = await oneRequest(agent, target.origin, withHeaders(requestFor(target.kind, longPrompt), target.headers), options.timeoutMs);
     if (!warm.ok) throw new Error(`warm-up of ${target.name} failed: ${warm.error ?? "unknown"}`);
     agent.destroy();
   }
@@ -485,7 +511,7 @@ export async function runE2E(env: E2eEnvironment, options: E2eOptions = DEFAULT_
       // Every other round in reverse (A B C D E, E D C B A, …): a load that drifts through the cell
       // falls on every target alike instead of on the last ones of a fixed order.
       for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
-        const spec = requestFor(target.kind, workload === "long" ? longPrompt : shortPrompt);
+        const spec = withHeaders(requestFor(target.kind, workload === "long" ? longPrompt : shortPrompt), target.headers);
         batches.get(target)?.push(await runBatch(target, spec, cellOptions(n)));
         await resetEmulator(env.emulator.url);
         await sleep(workload === "long" ? 300 : 100);

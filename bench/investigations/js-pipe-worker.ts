@@ -13,17 +13,11 @@
  *   read before the Response is returned, each item written back as its event name
  *   (`js-first-native-idle`: with the idle limit only; `js-first-batch`: the first items through
  *   `readNativeItemBatches` instead of a stream read).
- * - `translate`: the least any translating gateway does, on both sides: the client's body read whole,
- *   UTF-8 decoded (fatal), `JSON.parse`d, `JSON.stringify`d and encoded again for native (the
- *   gateway's request path without validation or mapping); native's answer decoded by the gateway's
- *   own `readNativeStream`, and every item re-encoded as one SSE frame by `JSON.stringify` (a
- *   projection that keeps nothing), the first item in a write of its own, the rest a batch per write;
- *   the Response is returned at native's headers (the chat route's shape). `translate-first`: the
- *   first item is read and written before the Response is returned (the Responses route's shape).
- *   `translate-request`: the request side only (native's answer returned untouched).
+ * - `translate`, `translate-first`, `translate-request`: bench/translating-floor-worker.ts.
  * bench/investigations/stream-profile.ts --floors and ttfb.ts --floors drive it.
  */
-import { NativeSseParser, readNativeItemBatches, readNativeStream, type NativeStreamItem } from "../../src/native/events";
+import { NativeSseParser, readNativeItemBatches, readNativeStream } from "../../src/native/events";
+import { translate } from "../translating-floor-worker";
 
 interface Env {
   NATIVE_API_BASE_URL: string;
@@ -37,7 +31,7 @@ export default {
     const mode = request.headers.get("x-bench-mode") ?? "pipe";
     const headers = new Headers(request.headers);
     headers.delete("x-bench-mode");
-    if (mode.startsWith("translate")) return translate(request, url, headers, env, mode);
+    if (mode.startsWith("translate")) return translate(request, url, headers, env.NATIVE_API_BASE_URL, mode);
     const upstream = await fetch(new URL(url.pathname + url.search, env.NATIVE_API_BASE_URL), { method: request.method, headers, body: request.body });
     if (mode === "pipe" || !upstream.body) return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
     if (mode === "js-first-batch") {
@@ -121,41 +115,3 @@ export default {
   },
 };
 
-/** The `translate` modes (see the header): parse and re-serialise the request, decode and re-encode every answer item. */
-async function translate(request: Request, url: URL, headers: Headers, env: Env, mode: string): Promise<Response> {
-  const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(await request.arrayBuffer());
-  const body = encoder.encode(JSON.stringify(JSON.parse(text) as unknown));
-  headers.set("content-length", String(body.byteLength));
-  const upstream = await fetch(new URL(url.pathname + url.search, env.NATIVE_API_BASE_URL), { method: request.method, headers, body });
-  const body0 = upstream.body;
-  if (mode === "translate-request" || !body0) return new Response(body0, { status: upstream.status, headers: upstream.headers });
-  let batches: ReturnType<typeof readNativeItemBatches> | null = null;
-  const { readable, writable } = new IdentityTransformStream();
-  const writer = writable.getWriter();
-  const frames = (items: readonly NativeStreamItem[]): Uint8Array => encoder.encode(items.map((item) => `event: ${item.event}\ndata: ${JSON.stringify(item)}\n\n`).join(""));
-  /** Writes the batches to the end; the first batch's first item alone unless it went out already. */
-  const pump = async (firstSent: boolean): Promise<void> => {
-    const reader = (batches ??= readNativeItemBatches(readNativeStream(body0, { idleMs: 120_000, firstEventMs: 30_000, progressMs: 120_000 })));
-    for (let batch = await reader.read(); batch; batch = await reader.read()) {
-      if (!firstSent && batch.length > 0) {
-        firstSent = true;
-        await writer.write(frames(batch.slice(0, 1)));
-        batch = batch.slice(1);
-      }
-      if (batch.length > 0) await writer.write(frames(batch));
-    }
-    await writer.close();
-  };
-  if (mode === "translate-first") {
-    // The first item alone before the Response (readNativeStream's first read decodes its whole chunk; the rest waits in the reader).
-    const items = readNativeStream(body0, { idleMs: 120_000, firstEventMs: 30_000, progressMs: 120_000 });
-    const itemReader = items.getReader();
-    const first = await itemReader.read();
-    itemReader.releaseLock();
-    batches = readNativeItemBatches(items);
-    // The rest waits until the runtime has taken the first write (as src/http/sse.ts).
-    const firstWrite = first.done ? Promise.resolve() : writer.write(frames([first.value]));
-    void firstWrite.then(() => pump(true));
-  } else void pump(false);
-  return new Response(readable, { status: upstream.status, headers: { "content-type": "text/event-stream" } });
-}
