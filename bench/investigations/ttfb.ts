@@ -24,10 +24,11 @@
  * `--probe`: a timing proxy in front of the emulator (bench/lib/native-probe.ts) prints, per row, when
  * each native request reached native and when native's first byte came back, from the client's start.
  * `--native-rtt=N`: native N ms away (the probe delays every native request by N ms, native-probe.ts).
+ * `--only=responses,responses:nostore,chat,anthropic`: only these gateway rows (default all four).
  * `--idle-ms=N`: the machine waits N ms after every round of rows (31000: every request finds the
  * model catalog past its 30 s, the first request of an idle agent).
  *
- *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors [--floor-modes=translate,…]] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]
+ *   npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors [--floor-modes=translate,…]] [--back-to-back=1] [--only=responses,chat] [--probe] [--idle-ms=0] [--native-rtt=0]
  */
 import http from "node:http";
 import { mkdtempSync } from "node:fs";
@@ -43,7 +44,7 @@ import { emulatorDirective, LONG_STREAM } from "../lib/workload";
 import { commandLine } from "../lib/cli";
 import { startNativeProbe } from "../lib/native-probe";
 
-const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors [--floor-modes=translate,…]] [--back-to-back=1] [--probe] [--idle-ms=0] [--native-rtt=0]");
+const { args, option } = commandLine("  npx tsx bench/investigations/ttfb.ts [--n=400] [--base=HEAD] [--workload=short|long] [--prompt-bytes=0] [--floors [--floor-modes=translate,…]] [--back-to-back=1] [--only=responses,chat] [--probe] [--idle-ms=0] [--native-rtt=0]");
 const idleMs = Number(option("idle-ms", "0"));
 const nativeRttMs = Number(option("native-rtt", "0"));
 const backToBack = Math.max(1, Number(option("back-to-back", "1")));
@@ -89,7 +90,9 @@ try {
       if (row) row.spec = { ...row.spec, headers: { ...row.spec.headers, "x-bench-mode": mode } };
     }
   }
+  const only = option("only", "").split(",").filter(Boolean);
   for (const [kind, store] of [["responses", undefined], ["responses", false], ["chat", undefined], ["anthropic", undefined]] as const) {
+    if (only.length > 0 && !only.includes(`${kind}${store === false ? ":nostore" : ""}`)) continue;
     for (const { label, worker } of gateways) add(`${kind}${store === false ? " store:false" : ""}${base ? ` [${label}]` : ""}`, worker.url, kind, store);
   }
   // Warm-up: JIT, connection pools, the D1 file.
