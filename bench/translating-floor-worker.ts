@@ -38,20 +38,20 @@ export async function translate(request: Request, url: URL, headers: Headers, na
   const body = encoder.encode(JSON.stringify(JSON.parse(text) as unknown));
   headers.set("content-length", String(body.byteLength));
   const upstream = await fetch(new URL(url.pathname + url.search, nativeBaseUrl), { method: request.method, headers, body });
-  const body0 = upstream.body;
-  if (mode === "translate-request" || !body0) return new Response(body0, { status: upstream.status, headers: upstream.headers });
-  let batches: ReturnType<typeof readNativeItemBatches> | null = null;
+  const nativeBody = upstream.body;
+  if (mode === "translate-request" || !nativeBody) return new Response(nativeBody, { status: upstream.status, headers: upstream.headers });
+  const items = readNativeStream(nativeBody, { idleMs: 120_000, firstEventMs: 30_000, progressMs: 120_000 });
   const { readable, writable } = new IdentityTransformStream();
   const writer = writable.getWriter();
   // The least a projector writes per event: its name, and a delta's text escaped once (a protocol
   // frame carries more around it); every other event an empty object.
   const frame = (item: NativeStreamItem): string =>
     `event: ${item.event}\ndata: ${item.event === "message.delta" || item.event === "reasoning.delta" ? JSON.stringify(item.data.delta) : "{}"}\n\n`;
-  const frames = (items: readonly NativeStreamItem[]): Uint8Array => encoder.encode(items.map(frame).join(""));
-  /** Writes the batches to the end; the first batch's first item alone unless it went out already. */
+  const frames = (batch: readonly NativeStreamItem[]): Uint8Array => encoder.encode(batch.map(frame).join(""));
+  /** Writes the batches to the end: the first batch's first item alone, unless it went out already. */
   const pump = async (firstSent: boolean): Promise<void> => {
-    const reader = (batches ??= readNativeItemBatches(readNativeStream(body0, { idleMs: 120_000, firstEventMs: 30_000, progressMs: 120_000 })));
-    for (let batch = await reader.read(); batch; batch = await reader.read()) {
+    const batches = readNativeItemBatches(items);
+    for (let batch = await batches.read(); batch; batch = await batches.read()) {
       if (!firstSent && batch.length > 0) {
         firstSent = true;
         await writer.write(frames(batch.slice(0, 1)));
@@ -61,16 +61,16 @@ export async function translate(request: Request, url: URL, headers: Headers, na
     }
     await writer.close();
   };
+  const pumped = (firstSent: boolean): void => void pump(firstSent).catch(() => items.cancel().catch(() => undefined));
   if (mode === "translate-first") {
-    // The first item alone before the Response (readNativeStream's first read decodes its whole chunk; the rest waits in the reader).
-    const items = readNativeStream(body0, { idleMs: 120_000, firstEventMs: 30_000, progressMs: 120_000 });
+    // The first item before the Response (the first read decodes native's whole first chunk; the
+    // rest waits in the stream for the batch reader).
     const itemReader = items.getReader();
     const first = await itemReader.read();
     itemReader.releaseLock();
-    batches = readNativeItemBatches(items);
     // The rest waits until the runtime has taken the first write (as src/http/sse.ts).
     const firstWrite = first.done ? Promise.resolve() : writer.write(frames([first.value]));
-    void firstWrite.then(() => pump(true));
-  } else void pump(false);
+    void firstWrite.then(() => pumped(true), () => pumped(true));
+  } else pumped(false);
   return new Response(readable, { status: upstream.status, headers: { "content-type": "text/event-stream" } });
 }
