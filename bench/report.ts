@@ -96,13 +96,18 @@ function stage(micro: MicroResult, name: string, chunk = 4096): StageSummary | u
   return micro.stages.find((s) => s.stage === name && s.chunk === chunk);
 }
 
-function passthroughCell(e2e: E2eResult, cell: CellResult, target = "pass-through worker"): CellResult | undefined {
+/** `target`'s cell in the same runtime, workload and concurrency as `cell`. */
+function cellOf(e2e: E2eResult, cell: CellResult, target: string): CellResult | undefined {
   return e2e.cells.find((c) => c.runtime === cell.runtime && c.target === target && c.workload === cell.workload && c.concurrency === cell.concurrency);
+}
+
+function passthroughCell(e2e: E2eResult, cell: CellResult): CellResult | undefined {
+  return cellOf(e2e, cell, "pass-through worker");
 }
 
 /** The translating floor's row in the same shape as `cell`'s protocol: Responses reads native's first event before answering. */
 function floorCell(e2e: E2eResult, cell: CellResult): CellResult | undefined {
-  return passthroughCell(e2e, cell, cell.kind === "responses" ? TRANSLATING_FLOOR_FIRST : TRANSLATING_FLOOR);
+  return cellOf(e2e, cell, cell.kind === "responses" ? TRANSLATING_FLOOR_FIRST : TRANSLATING_FLOOR);
 }
 
 function isFloor(cell: CellResult): boolean {
@@ -294,7 +299,7 @@ The streaming budgets (issue 18) are judged in plain workerd; the wrangler dev c
       `Long stream: the emulator streams ${(e2e.shape.reasoningDeltas + e2e.shape.messageDeltas).toLocaleString("en-US")} deltas (${e2e.shape.reasoningDeltas.toLocaleString("en-US")} reasoning, ` +
         `then message) per request; short: the default echo answer (a handful of deltas). Targets: the emulator directly; the reference pass-through worker ` +
         `(bench/passthrough-worker.ts); in the workerd runtime, the translating floor (bench/translating-floor-worker.ts: the request read, parsed and re-serialised, ` +
-        `every native event decoded and re-encoded, nothing else — the least any translating worker pays; "· first" reads native's first event before answering, as Responses does); the gateway (the \`wrangler deploy --dry-run\` bundle of src/index.ts, NATIVE_API_BASE_URL = the emulator, local D1 migrated) per protocol, streaming.\n\n` +
+        `every native event decoded and written back with the least a projection writes, nothing else — the least any translating worker pays; "· first" reads native's first event before answering, as Responses does); the gateway (the \`wrangler deploy --dry-run\` bundle of src/index.ts, NATIVE_API_BASE_URL = the emulator, local D1 migrated) per protocol, streaming.\n\n` +
         `Two runtimes. **wrangler dev** (as specified; \`wrangler dev --var NATIVE_API_BASE_URL:…\`): requests go straight to the runtime workerd's own socket, not through ` +
         `wrangler's dev proxy, but wrangler's devtools connection to the runtime stays attached and costs CPU in both workerd processes ("proxy" column) — see FINDINGS. ` +
         `**workerd, no devtools**: the same bundles in workerd through Miniflare without an inspector — closer to production. ` +
