@@ -69,10 +69,8 @@ class OwnershipClaim {
       // vouches for it — until the claim lands. Started from `onStart` instead, the timer fired
       // before a long stream's first frames had left (they wait for the rest of native's first
       // chunk): `ttfb.ts --workload=long --n=40 --probe`, stored 2.0–2.4 ms behind store:false
-      // (FINDINGS, session 15). One retry: after YOUNG_ID_MS only the row does. A claim that still fails is
-      // logged by `background` (level warn).
-      const later = this.after.then(nextMacrotask);
-      this.caller.background(later.then(write).catch(write));
+      // (FINDINGS, session 15). One retry: after YOUNG_ID_MS only the row does.
+      claimAlongside(this.caller, this.after, write);
       return;
     }
     this.pending = write();
@@ -85,9 +83,14 @@ class OwnershipClaim {
   }
 }
 
-/** Resolves on the next macrotask: after the runtime has had its turn (a timer, not a microtask). */
-function nextMacrotask(): Promise<void> {
-  return new Promise<void>((resolve) => setTimeout(resolve, 0));
+/**
+ * Writes a claim alongside the answer (`ctx.waitUntil`): once `after` has settled (the first frames
+ * taken by the runtime; at once without it), on the macrotask after that, with one retry. A claim
+ * that still fails is logged by `background`.
+ */
+function claimAlongside(caller: Caller, after: Promise<void>, write: () => Promise<void>): void {
+  const later = after.then(() => new Promise<void>((resolve) => setTimeout(resolve, 0)));
+  caller.background(later.then(write).catch(write));
 }
 
 /** A promise and the function that resolves it (idempotent). */
@@ -227,10 +230,7 @@ export async function startCreate(caller: Caller, body: unknown, options: Create
     // isolates ask native (young by the callback task's UUIDv7, ids.ts).
     const awaited = store && idempotency !== null;
     const { target, resumed } = await startResume(caller, plan.results, "input", awaited ? claimOf : undefined);
-    if (store && !awaited) {
-      const later = (options.claimAfter ?? Promise.resolve()).then(nextMacrotask);
-      caller.background(later.then(() => claimOf(target)).catch(() => claimOf(target)));
-    }
+    if (store && !awaited) claimAlongside(caller, options.claimAfter ?? Promise.resolve(), () => claimOf(target));
     caller.log.nativeRunId = target.runId;
     const context: ResponsesProjectionContext = { echo, resumedTaskId: target.callbackTaskId, knownRunId: target.runId, unstored: !store, ...hooks, ...outputLimitHooks(limits, null) };
     return { request, items: resumedItems(resumed), context, claim: SETTLED, headers: ignoredParamsHeaders(ignored), readFirst: false, run: undefined };

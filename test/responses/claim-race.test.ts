@@ -133,6 +133,42 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     expect(await rowOf(id)).toEqual({ deleted_at: null });
   });
 
+  it("a streamed tool-output resume's claim also waits until the runtime has taken its first frames", async () => {
+    const tools = [{ type: "function" as const, name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false }];
+    const first = await clientOver(env.RESPONSE_INDEX).responses.create({
+      model: MODEL,
+      input: emu({ tool_calls: [{ id: "native_call_1", name: "get_weather", arguments: { city: "Oslo" } }] }, "Weather in Oslo?"),
+      tools,
+    });
+    const call = first.output[0];
+    if (call?.type !== "function_call") throw new Error("expected a function call");
+    const gate = heldClaims();
+    const stream = await clientOver(gate.db).responses.create({
+      model: MODEL,
+      previous_response_id: first.id,
+      input: [{ type: "function_call_output", call_id: call.call_id, output: "snow" }],
+      tools,
+      stream: true,
+    });
+    // Not iterated yet: the first frames are untaken, so no claim may have started.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(gate.held()).toBe(0);
+    let id = "";
+    let status = "";
+    for await (const event of stream) {
+      if (event.type === "response.created") {
+        id = event.response.id;
+        await vi.waitFor(() => expect(gate.held()).toBe(1));
+      }
+      if (event.type === "response.completed") status = event.response.status ?? "";
+    }
+    expect(status).toBe("completed");
+    expect(id).toMatch(/^resp_[0-9a-f]{64}$/);
+    expect(await rowOf(id)).toBeNull();
+    await gate.release();
+    expect(await rowOf(id)).toEqual({ deleted_at: null });
+  });
+
   it("a DELETE while the claim is in flight leaves a tombstone the late claim cannot overwrite", async () => {
     const gate = heldClaims();
     const client = clientOver(gate.db);
