@@ -55,6 +55,31 @@ function heldClaims(): { db: D1Database; held: () => number; release: () => Prom
   };
 }
 
+/**
+ * Reads `stream` (an SDK stream not iterated yet) and checks that its claim starts only once the
+ * runtime has taken the first frames: none held before iterating, one held after response.created,
+ * the row in D1 only after `gate` releases it.
+ */
+async function expectClaimAfterFirstFrames(gate: ReturnType<typeof heldClaims>, stream: AsyncIterable<OpenAI.Responses.ResponseStreamEvent>, idPattern: RegExp): Promise<void> {
+  // Not iterated yet: the first frames are untaken, so no claim may have started.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(gate.held()).toBe(0);
+  let id = "";
+  let status = "";
+  for await (const event of stream) {
+    if (event.type === "response.created") {
+      id = event.response.id;
+      await vi.waitFor(() => expect(gate.held()).toBe(1));
+    }
+    if (event.type === "response.completed") status = event.response.status ?? "";
+  }
+  expect(status).toBe("completed");
+  expect(id).toMatch(idPattern);
+  expect(await rowOf(id)).toBeNull();
+  await gate.release();
+  expect(await rowOf(id)).toEqual({ deleted_at: null });
+}
+
 function clientOver(db: D1Database, apiKey: string = EMULATOR_KEYS.demo): OpenAI {
   const app = createApp();
   return new OpenAI({
@@ -115,22 +140,7 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
     // when iterated, so until then the first frames stay untaken and no claim may start.
     const gate = heldClaims();
     const stream = await clientOver(gate.db).responses.create({ model: MODEL, input: "claim me after my first frames", stream: true });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(gate.held()).toBe(0);
-    let id = "";
-    let status = "";
-    for await (const event of stream) {
-      if (event.type === "response.created") {
-        id = event.response.id;
-        await vi.waitFor(() => expect(gate.held()).toBe(1));
-      }
-      if (event.type === "response.completed") status = event.response.status ?? "";
-    }
-    expect(status).toBe("completed");
-    expect(id).toMatch(/^resp_[0-9a-f]{32}$/);
-    expect(await rowOf(id)).toBeNull();
-    await gate.release();
-    expect(await rowOf(id)).toEqual({ deleted_at: null });
+    await expectClaimAfterFirstFrames(gate, stream, /^resp_[0-9a-f]{32}$/);
   });
 
   it("a streamed tool-output resume's claim also waits until the runtime has taken its first frames", async () => {
@@ -150,23 +160,7 @@ describe("the claim in flight: an immediate chain resolves, ownership still hold
       tools,
       stream: true,
     });
-    // Not iterated yet: the first frames are untaken, so no claim may have started.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(gate.held()).toBe(0);
-    let id = "";
-    let status = "";
-    for await (const event of stream) {
-      if (event.type === "response.created") {
-        id = event.response.id;
-        await vi.waitFor(() => expect(gate.held()).toBe(1));
-      }
-      if (event.type === "response.completed") status = event.response.status ?? "";
-    }
-    expect(status).toBe("completed");
-    expect(id).toMatch(/^resp_[0-9a-f]{64}$/);
-    expect(await rowOf(id)).toBeNull();
-    await gate.release();
-    expect(await rowOf(id)).toEqual({ deleted_at: null });
+    await expectClaimAfterFirstFrames(gate, stream, /^resp_[0-9a-f]{64}$/);
   });
 
   it("a DELETE while the claim is in flight leaves a tombstone the late claim cannot overwrite", async () => {
